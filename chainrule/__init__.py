@@ -1,0 +1,33 @@
+"""chainrule: backpropagation from first principles, over NumPy, that shows its work.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> y = (x ** 2).sum()
+    >>> y.backward()
+    >>> x.grad
+    tensor([2., 4.])
+"""
+from chainrule.backend import get_default_dtype, set_default_dtype
+from chainrule.random import manual_seed, get_rng_state, set_rng_state
+from chainrule.tensor import (
+    Tensor, tensor, zeros, ones, empty, full, zeros_like, ones_like, arange, linspace, eye,
+    rand, randn, randint, is_tensor)
+from chainrule import autograd
+from chainrule.autograd import (
+    no_grad, enable_grad, set_grad_enabled, is_grad_enabled, detect_anomaly, grad)
+from chainrule.ops import (
+    add, sub, mul, div, pow, neg, exp, log, log1p, sqrt, abs, sin, cos, tanh, sigmoid, relu,
+    leaky_relu, elu, gelu, silu, softplus, erf, maximum, minimum, clamp, where, masked_fill,
+    sign, lt, le, gt, ge, eq, ne, isnan, isfinite, sum, mean, prod, amax, amin, max, min,
+    var, std, norm, logsumexp, argmax, argmin, any, all, reshape, flatten, permute,
+    transpose, squeeze, unsqueeze, expand, repeat, flip, cat, stack, split, chunk, pad,
+    gather, matmul, softmax, log_softmax)
+from chainrule.gradcheck import gradcheck, gradgradcheck, GradcheckError
+
+clip = clamp
+concatenate = cat
+float32 = "float32"
+float64 = "float64"
+int64 = "int64"
+
+__version__ = "0.1.0"

@@ -1,0 +1,434 @@
+"""Reverse-mode automatic differentiation: the Function node and the backward pass.
+
+How it works, in one paragraph. Calling ``SomeFunction.apply(x, y)`` runs its ``forward`` on
+the raw arrays. If any input requires grad (and grad mode is on), the call also records a
+node: the Function instance itself, which keeps its inputs and whatever ``forward`` saved.
+The output tensor points at that node through ``grad_fn``. ``backward()`` orders the nodes
+reachable from the loss so that every node comes after all nodes that use its output (an
+iterative depth-first search: no recursion limit), then walks that order handing each node
+the gradient of its output and collecting the gradients it returns for its inputs. Where an
+input was broadcast in the forward pass, its gradient is summed back to its shape here, once,
+so no rule has to. Gradients for leaves accumulate into ``.grad``.
+
+With ``create_graph=True`` the backward rules receive Tensors instead of arrays, so the
+arithmetic they do is itself recorded and can be differentiated again.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+import traceback
+import weakref
+from typing import Any, Sequence
+
+import numpy as np
+
+from chainrule.tensor import Tensor
+
+__all__ = ["Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
+           "is_grad_enabled", "detect_anomaly"]
+
+
+class _State(threading.local):
+    grad_enabled = True
+    anomaly = False
+
+
+_state = _State()
+
+
+def is_grad_enabled() -> bool:
+    """True when operations are being recorded for backward."""
+    return _state.grad_enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Turn recording on or off inside a ``with`` block or a decorated function."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self.prev = _state.grad_enabled
+        _state.grad_enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self.prev
+        return False
+
+
+class no_grad(set_grad_enabled):
+    """Stop recording: ``with cr.no_grad(): y = model(x)``; also a decorator."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Record again inside a ``no_grad`` region."""
+
+    def __init__(self):
+        super().__init__(True)
+
+
+class detect_anomaly(contextlib.ContextDecorator):
+    """Inside this block, a backward rule that produces NaN or Inf raises an error naming the
+    forward operation and the line of user code that created it."""
+
+    def __enter__(self):
+        self.prev = _state.anomaly
+        _state.anomaly = True
+        return self
+
+    def __exit__(self, *exc):
+        _state.anomaly = self.prev
+        return False
+
+
+# ---------------------------------------------------------------------------- Function
+class Function:
+    """Base of every differentiable operation; subclass it to add your own.
+
+    ``forward(ctx, *args)`` computes on raw ndarrays (Tensor arguments arrive as their
+    arrays) and returns one ndarray. ``backward(ctx, grad)`` receives the gradient of the
+    loss with respect to that output and returns one gradient per positional argument
+    (``None`` where there is none). Save what backward needs with ``ctx.save_for_backward``.
+
+    Example:
+        >>> class Cube(cr.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x ** 3
+        ...     @staticmethod
+        ...     def backward(ctx, grad):      # d(x^3)/dx = 3x^2
+        ...         x, = ctx.saved_tensors
+        ...         return grad * 3 * x * x
+        >>> y = Cube.apply(cr.tensor([2.0], requires_grad=True))
+
+    Write backward with arithmetic operators and NumPy ufuncs (``np.exp`` ...) only, and it
+    also works under ``create_graph=True``; set ``differentiable_backward = False`` on a
+    Function whose rule cannot.
+    """
+
+    differentiable_backward = True
+
+    # Set by apply() on recorded nodes.
+    inputs: tuple = ()
+    needs_input_grad: tuple = ()
+    _saved: tuple | None = ()
+    _saved_versions: tuple = ()
+    _output = None          # weak reference to the output tensor
+    _created_at = None      # stack summary, kept only under detect_anomaly
+    _as_tensors = False     # True while backward runs under create_graph
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(ctx).__name__} must define forward")
+
+    @staticmethod
+    def backward(ctx, grad):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(ctx).__name__} must define backward")
+
+    # ------------------------------------------------------------------ saving
+    def save_for_backward(self, *arrays) -> None:
+        """Keep arrays for backward; an input's own array is tracked for in-place changes."""
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time: the buffers of "
+                f"{type(self).__name__} were freed by the first backward. "
+                f"Pass retain_graph=True to the first backward() to keep them.")
+        for t, version in self._saved_versions:
+            if t._version != version:
+                raise RuntimeError(
+                    f"one of the tensors needed by {type(self).__name__}'s backward was "
+                    f"modified in place after it was used (version {version} -> "
+                    f"{t._version}); its gradient would be wrong. Compute into a new tensor "
+                    f"instead of changing it in place.")
+        if self._as_tensors:
+            return tuple(self._tensor_for(a) for a in saved)
+        return saved
+
+    def _tensor_for(self, array):
+        """Under create_graph, map a saved array back to the graph tensor it came from."""
+        if not isinstance(array, np.ndarray):
+            return array
+        for t in self.inputs:
+            if t is not None and t.data is array:
+                return t
+        out = self._output() if self._output is not None else None
+        if out is not None and out.data is array:
+            return out
+        return Tensor(array)
+
+    # ------------------------------------------------------------------- apply
+    @classmethod
+    def apply(cls, *args, **kwargs) -> Tensor:
+        """Run the operation on tensors (or plain numbers/arrays) and record it for backward."""
+        arrays = []
+        record = False
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                if a._requires_grad:
+                    record = True
+            else:
+                arrays.append(a)
+        record = record and _state.grad_enabled
+        ctx = cls.__new__(cls)
+        if record:
+            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        out = cls.forward(ctx, *arrays, **kwargs)
+        if not isinstance(out, np.ndarray):
+            out = np.asarray(out)
+        result = Tensor(out)
+        if record and out.dtype.kind in "fc":
+            ctx.inputs = tuple(a if isinstance(a, Tensor) and a._requires_grad else None
+                               for a in args)
+            if ctx._saved:
+                ctx._saved_versions = _versions_of_saved(args, ctx._saved)
+            result._requires_grad = True
+            result.grad_fn = ctx
+            ctx._output = weakref.ref(result)
+            if _state.anomaly:
+                ctx._created_at = traceback.extract_stack()[:-2]
+        return result
+
+    def name(self) -> str:
+        return type(self).__name__
+
+
+def _versions_of_saved(args: tuple, saved: tuple) -> tuple:
+    """The (tensor, version) pairs for inputs whose arrays backward will read."""
+    pairs = []
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a.data
+            for s in saved:
+                if s is d:
+                    pairs.append((a, a._version))
+                    break
+    return tuple(pairs)
+
+
+# ------------------------------------------------------------------- the backward pass
+def _topological_order(roots: Sequence[Function]) -> list[Function]:
+    """Nodes reachable from ``roots``, each listed before the nodes that produced its inputs.
+
+    Iterative post-order DFS (a 100,000-op chain must not hit the recursion limit), then
+    reversed.
+    """
+    order: list[Function] = []
+    visited: set[int] = set()
+    for root in roots:
+        if id(root) in visited:
+            continue
+        visited.add(id(root))
+        stack = [(root, iter(root.inputs))]
+        while stack:
+            node, it = stack[-1]
+            for t in it:
+                if t is not None and t.grad_fn is not None and id(t.grad_fn) not in visited:
+                    visited.add(id(t.grad_fn))
+                    stack.append((t.grad_fn, iter(t.grad_fn.inputs)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
+
+
+def _sum_to(g, shape: tuple):
+    """Undo broadcasting: sum ``g`` down to ``shape`` (the gradient rule of broadcast)."""
+    if g.shape == shape:
+        return g
+    from chainrule.ops._poly import sum_to  # works on arrays and (create_graph) Tensors
+    return sum_to(g, shape)
+
+
+def _check_finite(node: Function, grads) -> None:
+    for g in grads:
+        if g is None:
+            continue
+        arr = g.data if isinstance(g, Tensor) else g
+        if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+            where = ""
+            if node._created_at:
+                frame = node._created_at[-1]
+                where = f", created at {frame.filename}:{frame.lineno} ({frame.line})"
+            bad = "NaN" if np.isnan(arr).any() else "Inf"
+            raise FloatingPointError(
+                f"detect_anomaly: the backward of {node.name()}{where} produced {bad} values")
+
+
+def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: bool,
+                  create_graph: bool, capture: dict[int, Tensor] | None = None) -> dict:
+    """The engine shared by ``Tensor.backward`` and ``cr.grad``.
+
+    Without ``capture``, leaf gradients accumulate into ``.grad``. With it (a dict from
+    id(tensor) to tensor), gradients of exactly those tensors are returned instead and no
+    ``.grad`` is touched.
+    """
+    grads: dict[int, Any] = {}
+    nodes = []
+    for r, g in zip(roots, root_grads):
+        if r.grad_fn is None:
+            continue
+        key = id(r.grad_fn)
+        grads[key] = grads[key] + g if key in grads else g
+        nodes.append(r.grad_fn)
+    captured: dict[int, Any] = {}
+    # Leaves reachable directly as roots (x.backward() on a leaf) get their gradient as is.
+    for r, g in zip(roots, root_grads):
+        if r.grad_fn is None and r._requires_grad:
+            _deliver(r, g, capture, captured, create_graph, set())
+    handed: set[int] = set()  # arrays already stored in a .grad: store copies after that
+    anomaly = _state.anomaly
+    with set_grad_enabled(create_graph):
+        for node in _topological_order(nodes):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            out = node._output() if node._output is not None else None
+            if out is not None and (out._retains_grad or (capture and id(out) in capture)):
+                _deliver(out, g, capture, captured, create_graph, handed)
+            if create_graph:
+                if not node.differentiable_backward:
+                    raise RuntimeError(f"create_graph: the backward of {node.name()} is not "
+                                       "differentiable, so second derivatives through it are "
+                                       "not available")
+                node._as_tensors = True
+                try:
+                    in_grads = node.backward(node, g if isinstance(g, Tensor) else Tensor(g))
+                finally:
+                    node._as_tensors = False
+            else:
+                in_grads = node.backward(node, g)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            if anomaly:
+                _check_finite(node, in_grads)
+            for t, gi in zip(node.inputs, in_grads):
+                if t is None or gi is None:
+                    continue
+                if create_graph and not isinstance(gi, Tensor):
+                    gi = Tensor(np.asarray(gi))
+                if gi.shape != t.shape:
+                    gi = _sum_to(gi, t.shape)
+                if gi.dtype != t.dtype:
+                    gi = gi.astype(t.dtype)
+                if t.grad_fn is None:
+                    _deliver(t, gi, capture, captured, create_graph, handed)
+                else:
+                    key = id(t.grad_fn)
+                    prev = grads.get(key)
+                    grads[key] = gi if prev is None else prev + gi
+            if not retain_graph:
+                node._saved = None
+                node._saved_versions = ()
+    return captured
+
+
+def _deliver(t: Tensor, g, capture, captured: dict, create_graph: bool, handed: set) -> None:
+    """Hand a finished gradient to its tensor: into ``captured`` for ``cr.grad``, else
+    accumulated into ``t.grad`` (in place when the stored array is ours alone)."""
+    if capture is not None:
+        if id(t) in capture:
+            prev = captured.get(id(t))
+            captured[id(t)] = g if prev is None else prev + g
+        return
+    if create_graph:
+        gt = g if isinstance(g, Tensor) else Tensor(g)
+        t.grad = gt if t.grad is None else t.grad + gt
+        return
+    if isinstance(g, Tensor):
+        g = g.data
+    if t.grad is None:
+        # Store an array nobody else holds, so later in-place updates (+=, clipping) are safe.
+        if id(g) in handed or g.base is not None or not g.flags.writeable or not g.flags.c_contiguous:
+            g = np.array(g, copy=True)
+        handed.add(id(g))
+        t.grad = Tensor(g)
+    else:
+        if t.grad.grad_fn is not None:
+            t.grad = Tensor(t.grad.data + g)
+        else:
+            t.grad.data += g
+
+
+def _as_grad(t: Tensor, gradient, name: str):
+    if gradient is None:
+        if t.data.size != 1:
+            raise RuntimeError(
+                f"{name}: grad can be implicitly created only for scalar outputs, but this "
+                f"tensor has shape {t.shape}; pass gradient= (a tensor of that shape)")
+        return np.ones_like(t.data)
+    g = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient, dtype=t.dtype)
+    if g.shape != t.shape:
+        raise RuntimeError(f"{name}: gradient has shape {g.shape} but the tensor has shape {t.shape}")
+    return g
+
+
+def backward(tensor: Tensor, gradient=None, retain_graph: bool = False,
+             create_graph: bool = False, inputs=None) -> None:
+    """``tensor.backward()``: accumulate d tensor / d leaf into every leaf's ``.grad``."""
+    if not tensor._requires_grad:
+        raise RuntimeError("backward: this tensor does not require grad and has no grad_fn "
+                           "(did you create it under no_grad, or forget requires_grad=True?)")
+    g = _as_grad(tensor, gradient, "backward")
+    if create_graph:
+        g = Tensor(g)
+    if inputs is not None:
+        ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        got = _run_backward([tensor], [g], retain_graph or create_graph, create_graph,
+                            capture={id(t): t for t in ins})
+        for t in ins:
+            if id(t) in got:
+                _deliver(t, got[id(t)], None, {}, create_graph, set())
+        return
+    _run_backward([tensor], [g], retain_graph or create_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned rather than accumulated.
+
+    Example:
+        >>> x = cr.tensor(3.0, requires_grad=True)
+        >>> (dy,) = cr.grad(x ** 3, x, create_graph=True)   # 3x^2 = 27
+        >>> (d2y,) = cr.grad(dy, x)                          # 6x = 18
+    """
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for o in outs:
+        if not o._requires_grad:
+            raise RuntimeError("grad: an output does not require grad")
+    gs = [_as_grad(o, go, "grad") for o, go in zip(outs, grad_outputs)]
+    if create_graph:
+        gs = [Tensor(g) for g in gs]
+    if retain_graph is None:
+        retain_graph = create_graph
+    got = _run_backward(outs, gs, retain_graph, create_graph, capture={id(t): t for t in ins})
+    result = []
+    for i, t in enumerate(ins):
+        g = got.get(id(t))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used to compute "
+                                   "the outputs; pass allow_unused=True to get None for it")
+            result.append(None)
+        else:
+            result.append(g if isinstance(g, Tensor) else Tensor(g))
+    return tuple(result)

@@ -1,0 +1,88 @@
+"""Operations with their own backward because a fused rule is faster or more stable than the
+composition: softmax, log-softmax and the linear layer.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.autograd import Function
+from chainrule.ops import _poly
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, a, dim):
+        e = np.exp(a - a.max(axis=dim, keepdims=True))
+        out = e / e.sum(axis=dim, keepdims=True)
+        ctx.dim = dim
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):  # dy_i/dx_j = y_i (delta_ij - y_j)  =>  dx = y (g - sum(g y))
+        y, = ctx.saved_tensors
+        return y * (g - _poly.sum_keep(g * y, (ctx.dim,)))
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, a, dim):
+        shifted = a - a.max(axis=dim, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        ctx.dim = dim
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):  # d log softmax: dx = g - softmax(x) sum(g)
+        out, = ctx.saved_tensors
+        return g - np.exp(out) * _poly.sum_keep(g, (ctx.dim,))
+
+
+class Linear(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        return out
+
+    @staticmethod
+    def backward(ctx, g):  # y = x W^T + b:  dx = g W,  dW = g^T x,  db = sum of g over rows
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        gx = g @ w if need_x else None
+        gw = gb = None
+        if need_w or need_b:
+            g2 = g.reshape((-1, g.shape[-1]))
+            if need_w:
+                gw = g2.mT @ x.reshape((-1, x.shape[-1]))
+            if need_b:
+                gb = _poly.sum_keep(g2, (0,)).reshape((g.shape[-1],))
+        return gx, gw, gb
+
+
+def _dim(a, dim):
+    if dim is None:
+        raise TypeError("softmax: pass dim explicitly (as PyTorch asks)")
+    return _poly.normalize_dims(dim, a.ndim)[0]
+
+
+def softmax(a, dim: int):
+    """exp(a) / sum(exp(a)) along ``dim``, stable for large |a|."""
+    return Softmax.apply(a, _dim(a, dim))
+
+
+def log_softmax(a, dim: int):
+    """log(softmax(a)) along ``dim``, computed without forming softmax (no log(0))."""
+    return LogSoftmax.apply(a, _dim(a, dim))
+
+
+def linear(x, weight, bias=None):
+    """``x @ weight.T + bias`` as one operation; weight is (out_features, in_features)."""
+    if np.shape(x)[-1:] != np.shape(weight)[-1:]:
+        raise ValueError(f"linear: input has {np.shape(x)[-1] if np.ndim(x) else 0} features "
+                         f"(shape {np.shape(x)}) but weight expects {np.shape(weight)[-1]} "
+                         f"(weight shape {np.shape(weight)})")
+    return Linear.apply(x, weight, bias)

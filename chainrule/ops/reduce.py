@@ -1,0 +1,235 @@
+"""Reductions over dimensions (``dim`` int, tuple or negative; ``keepdim``).
+
+Every backward first restores the reduced axes (size 1), then broadcasts back up: the
+gradient of a sum is the incoming gradient copied to every summed element.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from chainrule.autograd import Function
+from chainrule.ops import _poly
+from chainrule.ops.elementwise import sqrt
+from chainrule.tensor import Tensor
+
+
+def _restore(g, in_shape, axes, keepdim):
+    """Put the reduced axes back as size-1 dims so ``g`` broadcasts against the input."""
+    return g if keepdim else g.reshape(_poly.keepdim_shape(in_shape, axes))
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        return a.sum(axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):  # d(sum a)/da_i = 1
+        return _poly.broadcast_to(_restore(g, ctx.shape, ctx.axes, ctx.keepdim), ctx.shape)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        ctx.count = int(np.prod([a.shape[i] for i in axes])) if a.ndim else 1
+        return a.mean(axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):  # d(mean a)/da_i = 1/N
+        g = _restore(g, ctx.shape, ctx.axes, ctx.keepdim) * (1.0 / ctx.count)
+        return _poly.broadcast_to(g, ctx.shape)
+
+
+class Prod(Function):
+    differentiable_backward = False
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        ctx.axes, ctx.keepdim = axes, keepdim
+        ctx.save_for_backward(a)
+        return a.prod(axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):  # d(prod a)/da_i = product of all the other a_j (zeros handled)
+        a, = ctx.saved_tensors
+        axes = ctx.axes
+        rest = tuple(i for i in range(a.ndim) if i not in axes)
+        moved = a.transpose(rest + axes)
+        flat = moved.reshape(moved.shape[:len(rest)] + (-1,))
+        ones = np.ones(flat.shape[:-1] + (1,), dtype=a.dtype)
+        left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+        right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        others = (left * right).reshape(moved.shape).transpose(np.argsort(rest + axes))
+        return _restore(g, a.shape, axes, ctx.keepdim) * others
+
+
+class Amax(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdim, largest=True):
+        out = a.max(axis=axes, keepdims=True) if largest else a.min(axis=axes, keepdims=True)
+        mask = (a == out)
+        ctx.save_for_backward(mask / mask.sum(axis=axes, keepdims=True))
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, g):  # the maximum gets the gradient; ties share it equally
+        share, = ctx.saved_tensors
+        return _restore(g, ctx.shape, ctx.axes, ctx.keepdim) * share
+
+
+class Norm(Function):
+    differentiable_backward = False
+
+    @staticmethod
+    def forward(ctx, a, p, axes, keepdim):
+        absa = np.abs(a)
+        if p == np.inf:
+            out = absa.max(axis=axes, keepdims=True)
+        elif p == 1:
+            out = absa.sum(axis=axes, keepdims=True)
+        elif p == 2:
+            out = np.sqrt((a * a).sum(axis=axes, keepdims=True))
+        else:
+            out = (absa ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
+        ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
+        ctx.save_for_backward(a, out)
+        return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, g):  # d||a||_p/da_i = sign(a_i) |a_i|^(p-1) / ||a||^(p-1); 0 at a = 0
+        a, out = ctx.saved_tensors
+        p = ctx.p
+        g = _restore(g, a.shape, ctx.axes, ctx.keepdim)
+        safe = np.where(out == 0, 1, out)
+        if p == np.inf:
+            mask = np.abs(a) == out
+            grad = np.sign(a) * mask / mask.sum(axis=ctx.axes, keepdims=True)
+        elif p == 1:
+            grad = np.sign(a)
+        elif p == 2:
+            grad = a / safe
+        else:
+            grad = np.sign(a) * np.abs(a) ** (p - 1) / safe ** (p - 1)
+        return g * np.where(out == 0, 0, grad), None, None, None
+
+
+class LogSumExp(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        m = a.max(axis=axes, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        out = np.log(np.exp(a - m).sum(axis=axes, keepdims=True)) + m
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        ctx.save_for_backward(a, out)
+        return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, g):  # d lse(a)/da_i = exp(a_i - lse(a)) = softmax(a)_i
+        a, out = ctx.saved_tensors
+        return _restore(g, ctx.shape, ctx.axes, ctx.keepdim) * np.exp(a - out)
+
+
+# ---------------------------------------------------------------- public forms
+def _axes(a, dim):
+    return _poly.normalize_dims(dim, a.ndim)
+
+
+def sum(a, dim=None, keepdim: bool = False):
+    """Sum over ``dim`` (all dims when None)."""
+    return Sum.apply(a, _axes(a, dim), keepdim)
+
+
+def mean(a, dim=None, keepdim: bool = False):
+    """Mean over ``dim`` (all dims when None)."""
+    if a.dtype.kind not in "fc":
+        raise TypeError(f"mean: needs a floating tensor, got dtype {a.dtype}")
+    return Mean.apply(a, _axes(a, dim), keepdim)
+
+
+def prod(a, dim=None, keepdim: bool = False):
+    return Prod.apply(a, _axes(a, dim), keepdim)
+
+
+def amax(a, dim=None, keepdim: bool = False):
+    """Largest value over ``dim``; ties share the gradient equally."""
+    return Amax.apply(a, _axes(a, dim), keepdim, True)
+
+
+def amin(a, dim=None, keepdim: bool = False):
+    return Amax.apply(a, _axes(a, dim), keepdim, False)
+
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+
+def max(a, dim=None, keepdim: bool = False):
+    """``a.max()`` is the largest value; ``a.max(dim)`` is (values, indices), as in PyTorch."""
+    if dim is None:
+        return amax(a)
+    return MaxResult(amax(a, dim, keepdim), argmax(a, dim, keepdim))
+
+
+def min(a, dim=None, keepdim: bool = False):
+    """``a.min()`` is the smallest value; ``a.min(dim)`` is (values, indices)."""
+    if dim is None:
+        return amin(a)
+    return MaxResult(amin(a, dim, keepdim), argmin(a, dim, keepdim))
+
+
+def var(a, dim=None, keepdim: bool = False, correction: int = 1, unbiased=None):
+    """Variance with Bessel's correction by default (``correction=1``), as PyTorch."""
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    axes = _axes(a, dim)
+    n = int(np.prod([a.shape[i] for i in axes])) if a.ndim else 1
+    centred = a - mean(a, axes, keepdim=True)
+    scale = 1.0 / (n - correction) if n > correction else float("nan")  # as PyTorch: nan
+    return sum(centred * centred, axes, keepdim) * scale
+
+
+def std(a, dim=None, keepdim: bool = False, correction: int = 1, unbiased=None):
+    return sqrt(var(a, dim, keepdim, correction, unbiased))
+
+
+def norm(a, p=2, dim=None, keepdim: bool = False):
+    """The p-norm over ``dim`` (p = 1, 2, inf or any positive number; 'fro' is 2)."""
+    if p == "fro":
+        p = 2
+    if not isinstance(p, (int, float)) or p <= 0:
+        raise ValueError(f"norm: p must be a positive number, inf or 'fro', got {p!r}")
+    return Norm.apply(a, float(p), _axes(a, dim), keepdim)
+
+
+def logsumexp(a, dim, keepdim: bool = False):
+    """log(sum(exp(a))) over ``dim``, computed without overflow."""
+    return LogSumExp.apply(a, _axes(a, dim), keepdim)
+
+
+def _index_reduce(fn, a, dim, keepdim):
+    data = a.data if isinstance(a, Tensor) else np.asarray(a)
+    if dim is None:
+        out = fn(data.reshape(-1), axis=0)
+        return Tensor(np.asarray(out).reshape((1,) * data.ndim) if keepdim else np.asarray(out))
+    return Tensor(np.asarray(fn(data, axis=dim, keepdims=keepdim), dtype=np.int64))
+
+
+def argmax(a, dim=None, keepdim: bool = False):
+    """Index of the largest value (over the flattened tensor when ``dim`` is None)."""
+    return _index_reduce(np.argmax, a, dim, keepdim)
+
+
+def argmin(a, dim=None, keepdim: bool = False):
+    return _index_reduce(np.argmin, a, dim, keepdim)
+
+
+def any(a, dim=None, keepdim: bool = False):
+    return Tensor(np.asarray(np.any(a.data, axis=dim, keepdims=keepdim)))
+
+
+def all(a, dim=None, keepdim: bool = False):
+    return Tensor(np.asarray(np.all(a.data, axis=dim, keepdims=keepdim)))

@@ -1,0 +1,486 @@
+"""Tensor: an ndarray that remembers how it was made, so gradients can flow back through it.
+
+Every operator and method here delegates to a primitive in ``chainrule.ops``; the Tensor
+itself only holds state:
+
+* ``data``          the ndarray of values
+* ``requires_grad`` whether gradients should be computed for it
+* ``grad``          the accumulated gradient (a Tensor), filled by ``backward()``
+* ``grad_fn``       the Function node that produced it (None for leaves)
+* ``_version``      bumped by every in-place change, so a backward that needs the old
+                    values can notice and refuse instead of returning a wrong gradient
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.random import default_generator
+
+Shape = tuple[int, ...]
+
+
+def _dims(args: tuple) -> tuple:
+    """Accept both ``t.reshape(2, 3)`` and ``t.reshape((2, 3))``."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        tensor([2., 4., 6.])
+    """
+
+    __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "_version", "_retains_grad",
+                 "__weakref__")
+    # Make NumPy hand mixed expressions (ndarray + Tensor) to us instead of converting us.
+    __array_priority__ = 1000
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype=None):
+        self.data = data if (dtype is None and type(data) is np.ndarray) else backend.as_array(data, dtype)
+        self.grad: Tensor | None = None
+        self.grad_fn = None
+        self._version = 0
+        self._retains_grad = False
+        self._requires_grad = False
+        if requires_grad:
+            self.requires_grad = True
+
+    # ----------------------------------------------------------------- state
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if flag and self.data.dtype.kind not in "fc":
+            raise TypeError(
+                f"requires_grad: only floating-point tensors can require gradients, "
+                f"this one has dtype {self.data.dtype}")
+        if not flag and self.grad_fn is not None:
+            raise RuntimeError(
+                "requires_grad: cannot turn off gradients of a non-leaf tensor; use .detach()")
+        self._requires_grad = bool(flag)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place and return self."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep it)."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad: the tensor does not require grad")
+        self._retains_grad = True
+
+    def detach(self) -> "Tensor":
+        """A tensor sharing this one's data, cut from the graph."""
+        return Tensor(self.data)
+
+    def backward(self, gradient=None, retain_graph: bool = False,
+                 create_graph: bool = False, inputs=None) -> None:
+        """Backpropagate from this tensor; gradients *accumulate* into each leaf's ``.grad``.
+
+        Accumulation is the rule (as in PyTorch): call ``zero_grad()`` (or set ``.grad =
+        None``) between steps. ``gradient`` is required when this tensor is not a scalar.
+        """
+        _autograd.backward(self, gradient, retain_graph, create_graph, inputs)
+
+    # ------------------------------------------------------------ properties
+    @property
+    def shape(self) -> Shape:
+        return self.data.shape
+
+    def size(self, dim: int | None = None):
+        """PyTorch's ``size()``: the shape, or one dimension of it."""
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def T(self) -> "Tensor":
+        return _ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self) -> "Tensor":
+        return _ops.transpose(self, -2, -1)
+
+    # ----------------------------------------------------------- conversion
+    def numpy(self) -> np.ndarray:
+        """The underlying ndarray (shared, not copied; unlike PyTorch, allowed on tensors
+        that require grad, since the array is a value, not part of the graph)."""
+        return self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors convert to a Python number, "
+                             f"this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and dtype != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """``np.exp(t)``, ``ndarray * t`` and friends become chainrule operations, so
+        they stay differentiable (backward rules rely on this to support create_graph)."""
+        op = _ops.UFUNCS.get(ufunc.__name__)
+        if method != "__call__" or op is None or kwargs:
+            raise TypeError(
+                f"numpy.{ufunc.__name__} ({method}) is not a chainrule operation; "
+                f"call .numpy() first to work on the raw array")
+        return op(*inputs)
+
+    def astype(self, dtype) -> "Tensor":
+        """A copy converted to ``dtype``; differentiable between floating dtypes."""
+        return _ops.cast(self, np.dtype(dtype))
+
+    to = astype
+
+    def float(self) -> "Tensor":
+        return self.astype(np.float32)
+
+    def double(self) -> "Tensor":
+        return self.astype(np.float64)
+
+    def long(self) -> "Tensor":
+        return self.astype(np.int64)
+
+    def int(self) -> "Tensor":
+        return self.astype(np.int32)
+
+    def bool(self) -> "Tensor":
+        return self.astype(np.bool_)
+
+    def clone(self) -> "Tensor":
+        return _ops.clone(self)
+
+    def contiguous(self) -> "Tensor":
+        return self
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(f"bool: a tensor with {self.data.size} elements is ambiguous; "
+                               "use .any() or .all()")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of one element can be used as an index")
+        return int(self.data)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(")
+        extras = []
+        if self.data.dtype not in (backend.get_default_dtype(), np.dtype(np.int64), np.dtype(np.bool_)):
+            extras.append(f"dtype={self.data.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{type(self.grad_fn).__name__}Backward>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # ------------------------------------------------------------ arithmetic
+    def __add__(self, other): return _ops.add(self, other)
+    def __radd__(self, other): return _ops.add(other, self)
+    def __sub__(self, other): return _ops.sub(self, other)
+    def __rsub__(self, other): return _ops.sub(other, self)
+    def __mul__(self, other): return _ops.mul(self, other)
+    def __rmul__(self, other): return _ops.mul(other, self)
+    def __truediv__(self, other): return _ops.div(self, other)
+    def __rtruediv__(self, other): return _ops.div(other, self)
+    def __pow__(self, other): return _ops.pow(self, other)
+    def __rpow__(self, other): return _ops.pow(other, self)
+    def __matmul__(self, other): return _ops.matmul(self, other)
+    def __rmatmul__(self, other): return _ops.matmul(other, self)
+    def __neg__(self): return _ops.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops.abs(self)
+
+    def __lt__(self, other): return _ops.lt(self, other)
+    def __le__(self, other): return _ops.le(self, other)
+    def __gt__(self, other): return _ops.gt(self, other)
+    def __ge__(self, other): return _ops.ge(self, other)
+    def __eq__(self, other): return _ops.eq(self, other)  # type: ignore[override]
+    def __ne__(self, other): return _ops.ne(self, other)  # type: ignore[override]
+    def __invert__(self): return _ops.logical_not(self)
+    def __and__(self, other): return _ops.logical_and(self, other)
+    def __or__(self, other): return _ops.logical_or(self, other)
+
+    def add(self, other): return _ops.add(self, other)
+    def sub(self, other): return _ops.sub(self, other)
+    def mul(self, other): return _ops.mul(self, other)
+    def div(self, other): return _ops.div(self, other)
+    def matmul(self, other): return _ops.matmul(self, other)
+    def pow(self, exponent): return _ops.pow(self, exponent)
+    def neg(self): return _ops.neg(self)
+    def exp(self): return _ops.exp(self)
+    def log(self): return _ops.log(self)
+    def log1p(self): return _ops.log1p(self)
+    def sqrt(self): return _ops.sqrt(self)
+    def abs(self): return _ops.abs(self)
+    def sign(self): return _ops.sign(self)
+    def sin(self): return _ops.sin(self)
+    def cos(self): return _ops.cos(self)
+    def tanh(self): return _ops.tanh(self)
+    def sigmoid(self): return _ops.sigmoid(self)
+    def relu(self): return _ops.relu(self)
+    def square(self): return _ops.mul(self, self)
+    def maximum(self, other): return _ops.maximum(self, other)
+    def minimum(self, other): return _ops.minimum(self, other)
+    def clamp(self, min=None, max=None): return _ops.clamp(self, min, max)
+    clip = clamp
+    def lt(self, other): return _ops.lt(self, other)
+    def le(self, other): return _ops.le(self, other)
+    def gt(self, other): return _ops.gt(self, other)
+    def ge(self, other): return _ops.ge(self, other)
+    def eq(self, other): return _ops.eq(self, other)
+    def ne(self, other): return _ops.ne(self, other)
+
+    # ------------------------------------------------------------ reductions
+    def sum(self, dim=None, keepdim=False): return _ops.sum(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False): return _ops.mean(self, dim, keepdim)
+    def prod(self, dim=None, keepdim=False): return _ops.prod(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False): return _ops.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return _ops.min(self, dim, keepdim)
+    def amax(self, dim=None, keepdim=False): return _ops.amax(self, dim, keepdim)
+    def amin(self, dim=None, keepdim=False): return _ops.amin(self, dim, keepdim)
+    def var(self, dim=None, keepdim=False, correction=1, unbiased=None):
+        return _ops.var(self, dim, keepdim, correction, unbiased)
+    def std(self, dim=None, keepdim=False, correction=1, unbiased=None):
+        return _ops.std(self, dim, keepdim, correction, unbiased)
+    def norm(self, p=2, dim=None, keepdim=False): return _ops.norm(self, p, dim, keepdim)
+    def logsumexp(self, dim, keepdim=False): return _ops.logsumexp(self, dim, keepdim)
+    def softmax(self, dim): return _ops.softmax(self, dim)
+    def log_softmax(self, dim): return _ops.log_softmax(self, dim)
+    def argmax(self, dim=None, keepdim=False): return _ops.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return _ops.argmin(self, dim, keepdim)
+    def any(self, dim=None, keepdim=False): return _ops.any(self, dim, keepdim)
+    def all(self, dim=None, keepdim=False): return _ops.all(self, dim, keepdim)
+
+    # ----------------------------------------------------------------- shape
+    def reshape(self, *shape): return _ops.reshape(self, _dims(shape))
+    def view(self, *shape): return _ops.reshape(self, _dims(shape))
+    def view_as(self, other): return _ops.reshape(self, other.shape)
+    def flatten(self, start_dim=0, end_dim=-1): return _ops.flatten(self, start_dim, end_dim)
+    def transpose(self, dim0, dim1): return _ops.transpose(self, dim0, dim1)
+    def t(self): return _ops.transpose(self, 0, 1) if self.ndim == 2 else self
+    def permute(self, *dims): return _ops.permute(self, _dims(dims))
+    def squeeze(self, dim=None): return _ops.squeeze(self, dim)
+    def unsqueeze(self, dim): return _ops.unsqueeze(self, dim)
+    def expand(self, *sizes): return _ops.expand(self, _dims(sizes))
+    def expand_as(self, other): return _ops.expand(self, other.shape)
+    def broadcast_to(self, shape): return _ops.expand(self, tuple(shape))
+    def repeat(self, *sizes): return _ops.repeat(self, _dims(sizes))
+    def flip(self, *dims): return _ops.flip(self, _dims(dims))
+    def split(self, split_size_or_sections, dim=0): return _ops.split(self, split_size_or_sections, dim)
+    def chunk(self, chunks, dim=0): return _ops.chunk(self, chunks, dim)
+    def gather(self, dim, index): return _ops.gather(self, dim, index)
+    def masked_fill(self, mask, value): return _ops.masked_fill(self, mask, value)
+
+    def __getitem__(self, key): return _ops.index(self, key)
+
+    def __setitem__(self, key, value) -> None:
+        """Write into the values of a tensor that takes no part in gradients."""
+        if self._requires_grad and _autograd.is_grad_enabled():
+            raise RuntimeError(
+                "__setitem__: in-place assignment into a tensor that requires grad would "
+                "corrupt its gradient; wrap it in cr.no_grad() or use a new tensor")
+        if isinstance(key, Tensor):
+            key = key.data
+        elif isinstance(key, tuple):
+            key = tuple(k.data if isinstance(k, Tensor) else k for k in key)
+        self.data[key] = value.data if isinstance(value, Tensor) else value
+        self._version += 1
+
+    # -------------------------------------------------------------- in place
+    def _inplace(self, values) -> "Tensor":
+        """Shared path of every in-place method: check, write, bump the version."""
+        if self._requires_grad and self.grad_fn is None and _autograd.is_grad_enabled():
+            raise RuntimeError(
+                "a leaf tensor that requires grad is being changed in place; "
+                "wrap the change in cr.no_grad()")
+        if self.grad_fn is not None:
+            raise RuntimeError("in-place change of a tensor produced by an operation is not "
+                               "supported; compute a new tensor instead")
+        np.copyto(self.data, values, casting="unsafe")
+        self._version += 1
+        return self
+
+    def _other(self, other):
+        return other.data if isinstance(other, Tensor) else other
+
+    def _iop(self, functional, other, inplace):
+        """``t += x``: in place (bumping the version) when allowed, otherwise a new tensor
+        (a non-leaf inside a recorded graph), so the gradient stays right either way."""
+        if self.grad_fn is not None and _autograd.is_grad_enabled():
+            return functional(self, other)
+        return inplace(other)
+
+    def __iadd__(self, other): return self._iop(_ops.add, other, self.add_)
+    def __isub__(self, other): return self._iop(_ops.sub, other, self.sub_)
+    def __imul__(self, other): return self._iop(_ops.mul, other, self.mul_)
+    def __itruediv__(self, other): return self._iop(_ops.div, other, self.div_)
+
+    def add_(self, other, alpha=1): return self._inplace(self.data + alpha * self._other(other))
+    def sub_(self, other, alpha=1): return self._inplace(self.data - alpha * self._other(other))
+    def mul_(self, other): return self._inplace(self.data * self._other(other))
+    def div_(self, other): return self._inplace(self.data / self._other(other))
+    def zero_(self): return self._inplace(0)
+    def fill_(self, value): return self._inplace(self._other(value))
+    def copy_(self, src): return self._inplace(np.broadcast_to(self._other(src), self.shape))
+    def clamp_(self, min=None, max=None): return self._inplace(np.clip(self.data, min, max))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0):
+        return self._inplace(default_generator().uniform(a, b, self.shape))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0):
+        return self._inplace(default_generator().normal(mean, std, self.shape))
+
+
+# ------------------------------------------------------------------ creation
+def tensor(data: Any, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Make a tensor from a list, number, ndarray or Tensor (always copies the values).
+
+    Example: ``cr.tensor([[1., 2.], [3., 4.]], requires_grad=True)``
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    elif isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
+        data = [d.data if isinstance(d, Tensor) else d for d in data]
+    arr = backend.as_array(data, dtype)
+    return Tensor(np.array(arr, copy=True), requires_grad=requires_grad)
+
+
+def _make(arr: np.ndarray, requires_grad: bool) -> Tensor:
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def _float_dtype(dtype):
+    return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
+def zeros(*size, dtype=None, requires_grad=False) -> Tensor:
+    """``cr.zeros(2, 3)``: a tensor of zeros."""
+    return _make(np.zeros(_dims(size), _float_dtype(dtype)), requires_grad)
+
+
+def ones(*size, dtype=None, requires_grad=False) -> Tensor:
+    """``cr.ones(2, 3)``: a tensor of ones."""
+    return _make(np.ones(_dims(size), _float_dtype(dtype)), requires_grad)
+
+
+def empty(*size, dtype=None, requires_grad=False) -> Tensor:
+    """``cr.empty(2, 3)``: an uninitialised tensor."""
+    return _make(np.empty(_dims(size), _float_dtype(dtype)), requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
+    """``cr.full((2, 3), 7.0)``."""
+    if dtype is None:
+        dtype = _float_dtype(None) if isinstance(fill_value, float) else backend.as_array(fill_value).dtype
+    return _make(np.full(tuple(size) if not isinstance(size, int) else (size,), fill_value, dtype),
+                 requires_grad)
+
+
+def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return _make(np.zeros(t.shape, dtype or t.dtype), requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return _make(np.ones(t.shape, dtype or t.dtype), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
+    """``cr.arange(5)`` -> 0..4 (int64); float arguments give the default float dtype."""
+    if end is None:
+        start, end = 0, start
+    is_float = any(isinstance(v, float) for v in (start, end, step))
+    dt = np.dtype(dtype) if dtype is not None else (_float_dtype(None) if is_float else np.dtype(np.int64))
+    return _make(np.arange(start, end, step, dtype=dt), requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, requires_grad=False) -> Tensor:
+    return _make(np.linspace(start, end, steps, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def eye(n, m=None, dtype=None, requires_grad=False) -> Tensor:
+    return _make(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def rand(*size, dtype=None, requires_grad=False) -> Tensor:
+    """Uniform [0, 1) draws from chainrule's seeded generator."""
+    return _make(default_generator().random(_dims(size)).astype(_float_dtype(dtype)), requires_grad)
+
+
+def randn(*size, dtype=None, requires_grad=False) -> Tensor:
+    """Standard normal draws from chainrule's seeded generator."""
+    return _make(default_generator().standard_normal(_dims(size)).astype(_float_dtype(dtype)),
+                 requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None) -> Tensor:
+    """Integers in [low, high) (int64), like ``torch.randint``."""
+    if high is None:
+        low, high = 0, low
+    return Tensor(default_generator().integers(low, high, size=tuple(size),
+                                               dtype=np.dtype(dtype or np.int64)))
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+from chainrule import autograd as _autograd  # noqa: E402  (imported after Tensor exists)
+from chainrule import ops as _ops  # noqa: E402
