@@ -1,0 +1,36 @@
+"""Data loading: datasets, samplers, the DataLoader, readers and built-in data sets.
+
+PyTorch's ``torch.utils.data`` names and semantics, over NumPy::
+
+    >>> import chainrule as cr
+    >>> loader = cr.data.DataLoader(cr.data.MNIST("test"), batch_size=128, shuffle=True)
+    >>> images, labels = next(iter(loader))
+    >>> images.shape, labels.dtype
+    ((128, 1, 28, 28), dtype('int64'))
+
+Shipped data (never downloaded) is in :mod:`chainrule.data.datasets`; synthetic 2-D sets in
+:mod:`chainrule.data.generated`.
+"""
+from chainrule.data.collate import default_collate
+from chainrule.data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from chainrule.data.sampler import (
+    BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
+    WeightedRandomSampler)
+from chainrule.data.dataloader import DataLoader
+from chainrule.data.idx import IDXError, load_idx_pair, read_idx, write_idx
+from chainrule.data.tabular import load_csv
+from chainrule.data import datasets, generated
+from chainrule.data.datasets import (
+    MNIST, CharDataset, Ionosphere, Sonar, TinyShakespeare, load_ionosphere, load_mnist,
+    load_shakespeare, load_sonar)
+from chainrule.data.generated import make_blobs, make_circles, make_moons, make_spirals, make_xor
+
+__all__ = [
+    "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "default_collate",
+    "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
+    "WeightedRandomSampler", "BatchSampler", "DataLoader", "read_idx", "write_idx",
+    "load_idx_pair", "IDXError", "load_csv", "datasets", "generated", "MNIST", "Sonar",
+    "Ionosphere", "CharDataset", "TinyShakespeare", "load_mnist", "load_sonar",
+    "load_ionosphere", "load_shakespeare", "make_xor", "make_circles", "make_moons",
+    "make_spirals", "make_blobs",
+]
