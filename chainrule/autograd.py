@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 import traceback
 import weakref
@@ -48,29 +49,49 @@ class set_grad_enabled(contextlib.ContextDecorator):
 
     def __init__(self, mode: bool):
         self.mode = bool(mode)
+        # A stack, not one slot: a decorated function that calls itself re-enters the
+        # same instance, and each exit must restore what its own enter found.
+        self._prev: list[bool] = []
 
     def __enter__(self):
-        self.prev = _state.grad_enabled
+        self._prev.append(_state.grad_enabled)
         _state.grad_enabled = self.mode
         return self
 
     def __exit__(self, *exc):
-        _state.grad_enabled = self.prev
+        _state.grad_enabled = self._prev.pop()
         return False
 
 
-class no_grad(set_grad_enabled):
+class _FixedMode(set_grad_enabled):
+    """``no_grad``/``enable_grad``: usable as ``with cr.no_grad():``, ``@cr.no_grad()``
+    and, as in PyTorch, the bare decorator ``@cr.no_grad``."""
+
+    _mode = True
+
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        if func is not None:
+            if not callable(func):
+                raise TypeError(f"{cls.__name__}() takes no arguments (got {func!r})")
+            self.__init__()
+            return self(func)
+        return self
+
+    def __init__(self, func=None):
+        super().__init__(self._mode)
+
+
+class no_grad(_FixedMode):
     """Stop recording: ``with cr.no_grad(): y = model(x)``; also a decorator."""
 
-    def __init__(self):
-        super().__init__(False)
+    _mode = False
 
 
-class enable_grad(set_grad_enabled):
+class enable_grad(_FixedMode):
     """Record again inside a ``no_grad`` region."""
 
-    def __init__(self):
-        super().__init__(True)
+    _mode = True
 
 
 class detect_anomaly(contextlib.ContextDecorator):
@@ -121,6 +142,7 @@ class Function:
     _saved: tuple | None = ()
     _saved_versions: tuple = ()
     _output = None          # weak reference to the output tensor
+    _output_version = None  # the output's version when backward reads its array (exp, ...)
     _created_at = None      # stack summary, kept only under detect_anomaly
     _as_tensors = False     # True while backward runs under create_graph
 
@@ -145,7 +167,12 @@ class Function:
                 f"Trying to backward through the graph a second time: the buffers of "
                 f"{type(self).__name__} were freed by the first backward. "
                 f"Pass retain_graph=True to the first backward() to keep them.")
-        for t, version in self._saved_versions:
+        versions = self._saved_versions
+        if self._output_version is not None:  # its own output, via the weak ref (no cycle)
+            out = self._output()
+            if out is not None:
+                versions = versions + ((out, self._output_version),)
+        for t, version in versions:
             if t._version != version:
                 raise RuntimeError(
                     f"one of the tensors needed by {type(self).__name__}'s backward was "
@@ -189,11 +216,20 @@ class Function:
         if not isinstance(out, np.ndarray):
             out = np.asarray(out)
         result = Tensor(out)
+        if out.base is not None:
+            # A view of an input (slice, reshape, transpose...): one memory, one version
+            # count, so an in-place change through either is seen by backwards of both.
+            for a in args:
+                if isinstance(a, Tensor) and np.may_share_memory(out, a.data):
+                    result._version_box = a._version_box
+                    break
         if record and out.dtype.kind in "fc":
             ctx.inputs = tuple(a if isinstance(a, Tensor) and a._requires_grad else None
                                for a in args)
             if ctx._saved:
                 ctx._saved_versions = _versions_of_saved(args, ctx._saved)
+                if any(s is out for s in ctx._saved):
+                    ctx._output_version = result._version
             result._requires_grad = True
             result.grad_fn = ctx
             ctx._output = weakref.ref(result)
@@ -254,6 +290,18 @@ def _sum_to(g, shape: tuple):
     return sum_to(g, shape)
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _user_frame(stack):
+    """The innermost frame outside chainrule: the line of user code that made the op
+    (``x.sqrt()`` passes through tensor.py and ops/, which would name nothing useful)."""
+    for frame in reversed(stack):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
+            return frame
+    return stack[-1]
+
+
 def _check_finite(node: Function, grads) -> None:
     for g in grads:
         if g is None:
@@ -262,7 +310,7 @@ def _check_finite(node: Function, grads) -> None:
         if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
             where = ""
             if node._created_at:
-                frame = node._created_at[-1]
+                frame = _user_frame(node._created_at)
                 where = f", created at {frame.filename}:{frame.lineno} ({frame.line})"
             bad = "NaN" if np.isnan(arr).any() else "Inf"
             raise FloatingPointError(
@@ -286,11 +334,14 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
         grads[key] = grads[key] + g if key in grads else g
         nodes.append(r.grad_fn)
     captured: dict[int, Any] = {}
+    # Arrays already stored in a .grad (or owned by the caller, like the gradient passed to
+    # backward): a leaf that would receive one of them gets a copy, so no two .grad arrays
+    # (and no .grad and the caller's tensor) ever alias.
+    handed: set[int] = {id(_array_of(g)) for g in root_grads}
     # Leaves reachable directly as roots (x.backward() on a leaf) get their gradient as is.
     for r, g in zip(roots, root_grads):
         if r.grad_fn is None and r._requires_grad:
-            _deliver(r, g, capture, captured, create_graph, set())
-    handed: set[int] = set()  # arrays already stored in a .grad: store copies after that
+            _deliver(r, g, capture, captured, create_graph, handed)
     anomaly = _state.anomaly
     with set_grad_enabled(create_graph):
         for node in _topological_order(nodes):
@@ -347,7 +398,14 @@ def _deliver(t: Tensor, g, capture, captured: dict, create_graph: bool, handed: 
         return
     if create_graph:
         gt = g if isinstance(g, Tensor) else Tensor(g)
-        t.grad = gt if t.grad is None else t.grad + gt
+        if t.grad is None:
+            if id(gt.data) in handed:
+                from chainrule.ops.elementwise import clone  # a recorded copy keeps the graph
+                gt = clone(gt)
+            handed.add(id(gt.data))
+            t.grad = gt
+        else:
+            t.grad = t.grad + gt
         return
     if isinstance(g, Tensor):
         g = g.data
@@ -364,17 +422,27 @@ def _deliver(t: Tensor, g, capture, captured: dict, create_graph: bool, handed: 
             t.grad.data += g
 
 
-def _as_grad(t: Tensor, gradient, name: str):
+def _array_of(g) -> np.ndarray:
+    return g.data if isinstance(g, Tensor) else g
+
+
+def _as_grad(t: Tensor, gradient, name: str, create_graph: bool = False):
+    """The starting gradient for ``t``: an array, or under ``create_graph`` a Tensor (the
+    caller's own, if given, so a differentiable ``grad_outputs`` stays in the graph)."""
     if gradient is None:
         if t.data.size != 1:
             raise RuntimeError(
                 f"{name}: grad can be implicitly created only for scalar outputs, but this "
                 f"tensor has shape {t.shape}; pass gradient= (a tensor of that shape)")
-        return np.ones_like(t.data)
-    g = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient, dtype=t.dtype)
+        g = np.ones_like(t.data)
+        return Tensor(g) if create_graph else g
+    if isinstance(gradient, Tensor):
+        g = gradient
+    else:
+        g = Tensor(np.asarray(gradient, dtype=t.dtype))
     if g.shape != t.shape:
         raise RuntimeError(f"{name}: gradient has shape {g.shape} but the tensor has shape {t.shape}")
-    return g
+    return g if create_graph else g.data
 
 
 def backward(tensor: Tensor, gradient=None, retain_graph: bool = False,
@@ -383,16 +451,15 @@ def backward(tensor: Tensor, gradient=None, retain_graph: bool = False,
     if not tensor._requires_grad:
         raise RuntimeError("backward: this tensor does not require grad and has no grad_fn "
                            "(did you create it under no_grad, or forget requires_grad=True?)")
-    g = _as_grad(tensor, gradient, "backward")
-    if create_graph:
-        g = Tensor(g)
+    g = _as_grad(tensor, gradient, "backward", create_graph)
     if inputs is not None:
         ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         got = _run_backward([tensor], [g], retain_graph or create_graph, create_graph,
                             capture={id(t): t for t in ins})
+        handed = {id(_array_of(g))}  # one set for all inputs, so none shares an array
         for t in ins:
             if id(t) in got:
-                _deliver(t, got[id(t)], None, {}, create_graph, set())
+                _deliver(t, got[id(t)], None, {}, create_graph, handed)
         return
     _run_backward([tensor], [g], retain_graph or create_graph, create_graph)
 
@@ -415,9 +482,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     for o in outs:
         if not o._requires_grad:
             raise RuntimeError("grad: an output does not require grad")
-    gs = [_as_grad(o, go, "grad") for o, go in zip(outs, grad_outputs)]
-    if create_graph:
-        gs = [Tensor(g) for g in gs]
+    if len(grad_outputs) != len(outs):
+        raise ValueError(f"grad: {len(outs)} outputs but {len(grad_outputs)} grad_outputs")
+    gs = [_as_grad(o, go, "grad", create_graph) for o, go in zip(outs, grad_outputs)]
     if retain_graph is None:
         retain_graph = create_graph
     got = _run_backward(outs, gs, retain_graph, create_graph, capture={id(t): t for t in ins})

@@ -26,17 +26,19 @@ def _numeric_jacobian_vjp(fn, inputs, i, out_grads, eps):
     """d(sum_k out_k * w_k)/d inputs[i], by central differences."""
     x = inputs[i]
     num = np.zeros(x.shape, dtype=np.float64)
-    flat = x.data.reshape(-1)
-    for j in range(flat.size):
-        orig = flat[j]
-        flat[j] = orig + eps
+    data = x.data
+    # Perturb through a multi-index, not a flattened view: reshape(-1) of a non-contiguous
+    # array is a copy, and nudging a copy would leave the input untouched.
+    for idx in np.ndindex(*x.shape):
+        orig = data[idx]
+        data[idx] = orig + eps
         with no_grad():
             plus = [o.data.astype(np.float64) for o in _as_tuple(fn(*inputs))]
-        flat[j] = orig - eps
+        data[idx] = orig - eps
         with no_grad():
             minus = [o.data.astype(np.float64) for o in _as_tuple(fn(*inputs))]
-        flat[j] = orig
-        num.reshape(-1)[j] = sum(np.sum((p - m) * w) for p, m, w in zip(plus, minus, out_grads)) / (2 * eps)
+        data[idx] = orig
+        num[idx] = sum(np.sum((p - m) * w) for p, m, w in zip(plus, minus, out_grads)) / (2 * eps)
     return num
 
 
@@ -95,19 +97,30 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor] | Tensor, eps: float = 1e-6
 
 def gradgradcheck(fn: Callable, inputs: Sequence[Tensor] | Tensor, eps: float = 1e-6,
                   atol: float = 1e-5, rtol: float = 1e-3, seed: int = 1) -> bool:
-    """Check second derivatives: the gradient (built with ``create_graph=True``) of ``fn``'s
-    weighted outputs is itself gradchecked."""
+    """Check second derivatives: the vector-Jacobian product of ``fn`` (built with
+    ``create_graph=True``) is itself gradchecked, with respect to the inputs *and* the
+    vector, as ``torch.autograd.gradgradcheck`` does, so linear functions are covered too.
+
+    Example:
+        >>> x = cr.randn(3, dtype=np.float64, requires_grad=True)
+        >>> cr.gradgradcheck(lambda t: t.tanh() * t, x)
+        True
+    """
     inputs = _as_tuple(inputs)
     diff_idx = [k for k, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
-    outs0 = _as_tuple(fn(*inputs))
+    outs0 = [o for o in _as_tuple(fn(*inputs)) if o.requires_grad]
     rng = np.random.default_rng(seed)
-    weights = [Tensor(rng.standard_normal(o.shape)) for o in outs0]
+    weights = [Tensor(rng.standard_normal(o.shape).astype(o.dtype), requires_grad=True)
+               for o in outs0]
+    n_in = len(inputs)
 
-    def first_grads(*xs):
+    def first_grads(*xs_and_ws):
+        xs, ws = xs_and_ws[:n_in], xs_and_ws[n_in:]
         with enable_grad():  # the numeric pass runs fn under no_grad; this one needs a graph
-            outs = _as_tuple(fn(*xs))
-            grads = autograd_grad(list(outs), [xs[k] for k in diff_idx], grad_outputs=weights,
+            outs = [o for o in _as_tuple(fn(*xs)) if o.requires_grad]
+            grads = autograd_grad(outs, [xs[k] for k in diff_idx], grad_outputs=list(ws),
                                   create_graph=True, allow_unused=True)
         return tuple(g for g in grads if g is not None and g.requires_grad)
 
-    return gradcheck(first_grads, inputs, eps=eps, atol=atol, rtol=rtol, seed=seed + 1)
+    return gradcheck(first_grads, tuple(inputs) + tuple(weights), eps=eps, atol=atol,
+                     rtol=rtol, seed=seed + 1)

@@ -7,7 +7,8 @@ itself only holds state:
 * ``requires_grad`` whether gradients should be computed for it
 * ``grad``          the accumulated gradient (a Tensor), filled by ``backward()``
 * ``grad_fn``       the Function node that produced it (None for leaves)
-* ``_version``      bumped by every in-place change, so a backward that needs the old
+* ``_version``      bumped by every in-place change (shared by views of the same memory:
+                    a slice, a reshape, ``detach()``), so a backward that needs the old
                     values can notice and refuse instead of returning a wrong gradient
 """
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Tensor:
         tensor([2., 4., 6.])
     """
 
-    __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "_version", "_retains_grad",
+    __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "_version_box", "_retains_grad",
                  "__weakref__")
     # Make NumPy hand mixed expressions (ndarray + Tensor) to us instead of converting us.
     __array_priority__ = 1000
@@ -49,13 +50,22 @@ class Tensor:
         self.data = data if (dtype is None and type(data) is np.ndarray) else backend.as_array(data, dtype)
         self.grad: Tensor | None = None
         self.grad_fn = None
-        self._version = 0
+        self._version_box = [0]   # one list shared by every view of the same memory
         self._retains_grad = False
         self._requires_grad = False
         if requires_grad:
             self.requires_grad = True
 
     # ----------------------------------------------------------------- state
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this memory has seen (views share the count)."""
+        return self._version_box[0]
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        self._version_box[0] = value
+
     @property
     def requires_grad(self) -> bool:
         return self._requires_grad
@@ -87,8 +97,11 @@ class Tensor:
         self._retains_grad = True
 
     def detach(self) -> "Tensor":
-        """A tensor sharing this one's data, cut from the graph."""
-        return Tensor(self.data)
+        """A tensor sharing this one's data (and its in-place version count), cut from
+        the graph."""
+        out = Tensor(self.data)
+        out._version_box = self._version_box
+        return out
 
     def backward(self, gradient=None, retain_graph: bool = False,
                  create_graph: bool = False, inputs=None) -> None:
@@ -471,9 +484,16 @@ def randn(*size, dtype=None, requires_grad=False) -> Tensor:
 
 
 def randint(low, high=None, size=(), dtype=None) -> Tensor:
-    """Integers in [low, high) (int64), like ``torch.randint``."""
-    if high is None:
+    """Integers in [low, high) (int64), like ``torch.randint``: ``cr.randint(10, (3,))``
+    draws from [0, 10), ``cr.randint(3, 10, (2, 2))`` from [3, 10)."""
+    if isinstance(high, (tuple, list)):  # torch's randint(high, size) form
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
+    if isinstance(size, (int, np.integer)):
+        size = (size,)
+    if high <= low:
+        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
     return Tensor(default_generator().integers(low, high, size=tuple(size),
                                                dtype=np.dtype(dtype or np.int64)))
 

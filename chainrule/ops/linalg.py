@@ -13,10 +13,13 @@ class MatMul(Function):
         try:
             return a @ b
         except ValueError:
+            inner_a, inner_b = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
+            if inner_a != inner_b:
+                why = f"inner dims {inner_a} and {inner_b} must match"
+            else:
+                why = f"batch dims {a.shape[:-2]} and {b.shape[:-2]} cannot be broadcast together"
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
-                             f"(inner dims {a.shape[-1] if a.ndim else '-'} and "
-                             f"{b.shape[-2] if b.ndim > 1 else (b.shape[0] if b.ndim else '-')} "
-                             f"must match)") from None
+                             f"({why})") from None
 
     @staticmethod
     def backward(ctx, g):  # C = AB:  dA = G B^T,  dB = A^T G  (batch dims summed by the engine)

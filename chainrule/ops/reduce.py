@@ -45,8 +45,6 @@ class Mean(Function):
 
 
 class Prod(Function):
-    differentiable_backward = False
-
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.axes, ctx.keepdim = axes, keepdim
@@ -56,6 +54,8 @@ class Prod(Function):
     @staticmethod
     def backward(ctx, g):  # d(prod a)/da_i = product of all the other a_j (zeros handled)
         a, = ctx.saved_tensors
+        if isinstance(a, Tensor):  # create_graph: the same quantity, built from recorded ops
+            return _restore(g, a.shape, ctx.axes, ctx.keepdim) * _others_product(a, ctx.axes)
         axes = ctx.axes
         rest = tuple(i for i in range(a.ndim) if i not in axes)
         moved = a.transpose(rest + axes)
@@ -65,6 +65,24 @@ class Prod(Function):
         right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
         others = (left * right).reshape(moved.shape).transpose(np.argsort(rest + axes))
         return _restore(g, a.shape, axes, ctx.keepdim) * others
+
+
+def _others_product(a: Tensor, axes: tuple) -> Tensor:
+    """prod_{j != i} a_j for every i along ``axes``, recorded (so differentiable again).
+
+    Row i of an (n, n) stack holds the reduced values with a_i replaced by 1; the product of
+    that row is the product of all the others. O(n^2) memory, used only under create_graph.
+    """
+    from chainrule.ops.elementwise import where
+    from chainrule.ops.shape import permute, reshape, unsqueeze
+    rest = tuple(i for i in range(a.ndim) if i not in axes)
+    order = rest + axes
+    moved = permute(a, order)
+    n = int(np.prod([a.shape[i] for i in axes])) if axes else 1
+    flat = reshape(moved, moved.shape[:len(rest)] + (n,))
+    rows = where(np.eye(n, dtype=bool), 1.0, unsqueeze(flat, -2))
+    others = reshape(prod(rows, -1), moved.shape)
+    return permute(others, tuple(int(i) for i in np.argsort(order)))
 
 
 class Amax(Function):
@@ -83,10 +101,10 @@ class Amax(Function):
 
 
 class Norm(Function):
-    differentiable_backward = False
-
+    # forward keeps the reduced dims (the public norm() drops them), so the saved ``out`` is
+    # this node's own output array and, under create_graph, backward differentiates through it.
     @staticmethod
-    def forward(ctx, a, p, axes, keepdim):
+    def forward(ctx, a, p, axes):
         absa = np.abs(a)
         if p == np.inf:
             out = absa.max(axis=axes, keepdims=True)
@@ -96,42 +114,44 @@ class Norm(Function):
             out = np.sqrt((a * a).sum(axis=axes, keepdims=True))
         else:
             out = (absa ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
-        ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
+        ctx.p, ctx.axes = p, axes
         ctx.save_for_backward(a, out)
-        return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in axes])
+        return out
 
     @staticmethod
-    def backward(ctx, g):  # d||a||_p/da_i = sign(a_i) |a_i|^(p-1) / ||a||^(p-1); 0 at a = 0
-        a, out = ctx.saved_tensors
+    def backward(ctx, g):  # d||a||_p/da_i = sign(a_i) (|a_i| / ||a||)^(p-1); 0 where ||a|| = 0
+        a, out = ctx.saved_tensors   # operators and ufuncs only: works under create_graph
         p = ctx.p
-        g = _restore(g, a.shape, ctx.axes, ctx.keepdim)
-        safe = np.where(out == 0, 1, out)
+        nonzero = out != 0
+        safe = out + (out == 0)      # 1 where the norm is 0, so nothing divides by 0
         if p == np.inf:
-            mask = np.abs(a) == out
-            grad = np.sign(a) * mask / mask.sum(axis=ctx.axes, keepdims=True)
+            mask = np.abs(a) == out  # ties share the gradient
+            grad = np.sign(a) * mask / _poly.sum_keep(mask, ctx.axes)
         elif p == 1:
             grad = np.sign(a)
         elif p == 2:
             grad = a / safe
         else:
-            grad = np.sign(a) * np.abs(a) ** (p - 1) / safe ** (p - 1)
-        return g * np.where(out == 0, 0, grad), None, None, None
+            grad = np.sign(a) * (np.abs(a) / safe) ** (p - 1)
+        return g * grad * nonzero, None, None
 
 
 class LogSumExp(Function):
+    # Keeps the reduced dims, like Norm, so the saved ``out`` is the node's own output and
+    # the second derivative (through softmax = exp(a - out)) is right under create_graph.
     @staticmethod
-    def forward(ctx, a, axes, keepdim):
+    def forward(ctx, a, axes):
         m = a.max(axis=axes, keepdims=True)
         m = np.where(np.isfinite(m), m, 0)
-        out = np.log(np.exp(a - m).sum(axis=axes, keepdims=True)) + m
-        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        with np.errstate(divide="ignore"):  # all -inf: log(0) = -inf is the right answer
+            out = np.log(np.exp(a - m).sum(axis=axes, keepdims=True)) + m
         ctx.save_for_backward(a, out)
-        return out if keepdim else out.reshape([s for i, s in enumerate(a.shape) if i not in axes])
+        return out
 
     @staticmethod
     def backward(ctx, g):  # d lse(a)/da_i = exp(a_i - lse(a)) = softmax(a)_i
         a, out = ctx.saved_tensors
-        return _restore(g, ctx.shape, ctx.axes, ctx.keepdim) * np.exp(a - out)
+        return g * np.exp(a - out), None
 
 
 # ---------------------------------------------------------------- public forms
@@ -202,12 +222,22 @@ def norm(a, p=2, dim=None, keepdim: bool = False):
         p = 2
     if not isinstance(p, (int, float)) or p <= 0:
         raise ValueError(f"norm: p must be a positive number, inf or 'fro', got {p!r}")
-    return Norm.apply(a, float(p), _axes(a, dim), keepdim)
+    axes = _axes(a, dim)
+    return _drop_dims(Norm.apply(a, float(p), axes), axes, keepdim)
 
 
 def logsumexp(a, dim, keepdim: bool = False):
     """log(sum(exp(a))) over ``dim``, computed without overflow."""
-    return LogSumExp.apply(a, _axes(a, dim), keepdim)
+    axes = _axes(a, dim)
+    return _drop_dims(LogSumExp.apply(a, axes), axes, keepdim)
+
+
+def _drop_dims(out, axes: tuple, keepdim: bool):
+    """Remove the size-1 reduced dims of a keepdim result unless ``keepdim``."""
+    if keepdim:
+        return out
+    from chainrule.ops.shape import reshape
+    return reshape(out, tuple(s for i, s in enumerate(out.shape) if i not in axes))
 
 
 def _index_reduce(fn, a, dim, keepdim):

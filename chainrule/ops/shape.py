@@ -149,20 +149,18 @@ class Pad(Function):
 
 
 class Gather(Function):
-    differentiable_backward = False
-
     @staticmethod
     def forward(ctx, a, dim, index):
-        ctx.shape, ctx.dim, ctx.index = a.shape, dim, index
-        return np.take_along_axis(a, index, axis=dim)
+        # out[i][j][k] = a[i][index[i][j][k]][k] (dim=1): an advanced-indexing key with
+        # index along ``dim`` and plain positions along every other dim.
+        key = list(np.indices(index.shape, sparse=True))
+        key[dim] = index
+        ctx.key, ctx.shape = tuple(key), a.shape
+        return a[ctx.key]
 
     @staticmethod
     def backward(ctx, g):  # scatter-add: an index picked twice gets both gradients
-        out = np.zeros(ctx.shape, dtype=g.dtype)
-        idx = list(np.indices(ctx.index.shape, sparse=True))
-        idx[ctx.dim] = ctx.index
-        np.add.at(out, tuple(idx), g)
-        return out, None, None
+        return _poly.index_scatter(g, ctx.key, ctx.shape, g.dtype), None, None
 
 
 # ---------------------------------------------------------------- public forms

@@ -1,0 +1,74 @@
+"""Shared fixtures for the chainrule test suite.
+
+* ``rng``            a freshly seeded NumPy generator per test (tests never share draws)
+* ``make_leaf``      float64 leaf tensors that require grad, with values kept in a domain
+                     (positive for log/sqrt, away from kinks for abs/relu/max)
+* ``make_array``     the same values as a plain float64 ndarray
+* ``torch``          PyTorch, or a visible skip when it is not installed
+
+Every test also starts with grad mode on, the default float dtype float32 and chainrule's
+generator seeded, and a test that changes them cannot leak the change into the next one.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+
+@pytest.fixture(autouse=True)
+def _engine_state():
+    """Start from known global state and put it back afterwards."""
+    dtype = cr.get_default_dtype()
+    cr.manual_seed(0)
+    with cr.enable_grad():  # on exit, restores the mode found here even if a test leaked one
+        yield
+    cr.set_default_dtype(dtype)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20240601)
+
+
+def leaf_array(rng: np.random.Generator, shape, domain: str = "real") -> np.ndarray:
+    """Random float64 values of ``shape`` in a domain where the op under test is smooth.
+
+    ``real``      uniform in (-2, 2), with every entry at least 0.1 away from 0 (kinks of
+                  abs, relu, sign live at 0, and finite differences must not straddle them)
+    ``positive``  uniform in (0.5, 2.5) (log, sqrt, pow bases)
+    ``unit``      uniform in (-0.9, 0.9) (log1p needs > -1)
+    """
+    shape = tuple(shape)
+    if domain == "positive":
+        return rng.uniform(0.5, 2.5, shape)
+    if domain == "unit":
+        return rng.uniform(-0.9, 0.9, shape)
+    if domain == "real":
+        mag = rng.uniform(0.1, 2.0, shape)
+        return np.where(rng.random(shape) < 0.5, -mag, mag)
+    raise ValueError(f"unknown domain {domain!r}")
+
+
+@pytest.fixture(scope="session")
+def make_leaf():
+    """``make_leaf(rng, shape, domain="real", requires_grad=True)`` -> float64 leaf tensor.
+
+    Session-scoped and stateless, so hypothesis tests may use it too.
+    """
+    def make(rng, shape, domain: str = "real", requires_grad: bool = True) -> cr.Tensor:
+        return cr.tensor(leaf_array(rng, shape, domain), requires_grad=requires_grad)
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_array():
+    """``make_array(rng, shape, domain="real")`` -> float64 ndarray (see ``leaf_array``)."""
+    return leaf_array
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """PyTorch for differential tests; skips (visibly) when it is not installed."""
+    return pytest.importorskip("torch")
