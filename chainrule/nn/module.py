@@ -1,0 +1,509 @@
+"""Module: the base of every layer and model.
+
+A Module keeps three ordered registries, filled by plain attribute assignment:
+
+* ``_parameters``  Parameters (learnable; what an optimiser updates)
+* ``_buffers``     Tensors that are state but not learned (BatchNorm's running mean)
+* ``_modules``     child Modules
+
+Names follow PyTorch's, so ``state_dict()`` keys of a chainrule model and of the same
+PyTorch model agree one to one (``"0.weight"``, ``"encoder.norm.running_var"``).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from chainrule.autograd import no_grad
+from chainrule.nn.parameter import Parameter
+from chainrule.tensor import Tensor
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class RemovableHandle:
+    """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict):
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _parse_to_dtype(args: tuple, kwargs: dict):
+    """The dtype asked for by ``module.to(...)`` (None if only a device was named).
+
+    Accepts ``to(dtype)``, ``to("cpu")``, ``to(tensor)``, ``to(device=..., dtype=...)``.
+    """
+    dtype = kwargs.pop("dtype", None)
+    device = kwargs.pop("device", None)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "mps"):
+            device = a
+        else:
+            dtype = a
+    if device is not None and str(device).split(":")[0] != "cpu":
+        raise ValueError(f"to: chainrule runs on the CPU (NumPy); device {device!r} is not available")
+    if dtype is None:
+        return None
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"to: expected a dtype, a device string or a tensor, got {dtype!r}") from None
+    if dt.kind != "f":
+        raise TypeError(f"to: module parameters must stay floating point, got dtype {dt}")
+    return dt
+
+
+class Module:
+    """Base class for layers and models: subclass it, assign layers and Parameters in
+    ``__init__``, and compute the output in ``forward``.
+
+    Example:
+        >>> class TwoLayer(cr.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.hidden = cr.nn.Linear(4, 8)
+        ...         self.out = cr.nn.Linear(8, 1)
+        ...     def forward(self, x):
+        ...         return self.out(cr.relu(self.hidden(x)))
+        >>> model = TwoLayer()
+        >>> [name for name, _ in model.named_parameters()]
+        ['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias']
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "training", True)
+        set_(self, "_parameters", OrderedDict())
+        set_(self, "_buffers", OrderedDict())
+        set_(self, "_non_persistent_buffers", set())
+        set_(self, "_modules", OrderedDict())
+        set_(self, "_forward_pre_hooks", OrderedDict())
+        set_(self, "_forward_hooks", OrderedDict())
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} has no forward(); define "
+                        f"forward(self, ...) in your Module subclass")
+
+    def __call__(self, *args, **kwargs):
+        for hook in list(self._forward_pre_hooks.values()):
+            changed = hook(self, args)
+            if changed is not None:
+                args = changed if isinstance(changed, tuple) else (changed,)
+        out = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            changed = hook(self, args, out)
+            if changed is not None:
+                out = changed
+        return out
+
+    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each forward; a non-None result replaces args."""
+        handle = RemovableHandle(self._forward_pre_hooks)
+        self._forward_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each forward; a non-None result
+        replaces the output. Example: record activations for a gradient-flow plot."""
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
+
+    # ------------------------------------------------------------- registration
+    def _check_name(self, name: str, kind: str) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {kind} before Module.__init__() call "
+                                 f"(call super().__init__() first in {type(self).__name__})")
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
+        if name == "" or "." in name:
+            raise KeyError(f"{kind} name {name!r} must be non-empty and contain no '.'")
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Add a Parameter (or None, a declared but absent one, like ``bias=False``)."""
+        self._check_name(name, "parameter")
+        if hasattr(self, name) and name not in self._parameters:
+            raise KeyError(f"attribute {name!r} already exists on {type(self).__name__}")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign {type(param).__name__} object to parameter {name!r} "
+                            f"(chainrule.nn.Parameter or None required)")
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Add state that is not learned (saved in ``state_dict`` unless ``persistent=False``).
+
+        Example: ``self.register_buffer("running_mean", cr.zeros(num_features))``
+        """
+        self._check_name(name, "buffer")
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"attribute {name!r} already exists on {type(self).__name__}")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign {type(tensor).__name__} object to buffer {name!r} "
+                            f"(a chainrule Tensor or None required)")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+
+    def add_module(self, name: str, module: "Module | None") -> None:
+        """Add a child module under ``name`` (what ``self.name = module`` does)."""
+        self._check_name(name, "module")
+        if hasattr(self, name) and name not in self._modules:
+            raise KeyError(f"attribute {name!r} already exists on {type(self).__name__}")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        if isinstance(value, Parameter):
+            self._check_name(name, "parameter")
+            self._forget(name, keep="_parameters")
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._check_name(name, "module")
+            self._forget(name, keep="_modules")
+            self._modules[name] = value
+        elif "_parameters" in d and name in d["_parameters"]:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
+                                f"(chainrule.nn.Parameter or None expected)")
+            d["_parameters"][name] = None
+        elif "_modules" in d and name in d["_modules"]:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} "
+                                f"(a Module or None expected)")
+            d["_modules"][name] = None
+        elif "_buffers" in d and name in d["_buffers"]:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} "
+                                f"(a chainrule Tensor or None expected)")
+            d["_buffers"][name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name: str, keep: str) -> None:
+        """Remove ``name`` from every registry but ``keep`` and from the plain attributes."""
+        self.__dict__.pop(name, None)
+        for reg in ("_parameters", "_buffers", "_modules"):
+            if reg != keep:
+                self.__dict__[reg].pop(name, None)
+        self._non_persistent_buffers.discard(name)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: look in the registries.
+        d = self.__dict__
+        for reg in ("_parameters", "_buffers", "_modules"):
+            if reg in d and name in d[reg]:
+                return d[reg][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for reg in ("_parameters", "_buffers", "_modules"):
+            if name in self.__dict__.get(reg, ()):
+                del self.__dict__[reg][name]
+                self._non_persistent_buffers.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
+                      | set(self._modules))
+
+    # ----------------------------------------------------------------- walking
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
+        """(name, module) for this module and every descendant, depth first; a module
+        reachable twice is listed once unless ``remove_duplicate=False``."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, child in self._modules.items():
+            if child is None:
+                continue
+            sub = f"{prefix}.{name}" if prefix else name
+            yield from child.named_modules(memo, sub, remove_duplicate)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        seen = set()
+        for name, child in self._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
+
+    def children(self) -> Iterator["Module"]:
+        for _, child in self.named_children():
+            yield child
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool,
+                       remove_duplicate: bool = True, persistent_only: bool = False):
+        seen = set()
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse \
+            else [(prefix, self)]
+        for mod_prefix, mod in mods:
+            for name, value in getattr(mod, registry).items():
+                if value is None or (persistent_only and name in mod._non_persistent_buffers):
+                    continue
+                if remove_duplicate:
+                    if id(value) in seen:
+                        continue
+                    seen.add(id(value))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(name, parameter) pairs; a parameter shared by two layers is listed once."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every Parameter of this module (and its descendants when ``recurse``)."""
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def get_submodule(self, target: str) -> "Module":
+        """The descendant named by a dotted path, e.g. ``model.get_submodule("encoder.0")``."""
+        mod = self
+        if target == "":
+            return mod
+        for part in target.split("."):
+            if part not in mod._modules or mod._modules[part] is None:
+                raise AttributeError(f"{type(mod).__name__} has no submodule {part!r} "
+                                     f"(looking up {target!r})")
+            mod = mod._modules[part]
+        return mod
+
+    def apply(self, fn: Callable[["Module"], Any]) -> "Module":
+        """Call ``fn`` on every descendant and then on this module (e.g. custom init)."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------------- modes
+    def train(self, mode: bool = True) -> "Module":
+        """Training mode (Dropout drops, BatchNorm uses batch statistics), recursively."""
+        if not isinstance(mode, bool):
+            raise ValueError(f"train: mode is expected to be a bool, got {type(mode).__name__}")
+        self.training = mode
+        for child in self.children():
+            child.train(mode)
+        return self
+
+    def eval(self) -> "Module":
+        """Evaluation mode: ``train(False)``."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Freeze (False) or unfreeze (True) every parameter."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset gradients: drop them (default) or fill them with zeros."""
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            elif p.grad.grad_fn is not None:  # a create_graph gradient: cut it from its graph
+                p.grad = Tensor(np.zeros_like(p.grad.data))
+            else:
+                p.grad.data.fill(0)
+                p.grad._version += 1
+
+    # ------------------------------------------------------------------ dtypes
+    def _convert(self, dtype: np.dtype) -> "Module":
+        """Cast every floating parameter, gradient and buffer to ``dtype``, in place (the
+        Parameter objects stay the same, so an optimiser holding them still works)."""
+        for mod in self.modules():
+            for p in mod._parameters.values():
+                if p is not None and p.dtype.kind == "f" and p.dtype != dtype:
+                    p.data = p.data.astype(dtype)
+                    p._version += 1
+                    if p.grad is not None:
+                        p.grad = Tensor(p.grad.data.astype(dtype))
+            for name, b in mod._buffers.items():
+                if b is not None and b.dtype.kind == "f" and b.dtype != dtype:
+                    b.data = b.data.astype(dtype)
+                    b._version += 1
+        return self
+
+    def to(self, *args, **kwargs) -> "Module":
+        """``to(dtype)``, ``to("cpu")`` or ``to(tensor)``: cast floating parameters and buffers.
+
+        Example: ``model.to(cr.float64)``
+        """
+        dtype = _parse_to_dtype(args, dict(kwargs))
+        return self if dtype is None else self._convert(dtype)
+
+    def float(self) -> "Module":
+        """Cast floating parameters and buffers to float32."""
+        return self._convert(np.dtype(np.float32))
+
+    def double(self) -> "Module":
+        """Cast floating parameters and buffers to float64."""
+        return self._convert(np.dtype(np.float64))
+
+    def cpu(self) -> "Module":
+        return self
+
+    # -------------------------------------------------------------- state dict
+    def state_dict(self, destination: dict | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+        """Every parameter and persistent buffer by dotted name.
+
+        The values share memory with the module's (as PyTorch's do): save or copy them
+        before changing the model if you need a snapshot. ``keep_vars=True`` returns the
+        Parameter objects themselves.
+
+        Example:
+            >>> list(cr.nn.Linear(2, 3).state_dict())
+            ['weight', 'bias']
+        """
+        out = OrderedDict() if destination is None else destination
+        for mod_prefix, mod in self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=False):
+            for reg, persistent_only in (("_parameters", False), ("_buffers", True)):
+                for name, value in getattr(mod, reg).items():
+                    if value is None or (persistent_only and name in mod._non_persistent_buffers):
+                        continue
+                    key = f"{mod_prefix}.{name}" if mod_prefix else name
+                    out[key] = value if keep_vars else Tensor(value.data)
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy values into this module's parameters and buffers, by name.
+
+        Values may be chainrule Tensors, NumPy arrays, or anything ``np.asarray`` accepts
+        (a PyTorch state dict loads directly). Floating values are cast to the parameter's
+        dtype. Every problem is reported in ONE error naming the keys: missing keys,
+        unexpected keys and shape mismatches. Nothing is copied unless the whole load is
+        valid. With ``strict=False`` missing and unexpected keys are allowed and returned
+        as ``(missing_keys, unexpected_keys)``; shape mismatches are always errors.
+
+        Example:
+            >>> model.load_state_dict(torch_model.state_dict())
+        """
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"load_state_dict: expected a mapping of name -> tensor, got "
+                            f"{type(state_dict).__name__}")
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        problems, values = [], {}
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            try:
+                value = _as_numpy(state_dict[key])
+            except (TypeError, ValueError) as e:
+                problems.append(f"value for {key!r} cannot be read as an array ({e})")
+                continue
+            if value.shape != target.shape:
+                problems.append(f"size mismatch for {key}: copying a param with shape "
+                                f"{value.shape} from checkpoint, the shape in current model "
+                                f"is {target.shape}")
+                continue
+            if value.dtype.kind not in "biuf":
+                problems.append(f"value for {key!r} has non-numeric dtype {value.dtype}")
+                continue
+            values[key] = value
+        header = []
+        if strict and missing:
+            header.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+        if strict and unexpected:
+            header.append("Unexpected key(s) in state_dict: "
+                          + ", ".join(f'"{k}"' for k in unexpected) + ".")
+        problems = header + problems
+        if problems:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(problems))
+        with no_grad():
+            for key, value in values.items():
+                target = own[key]
+                np.copyto(target.data, value, casting="unsafe")
+                target._version += 1
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------- repr
+    def extra_repr(self) -> str:
+        """The text inside this module's parentheses in ``repr`` (override in layers)."""
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def _child_lines(self) -> list[str]:
+        lines = []
+        for name, child in self._modules.items():
+            text = repr(child).replace("\n", "\n  ")
+            lines.append(f"({name}): {text}")
+        return lines
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = self._child_lines()
+        if not extra_lines and not child_lines:
+            return self._get_name() + "()"
+        if len(extra_lines) == 1 and not child_lines:
+            return f"{self._get_name()}({extra_lines[0]})"
+        body = "\n  ".join(extra_lines + child_lines)
+        return f"{self._get_name()}(\n  {body}\n)"
+
+
+def _as_numpy(value) -> np.ndarray:
+    """A state-dict value as an ndarray: chainrule Tensors, arrays, and foreign tensors
+    (PyTorch's, via ``detach().cpu().numpy()`` when they have it)."""
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "detach") and hasattr(value, "numpy"):
+        value = value.detach()
+        if hasattr(value, "cpu"):
+            value = value.cpu()
+        return np.asarray(value.numpy())
+    return np.asarray(value)

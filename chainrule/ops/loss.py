@@ -1,0 +1,235 @@
+"""Fused loss primitives: each computes per-element losses in one forward and returns the
+closed-form gradient in one backward, which is faster than the composed graph and stays
+finite where the composition would overflow (logits of 1e4, probabilities of exactly 0).
+
+They return *unreduced* losses; ``chainrule.nn.functional`` applies the reductions and
+checks the arguments. The class dimension is axis 1: logits of shape (N, C, d1, ...) give
+losses of shape (N, d1, ...).
+
+Every backward is written with operators, NumPy ufuncs and ``_poly`` helpers, so it also
+runs under ``create_graph=True``; there, values that forward kept (softmax, log-softmax)
+are recomputed from the graph inputs so second derivatives are right too.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.autograd import Function
+from chainrule.ops import _poly
+from chainrule.ops.nn import log_softmax, softmax
+from chainrule.tensor import Tensor
+
+
+def _with_class_axis(v, n_class_axis: int = 1):
+    """(N, d1, ...) -> (N, 1, d1, ...): line per-sample values up with the class axis."""
+    return v.reshape(v.shape[:1] + (1,) * n_class_axis + v.shape[1:])
+
+
+def _class_weight(weight, ndim: int):
+    """Class weights (C,) shaped (1, C, 1, ...) to broadcast against (N, C, d1, ...)."""
+    return weight.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+class SoftmaxCrossEntropy(Function):
+    """Per-sample cross-entropy of softmax(logits) against class indices or probabilities.
+
+    With class weights w, label smoothing e and C classes, the loss of sample i is
+    ``L_i = -sum_c A_ic log p_ic`` where p = softmax(logits) and
+
+    * class index t_i:  A_ic = (1-e) w_{t_i} [c = t_i] + (e/C) w_c   (0 if t_i is ignored)
+    * probabilities q:  A_ic = w_c ((1-e) q_ic + e/C)
+
+    Gradient: dL_i/dz_ic = p_ic sum_k A_ik - A_ic   (softmax minus target, scaled);
+    for probability targets also dL_i/dq_ic = -(1-e) w_c log p_ic.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, *, weight=None, ignore_index=-100,
+                label_smoothing=0.0, soft=False):
+        eps = float(label_smoothing)
+        n_classes = logits.shape[1]
+        wb = None if weight is None else _class_weight(weight, logits.ndim)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        sum_e = e.sum(axis=1, keepdims=True)
+        log_sum = np.log(sum_e)
+        need_target = len(ctx.needs_input_grad) > 1 and ctx.needs_input_grad[1]
+        logp = None
+        if soft:
+            a = target * (1 - eps) + eps / n_classes if eps else target
+            if wb is not None:
+                a = a * wb
+            logp = shifted - log_sum
+            loss = -(a * logp).sum(axis=1)
+            valid = None
+        else:
+            valid = target != ignore_index
+            t = np.where(valid, target, 0)
+            picked = np.take_along_axis(shifted, _with_class_axis(t), axis=1)[:, 0] - log_sum[:, 0]
+            wt = 1.0 if weight is None else weight[t]
+            loss = -(1 - eps) * wt * picked
+            if eps:
+                w_total = n_classes if weight is None else weight.sum()
+                summed = shifted.sum(axis=1) if wb is None else (shifted * wb).sum(axis=1)
+                loss -= (eps / n_classes) * (summed - log_sum[:, 0] * w_total)
+            loss = np.where(valid, loss, 0).astype(logits.dtype, copy=False)
+            ctx.t, ctx.wt = t, wt
+        e /= sum_e  # e is now softmax(logits)
+        ctx.eps, ctx.weight, ctx.soft, ctx.valid = eps, weight, soft, valid
+        ctx.save_for_backward(logits, target if soft else None, e,
+                              logp if (soft and need_target) else None)
+        return loss
+
+    @staticmethod
+    def backward(ctx, g):
+        logits, target, p, logp = ctx.saved_tensors
+        need_z, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        eps, weight, n_classes = ctx.eps, ctx.weight, p.shape[1]
+        graph = isinstance(g, Tensor)  # under create_graph: recompute from the graph input
+        if graph:
+            p = softmax(logits, 1)
+            if need_t:
+                logp = log_softmax(logits, 1)
+        wb = None if weight is None else _class_weight(weight, p.ndim)
+        gz = gt = None
+        if ctx.soft:
+            a = target * (1 - eps) + eps / n_classes if eps else target
+            if wb is not None:
+                a = a * wb
+            gc = _with_class_axis(g)
+            if need_z:
+                gz = gc * (p * _poly.sum_keep(a, (1,)) - a)
+            if need_t:
+                gt = gc * logp * (-(1 - eps)) if wb is None else gc * logp * (wb * -(1 - eps))
+            return gz, gt
+        if not need_z:
+            return None, None
+        valid = ctx.valid
+        if graph:
+            # A as a constant array; the gradient stays a graph expression in p and g.
+            a = np.zeros(p.shape, dtype=p.dtype)
+            np.put_along_axis(a, _with_class_axis(ctx.t), _with_class_axis((1 - eps) * ctx.wt * valid), 1)
+            if eps:
+                a += _with_class_axis(valid) * ((eps / n_classes) * (1.0 if wb is None else wb))
+            return _with_class_axis(g) * (p * a.sum(axis=1, keepdims=True) - a), None
+        g_valid = g * valid
+        w_total = n_classes if weight is None else weight.sum()
+        row_sum = (1 - eps) * ctx.wt + (eps / n_classes) * w_total
+        gz = p * _with_class_axis(g_valid * row_sum)
+        if eps:
+            gz -= _with_class_axis(g_valid) * ((eps / n_classes) * (1.0 if wb is None else wb))
+        idx = _with_class_axis(ctx.t)
+        at_target = np.take_along_axis(gz, idx, 1) - _with_class_axis((1 - eps) * ctx.wt * g_valid)
+        np.put_along_axis(gz, idx, at_target, 1)
+        return gz, None
+
+
+class NegativeLogLikelihood(Function):
+    """Per-sample ``-w_{t_i} x[i, t_i]`` for log-probabilities x (class axis 1); 0 where
+    t_i == ignore_index. Gradient: -w_{t_i} at the target class, 0 elsewhere."""
+
+    @staticmethod
+    def forward(ctx, logp, target, *, weight=None, ignore_index=-100):
+        valid = target != ignore_index
+        t = np.where(valid, target, 0)
+        coef = valid.astype(logp.dtype) if weight is None else weight[t] * valid
+        ctx.t, ctx.coef, ctx.shape = t, coef, logp.shape
+        picked = np.take_along_axis(logp, _with_class_axis(t), axis=1)[:, 0]
+        return -(picked * coef)
+
+    @staticmethod
+    def backward(ctx, g):
+        idx = _with_class_axis(ctx.t)
+        if isinstance(g, Tensor):  # linear in g: a constant one-hot pattern times g
+            pattern = np.zeros(ctx.shape, dtype=ctx.coef.dtype)
+            np.put_along_axis(pattern, idx, _with_class_axis(-ctx.coef), 1)
+            return _with_class_axis(g) * pattern, None
+        out = np.zeros(ctx.shape, dtype=g.dtype)
+        np.put_along_axis(out, idx, _with_class_axis(-(g * ctx.coef)), 1)
+        return out, None
+
+
+class BinaryCrossEntropy(Function):
+    """``-(y log x + (1-y) log(1-x))`` for probabilities x, each log clamped to >= -100 (as
+    PyTorch does, so x = 0 or 1 gives a finite loss).
+
+    dL/dx = (x - y) / max(x (1-x), 1e-12);   dL/dy = log(1-x) - log x  (clamped logs).
+    """
+
+    @staticmethod
+    def forward(ctx, x, y):
+        with np.errstate(divide="ignore"):  # log 0 = -inf, clamped to -100 just below
+            log_x = np.maximum(np.log(x), -100)
+            log_1mx = np.maximum(np.log1p(-x), -100)
+        ctx.save_for_backward(x, y)
+        return -(y * log_x + (1 - y) * log_1mx)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        need_x, need_y = ctx.needs_input_grad
+        gx = g * (x - y) / np.maximum(x * (1 - x), 1e-12) if need_x else None
+        gy = None
+        if need_y:
+            with np.errstate(divide="ignore"):
+                gy = g * (np.maximum(np.log1p(-x), -100) - np.maximum(np.log(x), -100))
+        return gx, gy
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """Binary cross-entropy of sigmoid(z) against y, computed from the logits z without
+    forming sigmoid (finite for any z):
+
+        L = (1-y) z + l softplus(-z),   l = 1 + (pos_weight - 1) y   (l = 1 without pos_weight)
+        softplus(-z) = log1p(exp(-|z|)) + max(-z, 0)
+
+    dL/dz = (1-y) - l sigmoid(-z);  dL/dy = -z + (pos_weight-1) softplus(-z);
+    dL/dpos_weight = y softplus(-z).
+    """
+
+    @staticmethod
+    def forward(ctx, z, y, pos_weight):
+        sp = np.log1p(np.exp(-np.abs(z))) + np.maximum(-z, 0)
+        ctx.save_for_backward(z, y, pos_weight)
+        if pos_weight is None:
+            return (1 - y) * z + sp
+        return (1 - y) * z + (1 + (pos_weight - 1) * y) * sp
+
+    @staticmethod
+    def backward(ctx, g):
+        z, y, pw = ctx.saved_tensors
+        need_z, need_y, need_pw = ctx.needs_input_grad
+        sig_neg = 0.5 - 0.5 * np.tanh(z * 0.5)  # sigmoid(-z), no overflow
+        gz = gy = gpw = None
+        if need_z:
+            gz = g * ((1 - y) - sig_neg) if pw is None else g * ((1 - y) - (1 + (pw - 1) * y) * sig_neg)
+        if need_y or need_pw:
+            sp = np.log1p(np.exp(-np.abs(z))) + np.maximum(-z, 0)
+            if need_y:
+                gy = -g * z if pw is None else g * ((pw - 1) * sp - z)
+            if need_pw:
+                gpw = g * y * sp
+        return gz, gy, gpw
+
+
+def softmax_cross_entropy(logits, target, weight=None, ignore_index: int = -100,
+                          label_smoothing: float = 0.0, soft: bool = False):
+    """Unreduced cross-entropy; ``soft=True`` when ``target`` holds class probabilities.
+    Arguments must already be checked (``chainrule.nn.functional.cross_entropy`` does)."""
+    return SoftmaxCrossEntropy.apply(logits, target, weight=weight, ignore_index=ignore_index,
+                                     label_smoothing=label_smoothing, soft=soft)
+
+
+def nll(logp, target, weight=None, ignore_index: int = -100):
+    """Unreduced negative log-likelihood of class indices under log-probabilities."""
+    return NegativeLogLikelihood.apply(logp, target, weight=weight, ignore_index=ignore_index)
+
+
+def binary_cross_entropy(x, y):
+    """Unreduced binary cross-entropy of probabilities ``x`` against targets ``y``."""
+    return BinaryCrossEntropy.apply(x, y)
+
+
+def binary_cross_entropy_with_logits(z, y, pos_weight=None):
+    """Unreduced binary cross-entropy of sigmoid(z) against ``y``, stable for any z."""
+    return BinaryCrossEntropyWithLogits.apply(z, y, pos_weight)
