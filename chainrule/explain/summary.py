@@ -1,0 +1,323 @@
+"""What a model costs: parameters, multiply-adds and activation memory, layer by layer.
+
+``summary(model, input_shape, batch_size)`` runs one forward pass on zeros (under
+``no_grad``, in eval mode; the model is restored afterwards) with forward hooks on every
+leaf module, so it sees each layer's real output shape in call order, for any model (not
+only ``Sequential``).
+
+Counting rules (one multiply-add, "MAC", is one ``a * b + c``):
+
+* Linear: forward = (output elements) x in_features (a dot product of length in_features
+  per output; the bias add is not counted).
+* Conv1d/Conv2d: forward = (output elements) x in_channels/groups x kernel elements;
+  transposed convolutions: (input elements) x out_channels/groups x kernel elements.
+* LSTM/GRU/RNN: per time step, sample, layer and direction, gates x hidden x (input + hidden)
+  (the gate matrix products; 4 gates for LSTM, 3 for GRU, 1 for RNN; the elementwise gate
+  arithmetic is not counted). The cells: the same for one step.
+* BatchNorm/LayerNorm: 2 per element (normalise, then scale and shift).
+* AvgPool: one per window element of each output; adaptive average pooling: one per
+  input element.
+* Activations, Dropout, Flatten, MaxPool, Embedding, Identity: 0 (no multiply-adds: they are
+  elementwise, comparisons or lookups).
+* Backward: a layer with parameters costs 2x its forward (one product for the input's
+  gradient dX, one for the weights' dW), except where its input needs no gradient (the
+  first layers, before any parameter, have no dX): then 1x. A layer without parameters
+  costs 1x its forward for dX, or 0 when its input needs no gradient.
+* Activation memory: the bytes of each layer's output (all of its tensors), the values
+  kept for the backward pass, for the given batch size.
+* Layers this module does not know report shape and parameters, and '?' for
+  multiply-adds; the totals then say they are a lower bound.
+
+Example:
+    >>> model = cr.nn.Sequential(cr.nn.Linear(784, 128), cr.nn.ReLU(), cr.nn.Linear(128, 10))
+    >>> print(cr.explain.summary(model, (784,), batch_size=32))      # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from chainrule.tensor import Tensor
+
+__all__ = ["summary", "ModelSummary", "LayerSummary"]
+
+
+@dataclass
+class LayerSummary:
+    """One row: ``macs_forward``/``macs_backward`` are None when unknown ('?')."""
+
+    name: str
+    type: str
+    output_shape: tuple
+    params: int
+    trainable: int
+    macs_forward: int | None
+    macs_backward: int | None
+    activation_bytes: int
+
+
+def _human(n: float, unit: str = "") -> str:
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{suffix}{unit}"
+    return f"{int(n)}{unit}" if float(n).is_integer() else f"{n:.2f}{unit}"
+
+
+def _bytes(n: int) -> str:
+    for scale, suffix in ((2 ** 30, "GiB"), (2 ** 20, "MiB"), (2 ** 10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.2f} {suffix}"
+    return f"{n} B"
+
+
+@dataclass
+class ModelSummary:
+    """The table ``summary`` returns: ``rows`` plus totals; ``str()`` prints it."""
+
+    rows: list[LayerSummary]
+    input_shape: tuple
+    batch_size: int
+    total_params: int
+    trainable_params: int
+    param_bytes: int
+    complete: bool = True          # False when some layer's multiply-adds are unknown
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def macs_forward(self) -> int:
+        return sum(r.macs_forward or 0 for r in self.rows)
+
+    @property
+    def macs_backward(self) -> int:
+        return sum(r.macs_backward or 0 for r in self.rows)
+
+    @property
+    def macs_per_step(self) -> int:
+        """Forward + backward multiply-adds of one training step on ``batch_size`` samples."""
+        return self.macs_forward + self.macs_backward
+
+    @property
+    def activation_bytes(self) -> int:
+        return sum(r.activation_bytes for r in self.rows)
+
+    def to_dict(self) -> dict:
+        return {
+            "input_shape": list(self.input_shape), "batch_size": self.batch_size,
+            "layers": [{"name": r.name, "type": r.type, "output_shape": list(r.output_shape),
+                        "params": r.params, "trainable": r.trainable,
+                        "macs_forward": r.macs_forward, "macs_backward": r.macs_backward,
+                        "activation_bytes": r.activation_bytes} for r in self.rows],
+            "total_params": self.total_params, "trainable_params": self.trainable_params,
+            "macs_forward": self.macs_forward, "macs_backward": self.macs_backward,
+            "macs_per_step": self.macs_per_step, "activation_bytes": self.activation_bytes,
+            "param_bytes": self.param_bytes, "complete": self.complete,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def __str__(self) -> str:
+        head = ["Layer (type)", "Output shape", "Params", "Fwd MACs", "Bwd MACs", "Act. memory"]
+        body = []
+        for r in self.rows:
+            body.append([f"{r.name} ({r.type})", str(tuple(r.output_shape)), f"{r.params:,}",
+                         "?" if r.macs_forward is None else f"{r.macs_forward:,}",
+                         "?" if r.macs_backward is None else f"{r.macs_backward:,}",
+                         _bytes(r.activation_bytes)])
+        widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
+                  for i, h in enumerate(head)]
+        line = "  ".join("-" * w for w in widths)
+        fmt = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)  # noqa: E731
+                                      for i, (c, w) in enumerate(zip(cells, widths)))
+        out = [fmt(head), line] + [fmt(b) for b in body] + [line]
+        lower = "" if self.complete else "at least "
+        fwd, bwd = self.macs_forward, self.macs_backward
+        facts = [
+            ("Input", f"{tuple(self.input_shape)} per sample, batch of {self.batch_size}"),
+            ("Parameters", f"{self.total_params:,} ({self.trainable_params:,} trainable)"),
+            ("Parameter memory", f"{_bytes(self.param_bytes)} (gradients: as much again)"),
+            ("Multiply-adds forward", f"{lower}{fwd:,}"),
+            ("Multiply-adds backward", f"{lower}{bwd:,}"),
+            ("Multiply-adds per step", f"{lower}{fwd + bwd:,} ({_human(fwd + bwd)})"),
+            ("Activation memory", f"{_bytes(self.activation_bytes)} (kept for backward)"),
+        ]
+        kw = max(len(k) for k, _ in facts) + 1
+        out += [f"{(k + ':').ljust(kw)} {v}" for k, v in facts]
+        out += self.notes
+        return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------ counting
+def _tensors(obj) -> list[Tensor]:
+    if isinstance(obj, Tensor):
+        return [obj]
+    if isinstance(obj, (tuple, list)):
+        return [t for o in obj for t in _tensors(o)]
+    data = getattr(obj, "data", None)      # e.g. a PackedSequence
+    return [data] if isinstance(data, Tensor) else []
+
+
+def _prod(xs) -> int:
+    return int(np.prod([int(x) for x in xs])) if len(xs) else 1
+
+
+def _count(module, inputs: tuple, output) -> int | None:
+    """Forward multiply-adds of one call, or None when the layer is unknown."""
+    from chainrule import nn
+
+    def isa(*names):
+        classes = tuple(c for c in (getattr(nn, n, None) for n in names) if isinstance(c, type))
+        return bool(classes) and isinstance(module, classes)
+
+    outs = _tensors(output)
+    ins = _tensors(inputs)
+    out_numel = outs[0].numel() if outs else 0
+    if isa("Linear"):
+        return out_numel * module.in_features
+    if isa("ConvTranspose1d", "ConvTranspose2d"):
+        return ins[0].numel() * (module.out_channels // module.groups) * _prod(module.kernel_size)
+    if isa("Conv1d", "Conv2d"):
+        return out_numel * (module.in_channels // module.groups) * _prod(module.kernel_size)
+    if isa("RNNBase"):
+        gates = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
+        x = ins[0]
+        if x.ndim == 2:                               # unbatched (T, input_size)
+            steps_samples = x.shape[0]
+        else:
+            steps_samples = x.shape[0] * x.shape[1]   # T * B either way round
+        dirs = 2 if module.bidirectional else 1
+        h = module.hidden_size
+        per = sum(gates * h * ((module.input_size if l == 0 else h * dirs) + h) * dirs
+                  for l in range(module.num_layers))
+        return steps_samples * per
+    if isa("RNNCellBase"):
+        gates = {"LSTMCell": 4, "GRUCell": 3}.get(type(module).__name__, 1)
+        x = ins[0]
+        samples = x.shape[0] if x.ndim == 2 else 1
+        return samples * gates * module.hidden_size * (module.input_size + module.hidden_size)
+    if isa("BatchNorm1d", "BatchNorm2d", "LayerNorm"):
+        return 2 * out_numel
+    if isa("AvgPool1d", "AvgPool2d"):
+        return out_numel * _prod(np.atleast_1d(module.kernel_size) if isa("AvgPool1d")
+                                 else _pair(module.kernel_size))
+    if isa("AdaptiveAvgPool1d", "AdaptiveAvgPool2d"):
+        return ins[0].numel() if ins else 0
+    if isa("ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softplus",
+           "Softmax", "LogSoftmax", "Dropout", "Dropout1d", "Dropout2d", "Flatten",
+           "Unflatten", "Identity", "MaxPool1d", "MaxPool2d", "Embedding"):
+        return 0
+    return None
+
+
+def _pair(k) -> tuple:
+    return (k, k) if isinstance(k, int) else tuple(k)
+
+
+def _leaf_modules(model) -> list[tuple[str, Any]]:
+    return [(name or type(model).__name__, m) for name, m in model.named_modules()
+            if not list(m.children())]
+
+
+def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary:
+    """Per layer: output shape, parameters, forward/backward multiply-adds and activation
+    memory for ``batch_size`` samples of shape ``input_shape`` (without the batch dim); and
+    the totals per training step. See the module docstring for the counting rules.
+
+    Args:
+        model: any Module.
+        input_shape: one sample's shape, e.g. ``(784,)`` or ``(1, 28, 28)``; for recurrent
+            models with ``batch_first=True``, ``(seq_len, features)``.
+        batch_size: samples per step (activation memory and multiply-adds scale with it).
+        dtype: the input's dtype; default the dtype of the model's first floating
+            parameter (use "int64" for models that start with an Embedding).
+
+    Example:
+        >>> model = cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.ReLU(), cr.nn.Linear(3, 2))
+        >>> s = cr.explain.summary(model, (4,), batch_size=10)
+        >>> s.total_params, s.macs_forward
+        (23, 180)
+    """
+    from chainrule.autograd import no_grad
+
+    if not hasattr(model, "named_modules"):
+        raise TypeError(f"summary: expected a Module, got {type(model).__name__}")
+    if isinstance(input_shape, int):
+        input_shape = (input_shape,)
+    try:
+        shape = tuple(int(s) for s in input_shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"summary: input_shape must be a tuple of ints (one sample, without the "
+                        f"batch dimension), got {input_shape!r}") from None
+    if any(s < 1 for s in shape):
+        raise ValueError(f"summary: input_shape must be positive, got {shape}")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"summary: batch_size must be a positive int, got {batch_size!r}")
+    if dtype is None:
+        floats = [p.dtype for p in model.parameters() if p.dtype.kind == "f"]
+        dtype = floats[0] if floats else np.float32
+    x = Tensor(np.zeros((int(batch_size),) + shape, dtype=np.dtype(dtype)))
+
+    calls: list[tuple[str, Any, tuple, Any]] = []
+    handles = []
+    for name, m in _leaf_modules(model):
+        handles.append(m.register_forward_hook(
+            lambda mod, args, out, _n=name: calls.append((_n, mod, args, out))))
+    was_training = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with no_grad():
+            model(x)
+    except Exception as e:
+        raise ValueError(f"summary: the model's forward pass failed on an input of shape "
+                         f"{tuple(x.shape)} (batch {batch_size} x input_shape {shape}): {e}") from e
+    finally:
+        for h in handles:
+            h.remove()
+        for m, flag in was_training:
+            m.training = flag
+
+    rows: list[LayerSummary] = []
+    seen_params: set[int] = set()
+    grad_flows = False           # does this layer's input carry a gradient (a parameter before it)?
+    complete = True
+    for name, mod, args, out in calls:
+        own = [p for p in mod.parameters()]
+        new = [p for p in own if id(p) not in seen_params]
+        seen_params.update(id(p) for p in own)
+        n_params = sum(p.numel() for p in new)
+        n_train = sum(p.numel() for p in new if p.requires_grad)
+        fwd = _count(mod, args, out)
+        has_weights = any(p.requires_grad for p in own)
+        if fwd is None:
+            bwd = None
+            complete = False
+        elif has_weights:
+            bwd = fwd * (2 if grad_flows else 1)
+        else:
+            bwd = fwd if grad_flows else 0
+        outs = _tensors(out)
+        rows.append(LayerSummary(
+            name=name, type=type(mod).__name__,
+            output_shape=tuple(outs[0].shape) if outs else (),
+            params=n_params, trainable=n_train, macs_forward=fwd, macs_backward=bwd,
+            activation_bytes=sum(t.numel() * t.data.itemsize for t in outs)))
+        grad_flows = grad_flows or has_weights
+    all_params = list(model.parameters())
+    notes = []
+    missed = [p for p in all_params if id(p) not in seen_params]
+    if missed:
+        notes.append(f"Note: {sum(p.numel() for p in missed):,} parameters belong to no leaf "
+                     f"layer called in the forward pass and are not in the rows above.")
+    if not complete:
+        notes.append("Note: '?' marks layers whose multiply-adds chainrule does not count; "
+                     "the totals leave them out.")
+    return ModelSummary(
+        rows=rows, input_shape=shape, batch_size=int(batch_size),
+        total_params=sum(p.numel() for p in all_params),
+        trainable_params=sum(p.numel() for p in all_params if p.requires_grad),
+        param_bytes=sum(p.numel() * p.data.itemsize for p in all_params),
+        complete=complete, notes=notes)
