@@ -1,0 +1,403 @@
+"""Convolutions (1-D and 2-D, with their transposes) as im2col + one matrix product.
+
+Three linear maps carry everything. For an input ``x`` (N, C, H, W) and a weight ``w``
+(O, C/groups, kh, kw):
+
+* ``conv(x, w)``            y[n, o, p] = sum_{c, i, j} w[o, c, i, j] x[n, c, p*s + (i, j)*d]
+* ``conv_input_grad(g, w)`` the adjoint of ``conv`` in ``x``: dL/dx for dL/dy = g.
+                            It *is* the transposed convolution.
+* ``conv_weight_grad(x, g)`` the adjoint of ``conv`` in ``w``: dL/dw for dL/dy = g.
+
+``conv`` copies the strided windows of the padded input into a contiguous "columns" array
+(N, groups, C/groups*kh*kw, Ho*Wo) and multiplies it by the weight matrix in one batched
+``np.matmul``; its input gradient multiplies by the transposed weight and adds the columns
+back into place ("col2im"), one strided slab per kernel position (kh*kw additions of whole
+arrays, never a loop over pixels).
+
+Backward rebuilds the columns from the saved input instead of keeping them from forward:
+one extra copy, for kh*kw times less memory held between the passes.
+
+Each map's derivatives are the other two maps (they are bilinear), so every backward below is
+written with them: with ``create_graph=True`` the same rules build a differentiable graph, and
+second derivatives of convolutions work.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from chainrule.autograd import Function
+from chainrule.tensor import Tensor
+
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "Conv2d",
+           "ConvTranspose2d", "Conv2dWeightGrad", "ConvGeometry", "pair", "batched"]
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """How a kernel walks over the input: per-axis stride and dilation, the zero padding
+    on each side (top, bottom, left, right) and the number of channel groups."""
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    padding: tuple[int, int, int, int]
+    groups: int
+
+
+def pair(value, name: str, n: int = 2) -> tuple[int, ...]:
+    """``3`` -> ``(3, 3)``; a tuple/list of ``n`` ints passes; anything else is an error."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value),) * n
+    if isinstance(value, (tuple, list)) and len(value) == n and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
+        return tuple(int(v) for v in value)
+    raise TypeError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
+
+
+# ------------------------------------------------------------------ array kernels
+def pad_spatial(x: np.ndarray, padding: tuple[int, int, int, int], fill: float = 0.0) -> np.ndarray:
+    """(N, C, H, W) with ``fill`` added on (top, bottom, left, right); ``x`` itself if none."""
+    pt, pb, pl, pr = padding
+    if not (pt or pb or pl or pr):
+        return x
+    n, c, h, w = x.shape
+    out = np.full((n, c, h + pt + pb, w + pl + pr), fill, dtype=x.dtype)
+    out[:, :, pt:pt + h, pl:pl + w] = x
+    return out
+
+
+def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """A read-only strided view (N, C, kh, kw, Ho, Wo) of ``xp``'s sliding windows:
+    ``view[n, c, i, j, p, q] = xp[n, c, p*sh + i*dh, q*sw + j*dw]``. No copy."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    n, c, hp, wp = xp.shape
+    if (ho - 1) * sh + (kh - 1) * dh >= hp or (wo - 1) * sw + (kw - 1) * dw >= wp:
+        raise ValueError(f"windows: {out_hw} outputs of a {kernel} kernel (stride {stride}, "
+                         f"dilation {dilation}) do not fit in a padded input of {(hp, wp)}")
+    s_n, s_c, s_h, s_w = xp.strides
+    return as_strided(xp, (n, c, kh, kw, ho, wo),
+                      (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw), writeable=False)
+
+
+def slab(i: int, j: int, stride, dilation, out_hw) -> tuple:
+    """The index that picks kernel position (i, j) of every window from a padded input: a
+    strided slab with the output's spatial shape."""
+    (sh, sw), (dh, dw), (ho, wo) = stride, dilation, out_hw
+    return (Ellipsis, slice(i * dh, i * dh + (ho - 1) * sh + 1, sh),
+            slice(j * dw, j * dw + (wo - 1) * sw + 1, sw))
+
+
+def _conv_arrays(x, w, geom: ConvGeometry, out_hw) -> np.ndarray:
+    """y = conv(x, w): (N, C, H, W) * (O, C/g, kh, kw) -> (N, O, Ho, Wo)."""
+    n, c = x.shape[:2]
+    o, cg, kh, kw = w.shape
+    g = geom.groups
+    cols = np.ascontiguousarray(
+        windows(pad_spatial(x, geom.padding), (kh, kw), geom.stride, geom.dilation, out_hw))
+    cols = cols.reshape(n, g, cg * kh * kw, out_hw[0] * out_hw[1])
+    y = np.matmul(np.ascontiguousarray(w.reshape(g, o // g, cg * kh * kw)), cols)  # (N, G, O/G, L)
+    return y.reshape(n, o, *out_hw)
+
+
+def _conv_input_grad_arrays(gy, w, geom: ConvGeometry, in_hw) -> np.ndarray:
+    """dL/dx of y = conv(x, w) for dL/dy = ``gy``: columns W^T gy, added back into place."""
+    n, o, ho, wo = gy.shape
+    _, cg, kh, kw = w.shape
+    g = geom.groups
+    wt = np.ascontiguousarray(w.reshape(g, o // g, cg * kh * kw).transpose(0, 2, 1))
+    # BLAS needs contiguous operands (an incoming gradient may be a broadcast view).
+    gy = np.ascontiguousarray(gy).reshape(n, g, o // g, ho * wo)
+    if o == g:      # one output per group (depthwise): the product is an outer product
+        dcols = wt * gy
+    else:
+        dcols = np.matmul(wt, gy)                                # (N, G, C/G*kh*kw, L)
+    dcols = dcols.reshape(n, g * cg, kh, kw, ho, wo)
+    pt, pb, pl, pr = geom.padding
+    h, wd = in_hw
+    gxp = np.zeros((n, g * cg, h + pt + pb, wd + pl + pr), dtype=dcols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            gxp[slab(i, j, geom.stride, geom.dilation, (ho, wo))] += dcols[:, :, i, j]
+    return gxp[:, :, pt:pt + h, pl:pl + wd]
+
+
+def _conv_weight_grad_arrays(x, gy, geom: ConvGeometry, kernel) -> np.ndarray:
+    """dL/dw of y = conv(x, w) for dL/dy = ``gy``: sum over the batch of gy cols^T."""
+    n, c = x.shape[:2]
+    o, ho, wo = gy.shape[1:]
+    g = geom.groups
+    kh, kw = kernel
+    cols = np.ascontiguousarray(
+        windows(pad_spatial(x, geom.padding), kernel, geom.stride, geom.dilation, (ho, wo)))
+    cols = cols.reshape(n, g, (c // g) * kh * kw, ho * wo)
+    gy = np.ascontiguousarray(gy).reshape(n, g, o // g, ho * wo)
+    gw = np.matmul(gy, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+    return gw.reshape(o, c // g, kh, kw)
+
+
+# ---------------------------------------------- the three maps, arrays or (create_graph) Tensors
+def _conv(x, w, geom, out_hw):
+    if isinstance(x, Tensor) or isinstance(w, Tensor):
+        return Conv2d.apply(x, w, None, geom=geom, out_hw=out_hw)
+    return _conv_arrays(x, w, geom, out_hw)
+
+
+def _conv_input_grad(gy, w, geom, in_hw):
+    if isinstance(gy, Tensor) or isinstance(w, Tensor):
+        return ConvTranspose2d.apply(gy, w, None, geom=geom, out_hw=in_hw)
+    return _conv_input_grad_arrays(gy, w, geom, in_hw)
+
+
+def _conv_weight_grad(x, gy, geom, kernel):
+    if isinstance(x, Tensor) or isinstance(gy, Tensor):
+        return Conv2dWeightGrad.apply(x, gy, geom=geom, kernel=kernel)
+    return _conv_weight_grad_arrays(x, gy, geom, kernel)
+
+
+def _bias_grad(g):
+    return g.sum(axis=(0, 2, 3)) if isinstance(g, np.ndarray) else g.sum((0, 2, 3))
+
+
+class Conv2d(Function):
+    """y = conv(x, w) + b."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, geom, out_hw):
+        ctx.geom, ctx.in_hw = geom, x.shape[2:]
+        ctx.save_for_backward(x, w)
+        y = _conv_arrays(x, w, geom, out_hw)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):  # dx = conv_input_grad(g, w), dw = conv_weight_grad(x, g), db = sum g
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        gx = _conv_input_grad(g, w, ctx.geom, ctx.in_hw) if need_x else None
+        gw = _conv_weight_grad(x, g, ctx.geom, w.shape[2:]) if need_w else None
+        return gx, gw, (_bias_grad(g) if need_b else None)
+
+
+class ConvTranspose2d(Function):
+    """y = conv_input_grad(x, w) + b: the transposed ("fractionally strided") convolution.
+    ``w`` has the shape of the convolution it transposes, (C_in, C_out/groups, kh, kw)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, geom, out_hw):
+        ctx.geom, ctx.in_hw = geom, x.shape[2:]
+        ctx.save_for_backward(x, w)
+        y = _conv_input_grad_arrays(x, w, geom, out_hw)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):  # adjoint of the adjoint: dx = conv(g, w), dw = conv_weight_grad(g, x)
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        gx = _conv(g, w, ctx.geom, ctx.in_hw) if need_x else None
+        gw = _conv_weight_grad(g, x, ctx.geom, w.shape[2:]) if need_w else None
+        return gx, gw, (_bias_grad(g) if need_b else None)
+
+
+class Conv2dWeightGrad(Function):
+    """gw = conv_weight_grad(x, gy); exists so that convolution has second derivatives."""
+
+    @staticmethod
+    def forward(ctx, x, gy, geom, kernel):
+        ctx.geom, ctx.in_hw, ctx.out_hw = geom, x.shape[2:], gy.shape[2:]
+        ctx.save_for_backward(x, gy)
+        return _conv_weight_grad_arrays(x, gy, geom, kernel)
+
+    @staticmethod
+    def backward(ctx, gg):  # <gg, Wg(x, gy)> = <conv(x, gg), gy>: dx = Wg^T..., dgy = conv(x, gg)
+        x, gy = ctx.saved_tensors
+        need_x, need_g = ctx.needs_input_grad
+        gx = _conv_input_grad(gy, gg, ctx.geom, ctx.in_hw) if need_x else None
+        ggy = _conv(x, gg, ctx.geom, ctx.out_hw) if need_g else None
+        return gx, ggy
+
+
+# ------------------------------------------------------------------ public functions
+def _as_tensor(a):
+    return a if isinstance(a, Tensor) else Tensor(np.asarray(a))
+
+
+def batched(name: str, x: Tensor, nd: int) -> tuple[Tensor, bool]:
+    """Accept (N, C, *spatial) or unbatched (C, *spatial) input, as PyTorch does; returns
+    the batched tensor and whether a batch dim was added."""
+    if x.ndim == nd + 1:
+        return x.unsqueeze(0), True
+    if x.ndim != nd + 2:
+        dims = "length" if nd == 1 else "height, width"
+        raise ValueError(f"{name}: expected a {nd + 2}-D input (batch, channels, {dims}) or a "
+                         f"{nd + 1}-D unbatched one, got shape {x.shape}")
+    return x, False
+
+
+def _check_inputs(name: str, x, weight, bias, groups: int, in_channels_axis: int, nd: int):
+    """Shared argument checks (on a batched input); raises with the shapes on bad input."""
+    if weight.ndim != nd + 2:
+        raise ValueError(f"{name}: expected a {nd + 2}-D weight, got shape {weight.shape}")
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    c = x.shape[1]
+    if in_channels_axis == 1:      # convolution: weight (out, in/groups, k...)
+        if c != weight.shape[1] * groups:
+            raise ValueError(f"{name}: input has {c} channels (shape {x.shape}) but weight "
+                             f"{weight.shape} with groups={groups} expects "
+                             f"{weight.shape[1] * groups}")
+        if weight.shape[0] % groups:
+            raise ValueError(f"{name}: out_channels {weight.shape[0]} is not divisible by "
+                             f"groups={groups}")
+        out_channels = weight.shape[0]
+    else:                          # transposed: weight (in, out/groups, k...)
+        if c != weight.shape[0]:
+            raise ValueError(f"{name}: input has {c} channels (shape {x.shape}) but weight "
+                             f"{weight.shape} expects {weight.shape[0]}")
+        if c % groups:
+            raise ValueError(f"{name}: in_channels {c} is not divisible by groups={groups}")
+        out_channels = weight.shape[1] * groups
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise ValueError(f"{name}: bias must have shape ({out_channels},), got {tuple(bias.shape)}")
+
+
+def _same_or_explicit(name, padding, kernel, stride, dilation) -> tuple[int, int, int, int]:
+    """Padding as (top, bottom, left, right), from an int, a pair, 'valid' or 'same'."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"{name}: padding='same' is not supported for strided "
+                                 f"convolutions (stride={stride})")
+            out = []
+            for k, d in zip(kernel, dilation):
+                total = d * (k - 1)        # as PyTorch: the odd extra pixel goes at the end
+                out += [total // 2, total - total // 2]
+            return tuple(out)
+        raise ValueError(f"{name}: padding must be 'valid', 'same', an int or a tuple, "
+                         f"got {padding!r}")
+    ph, pw = pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"{name}: padding must be non-negative, got {padding!r}")
+    return (ph, ph, pw, pw)
+
+
+def _positive(name, what, values):
+    if any(v < 1 for v in values):
+        raise ValueError(f"{name}: {what} must be positive, got {values}")
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation, as in PyTorch) over (N, C, H, W) input.
+
+    ``weight`` is (out_channels, in_channels/groups, kh, kw); ``padding`` is an int, a pair,
+    ``'valid'`` or ``'same'`` (stride 1 only); the output is (N, out_channels, Ho, Wo) with
+    Ho = floor((H + 2 ph - dh (kh - 1) - 1) / sh) + 1.
+
+    Example:
+        >>> x = cr.randn(2, 3, 8, 8); w = cr.randn(4, 3, 3, 3)
+        >>> conv2d(x, w, padding=1).shape
+        (2, 4, 8, 8)
+    """
+    x, unbatched = batched("conv2d", _as_tensor(input), 2)
+    w = _as_tensor(weight)
+    _check_inputs("conv2d", x, w, bias, groups, 1, 2)
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    _positive("conv2d", "stride", stride)
+    _positive("conv2d", "dilation", dilation)
+    kernel = w.shape[2:]
+    pads = _same_or_explicit("conv2d", padding, kernel, stride, dilation)
+    h = x.shape[2] + pads[0] + pads[1]
+    wd = x.shape[3] + pads[2] + pads[3]
+    out_hw = ((h - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1,
+              (wd - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1)
+    if out_hw[0] < 1 or out_hw[1] < 1:
+        raise ValueError(f"conv2d: the (padded) input {(h, wd)} is smaller than the dilated "
+                         f"kernel {tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))}")
+    geom = ConvGeometry(stride, dilation, pads, int(groups))
+    y = Conv2d.apply(x, w, bias, geom=geom, out_hw=out_hw)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups: int = 1, dilation=1) -> Tensor:
+    """2-D transposed convolution (the gradient of ``conv2d`` with respect to its input).
+
+    ``weight`` is (in_channels, out_channels/groups, kh, kw), as in PyTorch; the output is
+    (N, out_channels, Ho, Wo) with Ho = (H - 1) sh - 2 ph + dh (kh - 1) + output_padding + 1.
+    ``output_padding`` (smaller than stride or dilation) adds rows/columns at the bottom and
+    right, choosing among the input sizes a strided ``conv2d`` maps to the same output size.
+
+    Example:
+        >>> x = cr.randn(1, 4, 5, 5); w = cr.randn(4, 2, 3, 3)
+        >>> conv_transpose2d(x, w, stride=2, padding=1, output_padding=1).shape
+        (1, 2, 10, 10)
+    """
+    x, unbatched = batched("conv_transpose2d", _as_tensor(input), 2)
+    w = _as_tensor(weight)
+    _check_inputs("conv_transpose2d", x, w, bias, groups, 0, 2)
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    _positive("conv_transpose2d", "stride", stride)
+    _positive("conv_transpose2d", "dilation", dilation)
+    ph, pw = pair(padding, "padding")
+    oph, opw = pair(output_padding, "output_padding")
+    if min(ph, pw, oph, opw) < 0:
+        raise ValueError("conv_transpose2d: padding and output_padding must be non-negative")
+    for op, s, d in ((oph, stride[0], dilation[0]), (opw, stride[1], dilation[1])):
+        if op >= max(s, d):
+            raise ValueError(f"conv_transpose2d: output_padding {(oph, opw)} must be smaller "
+                             f"than either stride {stride} or dilation {dilation}")
+    kernel = w.shape[2:]
+    out_hw = tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, s, p, d, k, op in zip(
+        x.shape[2:], stride, (ph, pw), dilation, kernel, (oph, opw)))
+    if out_hw[0] < 1 or out_hw[1] < 1:
+        raise ValueError(f"conv_transpose2d: padding {(ph, pw)} leaves no output "
+                         f"(computed size {out_hw}) for input {x.shape}")
+    geom = ConvGeometry(stride, dilation, (ph, ph, pw, pw), int(groups))
+    y = ConvTranspose2d.apply(x, w, bias, geom=geom, out_hw=out_hw)
+    return y.squeeze(0) if unbatched else y
+
+
+def _single(value, name: str) -> tuple[int, int]:
+    """A 1-D argument (int or 1-tuple) as the (height, width) pair of a height-1 conv2d."""
+    return (1, pair(value, name, 1)[0])
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """1-D convolution over (N, C, L) input; ``weight`` is (out, in/groups, k). Runs as a
+    ``conv2d`` of height 1, so it shares that kernel (and its backward).
+
+    Example:
+        >>> conv1d(cr.randn(2, 3, 10), cr.randn(5, 3, 3), padding="same").shape
+        (2, 5, 10)
+    """
+    x, unbatched = batched("conv1d", _as_tensor(input), 1)
+    w = _as_tensor(weight)
+    _check_inputs("conv1d", x, w, bias, groups, 1, 1)
+    pad = padding if isinstance(padding, str) else (0, pair(padding, "padding", 1)[0])
+    y = conv2d(x.unsqueeze(2), w.unsqueeze(2), bias, _single(stride, "stride"), pad,
+               _single(dilation, "dilation"), groups).squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups: int = 1, dilation=1) -> Tensor:
+    """1-D transposed convolution over (N, C, L); ``weight`` is (in, out/groups, k).
+
+    Example:
+        >>> conv_transpose1d(cr.randn(1, 4, 5), cr.randn(4, 2, 3), stride=2).shape
+        (1, 2, 11)
+    """
+    x, unbatched = batched("conv_transpose1d", _as_tensor(input), 1)
+    w = _as_tensor(weight)
+    _check_inputs("conv_transpose1d", x, w, bias, groups, 0, 1)
+    y = conv_transpose2d(x.unsqueeze(2), w.unsqueeze(2), bias, _single(stride, "stride"),
+                         (0, pair(padding, "padding", 1)[0]),
+                         (0, pair(output_padding, "output_padding", 1)[0]), groups,
+                         _single(dilation, "dilation")).squeeze(2)
+    return y.squeeze(0) if unbatched else y
