@@ -16,7 +16,8 @@ arithmetic they do is itself recorded and can be differentiated again.
 from __future__ import annotations
 
 import contextlib
-import functools
+import itertools
+import operator
 import os
 import threading
 import traceback
@@ -140,9 +141,9 @@ class Function:
     inputs: tuple = ()
     needs_input_grad: tuple = ()
     _saved: tuple | None = ()
-    _saved_versions: tuple = ()
+    _saved_versions: tuple = ()  # (version box, version) of each tensor whose array was saved
     _output = None          # weak reference to the output tensor
-    _output_version = None  # the output's version when backward reads its array (exp, ...)
+    seq = -1                # creation order: every input of a node was made before it
     _created_at = None      # stack summary, kept only under detect_anomaly
     _as_tensors = False     # True while backward runs under create_graph
 
@@ -167,17 +168,12 @@ class Function:
                 f"Trying to backward through the graph a second time: the buffers of "
                 f"{type(self).__name__} were freed by the first backward. "
                 f"Pass retain_graph=True to the first backward() to keep them.")
-        versions = self._saved_versions
-        if self._output_version is not None:  # its own output, via the weak ref (no cycle)
-            out = self._output()
-            if out is not None:
-                versions = versions + ((out, self._output_version),)
-        for t, version in versions:
-            if t._version != version:
+        for box, version in self._saved_versions:
+            if box[0] != version:
                 raise RuntimeError(
                     f"one of the tensors needed by {type(self).__name__}'s backward was "
                     f"modified in place after it was used (version {version} -> "
-                    f"{t._version}); its gradient would be wrong. Compute into a new tensor "
+                    f"{box[0]}); its gradient would be wrong. Compute into a new tensor "
                     f"instead of changing it in place.")
         if self._as_tensors:
             return tuple(self._tensor_for(a) for a in saved)
@@ -199,21 +195,17 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs) -> Tensor:
         """Run the operation on tensors (or plain numbers/arrays) and record it for backward."""
-        arrays = []
-        record = False
-        for a in args:
-            if isinstance(a, Tensor):
-                arrays.append(a.data)
-                if a._requires_grad:
-                    record = True
-            else:
-                arrays.append(a)
-        record = record and _state.grad_enabled
         ctx = cls.__new__(cls)
-        if record:
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        needs = None
+        if _state.grad_enabled:
+            needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+            if True in needs:
+                ctx.needs_input_grad = needs
+            else:
+                needs = None
         out = cls.forward(ctx, *arrays, **kwargs)
-        if not isinstance(out, np.ndarray):
+        if type(out) is not np.ndarray:
             out = np.asarray(out)
         result = Tensor(out)
         if out.base is not None:
@@ -223,13 +215,11 @@ class Function:
                 if isinstance(a, Tensor) and np.may_share_memory(out, a.data):
                     result._version_box = a._version_box
                     break
-        if record and out.dtype.kind in "fc":
-            ctx.inputs = tuple(a if isinstance(a, Tensor) and a._requires_grad else None
-                               for a in args)
+        if needs is not None and out.dtype.kind in "fc":
+            ctx.inputs = tuple(a if n else None for a, n in zip(args, needs))
+            ctx.seq = next(_creation_counter)
             if ctx._saved:
-                ctx._saved_versions = _versions_of_saved(args, ctx._saved)
-                if any(s is out for s in ctx._saved):
-                    ctx._output_version = result._version
+                ctx._saved_versions = _versions_of_saved(args, ctx._saved, out, result)
             result._requires_grad = True
             result.grad_fn = ctx
             ctx._output = weakref.ref(result)
@@ -241,45 +231,41 @@ class Function:
         return type(self).__name__
 
 
-def _versions_of_saved(args: tuple, saved: tuple) -> tuple:
-    """The (tensor, version) pairs for inputs whose arrays backward will read."""
-    pairs = []
-    for a in args:
-        if isinstance(a, Tensor):
-            d = a.data
-            for s in saved:
-                if s is d:
-                    pairs.append((a, a._version))
-                    break
+def _versions_of_saved(args: tuple, saved: tuple, out: np.ndarray, result: Tensor) -> tuple:
+    """(version box, version) for each input, and the output, whose array backward reads."""
+    ids = {id(a) for a in saved}
+    pairs = [(a._version_box, a._version_box[0]) for a in args
+             if isinstance(a, Tensor) and id(a.data) in ids]
+    if id(out) in ids:
+        pairs.append((result._version_box, result._version_box[0]))
     return tuple(pairs)
+
+
+_creation_counter = itertools.count()
+_retain_requested = [False]  # set once any tensor asks for retain_grad: then outputs are watched
 
 
 # ------------------------------------------------------------------- the backward pass
 def _topological_order(roots: Sequence[Function]) -> list[Function]:
     """Nodes reachable from ``roots``, each listed before the nodes that produced its inputs.
 
-    Iterative post-order DFS (a 100,000-op chain must not hit the recursion limit), then
-    reversed.
+    A node's inputs always exist before it does, so newest-first creation order is a
+    topological order: collect the reachable nodes with an explicit stack (no recursion,
+    so a 100,000-op chain is fine) and sort them by creation number.
     """
-    order: list[Function] = []
-    visited: set[int] = set()
-    for root in roots:
-        if id(root) in visited:
-            continue
-        visited.add(id(root))
-        stack = [(root, iter(root.inputs))]
-        while stack:
-            node, it = stack[-1]
-            for t in it:
-                if t is not None and t.grad_fn is not None and id(t.grad_fn) not in visited:
-                    visited.add(id(t.grad_fn))
-                    stack.append((t.grad_fn, iter(t.grad_fn.inputs)))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
-    order.reverse()
-    return order
+    seen = {id(n): n for n in roots}
+    stack = list(seen.values())
+    while stack:
+        for t in stack.pop().inputs:
+            if t is not None:
+                fn = t.grad_fn
+                if fn is not None and id(fn) not in seen:
+                    seen[id(fn)] = fn
+                    stack.append(fn)
+    return sorted(seen.values(), key=_by_creation, reverse=True)
+
+
+_by_creation = operator.attrgetter("seq")
 
 
 def _sum_to(g, shape: tuple):
@@ -343,14 +329,16 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
         if r.grad_fn is None and r._requires_grad:
             _deliver(r, g, capture, captured, create_graph, handed)
     anomaly = _state.anomaly
+    watch_outputs = capture is not None or _retain_requested[0]
     with set_grad_enabled(create_graph):
         for node in _topological_order(nodes):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            out = node._output() if node._output is not None else None
-            if out is not None and (out._retains_grad or (capture and id(out) in capture)):
-                _deliver(out, g, capture, captured, create_graph, handed)
+            if watch_outputs:
+                out = node._output()
+                if out is not None and (out._retains_grad or (capture and id(out) in capture)):
+                    _deliver(out, g, capture, captured, create_graph, handed)
             if create_graph:
                 if not node.differentiable_backward:
                     raise RuntimeError(f"create_graph: the backward of {node.name()} is not "
@@ -363,7 +351,7 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
                     node._as_tensors = False
             else:
                 in_grads = node.backward(node, g)
-            if not isinstance(in_grads, tuple):
+            if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
             if anomaly:
                 _check_finite(node, in_grads)
@@ -372,10 +360,11 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
                     continue
                 if create_graph and not isinstance(gi, Tensor):
                     gi = Tensor(np.asarray(gi))
-                if gi.shape != t.shape:
-                    gi = _sum_to(gi, t.shape)
-                if gi.dtype != t.dtype:
-                    gi = gi.astype(t.dtype)
+                data = t.data
+                if gi.shape != data.shape:
+                    gi = _sum_to(gi, data.shape)
+                if gi.dtype != data.dtype:
+                    gi = gi.astype(data.dtype)
                 if t.grad_fn is None:
                     _deliver(t, gi, capture, captured, create_graph, handed)
                 else:

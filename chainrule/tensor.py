@@ -95,6 +95,7 @@ class Tensor:
         if not self._requires_grad:
             raise RuntimeError("retain_grad: the tensor does not require grad")
         self._retains_grad = True
+        _autograd._retain_requested[0] = True
 
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data (and its in-place version count), cut from

@@ -342,3 +342,16 @@ def test_loss_modules_register_weights_as_buffers():
     with pytest.raises(ValueError, match="reduction must be one of"):
         nn.KLDivLoss(reduction="avg")
     assert nn.KLDivLoss(reduction="batchmean").reduction == "batchmean"
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_fused_mse_second_order(reduction):
+    # mse_loss with a reduction is one fused node; its backward must itself be differentiable.
+    x = cr.tensor(rand(3, 4), requires_grad=True)
+    y = cr.tensor(rand(3, 4), requires_grad=True)
+    assert cr.gradgradcheck(lambda a, b: F.mse_loss(a, b, reduction=reduction), (x, y))
+    assert type(F.mse_loss(x, y, reduction=reduction).grad_fn).__name__ == "SquaredErrorSum"
+
+
+def test_mse_of_empty_is_nan_like_torch():
+    assert np.isnan(F.mse_loss(cr.zeros(0), cr.zeros(0)).item())

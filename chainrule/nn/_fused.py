@@ -7,6 +7,8 @@ for a normalisation would be about ten nodes). Both backwards use only operators
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from chainrule.autograd import Function
@@ -46,7 +48,7 @@ class AffineNormalize(Function):
         ctx.axes, ctx.param_shape, ctx.eps = axes, param_shape, eps
         ctx.batch_stats, ctx.mean = batch_stats, mean
         ctx.bias_shape = None if bias is None else bias.shape
-        ctx.count = int(np.prod([x.shape[a] for a in axes]))
+        ctx.count = math.prod([x.shape[a] for a in axes])
         ctx.param_axes = broadcast_axes(param_shape, x.ndim)
         ctx.save_for_backward(x, weight, xhat, r)
         return out.astype(x.dtype, copy=False)

@@ -59,8 +59,12 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     _check_reduction("mse_loss", reduction)
     target = _float_tensor("mse_loss", "target", target)
     _same_shape("mse_loss", input, target)
-    diff = input - target
-    return _reduce(diff * diff, reduction)
+    if reduction == "none":
+        diff = input - target
+        return diff * diff
+    n = input.numel()
+    scale = (1.0 / n if n else float("nan")) if reduction == "mean" else 1.0  # torch: nan
+    return fused.squared_error_sum(input, target, scale)
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+import math
+
 import numpy as np
 
 from chainrule.autograd import Function
@@ -35,7 +37,7 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        ctx.count = int(np.prod([a.shape[i] for i in axes])) if a.ndim else 1
+        ctx.count = math.prod([a.shape[i] for i in axes]) if a.ndim else 1
         return a.mean(axis=axes, keepdims=keepdim)
 
     @staticmethod
@@ -78,7 +80,7 @@ def _others_product(a: Tensor, axes: tuple) -> Tensor:
     rest = tuple(i for i in range(a.ndim) if i not in axes)
     order = rest + axes
     moved = permute(a, order)
-    n = int(np.prod([a.shape[i] for i in axes])) if axes else 1
+    n = math.prod([a.shape[i] for i in axes]) if axes else 1
     flat = reshape(moved, moved.shape[:len(rest)] + (n,))
     rows = where(np.eye(n, dtype=bool), 1.0, unsqueeze(flat, -2))
     others = reshape(prod(rows, -1), moved.shape)
@@ -206,7 +208,7 @@ def var(a, dim=None, keepdim: bool = False, correction: int = 1, unbiased=None):
     if unbiased is not None:
         correction = 1 if unbiased else 0
     axes = _axes(a, dim)
-    n = int(np.prod([a.shape[i] for i in axes])) if a.ndim else 1
+    n = math.prod([a.shape[i] for i in axes]) if a.ndim else 1
     centred = a - mean(a, axes, keepdim=True)
     scale = 1.0 / (n - correction) if n > correction else float("nan")  # as PyTorch: nan
     return sum(centred * centred, axes, keepdim) * scale
