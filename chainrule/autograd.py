@@ -404,11 +404,14 @@ def _deliver(t: Tensor, g, capture, captured: dict, create_graph: bool, handed: 
             g = np.array(g, copy=True)
         handed.add(id(g))
         t.grad = Tensor(g)
+    elif t.grad.grad_fn is not None:
+        t.grad = Tensor(t.grad.data + g)
+    elif id(t.grad.data) in handed:
+        # Stored during this pass: the same array may still be pending for another node
+        # (``a + b`` hands one array to both), so adding in place would corrupt that one.
+        t.grad.data = t.grad.data + g
     else:
-        if t.grad.grad_fn is not None:
-            t.grad = Tensor(t.grad.data + g)
-        else:
-            t.grad.data += g
+        t.grad.data += g
 
 
 def _array_of(g) -> np.ndarray:
