@@ -23,6 +23,13 @@ from chainrule.ops import (
     transpose, squeeze, unsqueeze, expand, repeat, flip, cat, stack, split, chunk, pad,
     gather, matmul, softmax, log_softmax)
 from chainrule.gradcheck import gradcheck, gradgradcheck, GradcheckError
+from chainrule import metrics
+from chainrule.io import save, load
+from chainrule import nn
+from chainrule import data
+from chainrule import optim
+from chainrule import explain
+from chainrule import train
 
 clip = clamp
 concatenate = cat

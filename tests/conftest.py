@@ -16,6 +16,14 @@ import pytest
 
 import chainrule as cr
 
+try:
+    # Two pytest workers on two cores: a BLAS thread pool per worker only oversubscribes
+    # the machine (small products were seen running 20x slower), so one thread each.
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1)
+except ImportError:
+    pass
+
 
 @pytest.fixture(autouse=True)
 def _engine_state():

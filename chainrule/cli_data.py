@@ -1,0 +1,390 @@
+"""Data for the ``chainrule`` command: named data sets, user files, splits, preprocessing
+and reading a single image the way MNIST digits were made.
+
+A run's data is described by a JSON-friendly *spec* (stored in its config), so ``evaluate``
+and ``predict`` rebuild exactly the same test split and preprocessing from a checkpoint:
+
+    {"name": "sonar", "test_split": 0.2, "val_split": 0.2, "split_seed": 0}
+
+Splits use their own generator seeded with ``split_seed`` (never the global one), so they
+do not depend on what else drew random numbers.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chainrule.data import datasets, generated, load_csv, load_idx_pair
+
+# Named data sets: the shipped files and the generated 2-D problems.
+SHIPPED = ("mnist", "sonar", "ionosphere")
+GENERATED = {"spirals": (generated.make_spirals, {"noise": 0.02, "turns": 2.0}, 1000),
+             "xor": (generated.make_xor, {"noise": 0.2}, 800),
+             "moons": (generated.make_moons, {"noise": 0.15}, 800),
+             "circles": (generated.make_circles, {"noise": 0.08, "factor": 0.5}, 800)}
+TEXT = {"shakespeare": {"seq_len": 32, "windows": 20000, "test_windows": 2000}}
+NAMES = SHIPPED + tuple(GENERATED) + tuple(TEXT)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".bmp", ".gif", ".tif", ".tiff")
+
+
+class UserError(ValueError):
+    """Bad input from the user (data, options, files): the message is shown as is."""
+
+
+@dataclass
+class Raw:
+    """A data set before preprocessing: features as read, labels as class indices."""
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    kind: str  # "image" (N, H, W) pixels, "tabular" (N, F) or "text" (N, T) character ids
+    vocab: list[str] | None = None  # text: the characters, in id order
+
+
+@dataclass
+class Prepared:
+    """Model-ready float32 arrays (shape ``(N, *input_shape)``) and the preprocessing used."""
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray | None
+    y_val: np.ndarray | None
+    X_test: np.ndarray
+    y_test: np.ndarray
+    preprocessing: dict[str, Any]
+    class_names: list[str]
+
+
+# ------------------------------------------------------------------------- spec
+def make_spec(data: str, seed: int, val_split: float, test_split: float = 0.2,
+              idx: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """The data section of a run's config, checking what the user gave."""
+    for name, value in (("--val-split", val_split), ("test split", test_split)):
+        if not 0.0 <= value < 1.0:
+            raise UserError(f"{name} must be in [0, 1), got {value}")
+    spec: dict[str, Any] = {"val_split": float(val_split), "test_split": float(test_split),
+                            "split_seed": int(seed)}
+    idx = {k: v for k, v in (idx or {}).items() if v}
+    if idx:
+        if "images" not in idx or "labels" not in idx:
+            raise UserError("IDX data needs both --idx-images and --idx-labels")
+        if ("test_images" in idx) != ("test_labels" in idx):
+            raise UserError("give both --idx-test-images and --idx-test-labels, or neither")
+        spec.update(name="idx", **{k: os.path.abspath(v) for k, v in idx.items()})
+        return spec
+    if data in NAMES:
+        spec["name"] = data
+        spec.update(TEXT.get(data, {}))
+        return spec
+    if os.path.splitext(data)[1] or os.sep in data or os.path.exists(data):
+        if not os.path.isfile(data):
+            raise UserError(f"data file {data!r} does not exist")
+        spec.update(name="csv", path=os.path.abspath(data))
+        return spec
+    raise UserError(f"unknown --data {data!r}; choose from {', '.join(NAMES)}, or give a CSV "
+                    f"file path (or IDX files with --idx-images/--idx-labels)")
+
+
+def describe(spec: dict[str, Any]) -> str:
+    """A short name for run folders and messages: ``mnist``, ``mydata`` (from mydata.csv)."""
+    if spec["name"] == "csv":
+        return os.path.splitext(os.path.basename(spec["path"]))[0] or "csv"
+    if spec["name"] == "idx":
+        return os.path.basename(spec["images"]).split(".")[0] or "idx"
+    return spec["name"]
+
+
+# ----------------------------------------------------------------------- loading
+def _holdout(n: int, fraction: float, seed: int, salt: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held out): a seeded random ``fraction`` of ``n`` held out."""
+    if fraction <= 0:
+        return np.arange(n), np.arange(0)
+    order = np.random.default_rng([seed, salt]).permutation(n)
+    k = max(1, int(round(n * fraction)))
+    if k >= n:
+        raise UserError(f"cannot hold out {fraction:.0%} of {n} samples and keep some to train on")
+    return np.sort(order[k:]), np.sort(order[:k])
+
+
+def _class_indices(y: np.ndarray, names: list[str] | None, source: str) -> tuple[np.ndarray, list[str]]:
+    """Labels as indices 0..K-1 plus the class names."""
+    if names is not None:
+        return y.astype(np.int64), list(names)
+    if y.dtype.kind == "f":
+        raise UserError(f"{source}: the labels are fractional numbers (a regression target); "
+                        f"chainrule train does classification, so labels must be classes")
+    values = np.unique(y)
+    if np.array_equal(values, np.arange(values.size)):  # already 0..K-1
+        return y.astype(np.int64), [str(v) for v in range(values.size)]
+    # Arbitrary integer codes (say 3 and 7): index them in sorted order.
+    return np.searchsorted(values, y).astype(np.int64), [str(v) for v in values.tolist()]
+
+
+def _split_test(X, y, spec, names, kind) -> Raw:
+    keep, test = _holdout(len(y), spec["test_split"], spec["split_seed"], 1)
+    if len(test) == 0:
+        raise UserError(f"{describe(spec)} has no test split of its own; use a test split > 0")
+    return Raw(X[keep], y[keep], X[test], y[test], names, kind)
+
+
+def load_raw(spec: dict[str, Any]) -> Raw:
+    """Read the data a spec names, with its test split."""
+    name = spec["name"]
+    if name == "mnist":
+        X_tr, y_tr = datasets.load_mnist("train")
+        X_te, y_te = datasets.load_mnist("test")
+        return Raw(X_tr, y_tr, X_te, y_te, [str(d) for d in range(10)], "image")
+    if name in ("sonar", "ionosphere"):
+        X, y, names = datasets.load_sonar() if name == "sonar" else datasets.load_ionosphere()
+        return _split_test(X, y, spec, names, "tabular")
+    if name in GENERATED:
+        make, kwargs, n = GENERATED[name]
+        X, y = make(n, seed=spec["split_seed"], **kwargs)
+        return _split_test(X, y, spec, ["0", "1"], "tabular")
+    if name in TEXT:
+        return _char_windows(datasets.load_shakespeare(), spec)
+    if name == "csv":
+        path = spec["path"]
+        X, y, names = load_csv(path, label_column=-1)
+        if X.shape[1] == 0:
+            raise UserError(f"{path}: needs feature columns before the label column")
+        y, names = _class_indices(y, names, path)
+        if len(names) < 2:
+            raise UserError(f"{path}: the label column has a single class {names}; need >= 2")
+        return _split_test(X, y, spec, names, "tabular")
+    if name == "idx":
+        X, y = load_idx_pair(spec["images"], spec["labels"])
+        kind = "image" if X.ndim == 3 else "tabular"
+        if X.ndim not in (2, 3):
+            raise UserError(f"{spec['images']}: expected images (N, H, W) or rows (N, F), got "
+                            f"shape {X.shape}")
+        if "test_images" in spec:
+            X_te, y_te = load_idx_pair(spec["test_images"], spec["test_labels"])
+            if X_te.shape[1:] != X.shape[1:]:
+                raise UserError(f"IDX test images have shape {X_te.shape[1:]} per sample, the "
+                                f"training images {X.shape[1:]}")
+            both, names = _class_indices(np.concatenate([y, y_te]), None, spec["labels"])
+            return Raw(X, both[:len(y)], X_te, both[len(y):], names, kind)
+        y, names = _class_indices(y, None, spec["labels"])
+        return _split_test(X, y, spec, names, kind)
+    raise UserError(f"unknown data set {name!r} in the run's config")
+
+
+def _display_char(c: str) -> str:
+    return {"\n": "\\n", " ": "space", "\t": "\\t"}.get(c, c)
+
+
+def _char_windows(text: str, spec: dict[str, Any]) -> Raw:
+    """Next-character prediction: windows of ``seq_len`` character ids, each labelled with
+    the character that follows. Training windows start in the first 90% of the text, test
+    windows in the last 10%, so no test character was seen in training."""
+    T = spec["seq_len"]
+    corpus = datasets.CharDataset(text, block_size=T)
+    chars, ids = corpus.chars, corpus.ids
+    cut = int(len(ids) * 0.9)
+    rng = np.random.default_rng([spec["split_seed"], 3])
+
+    def windows(lo: int, hi: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        starts = rng.integers(lo, hi - T, size=n)
+        return ids[starts[:, None] + np.arange(T)], ids[starts + T]
+
+    X_tr, y_tr = windows(0, cut, spec["windows"])
+    X_te, y_te = windows(cut, len(ids), spec["test_windows"])
+    return Raw(X_tr, y_tr, X_te, y_te, [_display_char(c) for c in chars], "text", chars)
+
+
+# ------------------------------------------------------------------ preprocessing
+def fit_preprocessing(X: np.ndarray, kind: str, vocab: list[str] | None = None) -> dict[str, Any]:
+    """Standardisation fitted on training inputs: one mean/std over all pixels for images
+    (after scaling uint8 to [0, 1]), one per column for tables (constant columns keep
+    std 1, so they become 0 instead of NaN). Text keeps its character ids and records the
+    vocabulary."""
+    if kind == "text":
+        return {"kind": "text", "vocab": list(vocab), "input_shape": [int(X.shape[1])]}
+    scale = 1.0 / 255.0 if X.dtype == np.uint8 else 1.0
+    Xs = X.astype(np.float64) * scale
+    if kind == "image":
+        return {"kind": "image", "scale": scale, "mean": float(Xs.mean()),
+                "std": float(Xs.std()) or 1.0, "input_shape": [1, *X.shape[1:]]}
+    std = Xs.std(axis=0)
+    std[std < 1e-12] = 1.0
+    return {"kind": "tabular", "scale": scale, "mean": Xs.mean(axis=0).tolist(),
+            "std": std.tolist(), "input_shape": [int(X.shape[1])]}
+
+
+def apply_preprocessing(X: np.ndarray, prep: dict[str, Any], source: str = "input") -> np.ndarray:
+    """Scale, standardise and reshape raw inputs exactly as the model was trained."""
+    shape = tuple(prep["input_shape"])
+    per_sample = int(np.prod(shape))
+    X = np.asarray(X)
+    if prep["kind"] == "text":
+        if X.ndim != 2 or X.shape[1] != shape[0]:
+            raise UserError(f"{source}: the model reads windows of {shape[0]} characters, got "
+                            f"shape {X.shape}")
+        return X.astype(np.int64)
+    if X.ndim < 2 or int(np.prod(X.shape[1:])) != per_sample:
+        got = int(np.prod(X.shape[1:])) if X.ndim >= 2 else 1
+        raise UserError(f"{source}: the model expects {per_sample} values per sample "
+                        f"({'features' if prep['kind'] == 'tabular' else f'pixels, images of shape {shape[1:]}'}"
+                        f"), but the data has {got} (sample shape {X.shape[1:]})")
+    mean = np.asarray(prep["mean"], dtype=np.float64)
+    std = np.asarray(prep["std"], dtype=np.float64)
+    flat = X.reshape(len(X), per_sample).astype(np.float64) * prep["scale"]
+    if prep["kind"] == "tabular":
+        flat = (flat - mean) / std
+    else:
+        flat = (flat - float(mean)) / float(std)
+    return flat.astype(np.float32).reshape((len(X),) + shape)
+
+
+def prepare(spec: dict[str, Any], preprocessing: dict[str, Any] | None = None) -> Prepared:
+    """Load, split (train / validation / test) and preprocess. With ``preprocessing`` given
+    (from a checkpoint) it is applied instead of being fitted on the training part."""
+    raw = load_raw(spec)
+    keep, val = _holdout(len(raw.y_train), spec["val_split"], spec["split_seed"], 2)
+    X_tr, y_tr = raw.X_train[keep], raw.y_train[keep]
+    prep = preprocessing or fit_preprocessing(X_tr, raw.kind, raw.vocab)
+    src = describe(spec)
+    out = Prepared(apply_preprocessing(X_tr, prep, src), y_tr, None, None,
+                   apply_preprocessing(raw.X_test, prep, src), raw.y_test, prep, raw.class_names)
+    if len(val):
+        out.X_val, out.y_val = apply_preprocessing(raw.X_train[val], prep, src), raw.y_train[val]
+    return out
+
+
+# ---------------------------------------------------------------------- inputs
+def read_text_window(path: str, prep: dict[str, Any]) -> tuple[np.ndarray, str]:
+    """The last ``seq_len`` characters of a text file as ids ``(1, T)``, and that text."""
+    T, vocab = prep["input_shape"][0], prep["vocab"]
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path} is not UTF-8 text ({e})") from None
+    if len(text) < T:
+        raise UserError(f"{path} has {len(text)} characters; the model needs at least {T}")
+    window = text[-T:]
+    unknown = sorted(set(window) - set(vocab))
+    if unknown:
+        raise UserError(f"{path}: characters {unknown} are not in the model's vocabulary")
+    index = {c: i for i, c in enumerate(vocab)}
+    return np.array([[index[c] for c in window]], dtype=np.int64), window
+
+
+def read_feature_rows(path: str, prep: dict[str, Any]) -> np.ndarray:
+    """Rows of features from a CSV (no label column; a header row is allowed)."""
+    try:
+        X, _, _ = load_csv(path, label_column=None)
+    except ValueError as e:
+        raise UserError(f"{e} (predict reads rows of {int(np.prod(prep['input_shape']))} numeric "
+                        f"features, without a label column)") from None
+    if prep["kind"] == "tabular" and X.shape[1] != prep["input_shape"][0]:
+        raise UserError(f"{path} has {X.shape[1]} columns, but the model expects "
+                        f"{prep['input_shape'][0]} features (one per column, no label column)")
+    return X
+
+
+def _read_pgm(path: str) -> np.ndarray:
+    """Binary (P5) or text (P2) PGM, for when Pillow is not installed."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    tokens, pos = [], 0
+    while len(tokens) < 4:  # magic, width, height, maxval (comments start with #)
+        while pos < len(raw) and raw[pos:pos + 1].isspace():
+            pos += 1
+        if raw[pos:pos + 1] == b"#":
+            pos = raw.index(b"\n", pos) + 1
+            continue
+        start = pos
+        while pos < len(raw) and not raw[pos:pos + 1].isspace():
+            pos += 1
+        tokens.append(raw[start:pos])
+    magic, w, h, maxval = tokens[0], int(tokens[1]), int(tokens[2]), int(tokens[3])
+    if magic == b"P5":
+        dtype = np.uint8 if maxval < 256 else np.dtype(">u2")
+        img = np.frombuffer(raw, dtype=dtype, count=w * h, offset=pos + 1)
+    elif magic == b"P2":
+        img = np.array(raw[pos:].split()[:w * h], dtype=np.int64)
+    else:
+        raise UserError(f"{path}: not a PGM image (magic {magic!r})")
+    if img.size != w * h:
+        raise UserError(f"{path}: the PGM file is truncated")
+    return img.reshape(h, w).astype(np.float64) / maxval
+
+
+def _read_image(path: str) -> np.ndarray:
+    """Grayscale in [0, 1] (H, W); transparent pixels count as white paper."""
+    try:
+        from PIL import Image
+    except ImportError:
+        Image = None
+    try:
+        if Image is not None:
+            with Image.open(path) as im:
+                im = im.convert("RGBA")
+                rgba = np.asarray(im, dtype=np.float64) / 255.0
+        elif path.lower().endswith(".pgm"):
+            return _read_pgm(path)
+        else:
+            import matplotlib.image as mpimg  # reads PNG without Pillow
+            rgba = np.asarray(mpimg.imread(path), dtype=np.float64)
+            if rgba.max() > 1.0:
+                rgba = rgba / 255.0
+    except (OSError, ValueError, SyntaxError) as e:
+        raise UserError(f"cannot read image {path!r}: {e}") from None
+    if rgba.ndim == 2:
+        return rgba
+    rgb, alpha = rgba[..., :3], (rgba[..., 3:4] if rgba.shape[-1] == 4 else 1.0)
+    gray = (rgb @ np.array([0.299, 0.587, 0.114]))[..., None] if rgb.shape[-1] == 3 else rgb[..., :1]
+    return (gray * alpha + (1.0 - alpha))[..., 0]
+
+
+def _resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Area-averaging resize (each output pixel is the mean of the input area it covers),
+    which neither aliases when shrinking nor blurs more than needed."""
+    def weights(n_in: int, n_out: int) -> np.ndarray:
+        edges = np.linspace(0, n_in, n_out + 1)
+        w = np.zeros((n_out, n_in))
+        for i in range(n_out):
+            lo, hi = edges[i], edges[i + 1]
+            for j in range(int(np.floor(lo)), int(np.ceil(hi))):
+                w[i, j] = min(hi, j + 1) - max(lo, j)
+        return w / w.sum(axis=1, keepdims=True)
+    return weights(img.shape[0], height) @ img @ weights(img.shape[1], width).T
+
+
+def image_to_mnist(path: str, side: int = 28) -> np.ndarray:
+    """One image file -> an MNIST-like ``(side, side)`` array of 0..255 values (white digit on
+    black): grayscale, inverted when the background is light, cropped to the ink, scaled so
+    the longer side is 20/28 of the frame, and centred by its centre of mass, as MNIST was
+    made (LeCun et al.)."""
+    if not os.path.isfile(path):
+        raise UserError(f"image file {path!r} does not exist")
+    img = _read_image(path)
+
+    def border(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+
+    if np.median(border(img)) > 0.5:  # dark ink on light paper: make it light on dark
+        img = 1.0 - img
+    img = np.clip(img - np.median(border(img)), 0.0, 1.0)  # the paper's tint becomes black
+    ink = img > 0.1 * img.max() if img.max() > 0 else np.zeros_like(img, dtype=bool)
+    if not ink.any():
+        raise UserError(f"{path}: the image is blank (no strokes found)")
+    rows, cols = np.where(ink.any(axis=1))[0], np.where(ink.any(axis=0))[0]
+    crop = img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    box = round(side * 20 / 28)
+    scale = box / max(crop.shape)
+    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
+    digit = _resize(crop, h, w)
+    frame = np.zeros((side, side))
+    # Centre of mass to the frame's centre (clamped so the digit stays inside).
+    cy, cx = (np.indices(digit.shape) * digit).reshape(2, -1).sum(1) / max(digit.sum(), 1e-12)
+    top = int(np.clip(round(side / 2 - cy), 0, side - h))
+    left = int(np.clip(round(side / 2 - cx), 0, side - w))
+    frame[top:top + h, left:left + w] = digit
+    return np.clip(frame / max(frame.max(), 1e-12), 0, 1) * 255.0

@@ -1,0 +1,177 @@
+"""Ready-made models for the ``chainrule`` command (and for quick experiments).
+
+Every builder takes plain numbers and strings, so a model is rebuilt from the JSON ``config``
+stored in its checkpoint: ``build_model(config)``.
+
+* :func:`mlp`  -- Flatten, then Linear / [BatchNorm1d] / activation / [Dropout] per hidden layer
+* :func:`cnn`  -- LeNet-5 style: two conv + pool blocks, then three fully connected layers
+* :func:`lstm` -- char-level: Embedding, LSTM, Linear on the last step (next character)
+
+    >>> import chainrule as cr
+    >>> from chainrule import models
+    >>> model = models.mlp(784, 10, hidden=(256, 128), activation="relu")
+    >>> model(cr.zeros(2, 784)).shape
+    (2, 10)
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from chainrule import nn
+
+__all__ = ["ACTIVATIONS", "MODELS", "mlp", "cnn", "lstm", "build_model", "parse_hidden",
+           "model_available", "require_model"]
+
+# Command-line name -> nn class name (PyTorch's).
+ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "gelu": "GELU",
+               "leaky_relu": "LeakyReLU"}
+
+# Model kind -> the nn layers it needs.
+_NEEDS = {"mlp": ("Linear", "Flatten"), "cnn": ("Conv2d", "MaxPool2d", "Linear", "Flatten"),
+          "lstm": ("Embedding", "LSTM", "Linear")}
+MODELS = tuple(_NEEDS)
+
+
+def model_available(kind: str) -> bool:
+    """True when this chainrule has every layer the model ``kind`` is made of."""
+    return kind in _NEEDS and all(hasattr(nn, layer) for layer in _NEEDS[kind])
+
+
+def require_model(kind: str) -> None:
+    """Raise ValueError naming what is missing when the model ``kind`` cannot be built."""
+    if kind not in _NEEDS:
+        raise ValueError(f"unknown model {kind!r}; choose from {', '.join(MODELS)}")
+    missing = [layer for layer in _NEEDS[kind] if not hasattr(nn, layer)]
+    if missing:
+        raise ValueError(f"the {kind} model needs chainrule.nn.{', '.join(missing)}, which this "
+                         f"version of chainrule does not have yet")
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
+    return getattr(nn, ACTIVATIONS[name])()
+
+
+def parse_hidden(text: str | Sequence[int]) -> tuple[int, ...]:
+    """Hidden layer sizes from ``"256,128"`` (or a sequence of ints); ``""`` means none.
+
+    Example:
+        >>> parse_hidden("256, 128")
+        (256, 128)
+    """
+    if not isinstance(text, str):
+        sizes = tuple(text)
+    else:
+        parts = [p.strip() for p in text.split(",")] if text.strip() else []
+        sizes = []
+        for p in parts:
+            if not p.isdigit():
+                raise ValueError(f"bad hidden layer sizes {text!r}: {p!r} is not a positive "
+                                 f"integer (expected a comma-separated list such as 256,128)")
+            sizes.append(int(p))
+        sizes = tuple(sizes)
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, int) or s <= 0:
+            raise ValueError(f"bad hidden layer sizes {text!r}: every size must be a positive "
+                             f"integer (expected a comma-separated list such as 256,128)")
+    return sizes
+
+
+def mlp(in_features: int, num_classes: int, hidden: Sequence[int] = (256, 128),
+        activation: str = "relu", dropout: float = 0.0, batch_norm: bool = False) -> nn.Sequential:
+    """A multi-layer perceptron; inputs of any shape ``(N, ...)`` are flattened first.
+
+    Each hidden layer is ``Linear -> [BatchNorm1d] -> activation -> [Dropout]``; the last
+    Linear gives ``num_classes`` logits (feed them to ``CrossEntropyLoss``).
+    """
+    require_model("mlp")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = int(in_features)
+    for size in parse_hidden(hidden):
+        layers.append(nn.Linear(width, size))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(size))
+        layers.append(_activation(activation))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = size
+    layers.append(nn.Linear(width, int(num_classes)))
+    return nn.Sequential(*layers)
+
+
+def cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
+        activation: str = "relu", dropout: float = 0.0, batch_norm: bool = False) -> nn.Sequential:
+    """LeNet-5 style: ``conv5x5(6, padding 2) -> act -> maxpool2 -> conv5x5(16) -> act ->
+    maxpool2 -> Linear(120) -> act -> Linear(84) -> act -> Linear(num_classes)``.
+
+    For 28x28 inputs the feature maps are 28 -> 14 -> 10 -> 5, so the first Linear sees
+    16 * 5 * 5 = 400 values.
+    """
+    require_model("cnn")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    side = (image_size // 2 - 4) // 2
+    if side < 1:
+        raise ValueError(f"cnn: images of side {image_size} are too small for LeNet-5 (need >= 12)")
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, 6, 5, padding=2)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(6))
+    layers += [_activation(activation), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(16))
+    layers += [_activation(activation), nn.MaxPool2d(2), nn.Flatten(),
+               nn.Linear(16 * side * side, 120), _activation(activation)]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers += [nn.Linear(120, 84), _activation(activation)]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(84, int(num_classes)))
+    return nn.Sequential(*layers)
+
+
+class CharLSTM(nn.Module):
+    """Next-character model: ``Embedding -> LSTM -> Linear`` on the last time step.
+
+    Input: int64 character indices ``(N, T)``; output: logits ``(N, vocab_size)`` for the
+    character that follows.
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int = 32, hidden_size: int = 128,
+                 num_layers: int = 1, dropout: float = 0.0):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.lstm = nn.LSTM(embedding_dim, hidden_size, num_layers=num_layers, batch_first=True,
+                            dropout=dropout if num_layers > 1 else 0.0)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, x):
+        out, _ = self.lstm(self.embedding(x))
+        return self.head(out[:, -1])
+
+
+def lstm(vocab_size: int, embedding_dim: int = 32, hidden_size: int = 128, num_layers: int = 1,
+         dropout: float = 0.0) -> CharLSTM:
+    """A char-level LSTM (see :class:`CharLSTM`)."""
+    require_model("lstm")
+    return CharLSTM(vocab_size, embedding_dim, hidden_size, num_layers, dropout)
+
+
+def build_model(config: Mapping[str, Any]) -> nn.Module:
+    """Rebuild a model from the ``"model"`` section of a run's config, e.g.
+    ``{"kind": "mlp", "in_features": 784, "num_classes": 10, "hidden": [256, 128],
+    "activation": "relu", "dropout": 0.0, "batch_norm": false}``."""
+    if not isinstance(config, Mapping) or "kind" not in config:
+        raise ValueError(f"model config must be a dict with a 'kind' entry, got {config!r}")
+    kind = config["kind"]
+    args = {k: v for k, v in config.items() if k != "kind"}
+    builders = {"mlp": mlp, "cnn": cnn, "lstm": lstm}
+    if kind not in builders:
+        raise ValueError(f"unknown model {kind!r}; choose from {', '.join(MODELS)}")
+    try:
+        return builders[kind](**args)
+    except TypeError as e:
+        raise ValueError(f"model config for {kind!r} does not fit its builder: {e}") from None

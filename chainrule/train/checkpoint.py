@@ -1,0 +1,153 @@
+"""Training checkpoints: everything needed to continue a run exactly where it stopped.
+
+A checkpoint is one file written with ``cr.save`` (atomically: a crash mid-write leaves the
+previous file intact). It holds::
+
+    format, version     "chainrule.checkpoint", 1
+    model               the model's state_dict (parameters and buffers)
+    optimizer           the optimizer's state_dict (moments, step counts, hyper-parameters)
+    scheduler           the LR scheduler's state_dict, or None
+    epoch               epochs finished
+    global_step         optimizer steps taken
+    rng_state           chainrule's global generator (shuffling, dropout, ...)
+    loader_rng_state    the training loader's own generator, when it has one
+    history             the History so far
+    config              the caller's dict (how to rebuild the model and its data)
+
+Restoring all of it makes the next epoch draw the same shuffles and dropout masks and apply
+the same updates as an uninterrupted run: the parameters match bit for bit.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from chainrule.random import get_rng_state, set_rng_state
+from chainrule.train.history import History
+
+if TYPE_CHECKING:
+    from chainrule.train.loop import TrainState
+
+FORMAT = "chainrule.checkpoint"
+VERSION = 1
+
+
+def _io():
+    # io sits above train in the layer order (it may save whole training runs); checkpoints
+    # are the one place train needs it, so it is imported when a checkpoint is touched.
+    from chainrule import io
+    return io
+
+
+def _loader_generator(loader) -> np.random.Generator | None:
+    gen = getattr(loader, "generator", None)
+    return gen if isinstance(gen, np.random.Generator) else None
+
+
+def copy_state_dict(model) -> dict[str, np.ndarray]:
+    """An independent copy of the model's state (parameters and buffers) as arrays."""
+    return {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+
+
+def make_checkpoint(model, optimizer=None, scheduler=None, *, epoch: int = 0,
+                    global_step: int = 0, history: History | None = None,
+                    config: Mapping | None = None, train_loader=None) -> dict[str, Any]:
+    """The checkpoint dict for the current state (the RNG state is taken now)."""
+    loader_gen = _loader_generator(train_loader)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": copy_state_dict(model),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "epoch": int(epoch),
+        "global_step": int(global_step),
+        "rng_state": get_rng_state(),
+        "loader_rng_state": loader_gen.bit_generator.state if loader_gen is not None else None,
+        "history": (history or History()).to_dict(),
+        "config": dict(config or {}),
+    }
+
+
+def save_checkpoint(path: str | os.PathLike, state: "TrainState") -> None:
+    """Write the loop's state at the end of ``state.epoch`` to ``path``."""
+    ckpt = make_checkpoint(state.model, state.optimizer, state.scheduler, epoch=state.epoch,
+                           global_step=state.global_step, history=state.history,
+                           config=state.config, train_loader=state.train_loader)
+    _io().save(ckpt, os.fspath(path))
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and check a checkpoint file; ``history`` comes back as a :class:`History`.
+
+    Raises FileNotFoundError for a missing file and ``chainrule.io.CheckpointError`` (a
+    ValueError) for anything that is not an intact chainrule training checkpoint.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise _io().CheckpointError(f"{path!r} is a folder; give the checkpoint file inside it "
+                                    f"(best.ckpt or last.ckpt)")
+    return _check(_io().load(path), path)
+
+
+def _check(ckpt: Any, path: str) -> dict[str, Any]:
+    CheckpointError = _io().CheckpointError
+    if not isinstance(ckpt, Mapping) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path!r} was saved with cr.save but is not a training "
+                              f"checkpoint (no format={FORMAT!r} entry)")
+    if ckpt.get("version") != VERSION:
+        raise CheckpointError(f"{path!r} has checkpoint version {ckpt.get('version')!r}; this "
+                              f"chainrule reads version {VERSION}")
+    missing = [k for k in ("model", "epoch", "global_step", "rng_state", "history", "config")
+               if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"checkpoint {path!r} is missing entries {missing}")
+    out = dict(ckpt)
+    try:
+        out["history"] = History.from_dict(ckpt["history"])
+    except (ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(f"checkpoint {path!r} has a damaged history: {e}") from None
+    out["epoch"], out["global_step"] = int(ckpt["epoch"]), int(ckpt["global_step"])
+    return out
+
+
+def load_checkpoint(checkpoint: str | os.PathLike | Mapping, model, optimizer=None,
+                    scheduler=None, *, train_loader=None, restore_rng: bool = True) -> dict[str, Any]:
+    """Restore a checkpoint (a path or a dict from :func:`read_checkpoint`) into ``model``
+    and, when given, ``optimizer``, ``scheduler`` and ``train_loader``'s generator; with
+    ``restore_rng`` the global generator too. Returns the checkpoint dict (``epoch``,
+    ``global_step``, ``history``, ``config``, ...).
+
+    Example:
+        >>> ckpt = cr.train.load_checkpoint("runs/exp1/last.ckpt", model, opt)  # doctest: +SKIP
+        >>> ckpt["epoch"], ckpt["config"]                                        # doctest: +SKIP
+    """
+    if isinstance(checkpoint, Mapping):
+        where = "<dict>"
+        ckpt = checkpoint if isinstance(checkpoint.get("history"), History) \
+            else _check(checkpoint, where)
+    else:
+        where = os.fspath(checkpoint)
+        ckpt = read_checkpoint(checkpoint)
+    CheckpointError = _io().CheckpointError
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:  # missing/unexpected keys, shape mismatches: all named in e
+        raise CheckpointError(f"checkpoint {where!r} does not fit this model: {e}") from None
+    if optimizer is not None:
+        if ckpt.get("optimizer") is None:
+            raise CheckpointError("load_checkpoint: the checkpoint holds no optimizer state")
+        optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None:
+        if ckpt.get("scheduler") is None:
+            raise CheckpointError("load_checkpoint: the checkpoint holds no scheduler state "
+                                  "(it was saved from a run without a scheduler)")
+        scheduler.load_state_dict(ckpt["scheduler"])
+    if restore_rng:
+        set_rng_state(ckpt["rng_state"])
+        gen = _loader_generator(train_loader)
+        if gen is not None and ckpt.get("loader_rng_state") is not None:
+            gen.bit_generator.state = ckpt["loader_rng_state"]
+    return ckpt

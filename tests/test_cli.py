@@ -1,0 +1,276 @@
+"""The ``chainrule`` command end to end (``python -m chainrule`` in a subprocess, as a user
+runs it) on small data in temporary folders, and its one-line errors for bad input."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import cli, cli_data, models, train
+from chainrule.cli_data import image_to_mnist
+from chainrule.data import datasets, write_idx
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args, cwd):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "chainrule", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("chainrule: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def moons_run(tmp_path_factory):
+    """A finished 4-epoch run on moons, shared by the read-only tests below."""
+    folder = tmp_path_factory.mktemp("cli")
+    result = run("train", "--data", "moons", "--epochs", 4, "--out", "run", "--quiet", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder, result
+
+
+# ------------------------------------------------------------------- train
+def test_train_writes_a_complete_run_folder(moons_run):
+    folder, result = moons_run
+    run_dir = folder / "run"
+    assert sorted(os.listdir(run_dir)) == sorted(
+        ["best.ckpt", "last.ckpt", "history.csv", "history.json", "config.json", "curves.png",
+         "test_metrics.json"])
+    out = result.stdout
+    assert "test set (best epoch" in out and "confusion matrix" in out and "f1-score" in out
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model"] == {"kind": "mlp", "in_features": 2, "num_classes": 2,
+                               "hidden": [16, 16], "activation": "relu", "dropout": 0.0,
+                               "batch_norm": False}
+    assert config["data"]["name"] == "moons" and config["train"]["epochs"] == 4
+    prep = config["data"]["preprocessing"]
+    assert prep["kind"] == "tabular" and len(prep["mean"]) == 2
+    history = train.History.from_json(run_dir / "history.json")
+    assert history.epoch == [1, 2, 3, 4] and "val_accuracy" in history
+    assert len((run_dir / "history.csv").read_text().splitlines()) == 5
+    metrics = json.loads((run_dir / "test_metrics.json").read_text())
+    assert metrics["accuracy"] > 0.8 and np.sum(metrics["confusion_matrix"]) == metrics["samples"]
+    assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    ckpt = train.read_checkpoint(run_dir / "last.ckpt")
+    assert ckpt["config"] == config and ckpt["epoch"] == 4
+
+
+def test_default_run_folder_name_and_progress_lines(tmp_path):
+    result = run("train", "--data", "xor", "--epochs", 2, "--hidden", "8", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (name,) = os.listdir(tmp_path / "runs")
+    assert name.startswith("xor-mlp-") and len(name) == len("xor-mlp-YYYYmmdd-HHMMSS")
+    # stdout is not a terminal here: one plain line per epoch, with the rate.
+    epoch_lines = [l for l in result.stdout.splitlines() if l.startswith("Epoch ")]
+    assert len(epoch_lines) == 2 and "samples/s" in epoch_lines[0] and "val_loss" in epoch_lines[0]
+
+
+def test_evaluate_prints_loss_accuracy_confusion_and_report(moons_run):
+    folder, _ = moons_run
+    result = run("evaluate", "run", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    saved = json.loads((folder / "run" / "test_metrics.json").read_text())
+    assert f"accuracy {saved['accuracy']:.4f}" in out
+    assert "confusion matrix" in out and "macro avg" in out and "best.ckpt" in out
+    again = run("evaluate", folder / "run" / "last.ckpt", cwd=folder)
+    assert again.returncode == 0 and "(epoch 4)" in again.stdout
+
+
+def test_predict_csv_rows(moons_run):
+    folder, _ = moons_run
+    (folder / "rows.csv").write_text("x1,x2\n0.0,0.9\n1.9,0.1\n")
+    result = run("predict", "run", "rows.csv", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split() == ["row", "class", "probability"] and len(lines) == 3
+    # (0, 0.9) sits on the upper moon (class 0), (1.9, 0.1) on the lower one (class 1).
+    assert lines[1].split()[:2] == ["1", "0"] and lines[2].split()[:2] == ["2", "1"]
+    assert all(0.5 <= float(l.split()[2]) <= 1.0 for l in lines[1:])
+
+
+def test_resume_matches_an_uninterrupted_run_bit_for_bit(tmp_path):
+    common = ("--data", "moons", "--quiet", "--dropout", "0.2", "--seed", "3")
+    assert run("train", *common, "--epochs", 4, "--out", "straight", cwd=tmp_path).returncode == 0
+    assert run("train", *common, "--epochs", 2, "--out", "split", cwd=tmp_path).returncode == 0
+    result = run("train", "--resume", "split", "--epochs", 4, "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    a = train.read_checkpoint(tmp_path / "straight" / "last.ckpt")
+    b = train.read_checkpoint(tmp_path / "split" / "last.ckpt")
+    assert b["epoch"] == 4 and a["history"] == b["history"]
+    for key in a["model"]:
+        np.testing.assert_array_equal(np.asarray(a["model"][key]), np.asarray(b["model"][key]))
+    assert len((tmp_path / "split" / "history.csv").read_text().splitlines()) == 5
+
+
+def test_ctrl_c_keeps_the_checkpoint_and_resume_finishes(tmp_path, monkeypatch, capsys):
+    real_fit = cli.fit
+
+    def fit_interrupted_in_epoch_3(*args, callbacks=(), **kwargs):
+        def stop(state):
+            if state.epoch == 3:
+                raise KeyboardInterrupt
+        return real_fit(*args, callbacks=[*callbacks, train.LambdaCallback(on_batch_end=stop)],
+                        **kwargs)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "fit", fit_interrupted_in_epoch_3)
+    assert cli.main(["train", "--data", "circles", "--epochs", "5", "--out", "r", "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted during epoch 3" in err and "chainrule train --resume r" in err
+    assert train.read_checkpoint(tmp_path / "r" / "last.ckpt")["epoch"] == 2
+    monkeypatch.setattr(cli, "fit", real_fit)
+    assert cli.main(["train", "--resume", "r", "--quiet"]) == 0
+    assert train.read_checkpoint(tmp_path / "r" / "last.ckpt")["epoch"] == 5
+
+
+# ------------------------------------------------------------- images (MNIST)
+def test_image_to_mnist_reproduces_an_mnist_digit(tmp_path):
+    from PIL import Image
+    images, _ = datasets.load_mnist("test")
+    digit = images[0]
+    # Black ink on white paper, three times larger, off-centre: the way a user draws it.
+    page = np.full((120, 120), 255, np.uint8)
+    page[10:94, 30:114] = 255 - np.kron(digit, np.ones((3, 3), np.uint8))
+    Image.fromarray(page).save(tmp_path / "digit.png")
+    back = image_to_mnist(str(tmp_path / "digit.png"))
+    assert back.shape == (28, 28) and back.min() >= 0 and back.max() == pytest.approx(255)
+    corr = np.corrcoef(back.ravel(), digit.astype(float).ravel())[0, 1]
+    assert corr > 0.9
+
+
+@pytest.mark.slow
+def test_mnist_pipeline_on_a_subset_with_idx_files_and_image_predict(tmp_path):
+    """The default MNIST MLP, trained briefly on 3,000 digits written as the user's own IDX
+    files; then evaluate and predict a PNG drawn dark-on-light."""
+    from PIL import Image
+    x_tr, y_tr = datasets.load_mnist("train")
+    x_te, y_te = datasets.load_mnist("test")
+    for name, arr in (("tr-img.idx", x_tr[:3000]), ("tr-lab.idx", y_tr[:3000].astype(np.uint8)),
+                      ("te-img.idx", x_te[:500]), ("te-lab.idx", y_te[:500].astype(np.uint8))):
+        write_idx(tmp_path / name, arr)
+    result = run("train", "--idx-images", "tr-img.idx", "--idx-labels", "tr-lab.idx",
+                 "--idx-test-images", "te-img.idx", "--idx-test-labels", "te-lab.idx",
+                 "--epochs", 2, "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    assert metrics["samples"] == 500 and metrics["accuracy"] > 0.85
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data"]["preprocessing"]["input_shape"] == [1, 28, 28]
+
+    result = run("evaluate", "run", cwd=tmp_path)
+    assert result.returncode == 0 and f"accuracy {metrics['accuracy']:.4f}" in result.stdout
+
+    Image.fromarray(255 - x_te[1]).save(tmp_path / "two.png")  # a 2, black on white
+    result = run("predict", "run", "two.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("two.png: predicted 2 (probability")
+    probs = [float(p.split(": ")[1]) for p in result.stdout.splitlines()[1][15:].split("  ")]
+    assert len(probs) == 10 and sum(probs) == pytest.approx(1.0, abs=1e-3)
+
+    # A CSV of raw pixel rows works for the image model too.
+    np.savetxt(tmp_path / "pixels.csv", x_te[:3].reshape(3, -1), fmt="%d", delimiter=",")
+    result = run("predict", "run", "pixels.csv", cwd=tmp_path)
+    assert result.returncode == 0 and len(result.stdout.strip().splitlines()) == 4
+
+
+# --------------------------------------------------------------- bad input
+RUN = "<run>"  # stands for the finished moons run folder
+BAD_INPUTS = [
+    (("predict", RUN, "missing.csv"), ["missing.csv", "does not exist"]),
+    (("evaluate", "no-such-run"), ["no-such-run", "does not exist"]),
+    (("evaluate", "cut.ckpt"), ["cut.ckpt", "truncated"]),
+    (("predict", "junk.ckpt", "three.csv"), ["junk.ckpt"]),
+    (("train", "--data", "imagenet"), ["unknown --data 'imagenet'", "mnist"]),
+    (("train", "--data", "moons", "--hidden", "256,abc"), ["bad hidden layer sizes", "'abc'"]),
+    (("train", "--data", "moons", "--hidden", "0"), ["bad hidden layer sizes"]),
+    (("predict", RUN, "three.csv"), ["3 columns", "expects 2 features"]),
+    (("train", "--data", "ragged.csv"), ["ragged.csv", "line 2"]),
+    (("train", "--data", "moons", "--optimizer", "lbfgs"), ["invalid choice: 'lbfgs'"]),
+    (("train", "--data", "moons", "--momentum", "0.9"), ["--momentum applies to sgd"]),
+    (("train", "--data", "moons", "--lr", "-1"), ["--lr must be > 0"]),
+    (("train", "--data", "moons", "--epochs", "0"), ["--epochs must be >= 1"]),
+    (("train", "--data", "moons", "--model", "cnn"), ["cnn model needs square images"]),
+    (("train", "--data", "moons", "--model", "lstm"), ["lstm model reads character text"]),
+    (("train", "--data", "shakespeare", "--model", "mlp"), ["character text: use --model lstm"]),
+    (("train", "--resume", RUN), ["already trained 4 of 4 epochs", "--epochs"]),
+    (("train", "--resume", RUN, "--lr", "0.1"), ["--lr cannot be changed when resuming"]),
+    (("evaluate", RUN, "--data", "sonar"), ["expects 2 values per sample", "has 60"]),
+    (("predict", RUN, "pic.png"), ["is an image", "CSV of feature rows"]),
+    (("train", "--idx-images", "a.idx"), ["--idx-labels"]),
+]
+
+
+@pytest.mark.parametrize("args, fragments", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_ends_in_one_line_error(moons_run, tmp_path, args, fragments):
+    folder, _ = moons_run
+    run_dir = folder / "run"
+    (tmp_path / "three.csv").write_text("1,2,3\n4,5,6\n")
+    (tmp_path / "ragged.csv").write_text("1,2,0\n3,1\n")
+    (tmp_path / "pic.png").write_bytes(b"not really a png")
+    whole = (run_dir / "best.ckpt").read_bytes()
+    (tmp_path / "cut.ckpt").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "junk.ckpt").write_text("hello")
+    args = [run_dir if a == RUN else a for a in args]
+    assert_one_line_error(run(*args, cwd=tmp_path), *fragments)
+
+
+def test_no_command_is_an_error(tmp_path):
+    result = run(cwd=tmp_path)
+    assert result.returncode == 2 and "choose a command" in result.stderr
+
+
+def test_unreadable_image_for_an_image_model(tmp_path, monkeypatch, capsys):
+    # An image model without training: a checkpoint written by hand with an image config.
+    model = models.mlp(784, 10, hidden=(8,))
+    config = {"model": {"kind": "mlp", "in_features": 784, "num_classes": 10, "hidden": [8],
+                        "activation": "relu", "dropout": 0.0, "batch_norm": False},
+              "data": {"name": "mnist", "class_names": [str(i) for i in range(10)],
+                       "preprocessing": {"kind": "image", "scale": 1 / 255, "mean": 0.13,
+                                         "std": 0.31, "input_shape": [1, 28, 28]}}}
+    cr.save(train.checkpoint.make_checkpoint(model, config=config), tmp_path / "m.ckpt")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG but not really")
+    from PIL import Image
+    Image.fromarray(np.full((30, 30), 255, np.uint8)).save(tmp_path / "white.png")
+    monkeypatch.chdir(tmp_path)
+    for name, fragment in (("bad.png", "cannot read image"), ("white.png", "blank")):
+        assert cli.main(["predict", "m.ckpt", name]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("chainrule: error: ") and fragment in err and "\n" not in err
+
+
+def test_char_lstm_on_shakespeare(tmp_path, monkeypatch, capsys):
+    # A small version of --data shakespeare: 8-character windows, 400 of them.
+    monkeypatch.setitem(cli_data.TEXT, "shakespeare",
+                        {"seq_len": 8, "windows": 400, "test_windows": 100})
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--data", "shakespeare", "--epochs", "1", "--hidden", "16",
+                     "--out", "r", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "65 classes: confusion matrix and per-class rows omitted" in out
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["model"] == {"kind": "lstm", "vocab_size": 65, "embedding_dim": 32,
+                               "hidden_size": 16, "num_layers": 1, "dropout": 0.0}
+    assert len(config["data"]["preprocessing"]["vocab"]) == 65
+    (tmp_path / "q.txt").write_text("To be, or not to be")
+    assert cli.main(["predict", "r", "q.txt"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("after 'ot to be' the next character is ")  # the last 8
+    assert out.splitlines()[1].startswith("top 5: ")
+    (tmp_path / "short.txt").write_text("To")
+    assert cli.main(["predict", "r", "short.txt"]) == 1
+    assert "needs at least 8" in capsys.readouterr().err
