@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from chainrule import backend
 from chainrule.tensor import Tensor
 
 __all__ = ["Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
@@ -45,8 +46,8 @@ def is_grad_enabled() -> bool:
     return _state.grad_enabled
 
 
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Turn recording on or off inside a ``with`` block or a decorated function."""
+class _GradMode(contextlib.ContextDecorator):
+    """Shared machinery of the grad-mode switches: a ``with`` block or a decorator."""
 
     def __init__(self, mode: bool):
         self.mode = bool(mode)
@@ -64,7 +65,31 @@ class set_grad_enabled(contextlib.ContextDecorator):
         return False
 
 
-class _FixedMode(set_grad_enabled):
+class set_grad_enabled(_GradMode):
+    """Turn recording on or off: for a ``with`` block, a decorated function, or (as in
+    PyTorch) at once when simply called: ``cr.set_grad_enabled(False)``."""
+
+    def __init__(self, mode: bool):
+        super().__init__(mode)
+        self._before_call = _state.grad_enabled
+        _state.grad_enabled = self.mode
+
+    def __enter__(self):
+        if self._before_call is not None:      # the block right after construction
+            self._prev.append(self._before_call)
+            self._before_call = None
+            _state.grad_enabled = self.mode
+            return self
+        return super().__enter__()
+
+    def __call__(self, func):
+        if self._before_call is not None:      # used as a decorator: undo the immediate switch
+            _state.grad_enabled = self._before_call
+            self._before_call = None
+        return super().__call__(func)
+
+
+class _FixedMode(_GradMode):
     """``no_grad``/``enable_grad``: usable as ``with cr.no_grad():``, ``@cr.no_grad()``
     and, as in PyTorch, the bare decorator ``@cr.no_grad``."""
 
@@ -139,7 +164,6 @@ class Function:
 
     # Set by apply() on recorded nodes.
     inputs: tuple = ()
-    needs_input_grad: tuple = ()
     _saved: tuple | None = ()
     _saved_versions: tuple = ()  # (version box, version) of each tensor whose array was saved
     _output = None          # weak reference to the output tensor
@@ -196,14 +220,27 @@ class Function:
     def apply(cls, *args, **kwargs) -> Tensor:
         """Run the operation on tensors (or plain numbers/arrays) and record it for backward."""
         ctx = cls.__new__(cls)
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        needs = None
-        if _state.grad_enabled:
-            needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
-            if True in needs:
-                ctx.needs_input_grad = needs
+        arrays = []
+        inputs = []         # the tensors gradients flow to, None for everything else
+        record = False
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                if a._requires_grad:
+                    record = True
+                    inputs.append(a)
+                    continue
+            elif isinstance(a, np.generic):
+                # A NumPy scalar (np.sqrt(2.0)) counts as a Python number, as in PyTorch:
+                # it must not promote float32 work to float64.
+                arrays.append(a.item())
             else:
-                needs = None
+                arrays.append(a)
+            inputs.append(None)
+        if record and _state.grad_enabled:
+            ctx.inputs = tuple(inputs)   # before forward: it may ask needs_input_grad
+        else:
+            record = False
         out = cls.forward(ctx, *arrays, **kwargs)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
@@ -215,8 +252,7 @@ class Function:
                 if isinstance(a, Tensor) and np.may_share_memory(out, a.data):
                     result._version_box = a._version_box
                     break
-        if needs is not None and out.dtype.kind in "fc":
-            ctx.inputs = tuple(a if n else None for a, n in zip(args, needs))
+        if record and out.dtype.kind in "fc":
             ctx.seq = next(_creation_counter)
             if ctx._saved:
                 ctx._saved_versions = _versions_of_saved(args, ctx._saved, out, result)
@@ -227,22 +263,35 @@ class Function:
                 ctx._created_at = traceback.extract_stack()[:-2]
         return result
 
+    @property
+    def needs_input_grad(self) -> tuple:
+        """One bool per positional argument: does a gradient flow back to it?"""
+        return tuple(t is not None for t in self.inputs)
+
     def name(self) -> str:
         return type(self).__name__
 
 
 def _versions_of_saved(args: tuple, saved: tuple, out: np.ndarray, result: Tensor) -> tuple:
     """(version box, version) for each input, and the output, whose array backward reads."""
-    ids = {id(a) for a in saved}
-    pairs = [(a._version_box, a._version_box[0]) for a in args
-             if isinstance(a, Tensor) and id(a.data) in ids]
-    if id(out) in ids:
-        pairs.append((result._version_box, result._version_box[0]))
+    pairs = []
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a.data
+            for s in saved:
+                if s is d:
+                    pairs.append((a._version_box, a._version_box[0]))
+                    break
+    for s in saved:
+        if s is out:
+            pairs.append((result._version_box, 0))
+            break
     return tuple(pairs)
 
 
 _creation_counter = itertools.count()
 _retain_requested = [False]  # set once any tensor asks for retain_grad: then outputs are watched
+# (a process-wide flag: checking outputs costs one weak-reference call per node afterwards)
 
 
 # ------------------------------------------------------------------- the backward pass
@@ -270,10 +319,9 @@ _by_creation = operator.attrgetter("seq")
 
 def _sum_to(g, shape: tuple):
     """Undo broadcasting: sum ``g`` down to ``shape`` (the gradient rule of broadcast)."""
-    if g.shape == shape:
-        return g
-    from chainrule.ops._poly import sum_to  # works on arrays and (create_graph) Tensors
-    return sum_to(g, shape)
+    if isinstance(g, Tensor):
+        return g.sum_to_size(shape)       # recorded, for create_graph
+    return backend.sum_to(g, shape)
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -330,7 +378,7 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
             _deliver(r, g, capture, captured, create_graph, handed)
     anomaly = _state.anomaly
     watch_outputs = capture is not None or _retain_requested[0]
-    with set_grad_enabled(create_graph):
+    with _GradMode(create_graph):
         for node in _topological_order(nodes):
             g = grads.pop(id(node), None)
             if g is None:
@@ -389,8 +437,7 @@ def _deliver(t: Tensor, g, capture, captured: dict, create_graph: bool, handed: 
         gt = g if isinstance(g, Tensor) else Tensor(g)
         if t.grad is None:
             if id(gt.data) in handed:
-                from chainrule.ops.elementwise import clone  # a recorded copy keeps the graph
-                gt = clone(gt)
+                gt = gt.clone()                 # a recorded copy keeps the graph
             handed.add(id(gt.data))
             t.grad = gt
         else:

@@ -41,3 +41,49 @@ def as_array(data, dtype=None) -> np.ndarray:
     elif arr.dtype.kind not in "fiub":
         raise TypeError(f"tensor: cannot make a tensor from data of dtype {arr.dtype}")
     return arr
+
+
+def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``g`` down to ``shape``: undoes broadcasting, the gradient rule of every op that
+    broadcast an input of ``shape`` up to ``g.shape``."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    if lead < 0:
+        raise ValueError(f"cannot sum a gradient of shape {g.shape} down to shape {shape}")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
+    out = g.sum(axis=axes, keepdims=True) if axes else g
+    return out.reshape(shape) if lead else out
+
+
+def parse_to(args: tuple, kwargs: dict, what: str = "to"):
+    """The dtype asked for by PyTorch-style ``.to(...)`` (None when only a device is named).
+
+    Accepts ``to(dtype)``, ``to("cpu")``, ``to(tensor)`` and ``to(device=..., dtype=...)``;
+    a device other than the CPU is an error, since arrays live in NumPy here.
+    """
+    kwargs = dict(kwargs)
+    dtype = kwargs.pop("dtype", None)
+    device = kwargs.pop("device", None)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("copy", None)
+    if kwargs:
+        raise TypeError(f"{what}: unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if not isinstance(a, (type, np.dtype)) and hasattr(a, "dtype") and hasattr(a, "shape"):
+            dtype = a.dtype                     # another tensor or array: take its dtype
+        elif isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "mps"):
+            device = a
+        else:
+            dtype = a
+    if device is not None and str(device).split(":")[0] != "cpu":
+        raise ValueError(f"{what}: chainrule runs on the CPU (NumPy); device {device!r} is "
+                         f"not available")
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{what}: expected a dtype, a device string or a tensor, got "
+                        f"{dtype!r}") from None

@@ -182,7 +182,41 @@ class Tensor:
         """A copy converted to ``dtype``; differentiable between floating dtypes."""
         return _ops.cast(self, np.dtype(dtype))
 
-    to = astype
+    def to(self, *args, **kwargs) -> "Tensor":
+        """PyTorch's ``to``: ``t.to(np.float64)``, ``t.to("cpu")``, ``t.to(other)``,
+        ``t.to(device="cpu", dtype=...)``. Returns self when nothing changes."""
+        dtype = backend.parse_to(args, kwargs, "Tensor.to")
+        return self if dtype is None else self.astype(dtype)
+
+    def cpu(self) -> "Tensor":
+        """Arrays already live in host memory: returns self."""
+        return self
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.astype(other.dtype)
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    def new_zeros(self, *size, dtype=None) -> "Tensor":
+        """Zeros of ``size`` with this tensor's dtype (unless given)."""
+        return Tensor(np.zeros(_dims(size), dtype or self.dtype))
+
+    def new_ones(self, *size, dtype=None) -> "Tensor":
+        return Tensor(np.ones(_dims(size), dtype or self.dtype))
+
+    def new_full(self, size, fill_value, dtype=None) -> "Tensor":
+        return Tensor(np.full(tuple(size), fill_value, dtype or self.dtype))
+
+    def detach_(self) -> "Tensor":
+        """Cut this tensor from its graph in place (it becomes a leaf)."""
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def sum_to_size(self, *size) -> "Tensor":
+        """Sum broadcast dimensions away until the shape is ``size`` (PyTorch's name)."""
+        return _ops.sum_to(self, _dims(size))
 
     def float(self) -> "Tensor":
         return self.astype(np.float32)
@@ -289,6 +323,14 @@ class Tensor:
     def cos(self): return _ops.cos(self)
     def tanh(self): return _ops.tanh(self)
     def sigmoid(self): return _ops.sigmoid(self)
+    def erf(self): return _ops.erf(self)
+    def rsqrt(self): return 1 / _ops.sqrt(self)
+    def reciprocal(self): return 1 / self
+    def log2(self): return _ops.log(self) * (1 / np.log(2.0))
+    def log10(self): return _ops.log(self) * (1 / np.log(10.0))
+    def floor(self): return _ops.floor(self)
+    def round(self): return _ops.round(self)
+    def cumsum(self, dim): return _ops.cumsum(self, dim)
     def relu(self): return _ops.relu(self)
     def square(self): return _ops.mul(self, self)
     def maximum(self, other): return _ops.maximum(self, other)
@@ -329,7 +371,16 @@ class Tensor:
     def view_as(self, other): return _ops.reshape(self, other.shape)
     def flatten(self, start_dim=0, end_dim=-1): return _ops.flatten(self, start_dim, end_dim)
     def transpose(self, dim0, dim1): return _ops.transpose(self, dim0, dim1)
-    def t(self): return _ops.transpose(self, 0, 1) if self.ndim == 2 else self
+    def t(self):
+        """Transpose of a matrix (0-d and 1-d tensors are returned as they are)."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor of at most 2 dims, got shape {self.shape}; "
+                             "use transpose(dim0, dim1) or permute")
+        return _ops.transpose(self, 0, 1) if self.ndim == 2 else self
+
+    def unbind(self, dim: int = 0) -> tuple:
+        """The slices along ``dim``, that dim removed: ``a, b = t.unbind(1)``."""
+        return tuple(_ops.squeeze(p, dim) for p in _ops.split(self, 1, dim))
     def permute(self, *dims): return _ops.permute(self, _dims(dims))
     def squeeze(self, dim=None): return _ops.squeeze(self, dim)
     def unsqueeze(self, dim): return _ops.unsqueeze(self, dim)
@@ -351,6 +402,10 @@ class Tensor:
             raise RuntimeError(
                 "__setitem__: in-place assignment into a tensor that requires grad would "
                 "corrupt its gradient; wrap it in cr.no_grad() or use a new tensor")
+        if isinstance(value, Tensor) and value._requires_grad and _autograd.is_grad_enabled():
+            raise RuntimeError(
+                "__setitem__: the value requires grad, and writing it into a plain tensor "
+                "would drop its gradient; build the result with cr.where, cr.cat or cr.stack")
         if isinstance(key, Tensor):
             key = key.data
         elif isinstance(key, tuple):
@@ -368,7 +423,13 @@ class Tensor:
         if self.grad_fn is not None:
             raise RuntimeError("in-place change of a tensor produced by an operation is not "
                                "supported; compute a new tensor instead")
-        np.copyto(self.data, values, casting="unsafe")
+        try:
+            np.copyto(self.data, values, casting="same_kind")
+        except (TypeError, ValueError) as e:
+            v = np.asarray(values)
+            raise type(e)(f"in-place update of a tensor of shape {self.shape} and dtype "
+                          f"{self.dtype} with a value of shape {v.shape} and dtype {v.dtype} "
+                          f"is not possible ({e}); compute a new tensor instead") from None
         self._version += 1
         return self
 
@@ -387,14 +448,35 @@ class Tensor:
     def __imul__(self, other): return self._iop(_ops.mul, other, self.mul_)
     def __itruediv__(self, other): return self._iop(_ops.div, other, self.div_)
 
-    def add_(self, other, alpha=1): return self._inplace(self.data + alpha * self._other(other))
-    def sub_(self, other, alpha=1): return self._inplace(self.data - alpha * self._other(other))
-    def mul_(self, other): return self._inplace(self.data * self._other(other))
-    def div_(self, other): return self._inplace(self.data / self._other(other))
+    def _combine_(self, name: str, fn, other) -> "Tensor":
+        o = self._other(other)
+        try:
+            values = fn(self.data, o)
+        except ValueError:
+            raise ValueError(f"{name}: cannot update a tensor of shape {self.shape} in place with "
+                             f"a value of shape {np.shape(o)}") from None
+        return self._inplace(values)
+
+    def add_(self, other, alpha=1): return self._combine_("add_", lambda a, b: a + alpha * b, other)
+    def sub_(self, other, alpha=1): return self._combine_("sub_", lambda a, b: a - alpha * b, other)
+    def mul_(self, other): return self._combine_("mul_", np.multiply, other)
+    def div_(self, other): return self._combine_("div_", np.true_divide, other)
     def zero_(self): return self._inplace(0)
     def fill_(self, value): return self._inplace(self._other(value))
     def copy_(self, src): return self._inplace(np.broadcast_to(self._other(src), self.shape))
     def clamp_(self, min=None, max=None): return self._inplace(np.clip(self.data, min, max))
+    def exp_(self): return self._inplace(np.exp(self.data))
+    def log_(self): return self._inplace(np.log(self.data))
+    def sqrt_(self): return self._inplace(np.sqrt(self.data))
+    def abs_(self): return self._inplace(np.abs(self.data))
+    def neg_(self): return self._inplace(-self.data)
+    def relu_(self): return self._inplace(np.maximum(self.data, 0))
+    def sigmoid_(self): return self._inplace(0.5 * (1 + np.tanh(0.5 * self.data)))
+    def tanh_(self): return self._inplace(np.tanh(self.data))
+
+    def masked_fill_(self, mask, value):
+        m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+        return self._inplace(np.where(m, self._other(value), self.data))
 
     def uniform_(self, a: float = 0.0, b: float = 1.0):
         return self._inplace(default_generator().uniform(a, b, self.shape))
@@ -501,6 +583,28 @@ def randint(low, high=None, size=(), dtype=None) -> Tensor:
 
 def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing ``array``'s memory and dtype (no copy), like ``torch.from_numpy``."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def as_tensor(data: Any, dtype=None) -> Tensor:
+    """Like ``tensor`` but without copying when ``data`` already is an array of that dtype."""
+    if isinstance(data, Tensor):
+        return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
+    return Tensor(backend.as_array(data, dtype))
+
+
+def rand_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return rand(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def randn_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return randn(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
 
 
 from chainrule import autograd as _autograd  # noqa: E402  (imported after Tensor exists)

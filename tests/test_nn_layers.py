@@ -106,7 +106,7 @@ def test_linear_shape_errors_name_the_shapes():
 def test_identity_flatten_unflatten():
     torch = pytest.importorskip("torch")
     x = rand(2, 3, 4, 5)
-    assert nn.Identity(54, foo=1)(cr.tensor(x)).numpy() is not None
+    np.testing.assert_array_equal(nn.Identity(54, foo=1)(cr.tensor(x)).numpy(), x)
     check_layer_grads(nn.Flatten(), (2, 3, 2))
     check_layer_grads(nn.Unflatten(1, (2, 3)), (2, 6))
     against_torch(nn.Flatten(), torch.nn.Flatten(), x)

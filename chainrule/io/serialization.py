@@ -19,6 +19,7 @@ import secrets
 import struct
 from typing import Any
 
+from chainrule._version import __version__
 from chainrule.io._tree import TreeError, decode, encode
 
 FORMAT = "chainrule"
@@ -68,7 +69,6 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     safetensors = _safetensors()
     path = _as_path(path, "cr.save")
     tree, arrays = encode(obj)
-    from chainrule import __version__
     metadata = {"format": FORMAT, "version": VERSION, "writer": f"chainrule {__version__}",
                 "tree": json.dumps(tree, allow_nan=False, separators=(",", ":"))}
     folder = os.path.dirname(os.path.abspath(path))

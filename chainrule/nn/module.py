@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from chainrule import backend
 from chainrule.autograd import no_grad
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
@@ -44,31 +45,10 @@ class RemovableHandle:
 
 
 def _parse_to_dtype(args: tuple, kwargs: dict):
-    """The dtype asked for by ``module.to(...)`` (None if only a device was named).
-
-    Accepts ``to(dtype)``, ``to("cpu")``, ``to(tensor)``, ``to(device=..., dtype=...)``.
-    """
-    dtype = kwargs.pop("dtype", None)
-    device = kwargs.pop("device", None)
-    kwargs.pop("non_blocking", None)
-    if kwargs:
-        raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
-    for a in args:
-        if isinstance(a, Tensor):
-            dtype = a.dtype
-        elif isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "mps"):
-            device = a
-        else:
-            dtype = a
-    if device is not None and str(device).split(":")[0] != "cpu":
-        raise ValueError(f"to: chainrule runs on the CPU (NumPy); device {device!r} is not available")
-    if dtype is None:
-        return None
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"to: expected a dtype, a device string or a tensor, got {dtype!r}") from None
-    if dt.kind != "f":
+    """The dtype asked for by ``module.to(...)``: floating only, since parameters must stay
+    differentiable."""
+    dt = backend.parse_to(args, kwargs)
+    if dt is not None and dt.kind != "f":
         raise TypeError(f"to: module parameters must stay floating point, got dtype {dt}")
     return dt
 

@@ -15,8 +15,8 @@ from chainrule.ops.reduce import (  # noqa: F401
     sum, mean, prod, amax, amin, max, min, var, std, norm, logsumexp, argmax, argmin, any, all)
 from chainrule.ops.shape import (  # noqa: F401
     reshape, flatten, permute, transpose, squeeze, unsqueeze, expand, repeat, flip, index,
-    cat, stack, split, chunk, pad, gather)
-from chainrule.ops.linalg import matmul  # noqa: F401
+    cat, stack, split, chunk, pad, gather, sum_to, cumsum, index_select, triu, tril)
+from chainrule.ops.linalg import matmul, mm, bmm  # noqa: F401
 from chainrule.ops.nn import softmax, log_softmax, linear  # noqa: F401
 
 # NumPy ufuncs that act on Tensors as chainrule operations (see Tensor.__array_ufunc__).

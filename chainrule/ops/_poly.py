@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from chainrule import backend
 from chainrule.tensor import Tensor
 
 
@@ -17,6 +18,11 @@ def normalize_dims(dim, ndim: int) -> tuple[int, ...]:
     """``dim`` (None, int or tuple, negatives allowed) as a sorted tuple of axes."""
     if dim is None:
         return tuple(range(ndim))
+    if ndim == 0:
+        dims0 = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+        if any(d not in (0, -1) for d in dims0):
+            raise IndexError(f"dim {dim} is out of range for a 0-d tensor (use 0 or -1)")
+        return ()
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     out = []
     for d in dims:
@@ -50,15 +56,7 @@ def sum_to(g, shape: tuple):
 
 
 def sum_array_to(g: np.ndarray, shape: tuple) -> np.ndarray:
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    if lead < 0:
-        raise ValueError(f"cannot sum a gradient of shape {g.shape} down to shape {shape}")
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
-    out = g.sum(axis=axes, keepdims=True) if axes else g
-    return out.reshape(shape) if lead else out
+    return backend.sum_to(g, shape)
 
 
 def broadcast_to(g, shape: tuple):

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from chainrule.autograd import Function
+from chainrule.backend import get_default_dtype
 from chainrule.tensor import Tensor
 
 
@@ -85,8 +86,12 @@ class Pow(Function):
     def backward(ctx, g):  # d(a^b)/da = b a^(b-1), d(a^b)/db = a^b ln a
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        ga = g * b * a ** (b - 1) if need_a else None
-        gb = g * out * np.log(a) if need_b else None
+        zero = a == 0
+        # At a = 0 PyTorch's limits hold: d(0^0)/da = 0 (not 0 * 0^-1 = nan), and
+        # d(0^b)/db = 0 (not 0 * ln 0 = nan). Shifting the base by (a == 0) where it matters
+        # keeps the rule in operators, so it stays differentiable under create_graph.
+        ga = g * b * (a + (zero & (b == 0))) ** (b - 1) if need_a else None
+        gb = g * out * np.log(a + zero) if need_b else None
         return ga, gb
 
 
@@ -241,7 +246,8 @@ class Relu(Function):
     @staticmethod
     def forward(ctx, a):
         out = np.maximum(a, 0)
-        ctx.save_for_backward(out > 0)
+        if ctx.inputs:  # recording: keep the mask for backward (skipped under no_grad)
+            ctx.save_for_backward(out > 0)
         return out
 
     @staticmethod
@@ -335,13 +341,21 @@ class Erf(Function):
         return g * (2.0 / math.sqrt(math.pi)) * np.exp(-(a * a))
 
 
+def _tie_weights(wins, ties, dtype) -> np.ndarray:
+    """1 where the first input wins, 0.5 on ties, 0 where it loses, in the output's dtype."""
+    w = wins.astype(dtype)
+    w += ties * np.asarray(0.5, dtype)
+    return w
+
+
 class Maximum(Function):
     @staticmethod
     def forward(ctx, a, b):
         _broadcast_check("maximum", a, b)
-        wa = (a > b) + 0.5 * (a == b)
-        ctx.save_for_backward(wa.astype(np.result_type(a, b, np.float32)))
-        return np.maximum(a, b)
+        out = np.maximum(a, b)
+        if ctx.inputs:
+            ctx.save_for_backward(_tie_weights(a > b, a == b, out.dtype))
+        return out
 
     @staticmethod
     def backward(ctx, g):  # the larger input gets the gradient; ties split it in half
@@ -353,9 +367,10 @@ class Minimum(Function):
     @staticmethod
     def forward(ctx, a, b):
         _broadcast_check("minimum", a, b)
-        wa = (a < b) + 0.5 * (a == b)
-        ctx.save_for_backward(wa.astype(np.result_type(a, b, np.float32)))
-        return np.minimum(a, b)
+        out = np.minimum(a, b)
+        if ctx.inputs:
+            ctx.save_for_backward(_tie_weights(a < b, a == b, out.dtype))
+        return out
 
     @staticmethod
     def backward(ctx, g):  # the smaller input gets the gradient; ties split it in half
@@ -366,12 +381,13 @@ class Minimum(Function):
 class Clamp(Function):
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
-        inside = np.ones(a.shape, dtype=bool)
-        if lo is not None:
-            inside &= a >= lo
-        if hi is not None:
-            inside &= a <= hi
-        ctx.save_for_backward(inside)
+        if ctx.inputs:
+            inside = np.ones(a.shape, dtype=bool)
+            if lo is not None:
+                inside &= a >= lo
+            if hi is not None:
+                inside &= a <= hi
+            ctx.save_for_backward(inside)
         return np.clip(a, lo, hi)
 
     @staticmethod
@@ -394,8 +410,26 @@ class Where(Function):
 
 
 # ---------------------------------------------------------------- public forms
-def _binary(fn, name):
+def _promote(a, b):
+    """PyTorch's rule where NumPy's differs: an integer tensor meeting a float (a Python
+    float or a float tensor) takes the float's dtype, or the default float dtype, instead of
+    NumPy's float64."""
+    ka = a.data.dtype.kind if isinstance(a, Tensor) else ("f" if type(a) is float else "")
+    kb = b.data.dtype.kind if isinstance(b, Tensor) else ("f" if type(b) is float else "")
+    if ka in "iub" and kb == "f" and isinstance(a, Tensor):
+        a = Tensor(a.data.astype(b.dtype if isinstance(b, Tensor) else get_default_dtype()))
+    elif kb in "iub" and ka == "f" and isinstance(b, Tensor):
+        b = Tensor(b.data.astype(a.dtype if isinstance(a, Tensor) else get_default_dtype()))
+    return a, b
+
+
+def _binary(fn, name, true_division=False):
     def op(a, b):
+        if true_division:
+            a, b = _floating(a), _floating(b)
+        elif isinstance(a, Tensor) != isinstance(b, Tensor) or (
+                isinstance(a, Tensor) and a.data.dtype.kind != b.data.dtype.kind):
+            a, b = _promote(a, b)
         try:
             return fn.apply(a, b)
         except ValueError as e:
@@ -411,7 +445,7 @@ def _binary(fn, name):
 add = _binary(Add, "add")
 sub = _binary(Sub, "sub")
 mul = _binary(Mul, "mul")
-div = _binary(Div, "div")
+div = _binary(Div, "div", true_division=True)
 
 
 def pow(a, b):
@@ -420,19 +454,77 @@ def pow(a, b):
     return Pow.apply(a, b)
 
 
-def neg(a): return Neg.apply(a)
-def exp(a): return Exp.apply(a)
-def log(a): return Log.apply(a)
-def log1p(a): return Log1p.apply(a)
-def sqrt(a): return Sqrt.apply(a)
-def abs(a): return Abs.apply(a)
-def sin(a): return Sin.apply(a)
-def cos(a): return Cos.apply(a)
-def tanh(a): return Tanh.apply(a)
-def sigmoid(a): return Sigmoid.apply(a)
-def relu(a): return Relu.apply(a)
-def erf(a): return Erf.apply(a)
-def clone(a): return Clone.apply(a)
+def _floating(a):
+    """Integer or bool input to a floating function becomes the default float dtype, as in
+    PyTorch (NumPy would give float64 and slow everything after it)."""
+    if isinstance(a, Tensor) and a.data.dtype.kind in "iub":
+        return Tensor(a.data.astype(get_default_dtype()))
+    return a
+
+
+def neg(a):
+    """-a. Example: ``cr.neg(x)``"""
+    return Neg.apply(a)
+
+
+def exp(a):
+    """e^a elementwise. Example: ``cr.exp(x)``"""
+    return Exp.apply(_floating(a))
+
+
+def log(a):
+    """Natural logarithm. Example: ``cr.log(p)``"""
+    return Log.apply(_floating(a))
+
+
+def log1p(a):
+    """ln(1 + a), accurate for small a. Example: ``cr.log1p(x)``"""
+    return Log1p.apply(_floating(a))
+
+
+def sqrt(a):
+    """Square root. Example: ``cr.sqrt(v + 1e-8)``"""
+    return Sqrt.apply(_floating(a))
+
+
+def abs(a):
+    """|a| (gradient sign(a), 0 at 0). Example: ``cr.abs(x)``"""
+    return Abs.apply(a)
+
+
+def sin(a):
+    """Sine. Example: ``cr.sin(x)``"""
+    return Sin.apply(_floating(a))
+
+
+def cos(a):
+    """Cosine. Example: ``cr.cos(x)``"""
+    return Cos.apply(_floating(a))
+
+
+def tanh(a):
+    """Hyperbolic tangent. Example: ``cr.tanh(x)``"""
+    return Tanh.apply(_floating(a))
+
+
+def sigmoid(a):
+    """1 / (1 + e^-a), computed without overflow. Example: ``cr.sigmoid(z)``"""
+    return Sigmoid.apply(_floating(a))
+
+
+def relu(a):
+    """max(a, 0). Example: ``cr.relu(z)``"""
+    return Relu.apply(a)
+
+
+def erf(a):
+    """The error function. Example: ``cr.erf(x)``"""
+    return Erf.apply(_floating(a))
+
+
+def clone(a):
+    """A copy that stays in the graph. Example: ``y = x.clone()``"""
+    return Clone.apply(a)
 
 
 def leaky_relu(a, negative_slope: float = 0.01):
@@ -467,9 +559,17 @@ def minimum(a, b): return Minimum.apply(a, b)
 
 
 def clamp(a, min=None, max=None):
-    """Limit values to [min, max]; the gradient is 1 inside and 0 where clamped."""
+    """Limit values to [min, max]; the gradient is 1 inside and 0 where clamped.
+
+    Number bounds take one fused node; tensor bounds (which get gradients where they are
+    chosen, as in PyTorch) go through ``maximum``/``minimum``.
+    Example: ``x.clamp(min=0.0)``, ``x.clamp(lo_tensor, hi_tensor)``
+    """
     if min is None and max is None:
         raise ValueError("clamp: give at least one of min and max")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = a if min is None else maximum(a, min)
+        return out if max is None else minimum(out, max)
     return Clamp.apply(a, min, max)
 
 
@@ -489,8 +589,14 @@ def where(condition, a, b):
 
 
 def masked_fill(a, mask, value):
-    """Replace the entries of ``a`` where ``mask`` is True with ``value``."""
-    return where(mask, value, a)
+    """Replace the entries of ``a`` where ``mask`` is True with ``value``.
+
+    Example: ``scores.masked_fill(pad_mask, float("-inf"))``
+    """
+    m = np.asarray(_data(mask))
+    if m.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+    return where(m, value, a)
 
 
 def cast(a, dtype):

@@ -46,3 +46,18 @@ def matmul(a, b):
         raise ValueError(f"matmul: both operands need at least one dimension, got shapes "
                          f"{np.shape(a)} and {np.shape(b)}")
     return MatMul.apply(a, b)
+
+
+def mm(a, b):
+    """Product of two matrices (2-D only, as ``torch.mm``)."""
+    if np.ndim(a) != 2 or np.ndim(b) != 2:
+        raise ValueError(f"mm: expects two 2-D tensors, got shapes {np.shape(a)} and {np.shape(b)}")
+    return matmul(a, b)
+
+
+def bmm(a, b):
+    """Batched product of (B, n, k) and (B, k, m) tensors (as ``torch.bmm``)."""
+    if np.ndim(a) != 3 or np.ndim(b) != 3 or np.shape(a)[0] != np.shape(b)[0]:
+        raise ValueError(f"bmm: expects (B, n, k) and (B, k, m) tensors with the same B, got "
+                         f"shapes {np.shape(a)} and {np.shape(b)}")
+    return matmul(a, b)

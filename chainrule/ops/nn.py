@@ -85,4 +85,8 @@ def linear(x, weight, bias=None):
         raise ValueError(f"linear: input has {np.shape(x)[-1] if np.ndim(x) else 0} features "
                          f"(shape {np.shape(x)}) but weight expects {np.shape(weight)[-1]} "
                          f"(weight shape {np.shape(weight)})")
+    xd, wd = np.asarray(x).dtype if not hasattr(x, "dtype") else x.dtype, weight.dtype
+    if xd != wd:
+        raise TypeError(f"linear: input has dtype {xd} but the weight has dtype {wd}; convert "
+                        f"one of them (x.float(), x.double() or model.to(dtype))")
     return Linear.apply(x, weight, bias)

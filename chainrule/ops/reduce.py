@@ -13,7 +13,8 @@ import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.ops import _poly
-from chainrule.ops.elementwise import sqrt
+from chainrule.ops.elementwise import maximum, minimum, sqrt
+from chainrule.ops.shape import gather, squeeze
 from chainrule.tensor import Tensor
 
 
@@ -42,7 +43,8 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx, g):  # d(mean a)/da_i = 1/N
-        g = _restore(g, ctx.shape, ctx.axes, ctx.keepdim) * (1.0 / ctx.count)
+        scale = 1.0 / ctx.count if ctx.count else float("nan")   # empty: nan, as its mean
+        g = _restore(g, ctx.shape, ctx.axes, ctx.keepdim) * scale
         return _poly.broadcast_to(g, ctx.shape)
 
 
@@ -189,18 +191,33 @@ def amin(a, dim=None, keepdim: bool = False):
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
 
+def _extreme_along(a, dim, keepdim, index_fn):
+    """(values, indices) along ``dim``; the values are gathered at the returned indices, so
+    the gradient goes to exactly that element even among ties, as in PyTorch."""
+    idx = index_fn(a, dim, keepdim=True)
+    values = gather(a, dim, idx)
+    if not keepdim:
+        values, idx = squeeze(values, dim), squeeze(idx, dim)
+    return MaxResult(values, idx)
+
+
 def max(a, dim=None, keepdim: bool = False):
-    """``a.max()`` is the largest value; ``a.max(dim)`` is (values, indices), as in PyTorch."""
+    """``a.max()`` is the largest value (ties share the gradient); ``a.max(dim)`` is
+    (values, indices), as in PyTorch. Example: ``best, where = scores.max(dim=1)``"""
+    if isinstance(dim, Tensor):          # torch.max(a, b): the elementwise maximum
+        return maximum(a, dim)
     if dim is None:
         return amax(a)
-    return MaxResult(amax(a, dim, keepdim), argmax(a, dim, keepdim))
+    return _extreme_along(a, dim, keepdim, argmax)
 
 
 def min(a, dim=None, keepdim: bool = False):
     """``a.min()`` is the smallest value; ``a.min(dim)`` is (values, indices)."""
+    if isinstance(dim, Tensor):          # torch.min(a, b): the elementwise minimum
+        return minimum(a, dim)
     if dim is None:
         return amin(a)
-    return MaxResult(amin(a, dim, keepdim), argmin(a, dim, keepdim))
+    return _extreme_along(a, dim, keepdim, argmin)
 
 
 def var(a, dim=None, keepdim: bool = False, correction: int = 1, unbiased=None):

@@ -179,6 +179,9 @@ def flatten(a, start_dim: int = 0, end_dim: int = -1):
     if a.ndim == 0:
         return reshape(a, (1,))
     s, e = _dim(start_dim, a.ndim, "flatten"), _dim(end_dim, a.ndim, "flatten")
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                         f"(tensor of shape {a.shape})")
     shape = a.shape[:s] + (-1,) + a.shape[e + 1:]
     return reshape(a, shape)
 
@@ -344,4 +347,68 @@ def gather(a, dim: int, index):
     d = _dim(dim, a.ndim, "gather")
     if idx.ndim != a.ndim:
         raise ValueError(f"gather: index has {idx.ndim} dims but the input has {a.ndim}")
+    n = a.shape[d]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"gather: index values must lie in [{-n}, {n - 1}] for dim {dim} of "
+                         f"size {n}, got values from {idx.min()} to {idx.max()}")
     return Gather.apply(a, d, idx)
+
+
+def sum_to(a, shape):
+    """Sum broadcast dims away until ``a`` has ``shape`` (the adjoint of ``expand``)."""
+    shape = tuple(shape)
+    if a.shape == shape:
+        return a
+    return SumTo.apply(a, shape)
+
+
+class Cumsum(Function):
+    @staticmethod
+    def forward(ctx, a, dim):
+        ctx.dim = dim
+        return np.cumsum(a, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):  # y_j = sum_{i<=j} a_i  =>  da_i = sum_{j>=i} g_j (reversed cumsum)
+        return _reverse_cumsum(g, ctx.dim)
+
+
+def _reverse_cumsum(g, dim):
+    flipped = _poly.flip(g, (dim,))
+    summed = cumsum(flipped, dim) if isinstance(g, Tensor) else np.cumsum(flipped, axis=dim)
+    return _poly.flip(summed, (dim,))
+
+
+def cumsum(a, dim: int):
+    """Running sum along ``dim``. Example: ``cr.cumsum(x, dim=0)``"""
+    return Cumsum.apply(a, _dim(dim, a.ndim, "cumsum"))
+
+
+def index_select(a, dim: int, indices):
+    """The entries of ``indices`` along ``dim`` (repeats allowed; gradients accumulate)."""
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if idx.ndim != 1 or idx.dtype.kind not in "iu":
+        raise TypeError(f"index_select: index must be a 1-D integer tensor, got shape "
+                        f"{idx.shape} and dtype {idx.dtype}")
+    d = _dim(dim, a.ndim, "index_select")
+    return index(a, (slice(None),) * d + (idx,))
+
+
+def _triangle(a, diagonal: int, upper: bool, name: str):
+    if a.ndim < 2:
+        raise ValueError(f"{name}: expects at least 2 dims, got shape {a.shape}")
+    n, m = a.shape[-2:]
+    keep = np.triu(np.ones((n, m), dtype=bool), diagonal) if upper else \
+        np.tril(np.ones((n, m), dtype=bool), diagonal)
+    from chainrule.ops.elementwise import mul
+    return mul(a, keep)
+
+
+def triu(a, diagonal: int = 0):
+    """The upper triangle (entries below ``diagonal`` set to zero)."""
+    return _triangle(a, diagonal, True, "triu")
+
+
+def tril(a, diagonal: int = 0):
+    """The lower triangle (entries above ``diagonal`` set to zero)."""
+    return _triangle(a, diagonal, False, "tril")

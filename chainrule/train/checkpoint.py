@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
+from chainrule import io  # io needs only tensor: it sits below train, which saves runs
 from chainrule.random import get_rng_state, set_rng_state
 from chainrule.train.history import History
 
@@ -32,13 +33,6 @@ if TYPE_CHECKING:
 
 FORMAT = "chainrule.checkpoint"
 VERSION = 1
-
-
-def _io():
-    # io sits above train in the layer order (it may save whole training runs); checkpoints
-    # are the one place train needs it, so it is imported when a checkpoint is touched.
-    from chainrule import io
-    return io
 
 
 def _loader_generator(loader) -> np.random.Generator | None:
@@ -76,7 +70,7 @@ def save_checkpoint(path: str | os.PathLike, state: "TrainState") -> None:
     ckpt = make_checkpoint(state.model, state.optimizer, state.scheduler, epoch=state.epoch,
                            global_step=state.global_step, history=state.history,
                            config=state.config, train_loader=state.train_loader)
-    _io().save(ckpt, os.fspath(path))
+    io.save(ckpt, os.fspath(path))
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -87,13 +81,13 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """
     path = os.fspath(path)
     if os.path.isdir(path):
-        raise _io().CheckpointError(f"{path!r} is a folder; give the checkpoint file inside it "
+        raise io.CheckpointError(f"{path!r} is a folder; give the checkpoint file inside it "
                                     f"(best.ckpt or last.ckpt)")
-    return _check(_io().load(path), path)
+    return _check(io.load(path), path)
 
 
 def _check(ckpt: Any, path: str) -> dict[str, Any]:
-    CheckpointError = _io().CheckpointError
+    CheckpointError = io.CheckpointError
     if not isinstance(ckpt, Mapping) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path!r} was saved with cr.save but is not a training "
                               f"checkpoint (no format={FORMAT!r} entry)")
@@ -131,7 +125,7 @@ def load_checkpoint(checkpoint: str | os.PathLike | Mapping, model, optimizer=No
     else:
         where = os.fspath(checkpoint)
         ckpt = read_checkpoint(checkpoint)
-    CheckpointError = _io().CheckpointError
+    CheckpointError = io.CheckpointError
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:  # missing/unexpected keys, shape mismatches: all named in e
