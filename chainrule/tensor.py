@@ -531,10 +531,12 @@ def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    """Zeros with ``t``'s shape (and dtype unless given)."""
     return _make(np.zeros(t.shape, dtype or t.dtype), requires_grad)
 
 
 def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    """Ones with ``t``'s shape (and dtype unless given)."""
     return _make(np.ones(t.shape, dtype or t.dtype), requires_grad)
 
 
@@ -548,10 +550,12 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
 
 
 def linspace(start, end, steps, dtype=None, requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive: ``cr.linspace(0, 1, 5)``."""
     return _make(np.linspace(start, end, steps, dtype=_float_dtype(dtype)), requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False) -> Tensor:
+    """The identity matrix (n x m): ``cr.eye(3)``."""
     return _make(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
 
@@ -582,6 +586,7 @@ def randint(low, high=None, size=(), dtype=None) -> Tensor:
 
 
 def is_tensor(obj) -> bool:
+    """True for chainrule tensors (and Parameters)."""
     return isinstance(obj, Tensor)
 
 
@@ -600,10 +605,12 @@ def as_tensor(data: Any, dtype=None) -> Tensor:
 
 
 def rand_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    """Uniform [0, 1) draws with ``t``'s shape, from the seeded generator."""
     return rand(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
 
 
 def randn_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    """Standard normal draws with ``t``'s shape, from the seeded generator."""
     return randn(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
 
 

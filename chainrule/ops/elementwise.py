@@ -528,14 +528,17 @@ def clone(a):
 
 
 def leaky_relu(a, negative_slope: float = 0.01):
+    """a where a > 0, else negative_slope * a. Example: ``cr.leaky_relu(z, 0.2)``"""
     return LeakyRelu.apply(a, negative_slope)
 
 
 def elu(a, alpha: float = 1.0):
+    """ELU: a where a > 0, else alpha (e^a - 1). Example: ``cr.elu(z)``"""
     return Elu.apply(a, alpha)
 
 
 def softplus(a, beta: float = 1.0, threshold: float = 20.0):
+    """log(1 + e^(beta a)) / beta, linear above ``threshold``. Example: ``cr.softplus(z)``"""
     return Softplus.apply(a, beta, threshold)
 
 
@@ -554,8 +557,14 @@ def silu(a):
     return a * sigmoid(a)
 
 
-def maximum(a, b): return Maximum.apply(a, b)
-def minimum(a, b): return Minimum.apply(a, b)
+def maximum(a, b):
+    """Elementwise larger of two tensors (ties split the gradient). Example: ``cr.maximum(x, y)``"""
+    return Maximum.apply(a, b)
+
+
+def minimum(a, b):
+    """Elementwise smaller of two tensors (ties split the gradient). Example: ``cr.minimum(x, y)``"""
+    return Minimum.apply(a, b)
 
 
 def clamp(a, min=None, max=None):
@@ -610,17 +619,24 @@ def _plain(fn, a, *rest):
     return Tensor(np.asarray(fn(_data(a), *(_data(r) for r in rest))))
 
 
-def sign(a): return _plain(np.sign, a)
-def lt(a, b): return _plain(np.less, a, b)
-def le(a, b): return _plain(np.less_equal, a, b)
-def gt(a, b): return _plain(np.greater, a, b)
-def ge(a, b): return _plain(np.greater_equal, a, b)
-def eq(a, b): return _plain(np.equal, a, b)
-def ne(a, b): return _plain(np.not_equal, a, b)
+def _no_grad_op(fn, name: str, doc: str):
+    def op(*args):
+        return _plain(fn, *args)
+    op.__name__, op.__doc__ = name, doc + " No gradient flows through it."
+    return op
+
+
+sign = _no_grad_op(np.sign, "sign", "-1, 0 or 1 by the sign of each entry.")
+lt = _no_grad_op(np.less, "lt", "Elementwise a < b, as a bool tensor: ``x.lt(0)``.")
+le = _no_grad_op(np.less_equal, "le", "Elementwise a <= b, as a bool tensor.")
+gt = _no_grad_op(np.greater, "gt", "Elementwise a > b, as a bool tensor: ``x > 0``.")
+ge = _no_grad_op(np.greater_equal, "ge", "Elementwise a >= b, as a bool tensor.")
+eq = _no_grad_op(np.equal, "eq", "Elementwise a == b, as a bool tensor: ``pred.eq(y)``.")
+ne = _no_grad_op(np.not_equal, "ne", "Elementwise a != b, as a bool tensor.")
 def logical_not(a): return _plain(np.logical_not, a)
 def logical_and(a, b): return _plain(np.logical_and, a, b)
 def logical_or(a, b): return _plain(np.logical_or, a, b)
-def isnan(a): return _plain(np.isnan, a)
-def isfinite(a): return _plain(np.isfinite, a)
+isnan = _no_grad_op(np.isnan, "isnan", "True where an entry is NaN.")
+isfinite = _no_grad_op(np.isfinite, "isfinite", "True where an entry is neither NaN nor infinite.")
 def floor(a): return _plain(np.floor, a)
 def round(a): return _plain(np.round, a)

@@ -176,6 +176,7 @@ def mean(a, dim=None, keepdim: bool = False):
 
 
 def prod(a, dim=None, keepdim: bool = False):
+    """Product over ``dim``; the gradient of each entry is the product of the others (zeros handled). Example: ``x.prod(dim=1)``"""
     return Prod.apply(a, _axes(a, dim), keepdim)
 
 
@@ -185,6 +186,7 @@ def amax(a, dim=None, keepdim: bool = False):
 
 
 def amin(a, dim=None, keepdim: bool = False):
+    """Smallest value over ``dim``; ties share the gradient equally. Example: ``x.amin(dim=0)``"""
     return Amax.apply(a, _axes(a, dim), keepdim, False)
 
 
@@ -232,6 +234,7 @@ def var(a, dim=None, keepdim: bool = False, correction: int = 1, unbiased=None):
 
 
 def std(a, dim=None, keepdim: bool = False, correction: int = 1, unbiased=None):
+    """Standard deviation, sqrt of ``var`` (Bessel-corrected by default). Example: ``x.std(dim=0)``"""
     return sqrt(var(a, dim, keepdim, correction, unbiased))
 
 
@@ -273,12 +276,15 @@ def argmax(a, dim=None, keepdim: bool = False):
 
 
 def argmin(a, dim=None, keepdim: bool = False):
+    """Index of the smallest value (over the flattened tensor when ``dim`` is None)."""
     return _index_reduce(np.argmin, a, dim, keepdim)
 
 
 def any(a, dim=None, keepdim: bool = False):
+    """True where some entry along ``dim`` is non-zero (no gradient). Example: ``mask.any(dim=1)``"""
     return Tensor(np.asarray(np.any(a.data, axis=dim, keepdims=keepdim)))
 
 
 def all(a, dim=None, keepdim: bool = False):
+    """True where every entry along ``dim`` is non-zero (no gradient). Example: ``(x > 0).all()``"""
     return Tensor(np.asarray(np.all(a.data, axis=dim, keepdims=keepdim)))

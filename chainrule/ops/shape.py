@@ -176,6 +176,7 @@ def reshape(a, shape):
 
 
 def flatten(a, start_dim: int = 0, end_dim: int = -1):
+    """Merge dims ``start_dim``..``end_dim`` into one. Example: ``images.flatten(1)`` -> (N, C*H*W)"""
     if a.ndim == 0:
         return reshape(a, (1,))
     s, e = _dim(start_dim, a.ndim, "flatten"), _dim(end_dim, a.ndim, "flatten")
@@ -187,6 +188,7 @@ def flatten(a, start_dim: int = 0, end_dim: int = -1):
 
 
 def permute(a, dims):
+    """Reorder the dims. Example: ``x.permute(0, 2, 3, 1)`` (NCHW -> NHWC)"""
     dims = tuple(_dim(d, a.ndim, "permute") for d in dims)
     if sorted(dims) != list(range(a.ndim)):
         raise ValueError(f"permute: dims {dims} are not a permutation of 0..{a.ndim - 1}")
@@ -194,6 +196,7 @@ def permute(a, dims):
 
 
 def transpose(a, dim0: int, dim1: int):
+    """Swap two dims. Example: ``x.transpose(-2, -1)``"""
     axes = list(range(a.ndim))
     d0, d1 = _dim(dim0, a.ndim, "transpose"), _dim(dim1, a.ndim, "transpose")
     axes[d0], axes[d1] = axes[d1], axes[d0]
@@ -201,6 +204,7 @@ def transpose(a, dim0: int, dim1: int):
 
 
 def squeeze(a, dim=None):
+    """Drop size-1 dims (all, or only ``dim``). Example: ``x.squeeze(1)``"""
     if dim is None:
         shape = tuple(s for s in a.shape if s != 1)
     else:
@@ -210,6 +214,7 @@ def squeeze(a, dim=None):
 
 
 def unsqueeze(a, dim: int):
+    """Insert a size-1 dim at ``dim``. Example: ``bias.unsqueeze(0)``"""
     d = _dim(dim, a.ndim + 1, "unsqueeze")
     return reshape(a, a.shape[:d] + (1,) + a.shape[d:])
 
@@ -239,6 +244,7 @@ def repeat(a, sizes):
 
 
 def flip(a, dims):
+    """Reverse the order of entries along ``dims``. Example: ``x.flip(0)``"""
     return Flip.apply(a, _poly.normalize_dims(dims, a.ndim))
 
 
