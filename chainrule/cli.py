@@ -5,6 +5,8 @@
     chainrule train --resume runs/mnist-mlp-20240101-120000
     chainrule evaluate runs/mnist-mlp-20240101-120000
     chainrule predict runs/mnist-mlp-20240101-120000 digit.png
+    chainrule train --data shakespeare --model lstm --out runs/shakespeare
+    chainrule sample runs/shakespeare --prompt "ROMEO:" --length 300 --temperature 0.8
     chainrule explain ... / chainrule summary ...
 
 Every problem with the user's input ends in one line on stderr, ``chainrule: error: ...``,
@@ -34,6 +36,11 @@ from chainrule.train import (
     read_checkpoint)
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+# Learning-rate schedules, stepped after every batch over the whole run: "cosine" anneals
+# --lr to 0, "onecycle" warms up to --lr over the first 30% of the steps, then anneals
+# (with Adam it also cycles beta1). The cnn model defaults to onecycle: with it LeNet-5
+# passes 99% test accuracy on MNIST in 8 epochs, which a constant rate does not.
+LR_SCHEDULES = ("constant", "cosine", "onecycle")
 MAX_CLASSES_SHOWN = 30  # larger confusion matrices and reports are not printed
 
 # Training defaults per data set, chosen (and measured) so the plain command does well:
@@ -54,7 +61,8 @@ EMBEDDING_DIM = 32  # character embedding size of the lstm model
 # Options a resumed run takes from its checkpoint (only --epochs and --quiet may be given).
 _FIXED_ON_RESUME = ("data", "idx_images", "idx_labels", "idx_test_images", "idx_test_labels",
                     "model", "hidden", "activation", "dropout", "batch_norm", "optimizer", "lr",
-                    "weight_decay", "momentum", "batch_size", "seed", "val_split", "patience", "out")
+                    "weight_decay", "momentum", "lr_schedule", "batch_size", "seed", "val_split",
+                    "patience", "out")
 
 
 # ============================================================================ parser
@@ -88,7 +96,12 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="BatchNorm after each hidden layer")
     o = p.add_argument_group("optimisation")
     o.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default adam")
-    o.add_argument("--lr", type=float, metavar="LR", help="learning rate")
+    o.add_argument("--lr", type=float, metavar="LR",
+                   help="learning rate (the peak rate with --lr-schedule onecycle)")
+    o.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
+                   help="per-batch learning-rate schedule over the run: cosine anneals to 0, "
+                        "onecycle warms up then anneals (default onecycle for cnn, constant "
+                        "otherwise)")
     o.add_argument("--weight-decay", type=float, metavar="WD")
     o.add_argument("--momentum", type=float, metavar="M", help="sgd and rmsprop only")
     o.add_argument("--epochs", type=int, metavar="N", help="total epochs (with --resume: train "
@@ -133,6 +146,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="INPUT", help="CSV of feature rows, or an image "
                    f"({', '.join(s[1:] for s in IMAGE_SUFFIXES)}) for image models")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("sample", help="generate text with a character-level lstm model",
+                       description="Continue a prompt with text sampled, one character at a "
+                                   "time, from an lstm model trained by 'chainrule train --data "
+                                   "shakespeare --model lstm'.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR")
+    p.add_argument("--prompt", default="\n", metavar="TEXT",
+                   help="text to continue; every character must be in the model's vocabulary "
+                        "(default: a newline)")
+    p.add_argument("--length", type=int, default=500, metavar="N",
+                   help="characters to generate (default 500)")
+    p.add_argument("--temperature", type=float, default=0.8, metavar="T",
+                   help="> 0; lower is safer and more repetitive, higher more surprising "
+                        "(default 0.8)")
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="random seed: the same seed gives the same text (default 0)")
+    p.set_defaults(func=cmd_sample)
 
     _add_explain_commands(sub)
     return parser
@@ -240,6 +270,20 @@ def _model_config(args, spec_name: str, prep: dict, num_classes: int) -> dict[st
             "batch_norm": bool(args.batch_norm)}
 
 
+def make_scheduler(cfg: dict[str, Any], optimizer: optim.Optimizer, steps_per_epoch: int):
+    """The per-batch learning-rate scheduler a run's ``train`` config names (None: constant)."""
+    name = cfg.get("lr_schedule", "constant")  # configs from before schedules: constant
+    total = cfg["epochs"] * steps_per_epoch
+    if name == "constant":
+        return None
+    if name == "cosine":
+        return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    if name == "onecycle":
+        return optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg["lr"], total_steps=total)
+    raise UserError(f"unknown learning-rate schedule {name!r}; choose from "
+                    f"{', '.join(LR_SCHEDULES)}")
+
+
 def _train_config(args, spec_name: str) -> dict[str, Any]:
     defaults = DEFAULTS[spec_name]
     opt = args.optimizer or "adam"
@@ -250,6 +294,7 @@ def _train_config(args, spec_name: str) -> dict[str, Any]:
         "lr": defaults["lr"] if args.lr is None else args.lr,
         "weight_decay": (0.01 if opt == "adamw" else 0.0) if args.weight_decay is None else args.weight_decay,
         "momentum": (0.9 if opt == "sgd" else 0.0) if args.momentum is None else args.momentum,
+        "lr_schedule": args.lr_schedule or ("onecycle" if args.model == "cnn" else "constant"),
         "epochs": defaults["epochs"] if args.epochs is None else args.epochs,
         "batch_size": defaults["batch_size"] if args.batch_size is None else args.batch_size,
         "seed": 0 if args.seed is None else args.seed,
@@ -416,6 +461,11 @@ def _resume(args) -> int:
     if args.epochs is not None:
         if args.epochs < 1:
             raise UserError(f"--epochs must be >= 1, got {args.epochs}")
+        schedule = train_cfg.get("lr_schedule", "constant")
+        if schedule != "constant" and args.epochs != train_cfg["epochs"]:
+            raise UserError(f"the run in {run_dir!r} follows a {schedule} learning-rate schedule "
+                            f"planned for {train_cfg['epochs']} epochs, so resuming cannot change "
+                            f"--epochs; start a new run with more epochs instead")
         train_cfg["epochs"] = args.epochs
     if ckpt["epoch"] >= train_cfg["epochs"]:
         raise UserError(f"the run in {run_dir!r} has already trained {ckpt['epoch']} of "
@@ -445,7 +495,8 @@ def _run(args, model, optimizer, data, config, run_dir: str, resume) -> int:
         callbacks.append(EarlyStopping(monitor=monitor, patience=cfg["patience"]))
     history = fit(model, nn.CrossEntropyLoss(), optimizer, train_loader, cfg["epochs"],
                   val_loader=val_loader, callbacks=callbacks, verbose=0 if args.quiet else 1,
-                  resume=resume, config=config)
+                  scheduler=make_scheduler(cfg, optimizer, len(train_loader)),
+                  scheduler_interval="batch", resume=resume, config=config)
     _save_history(history, run_dir, plot=True)
     if history.interrupted:
         return 130
@@ -546,6 +597,35 @@ def cmd_predict(args) -> int:
     return 0
 
 
+# =========================================================================== sample
+def cmd_sample(args) -> int:
+    _check_number("--temperature", args.temperature, 0.0, low_open=True)
+    if args.length < 1:
+        raise UserError(f"--length must be >= 1, got {args.length}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
+    if not args.prompt:
+        raise UserError("--prompt must hold at least one character (the default is a newline)")
+    ckpt_path, ckpt, config, model, prep, names = _load_run(args.checkpoint)
+    kind = config["model"].get("kind")
+    if kind != "lstm" or prep.get("kind") != "text":
+        raise UserError(f"{ckpt_path} holds the {kind} model of a run on "
+                        f"{describe(config['data'])}; 'chainrule sample' needs a character-level "
+                        f"lstm model (train one with: chainrule train --data shakespeare "
+                        f"--model lstm)")
+    vocab = prep["vocab"]
+    unknown = sorted(set(args.prompt) - set(vocab))
+    if unknown:
+        raise UserError(f"--prompt has characters the model never saw: "
+                        f"{', '.join(repr(c) for c in unknown)}; its vocabulary is "
+                        f"{''.join(vocab)!r}")
+    index = {c: i for i, c in enumerate(vocab)}
+    cr.manual_seed(args.seed)
+    ids = models.generate(model, [index[c] for c in args.prompt], args.length, args.temperature)
+    print(args.prompt + "".join(vocab[i] for i in ids))
+    return 0
+
+
 # ============================================================================= main
 def _one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror and e.filename:
@@ -562,8 +642,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
-        print("chainrule: error: choose a command: train, evaluate, predict, explain or summary",
-              file=sys.stderr)
+        print("chainrule: error: choose a command: train, evaluate, predict, sample, explain "
+              "or summary", file=sys.stderr)
         return 2
     try:
         return int(args.func(args) or 0)

@@ -15,12 +15,18 @@ stored in its checkpoint: ``build_model(config)``.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
-from chainrule import nn
+import numpy as np
 
-__all__ = ["ACTIVATIONS", "MODELS", "mlp", "cnn", "lstm", "build_model", "parse_hidden",
-           "model_available", "require_model"]
+from chainrule import nn
+from chainrule.autograd import no_grad
+from chainrule.random import default_generator
+from chainrule.tensor import Tensor
+
+__all__ = ["ACTIVATIONS", "MODELS", "mlp", "cnn", "lstm", "CharLSTM", "generate", "build_model",
+           "parse_hidden", "model_available", "require_model"]
 
 # Command-line name -> nn class name (PyTorch's).
 ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "gelu": "GELU",
@@ -149,8 +155,22 @@ class CharLSTM(nn.Module):
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, x):
-        out, _ = self.lstm(self.embedding(x))
-        return self.head(out[:, -1])
+        logits, _ = self.next_logits(x)
+        return logits
+
+    def next_logits(self, x, state=None):
+        """Logits ``(N, vocab_size)`` for the character after the last one of ``x`` ``(N, T)``,
+        and the LSTM state ``(h, c)`` (each ``(num_layers, N, hidden_size)``) after reading
+        ``x``. Passing that state back in continues the text: reading it in pieces gives the
+        same logits as reading it at once, so generation feeds one new character per step."""
+        out, state = self.lstm(self.embedding(x), state)
+        return self.head(out[:, -1]), state
+
+    def all_logits(self, x, state=None):
+        """Logits ``(N, T, vocab_size)`` after every character of ``x`` (char-rnn training
+        predicts them all) and the LSTM state after the last one."""
+        out, state = self.lstm(self.embedding(x), state)
+        return self.head(out), state
 
 
 def lstm(vocab_size: int, embedding_dim: int = 32, hidden_size: int = 128, num_layers: int = 1,
@@ -158,6 +178,61 @@ def lstm(vocab_size: int, embedding_dim: int = 32, hidden_size: int = 128, num_l
     """A char-level LSTM (see :class:`CharLSTM`)."""
     require_model("lstm")
     return CharLSTM(vocab_size, embedding_dim, hidden_size, num_layers, dropout)
+
+
+def generate(model: CharLSTM, prompt: Sequence[int], length: int, temperature: float = 1.0,
+             generator: np.random.Generator | None = None) -> list[int]:
+    """Sample ``length`` character ids to follow ``prompt`` (a non-empty sequence of ids).
+
+    The prompt is read once; after that each step feeds only the character just drawn,
+    carrying the LSTM state ``(h, c)`` forward, so a step costs the same however long the
+    text already is. Each character is drawn from ``softmax(logits / temperature)``: below 1
+    the model's favourite characters get likelier (safer, more repetitive text), above 1 its
+    distribution flattens (more surprising, more misspelt text). Draws use ``generator``
+    (default: chainrule's seeded global generator, so ``cr.manual_seed`` fixes the text).
+
+    Example:
+        >>> import chainrule as cr
+        >>> _ = cr.manual_seed(0)
+        >>> ids = generate(lstm(vocab_size=5, hidden_size=8), [0, 1], length=4)
+        >>> len(ids), all(0 <= i < 5 for i in ids)
+        (4, True)
+    """
+    if not callable(getattr(model, "next_logits", None)):
+        raise TypeError(f"generate: model must be a CharLSTM (with next_logits), got "
+                        f"{type(model).__name__}")
+    prompt = [int(i) for i in prompt]
+    if not prompt:
+        raise ValueError("generate: the prompt must hold at least one character")
+    vocab = model.head.out_features
+    if min(prompt) < 0 or max(prompt) >= vocab:
+        raise ValueError(f"generate: prompt ids must be in [0, {vocab}), got {prompt}")
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
+        raise ValueError(f"generate: length must be an int >= 0, got {length!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or \
+            not math.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"generate: temperature must be a finite number > 0, got {temperature!r}")
+    rng = default_generator() if generator is None else generator
+    was_training = model.training
+    model.eval()  # no dropout between stacked layers while sampling
+    out: list[int] = []
+    try:
+        with no_grad():
+            logits, state = model.next_logits(Tensor(np.array([prompt], dtype=np.int64)))
+            for i in range(int(length)):
+                raw = logits.data[0].astype(np.float64)
+                with np.errstate(over="ignore"):
+                    z = raw / temperature
+                # A temperature so small that z overflows: its limit, greedy decoding.
+                p = (raw == raw.max()).astype(np.float64) if np.isinf(z).any() \
+                    else np.exp(z - z.max())
+                out.append(int(rng.choice(vocab, p=p / p.sum())))
+                if i + 1 < length:  # the last draw needs no next distribution
+                    logits, state = model.next_logits(
+                        Tensor(np.array([[out[-1]]], dtype=np.int64)), state)
+    finally:
+        model.train(was_training)
+    return out
 
 
 def build_model(config: Mapping[str, Any]) -> nn.Module:

@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def run(*args, cwd):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-m", "chainrule", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=600)
+                          capture_output=True, text=True, env=env)
 
 
 def assert_one_line_error(result, *fragments):
@@ -274,3 +274,180 @@ def test_char_lstm_on_shakespeare(tmp_path, monkeypatch, capsys):
     (tmp_path / "short.txt").write_text("To")
     assert cli.main(["predict", "r", "short.txt"]) == 1
     assert "needs at least 8" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ sample
+@pytest.fixture(scope="module")
+def lstm_run(tmp_path_factory):
+    """A tiny lstm run trained by 'chainrule train' on 8-character Shakespeare windows."""
+    folder = tmp_path_factory.mktemp("lstm")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(cli_data.TEXT, "shakespeare", {"seq_len": 8, "windows": 400, "test_windows": 100})
+        mp.chdir(folder)
+        assert cli.main(["train", "--data", "shakespeare", "--epochs", "1", "--hidden", "16",
+                         "--out", "r", "--quiet"]) == 0
+    return folder / "r"
+
+
+def test_sample_prints_the_prompt_and_the_requested_number_of_characters(lstm_run, tmp_path):
+    vocab = json.loads((lstm_run / "config.json").read_text())["data"]["preprocessing"]["vocab"]
+    args = ("sample", lstm_run, "--prompt", "ROMEO:", "--length", 300, "--temperature", 0.8)
+    first = run(*args, "--seed", 1, cwd=tmp_path)
+    assert first.returncode == 0 and first.stderr == "", first.stderr
+    text = first.stdout
+    assert text.startswith("ROMEO:") and text.endswith("\n") and len(text) == 6 + 300 + 1
+    assert set(text[:-1]) <= set(vocab)
+    again = run(*args, "--seed", 1, cwd=tmp_path)
+    other = run("sample", lstm_run / "last.ckpt", "--prompt", "ROMEO:", "--length", 300,
+                "--temperature", 0.8, "--seed", 2, cwd=tmp_path)
+    assert again.stdout == text  # a seed fixes the text
+    assert other.returncode == 0 and other.stdout != text and other.stdout.startswith("ROMEO:")
+
+
+SAMPLE_BAD_INPUTS = [
+    (("--temperature", "0"), ["--temperature must be > 0, got 0.0"]),
+    (("--temperature", "-0.5"), ["--temperature must be > 0"]),
+    (("--prompt", "ROMEO{"), ["--prompt has characters the model never saw: '{'"]),
+    (("--prompt", ""), ["--prompt must hold at least one character"]),
+    (("--length", "0"), ["--length must be >= 1"]),
+]
+
+
+@pytest.mark.parametrize("extra, fragments", SAMPLE_BAD_INPUTS,
+                         ids=[" ".join(a) for a, _ in SAMPLE_BAD_INPUTS])
+def test_sample_bad_options_end_in_one_line_error(lstm_run, tmp_path, extra, fragments):
+    assert_one_line_error(run("sample", lstm_run, *extra, cwd=tmp_path), *fragments)
+
+
+def test_sample_refuses_a_checkpoint_that_is_not_an_lstm(moons_run, tmp_path):
+    folder, _ = moons_run
+    result = run("sample", folder / "run", "--prompt", "a", cwd=tmp_path)
+    assert_one_line_error(result, "holds the mlp model of a run on moons",
+                          "needs a character-level lstm model")
+    assert_one_line_error(run("sample", tmp_path / "nowhere", cwd=tmp_path), "does not exist")
+
+
+def _tiny_char_lstm(vocab: int = 7):
+    cr.manual_seed(3)
+    return models.lstm(vocab, embedding_dim=4, hidden_size=8)
+
+
+def test_char_lstm_state_carries_text_read_in_pieces():
+    model = _tiny_char_lstm()
+    x = cr.tensor(np.random.default_rng(0).integers(0, 7, (2, 10)))
+    whole, (h, c) = model.next_logits(x)
+    first, state = model.next_logits(x[:, :6])
+    rest, (h2, c2) = model.next_logits(x[:, 6:], state)
+    np.testing.assert_allclose(rest.data, whole.data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h2.data, h.data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c2.data, c.data, rtol=1e-5, atol=1e-6)
+    every, _ = model.all_logits(x)
+    assert every.shape == (2, 10, 7)
+    np.testing.assert_allclose(every.data[:, -1], whole.data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(every.data[:, 5], first.data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model(x).data, whole.data)
+
+
+def test_generate_reads_the_prompt_once_then_one_character_per_step():
+    model = _tiny_char_lstm()
+    steps = []
+    model.lstm.register_forward_pre_hook(lambda module, args: steps.append(args[0].shape[1]))
+    ids = models.generate(model, [1, 2, 3, 4], length=25, temperature=0.8)
+    assert len(ids) == 25 and all(0 <= i < 7 for i in ids)
+    assert steps == [4] + [1] * 24  # the last draw needs no further step
+    assert model.training  # the mode is put back
+
+
+def test_generate_low_temperature_is_greedy_and_a_seed_fixes_the_text():
+    model = _tiny_char_lstm()
+    greedy, seq = [], [2, 5]
+    for _ in range(12):  # argmax decoding, re-reading the whole text each time
+        greedy.append(int(model.next_logits(cr.tensor([seq + greedy]))[0].data.argmax()))
+    assert models.generate(model, [2, 5], 12, temperature=1e-4) == greedy
+    assert models.generate(model, [2, 5], 12, temperature=1e-320) == greedy  # z overflows
+    a = models.generate(model, [2, 5], 40, generator=np.random.default_rng(7))
+    b = models.generate(model, [2, 5], 40, generator=np.random.default_rng(7))
+    assert a == b
+
+
+def test_generate_draws_from_the_tempered_softmax():
+    # With a zero output weight the logits are the head's bias whatever the text, so every
+    # step draws from the same softmax(bias / temperature).
+    model = _tiny_char_lstm()
+    bias = np.array([1.0, 0.0, -1.0, 2.0, 0.5, -0.5, 0.0], dtype=np.float32)
+    with cr.no_grad():
+        model.head.weight[...] = 0.0
+        model.head.bias[...] = cr.tensor(bias)
+    for temperature in (0.5, 2.0):
+        p = np.exp(bias / temperature - (bias / temperature).max())
+        p /= p.sum()
+        draws = models.generate(model, [0], 1500, temperature, np.random.default_rng(11))
+        freq = np.bincount(draws, minlength=7) / len(draws)
+        # 1,500 draws: a frequency's standard error is at most 0.013.
+        np.testing.assert_allclose(freq, p, atol=0.05)
+
+
+@pytest.mark.parametrize("kwargs, error, fragment", [
+    ({"temperature": 0.0}, ValueError, "temperature must be a finite number > 0"),
+    ({"temperature": float("inf")}, ValueError, "temperature"),
+    ({"prompt": []}, ValueError, "at least one character"),
+    ({"prompt": [9]}, ValueError, "prompt ids must be in [0, 7)"),
+    ({"length": -1}, ValueError, "length must be an int >= 0"),
+])
+def test_generate_rejects_bad_arguments(kwargs, error, fragment):
+    args = {"prompt": [1], "length": 3, "temperature": 1.0, **kwargs}
+    with pytest.raises(error) as info:
+        models.generate(_tiny_char_lstm(), args.pop("prompt"), **args)
+    assert fragment in str(info.value)
+    with pytest.raises(TypeError, match="must be a CharLSTM"):
+        models.generate(models.mlp(4, 2, hidden=(3,)), [1], 3)
+
+
+# ----------------------------------------------------------- lr schedules
+def test_lr_schedule_defaults_to_onecycle_for_cnn_only():
+    parser = cli.build_parser()
+    assert cli._train_config(parser.parse_args(["train", "--model", "cnn"]),
+                             "mnist")["lr_schedule"] == "onecycle"
+    assert cli._train_config(parser.parse_args(["train"]), "mnist")["lr_schedule"] == "constant"
+    assert cli._train_config(parser.parse_args(["train", "--model", "cnn", "--lr-schedule",
+                                                "constant"]), "mnist")["lr_schedule"] == "constant"
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_lr_schedule_steps_every_batch_and_resumes_exactly(tmp_path, monkeypatch, capsys,
+                                                          schedule):
+    monkeypatch.chdir(tmp_path)
+    common = ["--data", "circles", "--epochs", "4", "--lr-schedule", schedule, "--quiet"]
+    assert cli.main(["train", *common, "--out", "straight"]) == 0
+    straight = train.read_checkpoint(tmp_path / "straight" / "last.ckpt")
+    assert straight["config"]["train"]["lr_schedule"] == schedule
+    lrs = straight["history"]["lr"]  # the rate after each epoch's last batch
+    peak = straight["config"]["train"]["lr"]
+    if schedule == "cosine":
+        assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 1e-6 * peak
+        return
+    # onecycle: from peak / 25 up to the peak over the first 30% of the steps, then down to
+    # almost 0 (20 batches an epoch: epoch 1 ends at step 20 of the 24 of warm-up).
+    assert peak / 25 < lrs[0] < peak and lrs[-1] < 1e-2 * peak
+    assert all(a > b for a, b in zip(lrs[1:], lrs[2:]))
+    # Interrupted in epoch 3 and resumed: the scheduler's state comes back with the rest.
+    real_fit = cli.fit
+
+    def fit_interrupted_in_epoch_3(*args, callbacks=(), **kwargs):
+        def stop(state):
+            if state.epoch == 3:
+                raise KeyboardInterrupt
+        return real_fit(*args, callbacks=[*callbacks, train.LambdaCallback(on_batch_end=stop)],
+                        **kwargs)
+
+    monkeypatch.setattr(cli, "fit", fit_interrupted_in_epoch_3)
+    assert cli.main(["train", *common, "--out", "split"]) == 130
+    monkeypatch.setattr(cli, "fit", real_fit)
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", "split", "--epochs", "6", "--quiet"]) == 1
+    assert "planned for 4 epochs" in capsys.readouterr().err
+    assert cli.main(["train", "--resume", "split", "--quiet"]) == 0
+    resumed = train.read_checkpoint(tmp_path / "split" / "last.ckpt")
+    assert resumed["history"] == straight["history"]
+    for key in straight["model"]:
+        np.testing.assert_array_equal(resumed["model"][key], straight["model"][key])
