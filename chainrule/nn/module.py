@@ -88,15 +88,17 @@ class Module:
                         f"forward(self, ...) in your Module subclass")
 
     def __call__(self, *args, **kwargs):
-        for hook in list(self._forward_pre_hooks.values()):
-            changed = hook(self, args)
-            if changed is not None:
-                args = changed if isinstance(changed, tuple) else (changed,)
+        if self._forward_pre_hooks:
+            for hook in list(self._forward_pre_hooks.values()):
+                changed = hook(self, args)
+                if changed is not None:
+                    args = changed if isinstance(changed, tuple) else (changed,)
         out = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            changed = hook(self, args, out)
-            if changed is not None:
-                out = changed
+        if self._forward_hooks:   # checked first: most modules have none, and calls are hot
+            for hook in list(self._forward_hooks.values()):
+                changed = hook(self, args, out)
+                if changed is not None:
+                    out = changed
         return out
 
     def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:

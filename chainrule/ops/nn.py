@@ -7,6 +7,7 @@ import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.ops import _poly
+from chainrule.tensor import Tensor
 
 
 class Softmax(Function):
@@ -80,13 +81,18 @@ def log_softmax(a, dim: int):
 
 
 def linear(x, weight, bias=None):
-    """``x @ weight.T + bias`` as one operation; weight is (out_features, in_features)."""
-    if np.shape(x)[-1:] != np.shape(weight)[-1:]:
-        raise ValueError(f"linear: input has {np.shape(x)[-1] if np.ndim(x) else 0} features "
-                         f"(shape {np.shape(x)}) but weight expects {np.shape(weight)[-1]} "
-                         f"(weight shape {np.shape(weight)})")
-    xd, wd = np.asarray(x).dtype if not hasattr(x, "dtype") else x.dtype, weight.dtype
-    if xd != wd:
-        raise TypeError(f"linear: input has dtype {xd} but the weight has dtype {wd}; convert "
-                        f"one of them (x.float(), x.double() or model.to(dtype))")
+    """``x @ weight.T + bias`` as one operation; weight is (out_features, in_features).
+
+    Example: ``y = cr.ops.linear(x, w, b)`` for x (N, in), w (out, in), b (out,)
+    """
+    xa = x.data if isinstance(x, Tensor) else np.asarray(x)
+    wa = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    if xa.shape[-1:] != wa.shape[-1:]:
+        raise ValueError(f"linear: input has {xa.shape[-1] if xa.ndim else 0} features "
+                         f"(shape {xa.shape}) but weight expects {wa.shape[-1]} "
+                         f"(weight shape {wa.shape})")
+    if xa.dtype != wa.dtype:
+        raise TypeError(f"linear: input has dtype {xa.dtype} but the weight has dtype "
+                        f"{wa.dtype}; convert one of them (x.float(), x.double() or "
+                        f"model.to(dtype))")
     return Linear.apply(x, weight, bias)
