@@ -81,8 +81,28 @@ class DataLoader:
         return default_collate([self.dataset[i] for i in indices])
 
     def __iter__(self) -> Iterator[Any]:
+        batches = self._index_batches()
+        if batches is not None:
+            for indices in batches:
+                yield self.dataset.fetch_batch(indices)
+            return
         for indices in self.batch_sampler:
             yield self._fetch([int(i) for i in indices])
+
+    def _index_batches(self) -> list[np.ndarray] | None:
+        """The epoch's batches as slices of one index array, when the plain samplers make
+        them (the common case): the sampler is read once per epoch, exactly as the batch
+        sampler would read it, so the order and the random draws are the same; but no
+        Python loop runs per sample. None when a custom sampler or collate_fn is in play."""
+        bs = self.batch_sampler
+        if (self.collate_fn is not None or not isinstance(self.dataset, Dataset)
+                or type(bs) is not BatchSampler
+                or type(bs.sampler) not in (SequentialSampler, RandomSampler)):
+            return None
+        order = np.fromiter(bs.sampler, dtype=np.int64)
+        size = bs.batch_size
+        stop = len(order) - len(order) % size if bs.drop_last else len(order)
+        return [order[i:i + size] for i in range(0, stop, size)]
 
     def __repr__(self) -> str:
         try:

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from chainrule import ops
-from chainrule.nn._fused import AffineNormalize, EmbeddingLookup
+from chainrule.nn._fused import AffineNormalize, EmbeddingLookup, normalization_statistics
 from chainrule.nn._loss_functions import (  # noqa: F401  (public through this module)
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss,
     kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
@@ -149,8 +149,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input of shape {input.shape}")
-        mean = x.mean(axis=axes, keepdims=True)
-        var = x.var(axis=axes, keepdims=True)
+        mean, var, centered = normalization_statistics(x, axes)
         if running_mean is not None:
             _update_running(running_mean, mean, momentum)
         if running_var is not None:
@@ -161,8 +160,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                              "training=False")
         mean = running_mean.data.reshape(param_shape)
         var = running_var.data.reshape(param_shape)
+        centered = None
     return AffineNormalize.apply(input, weight, bias, axes=axes, param_shape=param_shape,
-                                 eps=eps, mean=mean, var=var, batch_stats=training)
+                                 eps=eps, mean=mean, var=var, batch_stats=training,
+                                 centered=centered)
 
 
 def _update_running(buffer: Tensor, stat: np.ndarray, momentum: float) -> None:
@@ -185,11 +186,9 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     _param_check("layer_norm", "weight", weight, shape)
     _param_check("layer_norm", "bias", bias, shape)
     axes = tuple(range(input.ndim - k, input.ndim))
-    x = input.data
-    mean = x.mean(axis=axes, keepdims=True)
-    var = x.var(axis=axes, keepdims=True)
+    mean, var, centered = normalization_statistics(input.data, axes)
     return AffineNormalize.apply(input, weight, bias, axes=axes, param_shape=shape, eps=eps,
-                                 mean=mean, var=var, batch_stats=True)
+                                 mean=mean, var=var, batch_stats=True, centered=centered)
 
 
 # ---------------------------------------------------------------- embedding

@@ -8,11 +8,11 @@ Three linear maps carry everything. For an input ``x`` (N, C, H, W) and a weight
                             It *is* the transposed convolution.
 * ``conv_weight_grad(x, g)`` the adjoint of ``conv`` in ``w``: dL/dw for dL/dy = g.
 
-``conv`` copies the strided windows of the padded input into a contiguous "columns" array
-(N, groups, C/groups*kh*kw, Ho*Wo) and multiplies it by the weight matrix in one batched
-``np.matmul``; its input gradient multiplies by the transposed weight and adds the columns
-back into place ("col2im"), one strided slab per kernel position (kh*kw additions of whole
-arrays, never a loop over pixels).
+``conv`` copies the windows of the padded input into a contiguous "columns" matrix
+(C*kh*kw, N*L) and multiplies the (O, C*kh*kw) weight matrix by it: one matrix product for the
+whole batch (see "Layout" below for L). Its input gradient multiplies by the transposed weight
+and adds the columns back into place ("col2im"), one strided slab per kernel position (kh*kw
+additions of whole arrays, never a loop over pixels).
 
 Backward rebuilds the columns from the saved input instead of keeping them from forward:
 one extra copy, for kh*kw times less memory held between the passes.
@@ -89,52 +89,135 @@ def slab(i: int, j: int, stride, dilation, out_hw) -> tuple:
             slice(j * dw, j * dw + (wo - 1) * sw + 1, sw))
 
 
-def _conv_arrays(x, w, geom: ConvGeometry, out_hw) -> np.ndarray:
-    """y = conv(x, w): (N, C, H, W) * (O, C/g, kh, kw) -> (N, O, Ho, Wo)."""
+# Layout. The columns matrix is (C*kh*kw, N*L): row (c, i, j) holds kernel position (i, j)
+# of channel c for every window of every sample, so each map is ONE matrix product over the
+# whole batch (a batched product of N small ones wastes most of BLAS's time on tiny shapes),
+# and the gradient of y arrives as the matching (O, N*L) matrix.
+#
+# Stride 1 ("flat" windows): with the padded input flattened per (n, c) to rows of Hp*Wp
+# values, the window of output (p, q) at kernel position (i, j) starts at
+# (p + i dh) Wp + q + j dw. So if every output row is computed at all Wp columns (the last
+# Wp - Wo are thrown away), kernel position (i, j) of all windows is ONE contiguous run of
+# L = Ho*Wp values starting at i dh Wp + j dw. Copying columns and adding them back are then
+# long contiguous copies instead of Wo-long pieces, several times faster on small images,
+# for (Wp/Wo - 1) more columns. Other strides use the exact (L = Ho*Wo) strided windows.
+def _flat(geom: ConvGeometry) -> bool:
+    return geom.stride == (1, 1)
+
+
+def _row_len(geom: ConvGeometry, in_hw, out_hw) -> int:
+    """Columns per output row: Wp (flat windows) or Wo."""
+    return in_hw[1] + geom.padding[2] + geom.padding[3] if _flat(geom) else out_hw[1]
+
+
+def _flat_padded(x: np.ndarray, geom: ConvGeometry, kernel) -> np.ndarray:
+    """(N, C, Hp*Wp + extra): each (n, c) image zero-padded and flattened; the extra
+    (kw-1) dw zeros let the last flat window run past the last row."""
+    n, c, h, w = x.shape
+    pt, pb, pl, pr = geom.padding
+    hp, wp = h + pt + pb, w + pl + pr
+    buf = np.zeros((n, c, hp * wp + (kernel[1] - 1) * geom.dilation[1]), dtype=x.dtype)
+    buf[:, :, :hp * wp].reshape(n, c, hp, wp)[:, :, pt:pt + h, pl:pl + w] = x
+    return buf
+
+
+def _columns(x: np.ndarray, geom: ConvGeometry, kernel, out_hw) -> np.ndarray:
+    """The (C*kh*kw, N*L) columns matrix of ``x`` (see the layout note above)."""
     n, c = x.shape[:2]
+    (kh, kw), (dh, dw), (ho, wo) = kernel, geom.dilation, out_hw
+    if _flat(geom):
+        buf = _flat_padded(x, geom, kernel)
+        wp = x.shape[3] + geom.padding[2] + geom.padding[3]
+        s_n, s_c, item = buf.strides[0], buf.strides[1], buf.itemsize
+        view = as_strided(buf, (c, kh, kw, n, ho * wp),
+                          (s_c, dh * wp * item, dw * item, s_n, item), writeable=False)
+    else:
+        view = windows(pad_spatial(x, geom.padding), kernel, geom.stride, geom.dilation,
+                       out_hw).transpose(1, 2, 3, 0, 4, 5)        # (C, kh, kw, N, Ho, Wo)
+    return np.ascontiguousarray(view).reshape(c * kh * kw, -1)
+
+
+def _grad_matrix(gy: np.ndarray, geom: ConvGeometry, in_hw) -> np.ndarray:
+    """dL/dy (N, O, Ho, Wo) as the (O, N*L) matrix matching the columns (zero in the
+    thrown-away flat columns, so they add nothing to either gradient)."""
+    n, o, ho, wo = gy.shape
+    wq = _row_len(geom, in_hw, (ho, wo))
+    out = (np.zeros if wq != wo else np.empty)((o, n, ho, wq), dtype=gy.dtype)
+    np.copyto(out[..., :wo], gy.transpose(1, 0, 2, 3))
+    return out.reshape(o, -1)
+
+
+def _by_group(m: np.ndarray, groups: int) -> np.ndarray:
+    """(G*R, K) -> (G, R, K): rows of consecutive groups, for one batched product."""
+    return m.reshape(groups, m.shape[0] // groups, -1)
+
+
+def _conv_arrays(x, w, geom: ConvGeometry, out_hw, bias=None) -> np.ndarray:
+    """y = conv(x, w) (+ bias): (N, C, H, W) * (O, C/g, kh, kw) -> (N, O, Ho, Wo)."""
+    n = x.shape[0]
     o, cg, kh, kw = w.shape
     g = geom.groups
-    cols = np.ascontiguousarray(
-        windows(pad_spatial(x, geom.padding), (kh, kw), geom.stride, geom.dilation, out_hw))
-    cols = cols.reshape(n, g, cg * kh * kw, out_hw[0] * out_hw[1])
-    y = np.matmul(np.ascontiguousarray(w.reshape(g, o // g, cg * kh * kw)), cols)  # (N, G, O/G, L)
-    return y.reshape(n, o, *out_hw)
+    cols = _columns(x, geom, (kh, kw), out_hw)
+    y = np.matmul(w.reshape(g, o // g, cg * kh * kw), _by_group(cols, g))    # (G, O/G, N*L)
+    ho, wo = out_hw
+    wq = _row_len(geom, x.shape[2:], out_hw)
+    y = y.reshape(o, n, ho, wq)[..., :wo].transpose(1, 0, 2, 3)
+    out = np.empty((n, o, ho, wo), dtype=y.dtype)
+    if bias is None:
+        np.copyto(out, y)
+    else:                       # the copy into (N, O, Ho, Wo) order adds the bias on the way
+        np.add(y, bias.reshape(1, -1, 1, 1), out=out)
+    return out
+
+
+def _input_grad_from_matrix(gmat, w, geom: ConvGeometry, batch: int, in_hw, out_hw) -> np.ndarray:
+    """dL/dx from the (O, N*L) gradient matrix: columns W^T gmat, added back into place."""
+    o, cg, kh, kw = w.shape
+    g = geom.groups
+    c = cg * g
+    dcols = np.matmul(w.reshape(g, o // g, cg * kh * kw).transpose(0, 2, 1), _by_group(gmat, g))
+    (dh, dw), (pt, pb, pl, pr) = geom.dilation, geom.padding
+    h, wd = in_hw
+    hp, wp = h + pt + pb, wd + pl + pr
+    ho, wo = out_hw
+    if _flat(geom):             # every kernel position is one contiguous run of L values
+        run = ho * wp
+        dcols = dcols.reshape(c, kh, kw, batch, run)
+        gxp = np.zeros((c, batch, hp * wp + (kw - 1) * dw), dtype=dcols.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                start = i * dh * wp + j * dw
+                gxp[:, :, start:start + run] += dcols[:, i, j]
+        gxp = gxp[:, :, :hp * wp].reshape(c, batch, hp, wp)
+    else:                       # one strided slab per kernel position
+        dcols = dcols.reshape(c, kh, kw, batch, ho, wo)
+        gxp = np.zeros((c, batch, hp, wp), dtype=dcols.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                gxp[slab(i, j, geom.stride, geom.dilation, (ho, wo))] += dcols[:, i, j]
+    return np.ascontiguousarray(gxp[:, :, pt:pt + h, pl:pl + wd].transpose(1, 0, 2, 3))
+
+
+def _weight_grad_from_matrix(x, gmat, geom: ConvGeometry, kernel, out_hw) -> np.ndarray:
+    """dL/dw = gmat cols^T, one product over the whole batch (per group)."""
+    c = x.shape[1]
+    o, g = gmat.shape[0], geom.groups
+    kh, kw = kernel
+    cols = _by_group(_columns(x, geom, kernel, out_hw), g)
+    gw = np.matmul(_by_group(gmat, g), cols.transpose(0, 2, 1))
+    return gw.reshape(o, c // g, kh, kw)
 
 
 def _conv_input_grad_arrays(gy, w, geom: ConvGeometry, in_hw) -> np.ndarray:
-    """dL/dx of y = conv(x, w) for dL/dy = ``gy``: columns W^T gy, added back into place."""
-    n, o, ho, wo = gy.shape
-    _, cg, kh, kw = w.shape
-    g = geom.groups
-    wt = np.ascontiguousarray(w.reshape(g, o // g, cg * kh * kw).transpose(0, 2, 1))
-    # BLAS needs contiguous operands (an incoming gradient may be a broadcast view).
-    gy = np.ascontiguousarray(gy).reshape(n, g, o // g, ho * wo)
-    if o == g:      # one output per group (depthwise): the product is an outer product
-        dcols = wt * gy
-    else:
-        dcols = np.matmul(wt, gy)                                # (N, G, C/G*kh*kw, L)
-    dcols = dcols.reshape(n, g * cg, kh, kw, ho, wo)
-    pt, pb, pl, pr = geom.padding
-    h, wd = in_hw
-    gxp = np.zeros((n, g * cg, h + pt + pb, wd + pl + pr), dtype=dcols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            gxp[slab(i, j, geom.stride, geom.dilation, (ho, wo))] += dcols[:, :, i, j]
-    return gxp[:, :, pt:pt + h, pl:pl + wd]
+    """dL/dx of y = conv(x, w) for dL/dy = ``gy``."""
+    return _input_grad_from_matrix(_grad_matrix(gy, geom, in_hw), w, geom, gy.shape[0], in_hw,
+                                   gy.shape[2:])
 
 
 def _conv_weight_grad_arrays(x, gy, geom: ConvGeometry, kernel) -> np.ndarray:
-    """dL/dw of y = conv(x, w) for dL/dy = ``gy``: sum over the batch of gy cols^T."""
-    n, c = x.shape[:2]
-    o, ho, wo = gy.shape[1:]
-    g = geom.groups
-    kh, kw = kernel
-    cols = np.ascontiguousarray(
-        windows(pad_spatial(x, geom.padding), kernel, geom.stride, geom.dilation, (ho, wo)))
-    cols = cols.reshape(n, g, (c // g) * kh * kw, ho * wo)
-    gy = np.ascontiguousarray(gy).reshape(n, g, o // g, ho * wo)
-    gw = np.matmul(gy, cols.transpose(0, 1, 3, 2)).sum(axis=0)
-    return gw.reshape(o, c // g, kh, kw)
+    """dL/dw of y = conv(x, w) for dL/dy = ``gy``."""
+    return _weight_grad_from_matrix(x, _grad_matrix(gy, geom, x.shape[2:]), geom, kernel,
+                                    gy.shape[2:])
 
 
 # ---------------------------------------------- the three maps, arrays or (create_graph) Tensors
@@ -167,15 +250,21 @@ class Conv2d(Function):
     def forward(ctx, x, w, b, geom, out_hw):
         ctx.geom, ctx.in_hw = geom, x.shape[2:]
         ctx.save_for_backward(x, w)
-        y = _conv_arrays(x, w, geom, out_hw)
-        if b is not None:
-            y += b.reshape(1, -1, 1, 1)
-        return y
+        return _conv_arrays(x, w, geom, out_hw, b)
 
     @staticmethod
     def backward(ctx, g):  # dx = conv_input_grad(g, w), dw = conv_weight_grad(x, g), db = sum g
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
+        if isinstance(g, np.ndarray):   # both products read dL/dy as the same matrix: build it once
+            gmat = _grad_matrix(g, ctx.geom, ctx.in_hw)
+            out_hw = g.shape[2:]
+            gw = (_weight_grad_from_matrix(x, gmat, ctx.geom, w.shape[2:], out_hw)
+                  if need_w else None)
+            gx = (_input_grad_from_matrix(gmat, w, ctx.geom, g.shape[0], ctx.in_hw, out_hw)
+                  if need_x else None)
+            gb = gmat.sum(axis=1) if need_b else None      # garbage flat columns hold zeros
+            return gx, gw, gb
         gx = _conv_input_grad(g, w, ctx.geom, ctx.in_hw) if need_x else None
         gw = _conv_weight_grad(x, g, ctx.geom, w.shape[2:]) if need_w else None
         return gx, gw, (_bias_grad(g) if need_b else None)

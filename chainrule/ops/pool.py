@@ -40,6 +40,16 @@ class PoolGeometry:
             for j in range(kw):
                 yield i * kw + j, slab(i, j, self.stride, self.dilation, self.out_hw)
 
+    def disjoint(self) -> bool:
+        """No two windows share an input (the stride is at least the dilated kernel)."""
+        return all(s >= d * (k - 1) + 1 for s, d, k in zip(self.stride, self.dilation, self.kernel))
+
+    def tiles(self) -> bool:
+        """The windows cover the padded input exactly, every element once."""
+        return self.disjoint() and self.kernel == self.stride and all(
+            o * k == n + a + b for o, k, n, a, b in zip(
+                self.out_hw, self.kernel, self.in_hw, self.padding[::2], self.padding[1::2]))
+
     def crop(self, xp: np.ndarray) -> np.ndarray:
         pt, _, pl, _ = self.padding
         h, w = self.in_hw
@@ -62,10 +72,16 @@ class _Routing:
 # ---------------------------------------------------------------------------- max pooling
 def _scatter_to_winners(g, route: _Routing) -> np.ndarray:
     """dL/dx: each output's gradient added to the input its window's winner sat on."""
-    gxp = np.zeros(route.geom.padded_shape(route.nc), dtype=g.dtype)
-    for pos, key in route.geom.positions():
+    geom = route.geom
+    if geom.disjoint():     # each input lies in at most one window: write, do not add
+        gxp = (np.empty if geom.tiles() else np.zeros)(geom.padded_shape(route.nc), dtype=g.dtype)
+        for pos, key in geom.positions():
+            np.multiply(g, route.winner == pos, out=gxp[key])
+        return geom.crop(gxp)
+    gxp = np.zeros(geom.padded_shape(route.nc), dtype=g.dtype)
+    for pos, key in geom.positions():
         gxp[key] += g * (route.winner == pos)
-    return route.geom.crop(gxp)
+    return geom.crop(gxp)
 
 
 def _gather_from_winners(gx, route: _Routing) -> np.ndarray:
@@ -85,12 +101,32 @@ def _max_with_winner(x: np.ndarray, geom: PoolGeometry, track: bool):
     winner = np.zeros(out.shape, dtype=np.min_scalar_type(len(keys) - 1)) if track else None
     for pos, key in keys[1:]:
         s = xp[key]
-        if track:   # PyTorch's rule: take a later value if it is larger, or if it is NaN
-            better = s > out
-            better |= np.isnan(s)
-            np.copyto(winner, pos, where=better)
+        if track:
+            # A later value wins only when strictly larger (the first maximum is kept). Later
+            # positions have larger numbers, so winner = max(winner, pos * better): two cheap
+            # passes instead of a masked copy (np.copyto(..., where=) is several times slower
+            # on a random mask).
+            better = np.greater(s, out)
+            code = (better.view(np.uint8) if winner.dtype == np.uint8
+                    else better.astype(winner.dtype))
+            code *= winner.dtype.type(pos)
+            np.maximum(winner, code, out=winner)
         np.maximum(out, s, out=out)
+    if track and np.isnan(out).any():   # rare: redo the winners with PyTorch's NaN rule
+        _nan_winners(xp, keys, winner)
     return out, winner
+
+
+def _nan_winners(xp: np.ndarray, keys, winner: np.ndarray) -> None:
+    """PyTorch's rule: a later value wins if it is larger, or if it is NaN (the last NaN)."""
+    best = xp[keys[0][1]].copy()
+    winner[...] = 0
+    for pos, key in keys[1:]:
+        s = xp[key]
+        better = s > best
+        better |= np.isnan(s)
+        np.copyto(winner, pos, where=better)
+        np.copyto(best, s, where=better)
 
 
 class MaxPool2d(Function):
@@ -142,7 +178,18 @@ class MaxPoolGather(Function):
 
 
 # ------------------------------------------------------------------------ average pooling
+def _is_global(geom: PoolGeometry) -> bool:
+    """One window covering the whole (unpadded) image: global average pooling."""
+    return geom.out_hw == (1, 1) and geom.kernel == geom.in_hw and not any(geom.padding)
+
+
 def _window_sum(x, geom: PoolGeometry, divisor) -> np.ndarray:
+    if _is_global(geom) and x.dtype.kind == "f":    # one GEMV, not kh*kw slab additions
+        n, c, h, w = x.shape
+        out = np.ascontiguousarray(x).reshape(n * c, h * w) @ np.ones(h * w, dtype=x.dtype)
+        out = out.reshape(n, c, 1, 1)
+        out /= divisor
+        return out
     xp = pad_spatial(x, geom.padding)
     keys = list(geom.positions())
     out = xp[keys[0][1]].copy()
@@ -154,6 +201,10 @@ def _window_sum(x, geom: PoolGeometry, divisor) -> np.ndarray:
 
 def _window_sum_adjoint(g, geom: PoolGeometry, divisor) -> np.ndarray:
     gq = g / divisor
+    if _is_global(geom):                              # every pixel gets its image's g / n
+        out = np.empty(g.shape[:2] + tuple(geom.in_hw), dtype=gq.dtype)
+        np.copyto(out, gq)
+        return out
     gxp = np.zeros(geom.padded_shape(g.shape[:2]), dtype=gq.dtype)
     for _, key in geom.positions():
         gxp[key] += gq

@@ -1,0 +1,189 @@
+"""The fast paths of the convolution, pooling, normalisation, recurrent and data-loading
+kernels, checked against plain references (and PyTorch where it imports): the branches that
+the model-level tests reach only at some shapes (flat vs strided convolution windows, max
+pooling that tiles its input exactly, kernels with more than 255 positions, the BLAS
+reductions' layouts, saturating recurrent gates, batch slicing in the loader)."""
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.data import DataLoader, TensorDataset
+from chainrule.nn._fused import normalization_statistics, reduce_dot, reduce_sum
+from chainrule.ops import conv as conv_ops
+from chainrule.ops.conv import conv2d
+from chainrule.ops.pool import max_pool2d
+from chainrule.ops.recurrent import recurrent_layer
+
+
+def _reference_conv(x, w, stride, padding, dilation):
+    """Direct definition: y[n,o,p,q] = sum_{c,i,j} w[o,c,i,j] xpad[n,c,p*s+i*d,q*s+j*d]."""
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    ho = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
+    wo = (wd + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
+    y = np.zeros((n, o, ho, wo))
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i * dilation:i * dilation + (ho - 1) * stride + 1:stride,
+                       j * dilation:j * dilation + (wo - 1) * stride + 1:stride]
+            y += np.einsum("nchw,oc->nohw", patch, w[:, :, i, j])
+    return y
+
+
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 0, 1), (1, 2, 1), (1, 1, 2), (2, 1, 1),
+                                                     (3, 0, 2)])
+def test_conv_kernels_match_the_definition(rng, stride, padding, dilation):
+    """Stride 1 takes the flat-window path (with thrown-away columns), others the strided
+    one; values and both gradients (by the adjoint identity) must match the definition."""
+    x, w = rng.standard_normal((3, 2, 9, 7)), rng.standard_normal((4, 2, 3, 2))
+    y = conv2d(x, w, None, stride, padding, dilation).numpy()
+    ref = _reference_conv(x, w, stride, padding, dilation)
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10)
+    # <g, conv(x, w)> = <conv_input_grad(g, w), x> = <conv_weight_grad(x, g), w>
+    geom = conv_ops.ConvGeometry((stride,) * 2, (dilation,) * 2, (padding,) * 4, 1)
+    g = rng.standard_normal(ref.shape)
+    gx = conv_ops._conv_input_grad_arrays(g, w, geom, x.shape[2:])
+    gw = conv_ops._conv_weight_grad_arrays(x, g, geom, w.shape[2:])
+    assert gx.shape == x.shape and gw.shape == w.shape
+    np.testing.assert_allclose(np.vdot(gx, x), np.vdot(g, ref), rtol=1e-10)
+    np.testing.assert_allclose(np.vdot(gw, w), np.vdot(g, ref), rtol=1e-10)
+
+
+def test_conv_bias_gradient_ignores_thrown_away_columns(rng):
+    """The flat path computes Wp - Wo extra columns per row; they must not leak into db."""
+    x = cr.tensor(rng.standard_normal((2, 3, 6, 5)), requires_grad=True)
+    w = cr.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    b = cr.tensor(rng.standard_normal(4), requires_grad=True)
+    g = rng.standard_normal((2, 4, 6, 5))
+    (conv2d(x, w, b, 1, 1) * cr.tensor(g)).sum().backward()
+    np.testing.assert_allclose(b.grad.numpy(), g.sum(axis=(0, 2, 3)), rtol=1e-12)
+
+
+def test_float32_conv_stays_float32_and_matches_float64(rng):
+    x, w, b = (rng.standard_normal(s) for s in ((2, 3, 8, 8), (5, 3, 3, 3), (5,)))
+    y32 = conv2d(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), 1, 1).numpy()
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(y32, conv2d(x, w, b, 1, 1).numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape,kernel", [((2, 3, 8, 6), 2), ((1, 2, 9, 9), 3),
+                                          ((1, 1, 17, 17), 17)])
+def test_max_pool_tiling_and_wide_kernels_match_torch(rng, torch, shape, kernel):
+    """Windows that tile the input exactly (the gradient is written, not accumulated), and a
+    17x17 kernel (289 positions: the winners need more than a byte), with ties."""
+    x = np.round(rng.standard_normal(shape) * 2)
+    xc, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out_c, idx_c = max_pool2d(xc, kernel, return_indices=True)
+    out_t, idx_t = torch.nn.functional.max_pool2d(xt, kernel, return_indices=True)
+    np.testing.assert_array_equal(out_c.numpy(), out_t.detach().numpy())
+    np.testing.assert_array_equal(idx_c.numpy(), idx_t.numpy())
+    g = rng.standard_normal(out_c.shape)
+    (out_c * cr.tensor(g)).sum().backward()
+    out_t.backward(torch.tensor(g))
+    np.testing.assert_array_equal(xc.grad.numpy(), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("shape,axes", [
+    ((6, 4), (0,)), ((5, 3, 40), (0, 2)), ((4, 3, 5, 7), (0, 2, 3)), ((2, 3, 9, 9), (0, 2, 3)),
+    ((7, 50), (1,)), ((3, 4, 6), (1, 2)), ((3, 4, 6), (0, 1)), ((2, 3, 4), (0, 2)),
+    ((3, 4, 5), (1,)),                                   # kept dims not one block: fallback
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blas_reductions_match_numpy(rng, shape, axes, dtype):
+    a = rng.standard_normal(shape).astype(dtype)
+    b = rng.standard_normal(shape).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(reduce_sum(a, axes), a.sum(axis=axes, keepdims=True),
+                               rtol=tol, atol=tol)
+    np.testing.assert_allclose(reduce_dot(a, b, axes), (a * b).sum(axis=axes, keepdims=True),
+                               rtol=tol, atol=tol)
+    mean, var, centered = normalization_statistics(a * 3 + 100, axes)  # no cancellation
+    np.testing.assert_allclose(var, (a * 3).var(axis=axes, keepdims=True), rtol=10 * tol)
+    np.testing.assert_allclose(centered, a * 3 + 100 - mean, rtol=tol, atol=100 * tol)
+
+
+def test_reductions_of_non_contiguous_arrays(rng):
+    a = rng.standard_normal((6, 5, 4)).transpose(2, 1, 0)
+    np.testing.assert_allclose(reduce_sum(a, (0, 2)), a.sum(axis=(0, 2), keepdims=True))
+    np.testing.assert_allclose(reduce_dot(a, a, (0, 2)), (a * a).sum(axis=(0, 2), keepdims=True))
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_saturated_gates_stay_finite_and_match_torch(rng, torch, mode):
+    """Gate pre-activations of +-1000 overflow exp(-z) to inf; the sigmoid must come out as
+    exactly 0 or 1 (no NaN, no warning), as PyTorch's does, and gradients must match."""
+    gates = {"LSTM": 4, "GRU": 3}[mode]
+    x = rng.standard_normal((5, 2, 3)) * 300
+    w_ih, w_hh = rng.standard_normal((gates * 4, 3)), rng.standard_normal((gates * 4, 4))
+    b_ih, b_hh = rng.standard_normal(gates * 4), rng.standard_normal(gates * 4)
+    ours = {"LSTM": cr.nn.LSTM, "GRU": cr.nn.GRU}[mode](3, 4).double()
+    theirs = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[mode](3, 4).double()
+    with cr.no_grad():
+        for p, v in zip(ours.parameters(), (w_ih, w_hh, b_ih, b_hh)):
+            p.copy_(v)
+    with torch.no_grad():
+        for p, v in zip(theirs.parameters(), (w_ih, w_hh, b_ih, b_hh)):
+            p.copy_(torch.tensor(v))
+    xc, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out_c = ours(xc)[0]
+        out_c.sum().backward()
+    out_t = theirs(xt)[0]
+    out_t.sum().backward()
+    assert np.all(np.isfinite(out_c.numpy()))
+    np.testing.assert_allclose(out_c.numpy(), out_t.detach().numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(xc.grad.numpy(), xt.grad.numpy(), rtol=1e-7, atol=1e-10)
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-7, atol=1e-10)
+
+
+def test_recurrent_gradient_only_on_some_steps(rng):
+    """Backward skips the steps whose incoming gradient is zero; the result must equal the
+    full computation (checked by finite differences through the last step only)."""
+    steps, batch, hid = 5, 2, 3
+    x = cr.tensor(rng.standard_normal((steps, batch, 2)), requires_grad=True)
+    h0 = cr.tensor(rng.standard_normal((batch, hid)))
+    c0 = cr.tensor(rng.standard_normal((batch, hid)))
+    w_ih = cr.tensor(rng.standard_normal((4 * hid, 2)) * 0.5, requires_grad=True)
+    w_hh = cr.tensor(rng.standard_normal((4 * hid, hid)) * 0.5, requires_grad=True)
+
+    def last_step(x, w_ih, w_hh):
+        out, h_n, c_n = recurrent_layer("LSTM", x, h0, c0, w_ih, w_hh)
+        return out[-1] * 2 + c_n
+    assert cr.gradcheck(last_step, (x, w_ih, w_hh))
+
+
+@pytest.mark.parametrize("n,batch_size,drop_last,shuffle", [
+    (23, 5, False, True), (23, 5, True, True), (20, 5, False, False), (3, 8, False, True)])
+def test_loader_batches_equal_the_batch_samplers(n, batch_size, drop_last, shuffle):
+    """The array-slicing fast path gives the batches the BatchSampler gives, in the same
+    order and with the same random draws (a collate_fn forces the per-sample path)."""
+    ds = TensorDataset(np.arange(n, dtype=np.float32), np.arange(n) * 2)
+    fast = DataLoader(ds, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                      generator=np.random.default_rng(7))
+    slow = DataLoader(ds, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                      generator=np.random.default_rng(7),
+                      collate_fn=lambda items: [cr.tensor(np.stack([i[k].numpy() for i in items]))
+                                                for k in range(2)])
+    for _ in range(2):                       # two epochs: each draws a new order
+        a, b = list(fast), list(slow)
+        assert len(a) == len(b) == len(fast)
+        for (ax, ay), (bx, by) in zip(a, b):
+            np.testing.assert_array_equal(ax.numpy(), bx.numpy())
+            np.testing.assert_array_equal(ay.numpy(), by.numpy())
+
+
+@pytest.mark.parametrize("n", [0, 1, 50])
+def test_embedding_gradient_sums_repeated_rows(rng, n):
+    """The sorted-runs scatter equals np.add.at, for repeats, unused rows and no rows."""
+    from chainrule.nn._fused import _sum_rows_by_index
+    flat = rng.integers(0, 7, n)
+    rows = rng.standard_normal((n, 3, 2))
+    expected = np.zeros((7, 3, 2))
+    np.add.at(expected, flat, rows)
+    np.testing.assert_allclose(_sum_rows_by_index(flat, rows, (7, 3, 2), rows.dtype), expected,
+                               rtol=1e-12, atol=1e-12)
