@@ -172,12 +172,14 @@ class Function:
     _as_tensors = False     # True while backward runs under create_graph
 
     @staticmethod
-    def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(ctx).__name__} must define forward")
+    def forward(ctx, *args, **kwargs):
+        raise TypeError(f"{type(ctx).__name__} defines no forward(ctx, *arrays); a Function "
+                        f"subclass must define it (see the Function docstring)")
 
     @staticmethod
-    def backward(ctx, grad):  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(ctx).__name__} must define backward")
+    def backward(ctx, grad):
+        raise TypeError(f"{type(ctx).__name__} defines no backward(ctx, grad), so no gradient "
+                        f"can flow through it; define it in the Function subclass")
 
     # ------------------------------------------------------------------ saving
     def save_for_backward(self, *arrays) -> None:

@@ -218,3 +218,20 @@ def test_shape_errors_name_the_operation():
         cr.ones(2).masked_fill(cr.tensor([1, 0]), 0.0)
     with pytest.raises(ValueError, match="bmm: expects"):
         cr.bmm(cr.ones(2, 3, 4), cr.ones(3, 4, 5))
+
+
+def test_a_function_without_forward_or_backward_says_what_is_missing():
+    class NoForward(cr.autograd.Function):
+        pass
+
+    with pytest.raises(TypeError, match="NoForward defines no forward"):
+        NoForward.apply(cr.ones(2))
+
+    class NoBackward(cr.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+    y = NoBackward.apply(cr.ones(2, requires_grad=True)).sum()
+    with pytest.raises(TypeError, match="NoBackward defines no backward"):
+        y.backward()
