@@ -351,3 +351,10 @@ def test_loader_over_concat_and_subset_keeps_every_sample():
     for x, _ in DataLoader(val, batch_size=100):
         got.extend(x.tolist())
     assert sorted(got) == list(range(17))
+
+
+def test_num_workers_zero_is_accepted_and_more_is_refused_by_name():
+    ds = cr.data.TensorDataset(np.arange(6.0))
+    assert len(cr.data.DataLoader(ds, batch_size=2, num_workers=0)) == 3
+    with pytest.raises(ValueError, match="num_workers=2 is not supported"):
+        cr.data.DataLoader(ds, batch_size=2, num_workers=2)

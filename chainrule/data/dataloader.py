@@ -43,7 +43,12 @@ class DataLoader:
     def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, *,
                  sampler=None, batch_sampler=None, drop_last: bool = False,
                  collate_fn: Callable[[list], Any] | None = None,
-                 generator: np.random.Generator | None = None):
+                 generator: np.random.Generator | None = None, num_workers: int = 0):
+        if num_workers != 0:
+            # Worker processes are not implemented: say so rather than silently run in one.
+            raise ValueError(f"DataLoader: num_workers={num_workers!r} is not supported; batches "
+                             f"are built in the main process (num_workers=0), which the batched "
+                             f"fast path keeps cheap")
         if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
             raise TypeError(f"DataLoader: dataset must have __getitem__ and __len__, got "
                             f"{type(dataset).__name__}")
