@@ -8,8 +8,6 @@ weight.shape[1] * prod(kernel), as PyTorch computes it.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from chainrule.nn import init
@@ -88,11 +86,7 @@ class _ConvNd(Module):
 
     def reset_parameters(self) -> None:
         """Redraw the weights with PyTorch's default initialisation."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * int(np.prod(self.kernel_size))
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_reset_(self.weight, self.bias)
 
     def extra_repr(self) -> str:
         nd = self._nd

@@ -180,3 +180,17 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
     if rows < cols:
         q = q.T
     return _fill(tensor, (gain * q).reshape(tensor.shape))
+
+
+def default_reset_(weight: Tensor, bias: Tensor | None) -> None:
+    """PyTorch's default initialisation of Linear and convolution layers: weight from
+    kaiming_uniform_ with a = sqrt(5) (i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in))), bias from
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in taken from the weight.
+
+    Example: ``init.default_reset_(layer.weight, layer.bias)``
+    """
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        uniform_(bias, -bound, bound)

@@ -1,8 +1,6 @@
 """Linear (fully connected) layer and Identity."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from chainrule import ops
@@ -52,11 +50,7 @@ class Linear(Module):
 
     def reset_parameters(self) -> None:
         """Redraw the weights with PyTorch's default initialisation."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.in_features
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_reset_(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
         return ops.linear(input, self.weight, self.bias)
