@@ -11,6 +11,9 @@ generator seeded, and a test that changes them cannot leak the change into the n
 """
 from __future__ import annotations
 
+import sys
+import zlib
+
 import numpy as np
 import pytest
 
@@ -80,3 +83,14 @@ def make_array():
 def torch():
     """PyTorch for differential tests; skips (visibly) when it is not installed."""
     return pytest.importorskip("torch")
+
+
+def seed_from_test_name(request) -> np.random.Generator:
+    """The same data for a test however xdist orders it: seed chainrule (and torch, if
+    loaded) from the test's name and return a NumPy generator seeded the same way."""
+    seed = zlib.crc32(request.node.name.encode())
+    cr.manual_seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+    return np.random.default_rng(seed)

@@ -1,7 +1,5 @@
 """Losses: gradient checks in float64, values and gradients equal to PyTorch's for every
 reduction and option, numerical stability, and clear errors."""
-import sys
-import zlib
 
 import numpy as np
 import pytest
@@ -10,19 +8,15 @@ import chainrule as cr
 import chainrule.nn.functional as F
 from chainrule import nn
 
+from conftest import seed_from_test_name
+
 RNG = np.random.default_rng(99)
 
 
 @pytest.fixture(autouse=True)
 def _seeded(request):
-    """The same data for a test however xdist orders it: seed from the test's name."""
     global RNG
-    seed = zlib.crc32(request.node.name.encode())
-    RNG = np.random.default_rng(seed)
-    cr.manual_seed(seed)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.manual_seed(seed)
+    RNG = seed_from_test_name(request)
 REDUCTIONS = ["none", "mean", "sum"]
 
 

@@ -1,7 +1,5 @@
 """Gradient clipping, weight penalties and parameter <-> vector helpers."""
 import math
-import sys
-import zlib
 
 import numpy as np
 import pytest
@@ -11,19 +9,15 @@ import chainrule.nn.functional as F
 from chainrule import nn
 from chainrule.nn import utils
 
+from conftest import seed_from_test_name
+
 RNG = np.random.default_rng(5)
 
 
 @pytest.fixture(autouse=True)
 def _seeded(request):
-    """The same data for a test however xdist orders it: seed from the test's name."""
     global RNG
-    seed = zlib.crc32(request.node.name.encode())
-    RNG = np.random.default_rng(seed)
-    cr.manual_seed(seed)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.manual_seed(seed)
+    RNG = seed_from_test_name(request)
 
 
 def _twin_models():
