@@ -18,7 +18,18 @@ import chainrule as cr
 
 
 # ------------------------------------------------------------------------------ runners
-class ChainruleRunner:
+class _Runner:
+    """The training step both frameworks share: the same five lines a user writes in each."""
+
+    def train_step(self, x, y) -> float:
+        self.opt.zero_grad()
+        loss = self.loss_fn(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+
+class ChainruleRunner(_Runner):
     """One training step (or, for epoch cases, one epoch of ``cr.train.fit``) per ``step()``."""
 
     def __init__(self, case: "Case", model):
@@ -35,13 +46,6 @@ class ChainruleRunner:
                                                    batch_size=case.batch_size, shuffle=True)
             self.val_loader = cr.data.DataLoader(ds(arrays[2], arrays[3]), batch_size=512)
 
-    def train_step(self, x, y) -> float:
-        self.opt.zero_grad()
-        loss = self.loss_fn(self.model(x), y)
-        loss.backward()
-        self.opt.step()
-        return loss.item()
-
     def step(self) -> float:
         if not self.case.epoch:
             return self.train_step(self.x, self.y)
@@ -57,7 +61,7 @@ class ChainruleRunner:
         return {n: p.data for n, p in self.model.named_parameters()}
 
 
-class TorchRunner:
+class TorchRunner(_Runner):
     """The same as :class:`ChainruleRunner`, written the way a PyTorch user writes it."""
 
     def __init__(self, case: "Case", model):
@@ -75,13 +79,6 @@ class TorchRunner:
             self.train_loader = dl(ds(arrays[0], arrays[1]), batch_size=case.batch_size,
                                    shuffle=True)
             self.val_loader = dl(ds(arrays[2], arrays[3]), batch_size=512)
-
-    def train_step(self, x, y) -> float:
-        self.opt.zero_grad()
-        loss = self.loss_fn(self.model(x), y)
-        loss.backward()
-        self.opt.step()
-        return loss.item()
 
     def step(self) -> float:
         if not self.case.epoch:
