@@ -427,9 +427,9 @@ def _binary(fn, name, true_division=False):
     def op(a, b):
         if true_division:
             a, b = _floating(a), _floating(b)
-        elif isinstance(a, Tensor) != isinstance(b, Tensor) or (
-                isinstance(a, Tensor) and a.data.dtype.kind != b.data.dtype.kind):
-            a, b = _promote(a, b)
+        elif ((isinstance(a, Tensor) and a.data.dtype.kind in "iub")
+              or (isinstance(b, Tensor) and b.data.dtype.kind in "iub")):
+            a, b = _promote(a, b)   # only integer tensors can need PyTorch's promotion
         try:
             return fn.apply(a, b)
         except ValueError as e:
