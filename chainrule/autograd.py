@@ -3,10 +3,10 @@
 How it works, in one paragraph. Calling ``SomeFunction.apply(x, y)`` runs its ``forward`` on
 the raw arrays. If any input requires grad (and grad mode is on), the call also records a
 node: the Function instance itself, which keeps its inputs and whatever ``forward`` saved.
-The output tensor points at that node through ``grad_fn``. ``backward()`` orders the nodes
-reachable from the loss so that every node comes after all nodes that use its output (an
-iterative depth-first search: no recursion limit), then walks that order handing each node
-the gradient of its output and collecting the gradients it returns for its inputs. Where an
+The output tensor points at that node through ``grad_fn``. ``backward()`` visits the nodes
+a gradient reaches, newest first (a heap on creation numbers), so every node comes after all
+nodes that use its output; it hands each node the summed gradient of its output and collects
+the gradients it returns for its inputs (no recursion, so no depth limit). Where an
 input was broadcast in the forward pass, its gradient is summed back to its shape here, once,
 so no rule has to. Gradients for leaves accumulate into ``.grad``.
 
@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import operator
 import os
+import sys
 import threading
 import traceback
 import weakref
+from heapq import heappop, heappush
 from typing import Any, Sequence
 
 import numpy as np
@@ -30,7 +31,7 @@ from chainrule import backend
 from chainrule.tensor import Tensor
 
 __all__ = ["Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
-           "is_grad_enabled", "detect_anomaly"]
+           "is_grad_enabled", "detect_anomaly", "zero_grad_"]
 
 
 class _State(threading.local):
@@ -165,7 +166,8 @@ class Function:
     # Set by apply() on recorded nodes.
     inputs: tuple = ()
     _saved: tuple | None = ()
-    _saved_versions: tuple = ()  # (version box, version) of each tensor whose array was saved
+    _saved_versions: list | tuple = ()  # (version box, version, id of array) of each tensor
+    # argument and of the output, checked when backward reads the saved arrays
     _output = None          # weak reference to the output tensor
     seq = -1                # creation order: every input of a node was made before it
     _created_at = None      # stack summary, kept only under detect_anomaly
@@ -194,8 +196,8 @@ class Function:
                 f"Trying to backward through the graph a second time: the buffers of "
                 f"{type(self).__name__} were freed by the first backward. "
                 f"Pass retain_graph=True to the first backward() to keep them.")
-        for box, version in self._saved_versions:
-            if box[0] != version:
+        for box, version, array_id in self._saved_versions:
+            if box[0] != version and any(id(a) == array_id for a in saved):
                 raise RuntimeError(
                     f"one of the tensors needed by {type(self).__name__}'s backward was "
                     f"modified in place after it was used (version {version} -> "
@@ -224,10 +226,14 @@ class Function:
         ctx = cls.__new__(cls)
         arrays = []
         inputs = []         # the tensors gradients flow to, None for everything else
+        versions = []       # (version box, version, id of the array) of each tensor argument
         record = False
         for a in args:
             if isinstance(a, Tensor):
-                arrays.append(a.data)
+                data = a.data
+                arrays.append(data)
+                box = a._version_box
+                versions.append((box, box[0], id(data)))
                 if a._requires_grad:
                     record = True
                     inputs.append(a)
@@ -257,7 +263,13 @@ class Function:
         if record and out.dtype.kind in "fc":
             ctx.seq = next(_creation_counter)
             if ctx._saved:
-                ctx._saved_versions = _versions_of_saved(args, ctx._saved, out, result)
+                # Checked by saved_tensors: an in-place change to any of these after this
+                # point would make backward read values that forward did not see. (An id,
+                # not the array, so an input's memory isn't kept alive; ids of saved arrays
+                # can't collide with it: they were alive together.)
+                box = result._version_box    # an input's, if the output is a view of it
+                versions.append((box, box[0], id(out)))
+                ctx._saved_versions = versions
             result._requires_grad = True
             result.grad_fn = ctx
             ctx._output = weakref.ref(result)
@@ -274,50 +286,18 @@ class Function:
         return type(self).__name__
 
 
-def _versions_of_saved(args: tuple, saved: tuple, out: np.ndarray, result: Tensor) -> tuple:
-    """(version box, version) for each input, and the output, whose array backward reads."""
-    pairs = []
-    for a in args:
-        if isinstance(a, Tensor):
-            d = a.data
-            for s in saved:
-                if s is d:
-                    pairs.append((a._version_box, a._version_box[0]))
-                    break
-    for s in saved:
-        if s is out:
-            pairs.append((result._version_box, 0))
-            break
-    return tuple(pairs)
-
-
 _creation_counter = itertools.count()
 _retain_requested = [False]  # set once any tensor asks for retain_grad: then outputs are watched
 # (a process-wide flag: checking outputs costs one weak-reference call per node afterwards)
 
 
 # ------------------------------------------------------------------- the backward pass
-def _topological_order(roots: Sequence[Function]) -> list[Function]:
-    """Nodes reachable from ``roots``, each listed before the nodes that produced its inputs.
-
-    A node's inputs always exist before it does, so newest-first creation order is a
-    topological order: collect the reachable nodes with an explicit stack (no recursion,
-    so a 100,000-op chain is fine) and sort them by creation number.
-    """
-    seen = {id(n): n for n in roots}
-    stack = list(seen.values())
-    while stack:
-        for t in stack.pop().inputs:
-            if t is not None:
-                fn = t.grad_fn
-                if fn is not None and id(fn) not in seen:
-                    seen[id(fn)] = fn
-                    stack.append(fn)
-    return sorted(seen.values(), key=_by_creation, reverse=True)
-
-
-_by_creation = operator.attrgetter("seq")
-
+# Scheduling. A node's inputs always exist before it does, so its creation number is larger
+# than that of every node that produced its inputs. Taking nodes newest first from a heap,
+# and pushing a node the first time a gradient reaches it, therefore processes each node
+# after every node that uses its output (each of those is newer), and only nodes a gradient
+# actually reaches. One pass, no recursion (a 100,000-op chain is fine), and for a chain the
+# heap never holds more than one node.
 
 def _sum_to(g, shape: tuple):
     """Undo broadcasting: sum ``g`` down to ``shape`` (the gradient rule of broadcast)."""
@@ -361,14 +341,18 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
     id(tensor) to tensor), gradients of exactly those tensors are returned instead and no
     ``.grad`` is touched.
     """
-    grads: dict[int, Any] = {}
-    nodes = []
+    grads: dict[int, Any] = {}      # id(node) -> gradient of its output, summed so far
+    heap: list = []                 # (-creation number, node): newest first
     for r, g in zip(roots, root_grads):
-        if r.grad_fn is None:
+        fn = r.grad_fn
+        if fn is None:
             continue
-        key = id(r.grad_fn)
-        grads[key] = grads[key] + g if key in grads else g
-        nodes.append(r.grad_fn)
+        key = id(fn)
+        if key in grads:
+            grads[key] = grads[key] + g
+        else:
+            grads[key] = g
+            heappush(heap, (-fn.seq, fn))
     captured: dict[int, Any] = {}
     # Arrays already stored in a .grad (or owned by the caller, like the gradient passed to
     # backward): a leaf that would receive one of them gets a copy, so no two .grad arrays
@@ -381,24 +365,15 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
     anomaly = _state.anomaly
     watch_outputs = capture is not None or _retain_requested[0]
     with _GradMode(create_graph):
-        for node in _topological_order(nodes):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
+        while heap:
+            node = heappop(heap)[1]
+            g = grads.pop(id(node))
             if watch_outputs:
                 out = node._output()
                 if out is not None and (out._retains_grad or (capture and id(out) in capture)):
                     _deliver(out, g, capture, captured, create_graph, handed)
             if create_graph:
-                if not node.differentiable_backward:
-                    raise RuntimeError(f"create_graph: the backward of {node.name()} is not "
-                                       "differentiable, so second derivatives through it are "
-                                       "not available")
-                node._as_tensors = True
-                try:
-                    in_grads = node.backward(node, g if isinstance(g, Tensor) else Tensor(g))
-                finally:
-                    node._as_tensors = False
+                in_grads = _differentiable_backward(node, g)
             else:
                 in_grads = node.backward(node, g)
             if type(in_grads) is not tuple:
@@ -415,16 +390,34 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
                     gi = _sum_to(gi, data.shape)
                 if gi.dtype != data.dtype:
                     gi = gi.astype(data.dtype)
-                if t.grad_fn is None:
+                fn = t.grad_fn
+                if fn is None:
                     _deliver(t, gi, capture, captured, create_graph, handed)
+                    continue
+                key = id(fn)
+                prev = grads.get(key)
+                if prev is None:
+                    grads[key] = gi
+                    heappush(heap, (-fn.seq, fn))
                 else:
-                    key = id(t.grad_fn)
-                    prev = grads.get(key)
-                    grads[key] = gi if prev is None else prev + gi
+                    grads[key] = prev + gi
             if not retain_graph:
                 node._saved = None
                 node._saved_versions = ()
     return captured
+
+
+def _differentiable_backward(node: Function, g):
+    """Run a node's backward on Tensors, so what it computes is recorded (create_graph)."""
+    if not node.differentiable_backward:
+        raise RuntimeError(f"create_graph: the backward of {node.name()} is not "
+                           "differentiable, so second derivatives through it are "
+                           "not available")
+    node._as_tensors = True
+    try:
+        return node.backward(node, g if isinstance(g, Tensor) else Tensor(g))
+    finally:
+        node._as_tensors = False
 
 
 def _deliver(t: Tensor, g, capture, captured: dict, create_graph: bool, handed: set) -> None:
@@ -461,6 +454,57 @@ def _deliver(t: Tensor, g, capture, captured: dict, create_graph: bool, handed: 
         t.grad.data = t.grad.data + g
     else:
         t.grad.data += g
+
+
+# ------------------------------------------------------------ reusing gradient memory
+# glibc's malloc keeps freed blocks below its largest mmap threshold (32 MiB, which
+# backend._tune_malloc sets) for reuse, but maps every larger array fresh from the kernel,
+# which zeroes it page by page: for a 4096x4096 float32 weight that cost 10-13% of a
+# training step. So zero_grad keeps a dropped gradient this large, and the next backward
+# writes the new gradient into it (see grad_buffer).
+_SPARE_MIN_BYTES = 32 << 20
+
+
+def zero_grad_(t, set_to_none: bool = True) -> None:
+    """Clear ``t.grad``: drop it (``set_to_none``) or fill it with zeros. The one rule behind
+    ``Module.zero_grad`` and ``Optimizer.zero_grad``.
+
+    A dropped gradient of at least 32 MiB that nothing else refers to is kept aside as
+    ``t._grad_spare``; nobody can observe it, so ``t.grad`` is None as in PyTorch.
+    """
+    grad = t.grad
+    if grad is None:
+        return
+    if set_to_none:
+        t.grad = None
+        arr = getattr(grad, "data", None)
+        # References: ours (grad, arr), getrefcount's argument, grad.data: nobody else's.
+        if (getattr(arr, "nbytes", 0) >= _SPARE_MIN_BYTES and type(arr) is np.ndarray
+                and getattr(grad, "grad_fn", None) is None and arr.base is None
+                and sys.getrefcount(grad) == 2 and sys.getrefcount(arr) == 3):
+            try:
+                t._grad_spare = arr
+            except AttributeError:
+                pass                     # a parameter-like object that is not a Tensor
+    elif getattr(grad, "grad_fn", None) is not None:
+        # A gradient recorded under create_graph: replace it by a detached zero.
+        t.grad = Tensor(np.zeros_like(grad.data))
+    else:
+        grad.data[...] = 0
+        if isinstance(grad, Tensor):
+            grad._version += 1
+
+
+def grad_buffer(t, shape: tuple, dtype) -> np.ndarray | None:
+    """The spare array a backward rule may compute the gradient of leaf ``t`` into (with
+    ``out=``), or None. Taken at most once: a second use of ``t`` gets a fresh array."""
+    spare = getattr(t, "_grad_spare", None)
+    if spare is None:
+        return None
+    t._grad_spare = None
+    if t.grad is not None or spare.shape != shape or spare.dtype != dtype:
+        return None
+    return spare
 
 
 def _array_of(g) -> np.ndarray:

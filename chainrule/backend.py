@@ -5,9 +5,11 @@ in CuPy here and nowhere else.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -35,6 +37,44 @@ def _tune_malloc() -> None:
 
 
 _tune_malloc()
+
+
+def num_threads() -> int:
+    """Threads chainrule's own loops may use (BLAS keeps its own pool): the first of
+    ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` that is set, as the
+    BLAS libraries read them, else the number of CPUs this process may run on."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:          # not Linux
+        return os.cpu_count() or 1
+
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def run_split(fn, size: int, min_part: int) -> None:
+    """Call ``fn(start, stop)`` over ``[0, size)``: in parts on ``num_threads()`` threads
+    when each part gets at least ``min_part`` items, else once here. For memory-bound NumPy
+    loops (an optimiser's update of a 16M-element weight), which release the GIL: one core
+    cannot use all of the memory bandwidth (2 threads: 20 ms instead of 29 ms)."""
+    global _pool
+    parts = min(num_threads(), size // max(min_part, 1))
+    if parts < 2:
+        fn(0, size)
+        return
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < parts:
+            _pool = concurrent.futures.ThreadPoolExecutor(parts, thread_name_prefix="chainrule")
+    bounds = [size * i // parts for i in range(parts + 1)]
+    futures = [_pool.submit(fn, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    fn(bounds[0], bounds[1])        # the first part in this thread
+    for f in futures:
+        f.result()
 
 _default_float = np.dtype(np.float32)
 

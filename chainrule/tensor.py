@@ -42,7 +42,9 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "_version_box", "_retains_grad",
-                 "__weakref__")
+                 "_grad_spare", "__weakref__")
+    # _grad_spare (unset until zero_grad keeps one): the array of a dropped large .grad, for
+    # the next backward to write the new gradient into (see autograd.zero_grad_).
     # Make NumPy hand mixed expressions (ndarray + Tensor) to us instead of converting us.
     __array_priority__ = 1000
 
@@ -265,8 +267,9 @@ class Tensor:
             raise TypeError("only integer tensors of one element can be used as an index")
         return int(self.data)
 
-    def __hash__(self) -> int:
-        return id(self)
+    # Hashed by identity (== is elementwise, as in PyTorch), so tensors key dicts such as an
+    # optimiser's state; object's own hash runs in C.
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(")

@@ -187,3 +187,85 @@ def test_embedding_gradient_sums_repeated_rows(rng, n):
     np.add.at(expected, flat, rows)
     np.testing.assert_allclose(_sum_rows_by_index(flat, rows, (7, 3, 2), rows.dtype), expected,
                                rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------ large-array update and gradient reuse
+@pytest.mark.parametrize("size", [5, (1 << 15) + 3, (1 << 16), 3 * (1 << 21) + 17])
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_chunked_update_rounds_like_the_plain_expression(rng, monkeypatch, size, threads):
+    from chainrule.optim.optimizer import add_scaled_
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    p = rng.standard_normal(size).astype(np.float32)
+    g = rng.standard_normal(size).astype(np.float32)
+    expected = p.copy()
+    expected -= 0.37 * g
+    add_scaled_(p, g, -0.37)
+    np.testing.assert_array_equal(p, expected)
+
+
+def test_run_split_covers_every_item_once(monkeypatch):
+    from chainrule import backend
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    hits = np.zeros(1001, dtype=np.int64)
+    backend.run_split(lambda lo, hi: hits.__setitem__(slice(lo, hi), hits[lo:hi] + 1), 1001, 10)
+    assert (hits == 1).all()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    calls = []
+    backend.run_split(lambda lo, hi: calls.append((lo, hi)), 1001, 10)
+    assert calls == [(0, 1001)]
+
+
+def _trained_grads(model, x, y):
+    cr.nn.functional.cross_entropy(model(x), y).backward()
+    return {n: p.grad.data for n, p in model.named_parameters()}
+
+
+def test_dropped_large_gradients_are_reused_and_stay_correct(rng, monkeypatch):
+    from chainrule import autograd
+    monkeypatch.setattr(autograd, "_SPARE_MIN_BYTES", 1)   # every gradient counts as large
+    model = cr.nn.Sequential(cr.nn.Linear(6, 5), cr.nn.Tanh(), cr.nn.Linear(5, 3))
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    x = cr.tensor(rng.standard_normal((4, 6)).astype(np.float32))
+    y = cr.tensor(np.array([0, 2, 1, 2]))
+    _trained_grads(model, x, y)
+    w = model[0].weight
+    first = id(w.grad.data)           # an id, not a reference: a reference would (rightly) stop reuse
+    opt.zero_grad()
+    assert w.grad is None and id(w._grad_spare) == first       # kept aside, invisible
+    got = _trained_grads(model, x, y)
+    assert id(got["0.weight"]) == first                        # written into the kept array
+    fresh = cr.nn.Sequential(cr.nn.Linear(6, 5), cr.nn.Tanh(), cr.nn.Linear(5, 3))
+    fresh.load_state_dict(model.state_dict())
+    for name, g in _trained_grads(fresh, x, y).items():
+        np.testing.assert_array_equal(got[name], g)
+
+
+def test_a_gradient_someone_holds_is_never_overwritten(rng, monkeypatch):
+    from chainrule import autograd
+    monkeypatch.setattr(autograd, "_SPARE_MIN_BYTES", 1)
+    model = cr.nn.Linear(4, 3)
+    x = cr.tensor(rng.standard_normal((5, 4)).astype(np.float32))
+    (model(x) ** 2).sum().backward()
+    held_tensor, held_array = model.weight.grad, model.bias.grad.data
+    before_w, before_b = held_tensor.data.copy(), held_array.copy()
+    model.zero_grad()
+    assert getattr(model.weight, "_grad_spare", None) is None
+    assert getattr(model.bias, "_grad_spare", None) is None
+    (model(x * 3) ** 2).sum().backward()
+    np.testing.assert_array_equal(held_tensor.data, before_w)
+    np.testing.assert_array_equal(held_array, before_b)
+    assert model.weight.grad.data is not held_tensor.data
+
+
+def test_a_weight_used_twice_gets_the_sum_with_a_kept_buffer(rng, monkeypatch):
+    from chainrule import autograd
+    monkeypatch.setattr(autograd, "_SPARE_MIN_BYTES", 1)
+    lin = cr.nn.Linear(3, 3)
+    x = cr.tensor(rng.standard_normal((2, 3)))
+    lin.double()
+    lin(lin(x)).sum().backward()
+    lin.zero_grad()
+    assert lin.weight._grad_spare is not None
+    lin(lin(x)).sum().backward()
+    expected = cr.grad(lin(lin(x)).sum(), lin.weight)[0].data
+    np.testing.assert_allclose(lin.weight.grad.data, expected, rtol=1e-12)

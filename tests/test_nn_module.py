@@ -337,3 +337,63 @@ def test_module_list_and_dict():
     assert isinstance(heads.pop("a"), nn.Linear) and list(heads.keys()) == ["b"]
     with pytest.raises(KeyError, match="no module 'zz'"):
         heads["zz"]
+
+
+# ------------------------------------------- registries mirrored into the attributes
+def _assert_mirrored(module):
+    for reg in ("_parameters", "_buffers", "_modules"):
+        for name, value in getattr(module, reg).items():
+            assert module.__dict__[name] is value, (reg, name)
+            assert getattr(module, name) is value
+
+
+def test_direct_registry_changes_show_in_the_attributes():
+    lin = cr.nn.Linear(2, 3)
+    new = cr.nn.Parameter(cr.zeros(3, 2))
+    lin._parameters["weight"] = new
+    assert lin.weight is new
+    del lin._parameters["bias"]
+    assert not hasattr(lin, "bias")
+    lin._parameters.update(bias=cr.nn.Parameter(cr.ones(3)))
+    assert float(lin.bias.sum()) == 3
+    assert lin._parameters.pop("bias") is not None and not hasattr(lin, "bias")
+    lin._parameters.setdefault("bias", None)
+    assert lin.bias is None
+    lin._buffers["scale"] = cr.ones(1)
+    assert lin.scale is lin._buffers["scale"]
+    lin._buffers.popitem()
+    assert not hasattr(lin, "scale")
+    lin._parameters.clear()
+    assert not hasattr(lin, "weight") and list(lin.parameters()) == []
+    _assert_mirrored(lin)
+
+
+def test_attribute_assignment_and_deletion_keep_registry_and_attribute_together():
+    seq = cr.nn.Sequential(cr.nn.Linear(2, 3), cr.nn.ReLU(), cr.nn.Linear(3, 1))
+    del seq[0]
+    assert "0" not in seq.__dict__ and list(seq._modules) == ["1", "2"]
+    bn = cr.nn.BatchNorm1d(3)
+    bn.running_mean = cr.zeros(3) + 2
+    assert bn._buffers["running_mean"] is bn.running_mean
+    bn.weight = None
+    assert bn._parameters["weight"] is None and bn.weight is None
+    del bn.bias
+    assert "bias" not in bn._parameters and not hasattr(bn, "bias")
+    bn.bias = cr.nn.Parameter(cr.zeros(3))        # a name can be registered again
+    _assert_mirrored(bn)
+    _assert_mirrored(seq)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_copies_keep_their_registries_mirrored(how):
+    import pickle
+    model = cr.nn.Sequential(cr.nn.Linear(2, 3), cr.nn.BatchNorm1d(3))
+    twin = copy.deepcopy(model) if how == "deepcopy" else pickle.loads(pickle.dumps(model))
+    lin = twin[0]
+    lin.weight = cr.nn.Parameter(cr.zeros(3, 2))
+    assert lin._parameters["weight"] is lin.weight
+    assert model[0].weight is not lin.weight
+    del twin[1]
+    assert len(twin) == 1 and "1" not in twin.__dict__
+    _assert_mirrored(lin)
+    _assert_mirrored(twin)

@@ -6,6 +6,10 @@ A Module keeps three ordered registries, filled by plain attribute assignment:
 * ``_buffers``     Tensors that are state but not learned (BatchNorm's running mean)
 * ``_modules``     child Modules
 
+Each registry also mirrors its entries into the module's ``__dict__``, so ``self.weight``
+in a forward pass is a plain attribute lookup (0.1 us) rather than a failed one followed by
+``__getattr__`` (1.7 us, paid by every layer on every call).
+
 Names follow PyTorch's, so ``state_dict()`` keys of a chainrule model and of the same
 PyTorch model agree one to one (``"0.weight"``, ``"encoder.norm.running_var"``).
 """
@@ -17,11 +21,59 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd import no_grad
+from chainrule.autograd import no_grad, zero_grad_
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class _Registry(OrderedDict):
+    """An ordered registry (the source of truth) that keeps a copy of each entry in its
+    module's ``__dict__``, however it is changed: through the module or directly, as
+    PyTorch-style code does with ``module._parameters[name] = ...``."""
+
+    _mirror: dict | None = None     # the owning module's __dict__
+
+    def __init__(self, mirror: dict | None = None):
+        super().__init__()
+        self._mirror = mirror
+
+    def __setitem__(self, name, value) -> None:
+        super().__setitem__(name, value)
+        if self._mirror is not None:
+            self._mirror[name] = value
+
+    def __delitem__(self, name) -> None:
+        super().__delitem__(name)
+        if self._mirror is not None:
+            self._mirror.pop(name, None)
+
+    def pop(self, name, *default):
+        if name in self and self._mirror is not None:
+            self._mirror.pop(name, None)
+        return super().pop(name, *default)
+
+    def popitem(self, last: bool = True):
+        name, value = super().popitem(last)
+        if self._mirror is not None:
+            self._mirror.pop(name, None)
+        return name, value
+
+    def clear(self) -> None:
+        if self._mirror is not None:
+            for name in self:
+                self._mirror.pop(name, None)
+        super().clear()
+
+    def setdefault(self, name, default=None):
+        if name not in self:
+            self[name] = default
+        return self[name]
+
+    def update(self, *args, **kwargs) -> None:
+        for name, value in dict(*args, **kwargs).items():
+            self[name] = value
 
 
 class RemovableHandle:
@@ -75,10 +127,11 @@ class Module:
     def __init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "training", True)
-        set_(self, "_parameters", OrderedDict())
-        set_(self, "_buffers", OrderedDict())
+        d = self.__dict__
+        set_(self, "_parameters", _Registry(d))
+        set_(self, "_buffers", _Registry(d))
         set_(self, "_non_persistent_buffers", set())
-        set_(self, "_modules", OrderedDict())
+        set_(self, "_modules", _Registry(d))
         set_(self, "_forward_pre_hooks", OrderedDict())
         set_(self, "_forward_hooks", OrderedDict())
 
@@ -192,14 +245,27 @@ class Module:
 
     def _forget(self, name: str, keep: str) -> None:
         """Remove ``name`` from every registry but ``keep`` and from the plain attributes."""
-        self.__dict__.pop(name, None)
         for reg in ("_parameters", "_buffers", "_modules"):
             if reg != keep:
                 self.__dict__[reg].pop(name, None)
+        self.__dict__.pop(name, None)
         self._non_persistent_buffers.discard(name)
 
+    def __setstate__(self, state: dict) -> None:
+        # Unpickling and deepcopy rebuild __dict__ as a new dict: point the registries'
+        # mirrors at it (and upgrade plain registries from older pickles).
+        self.__dict__.update(state)
+        d = self.__dict__
+        for reg in ("_parameters", "_buffers", "_modules"):
+            entries = d.get(reg)
+            if entries is not None:
+                registry = _Registry(d)
+                registry.update(entries)
+                d[reg] = registry
+
     def __getattr__(self, name: str) -> Any:
-        # Only reached when normal lookup fails: look in the registries.
+        # Only reached when normal lookup fails (registered names are mirrored into
+        # __dict__, so this is the path of registries from before that, e.g. unpickled).
         d = self.__dict__
         for reg in ("_parameters", "_buffers", "_modules"):
             if reg in d and name in d[reg]:
@@ -326,15 +392,7 @@ class Module:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset gradients: drop them (default) or fill them with zeros."""
         for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            elif p.grad.grad_fn is not None:  # a create_graph gradient: cut it from its graph
-                p.grad = Tensor(np.zeros_like(p.grad.data))
-            else:
-                p.grad.data.fill(0)
-                p.grad._version += 1
+            zero_grad_(p, set_to_none)
 
     # ------------------------------------------------------------------ dtypes
     def _convert(self, dtype: np.dtype) -> "Module":

@@ -5,7 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.optim.optimizer import Optimizer, ParamsT, _check_at_least, _directed_grad
+from chainrule.optim.optimizer import (Optimizer, ParamsT, _check_at_least, _directed_grad,
+                                       add_scaled_)
 
 __all__ = ["SGD"]
 
@@ -56,6 +57,9 @@ class SGD(Optimizer):
     def _update_param(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
                       group: dict[str, Any]) -> None:
         lr, momentum = group["lr"], group["momentum"]
+        if momentum == 0 and group["weight_decay"] == 0 and not group["maximize"]:
+            add_scaled_(param, grad, -lr)          # plain SGD: p = p - lr * g
+            return
         d_p = _directed_grad(param, grad, group["weight_decay"], group["maximize"])
         owns_d_p = d_p is not grad
         if momentum != 0:
@@ -80,4 +84,4 @@ class SGD(Optimizer):
             d_p *= lr
             param -= d_p
         else:
-            param -= lr * d_p
+            add_scaled_(param, d_p, -lr)
