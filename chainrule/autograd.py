@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from chainrule import backend
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, inplace_changes, wrap
 
 __all__ = ["Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "detect_anomaly", "zero_grad_"]
@@ -164,10 +164,11 @@ class Function:
     differentiable_backward = True
 
     # Set by apply() on recorded nodes.
-    inputs: tuple = ()
+    inputs: list | tuple = ()   # one entry per argument: the Tensor gradients flow to, or None
     _saved: tuple | None = ()
     _saved_versions: list | tuple = ()  # (version box, version, id of array) of each tensor
     # argument and of the output, checked when backward reads the saved arrays
+    _inplace_changes_seen = -1   # tensor.inplace_changes when forward ran
     _output = None          # weak reference to the output tensor
     seq = -1                # creation order: every input of a node was made before it
     _created_at = None      # stack summary, kept only under detect_anomaly
@@ -196,7 +197,11 @@ class Function:
                 f"Trying to backward through the graph a second time: the buffers of "
                 f"{type(self).__name__} were freed by the first backward. "
                 f"Pass retain_graph=True to the first backward() to keep them.")
-        for box, version, array_id in self._saved_versions:
+        if self._inplace_changes_seen == inplace_changes[0]:
+            versions = ()                       # nothing changed in place since forward
+        else:
+            versions = self._saved_versions
+        for box, version, array_id in versions:
             if box[0] != version and any(id(a) == array_id for a in saved):
                 raise RuntimeError(
                     f"one of the tensors needed by {type(self).__name__}'s backward was "
@@ -238,21 +243,23 @@ class Function:
                     record = True
                     inputs.append(a)
                     continue
+                inputs.append(None)
             elif isinstance(a, np.generic):
                 # A NumPy scalar (np.sqrt(2.0)) counts as a Python number, as in PyTorch:
                 # it must not promote float32 work to float64.
                 arrays.append(a.item())
+                inputs.append(None)
             else:
                 arrays.append(a)
-            inputs.append(None)
+                inputs.append(None)
         if record and _state.grad_enabled:
-            ctx.inputs = tuple(inputs)   # before forward: it may ask needs_input_grad
+            ctx.inputs = inputs          # before forward: it may ask needs_input_grad
         else:
             record = False
         out = cls.forward(ctx, *arrays, **kwargs)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
-        result = Tensor(out)
+        result = wrap(out)
         if out.base is not None:
             # A view of an input (slice, reshape, transpose...): one memory, one version
             # count, so an in-place change through either is seen by backwards of both.
@@ -270,6 +277,7 @@ class Function:
                 box = result._version_box    # an input's, if the output is a view of it
                 versions.append((box, box[0], id(out)))
                 ctx._saved_versions = versions
+                ctx._inplace_changes_seen = inplace_changes[0]
             result._requires_grad = True
             result.grad_fn = ctx
             ctx._output = weakref.ref(result)
@@ -442,10 +450,11 @@ def _deliver(t: Tensor, g, capture, captured: dict, create_graph: bool, handed: 
         g = g.data
     if t.grad is None:
         # Store an array nobody else holds, so later in-place updates (+=, clipping) are safe.
-        if id(g) in handed or g.base is not None or not g.flags.writeable or not g.flags.c_contiguous:
+        flags = g.flags
+        if id(g) in handed or g.base is not None or not (flags.writeable and flags.c_contiguous):
             g = np.array(g, copy=True)
         handed.add(id(g))
-        t.grad = Tensor(g)
+        t.grad = wrap(g)
     elif t.grad.grad_fn is not None:
         t.grad = Tensor(t.grad.data + g)
     elif id(t.grad.data) in handed:
@@ -498,6 +507,8 @@ def zero_grad_(t, set_to_none: bool = True) -> None:
 def grad_buffer(t, shape: tuple, dtype) -> np.ndarray | None:
     """The spare array a backward rule may compute the gradient of leaf ``t`` into (with
     ``out=``), or None. Taken at most once: a second use of ``t`` gets a fresh array."""
+    if t.data.nbytes < _SPARE_MIN_BYTES:
+        return None                     # too small to have been kept (the usual case)
     spare = getattr(t, "_grad_spare", None)
     if spare is None:
         return None
@@ -519,7 +530,7 @@ def _as_grad(t: Tensor, gradient, name: str, create_graph: bool = False):
             raise RuntimeError(
                 f"{name}: grad can be implicitly created only for scalar outputs, but this "
                 f"tensor has shape {t.shape}; pass gradient= (a tensor of that shape)")
-        g = np.ones_like(t.data)
+        g = np.ones(t.data.shape, dtype=t.data.dtype)
         return Tensor(g) if create_graph else g
     if isinstance(gradient, Tensor):
         g = gradient

@@ -30,6 +30,11 @@ def _dims(args: tuple) -> tuple:
     return tuple(args)
 
 
+# How many in-place changes any tensor has seen: a backward whose forward ran when this was
+# the same skips checking its saved inputs one by one (the usual case in training).
+inplace_changes = [0]
+
+
 class Tensor:
     """An n-dimensional array with reverse-mode automatic differentiation.
 
@@ -57,6 +62,7 @@ class Tensor:
         self._requires_grad = False
         if requires_grad:
             self.requires_grad = True
+        # (wrap() below sets the same fields: keep the two together)
 
     # ----------------------------------------------------------------- state
     @property
@@ -67,6 +73,7 @@ class Tensor:
     @_version.setter
     def _version(self, value: int) -> None:
         self._version_box[0] = value
+        inplace_changes[0] += 1
 
     @property
     def requires_grad(self) -> bool:
@@ -489,6 +496,29 @@ class Tensor:
 
 
 # ------------------------------------------------------------------ creation
+def mark_changed(tensors) -> None:
+    """Record an in-place change of each of ``tensors`` (``t._version += 1`` for many at
+    once, as an optimiser step needs); other objects in the list are skipped."""
+    for t in tensors:
+        if isinstance(t, Tensor):
+            t._version_box[0] += 1
+    inplace_changes[0] += 1
+
+
+def wrap(array: np.ndarray) -> Tensor:
+    """``Tensor(array)`` without the argument checks, for an ndarray the engine just made:
+    every operation's result is built here. Sets the same fields as ``Tensor.__init__``."""
+    t = _new_tensor(Tensor)
+    t.data = array
+    t.grad = t.grad_fn = None
+    t._version_box = [0]
+    t._retains_grad = t._requires_grad = False
+    return t
+
+
+_new_tensor = object.__new__
+
+
 def tensor(data: Any, dtype=None, requires_grad: bool = False) -> Tensor:
     """Make a tensor from a list, number, ndarray or Tensor (always copies the values).
 

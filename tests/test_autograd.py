@@ -392,6 +392,33 @@ class TestInPlaceDetection:
         with pytest.raises(RuntimeError, match="modified in place"):
             y.backward()
 
+    def test_changing_an_input_that_was_not_saved_is_allowed(self):
+        # Linear saves x and the weight, not the bias (as in PyTorch): only they must stay.
+        lin = cr.nn.Linear(2, 3).double()
+        x = cr.tensor([[1.0, 2.0]], dtype=np.float64)
+        loss = lin(x).sum()
+        with cr.no_grad():
+            lin.bias.add_(1.0)
+        loss.backward()
+        np.testing.assert_array_equal(lin.bias.grad.data, np.ones(3))
+        loss = lin(x).sum()
+        with cr.no_grad():
+            lin.weight.mul_(2.0)
+        with pytest.raises(RuntimeError, match="Linear's backward was modified in place"):
+            loss.backward()
+
+    def test_an_optimizer_step_bumps_every_updated_version(self):
+        a, b = f64([1.0, 2.0]), f64([3.0])
+        opt = cr.optim.SGD([a, b], lr=0.1)
+        (a * a).sum().backward()                 # b gets no gradient: not updated
+        opt.step()
+        assert (a._version, b._version) == (1, 0)
+        loss = (a * b).sum()
+        (b * b).sum().backward()
+        opt.step()
+        with pytest.raises(RuntimeError, match="modified in place"):
+            loss.backward()
+
     def test_a_fresh_result_does_not_share_the_count(self):
         w = f64([1.0, 2.0])
         x = cr.tensor([3.0, 4.0], dtype=np.float64)

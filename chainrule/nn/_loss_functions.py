@@ -39,7 +39,7 @@ def _float_tensor(name: str, what: str, x) -> Tensor:
 
 
 def _same_shape(name: str, input: Tensor, target: Tensor) -> None:
-    if tuple(input.shape) != tuple(target.shape):
+    if input.shape != target.shape:
         raise ValueError(
             f"{name}: target shape {tuple(target.shape)} does not match input shape "
             f"{tuple(input.shape)}; broadcasting them would silently compare every input with "

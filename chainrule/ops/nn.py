@@ -43,6 +43,10 @@ class LogSoftmax(Function):
 class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
+        if type(x) is not np.ndarray:
+            x = np.asarray(x)
+        if x.shape[-1:] != weight.shape[-1:] or x.dtype != weight.dtype:
+            _mismatch(x, weight)
         ctx.save_for_backward(x, weight)
         out = x @ weight.T
         if bias is not None:
@@ -107,14 +111,16 @@ def linear(x, weight, bias=None):
 
     Example: ``y = cr.ops.linear(x, w, b)`` for x (N, in), w (out, in), b (out,)
     """
-    xa = x.data if isinstance(x, Tensor) else np.asarray(x)
-    wa = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
-    if xa.shape[-1:] != wa.shape[-1:]:
-        raise ValueError(f"linear: input has {xa.shape[-1] if xa.ndim else 0} features "
-                         f"(shape {xa.shape}) but weight expects {wa.shape[-1]} "
-                         f"(weight shape {wa.shape})")
-    if xa.dtype != wa.dtype:
-        raise TypeError(f"linear: input has dtype {xa.dtype} but the weight has dtype "
-                        f"{wa.dtype}; convert one of them (x.float(), x.double() or "
-                        f"model.to(dtype))")
     return Linear.apply(x, weight, bias)
+
+
+def _mismatch(x: np.ndarray, w: np.ndarray) -> None:
+    """Raise the error for an input that does not fit the weight (checked in forward, on
+    the arrays: the layer's hot path does one comparison)."""
+    if x.shape[-1:] != w.shape[-1:]:
+        raise ValueError(f"linear: input has {x.shape[-1] if x.ndim else 0} features "
+                         f"(shape {x.shape}) but weight expects {w.shape[-1]} "
+                         f"(weight shape {w.shape})")
+    raise TypeError(f"linear: input has dtype {x.dtype} but the weight has dtype "
+                    f"{w.dtype}; convert one of them (x.float(), x.double() or "
+                    f"model.to(dtype))")

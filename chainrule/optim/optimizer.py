@@ -20,6 +20,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd import enable_grad, zero_grad_
+from chainrule.tensor import Tensor, mark_changed
 
 __all__ = ["Optimizer", "ParamsT"]
 
@@ -176,7 +177,8 @@ class Optimizer:
         also lets ``step`` skip parameters that got no gradient) or fill it with zeros."""
         for group in self.param_groups:
             for p in group["params"]:
-                zero_grad_(p, set_to_none)
+                if p.grad is not None:
+                    zero_grad_(p, set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return what ``closure`` returned.
@@ -189,19 +191,20 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         state, update = self.state, self._update_param
+        changed = []
         for group in self.param_groups:
             for p in group["params"]:
-                grad = _grad_array(p)
+                grad = p.grad
                 if grad is None:
                     continue
+                grad = grad.data if type(grad) is Tensor else _grad_array(p)
                 data = p.data
                 if grad.shape != data.shape:
                     raise ValueError(f"{type(self).__name__}.step: a parameter of shape "
                                      f"{data.shape} has a gradient of shape {grad.shape}")
                 update(data, grad, state[p], group)
-                box = getattr(p, "_version_box", None)   # in-place change: a new version
-                if box is not None:
-                    box[0] += 1
+                changed.append(p)
+        mark_changed(changed)            # each changed in place: a new version
         return loss
 
     def _update_param(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
