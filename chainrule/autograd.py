@@ -288,7 +288,7 @@ class Function:
     @property
     def needs_input_grad(self) -> tuple:
         """One bool per positional argument: does a gradient flow back to it?"""
-        return tuple(t is not None for t in self.inputs)
+        return tuple([t is not None for t in self.inputs])
 
     def name(self) -> str:
         return type(self).__name__
@@ -372,7 +372,9 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
             _deliver(r, g, capture, captured, create_graph, handed)
     anomaly = _state.anomaly
     watch_outputs = capture is not None or _retain_requested[0]
-    with _GradMode(create_graph):
+    # Rules run with recording on only for create_graph (a with-block without the object).
+    grad_mode_before, _state.grad_enabled = _state.grad_enabled, create_graph
+    try:
         while heap:
             node = heappop(heap)[1]
             g = grads.pop(id(node))
@@ -412,6 +414,8 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
             if not retain_graph:
                 node._saved = None
                 node._saved_versions = ()
+    finally:
+        _state.grad_enabled = grad_mode_before
     return captured
 
 

@@ -229,9 +229,12 @@ class SquaredErrorSum(Function):
     @staticmethod
     def backward(ctx, g):
         x, y = ctx.saved_tensors
-        gx = g * (2 * ctx.scale) * (x - y)
-        need_y = ctx.needs_input_grad[1]
-        return gx, (-gx if need_y else None), None
+        if isinstance(g, Tensor):                 # create_graph: recorded
+            gx = g * (2 * ctx.scale) * (x - y)
+        else:                                     # g is a 0-d array: two array operations
+            gx = x - y
+            gx *= float(g) * 2 * ctx.scale
+        return gx, (-gx if ctx.inputs[1] is not None else None), None
 
 
 def squared_error_sum(x, y, scale: float = 1.0):
