@@ -534,7 +534,8 @@ def _as_grad(t: Tensor, gradient, name: str, create_graph: bool = False):
             raise RuntimeError(
                 f"{name}: grad can be implicitly created only for scalar outputs, but this "
                 f"tensor has shape {t.shape}; pass gradient= (a tensor of that shape)")
-        g = np.ones(t.data.shape, dtype=t.data.dtype)
+        g = np.empty(t.data.shape, dtype=t.data.dtype)
+        g.fill(1)
         return Tensor(g) if create_graph else g
     if isinstance(gradient, Tensor):
         g = gradient

@@ -57,12 +57,14 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     Example: ``F.mse_loss(pred, y)``; ``reduction='sum'`` for the sum of squares.
     """
     _check_reduction("mse_loss", reduction)
-    target = _float_tensor("mse_loss", "target", target)
-    _same_shape("mse_loss", input, target)
+    if type(target) is not Tensor or target.data.dtype.kind != "f":
+        target = _float_tensor("mse_loss", "target", target)
+    if input.shape != target.shape:
+        _same_shape("mse_loss", input, target)
     if reduction == "none":
         diff = input - target
         return diff * diff
-    n = input.numel()
+    n = input.data.size
     scale = (1.0 / n if n else float("nan")) if reduction == "mean" else 1.0  # torch: nan
     return fused.squared_error_sum(input, target, scale)
 
