@@ -256,7 +256,7 @@ class Function:
             ctx.inputs = inputs          # before forward: it may ask needs_input_grad
         else:
             record = False
-        out = cls.forward(ctx, *arrays, **kwargs)
+        out = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         result = wrap(out)
@@ -435,6 +435,9 @@ def _differentiable_backward(node: Function, g):
 def _deliver(t: Tensor, g, capture, captured: dict, create_graph: bool, handed: set) -> None:
     """Hand a finished gradient to its tensor: into ``captured`` for ``cr.grad``, else
     accumulated into ``t.grad`` (in place when the stored array is ours alone)."""
+    if capture is None and not create_graph and t.grad is None:
+        _store_first(t, g.data if isinstance(g, Tensor) else g, handed)   # the usual case
+        return
     if capture is not None:
         if id(t) in capture:
             prev = captured.get(id(t))
@@ -452,14 +455,7 @@ def _deliver(t: Tensor, g, capture, captured: dict, create_graph: bool, handed: 
         return
     if isinstance(g, Tensor):
         g = g.data
-    if t.grad is None:
-        # Store an array nobody else holds, so later in-place updates (+=, clipping) are safe.
-        flags = g.flags
-        if id(g) in handed or g.base is not None or not (flags.writeable and flags.c_contiguous):
-            g = np.array(g, copy=True)
-        handed.add(id(g))
-        t.grad = wrap(g)
-    elif t.grad.grad_fn is not None:
+    if t.grad.grad_fn is not None:
         t.grad = Tensor(t.grad.data + g)
     elif id(t.grad.data) in handed:
         # Stored during this pass: the same array may still be pending for another node
@@ -490,9 +486,9 @@ def zero_grad_(t, set_to_none: bool = True) -> None:
         return
     if set_to_none:
         t.grad = None
-        arr = getattr(grad, "data", None)
+        arr = grad.data if type(grad) is Tensor else getattr(grad, "data", None)
         # References: ours (grad, arr), getrefcount's argument, grad.data: nobody else's.
-        if (getattr(arr, "nbytes", 0) >= _SPARE_MIN_BYTES and type(arr) is np.ndarray
+        if (type(arr) is np.ndarray and arr.nbytes >= _SPARE_MIN_BYTES
                 and getattr(grad, "grad_fn", None) is None and arr.base is None
                 and sys.getrefcount(grad) == 2 and sys.getrefcount(arr) == 3):
             try:
@@ -520,6 +516,19 @@ def grad_buffer(t, shape: tuple, dtype) -> np.ndarray | None:
     if t.grad is not None or spare.shape != shape or spare.dtype != dtype:
         return None
     return spare
+
+
+def _store_first(t: Tensor, g, handed: set) -> None:
+    """The first gradient of a leaf in this pass, stored as is when it is an array nobody
+    else holds (so later in-place updates, +=, clipping, are safe), else as a copy."""
+    if type(g) is not np.ndarray:
+        g = np.array(g)
+    else:
+        flags = g.flags
+        if id(g) in handed or g.base is not None or not (flags.writeable and flags.c_contiguous):
+            g = np.array(g, copy=True)
+    handed.add(id(g))
+    t.grad = wrap(g)
 
 
 def _array_of(g) -> np.ndarray:
