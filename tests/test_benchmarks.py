@@ -1,0 +1,45 @@
+"""The benchmark scripts run end to end on the smallest case (their figures are not checked
+here: timing belongs in benchmarks/README.md, not in a test)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+
+
+def _run(*args) -> str:
+    out = subprocess.run([sys.executable, *args], cwd=BENCH, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_run_py_checks_agreement_and_prints_a_verdict():
+    pytest.importorskip("torch")
+    text = _run("run.py", "--cases", "xor", "--repeats", "2", "--warmup", "1", "--no-memory")
+    row = [line for line in text.splitlines() if line.startswith("xor")]
+    assert len(row) == 1
+    assert "agree over 3 steps" in row[0] and "target <= 0.3:" in row[0]
+
+
+def test_breakdown_splits_the_xor_step():
+    text = _run("breakdown.py", "xor", "--calls", "20", "--repeats", "1", "--count-calls")
+    for part in ("whole step", "NumPy floor", "forward", "backward", "optimizer.step",
+                 "engine overhead"):
+        assert part in text
+    assert "Python functions" in text
+
+
+def test_gemm_rate_counts_the_gemms_a_step_does():
+    sys.path.insert(0, BENCH)
+    try:
+        from cases import _mlp_large_gflops
+    finally:
+        sys.path.remove(BENCH)
+    # forward + dW on all three layers, dX on the last two: 43.03 GFLOP per step
+    flops = 4 * 256 * (2 * 4096 * 4096 + 4096 * 10) + 2 * 256 * (4096 * 4096 + 4096 * 10)
+    note = _mlp_large_gflops(flops / 1e9 / 100 * 1e3, 100.0)     # 100 GFLOP/s at a 100 peak
+    assert note.startswith("100 GFLOP/s = 100% of the GEMM peak") and "target >= 85%: met" in note
+    assert "MISSED by 5 points" in _mlp_large_gflops(flops / 1e9 / 80 * 1e3, 100.0)
