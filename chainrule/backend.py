@@ -61,7 +61,7 @@ def run_split(fn, size: int, min_part: int) -> None:
     """Call ``fn(start, stop)`` over ``[0, size)``: in parts on ``num_threads()`` threads
     when each part gets at least ``min_part`` items, else once here. For memory-bound NumPy
     loops (an optimiser's update of a 16M-element weight), which release the GIL: one core
-    cannot use all of the memory bandwidth (2 threads: 20 ms instead of 29 ms)."""
+    cannot use all of the memory bandwidth (see ``optim.optimizer.add_scaled_``)."""
     global _pool
     parts = min(num_threads(), size // max(min_part, 1))
     if parts < 2:
