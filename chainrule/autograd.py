@@ -487,10 +487,9 @@ def zero_grad_(t, set_to_none: bool = True) -> None:
     if set_to_none:
         t.grad = None
         arr = grad.data if type(grad) is Tensor else getattr(grad, "data", None)
-        # References: ours (grad, arr), getrefcount's argument, grad.data: nobody else's.
         if (type(arr) is np.ndarray and arr.nbytes >= _SPARE_MIN_BYTES
                 and getattr(grad, "grad_fn", None) is None and arr.base is None
-                and sys.getrefcount(grad) == 2 and sys.getrefcount(arr) == 3):
+                and _reference_counts(grad, arr) == _UNSHARED_GRAD):
             try:
                 t._grad_spare = arr
             except AttributeError:
@@ -512,10 +511,32 @@ def grad_buffer(t, shape: tuple, dtype) -> np.ndarray | None:
     spare = getattr(t, "_grad_spare", None)
     if spare is None:
         return None
+    if _reference_counts(spare) != _UNSHARED_SPARE:
+        spare = None                     # somehow held elsewhere too: never write into it
     t._grad_spare = None
-    if t.grad is not None or spare.shape != shape or spare.dtype != dtype:
+    if spare is None or t.grad is not None or spare.shape != shape or spare.dtype != dtype:
         return None
     return spare
+
+
+def _reference_counts(*objects) -> tuple:
+    return tuple(sys.getrefcount(o) for o in objects)
+
+
+def _calibrate() -> tuple[tuple, tuple]:
+    """What _reference_counts reports, in the two places above, for objects nobody else
+    holds: measured rather than assumed, since interpreters count borrowed references
+    differently (CPython 3.14 borrows more of them)."""
+    grad = Tensor(np.empty(1))           # as in zero_grad_: held by a local ...
+    arr = grad.data                      # ... and its array by grad.data and a local
+    unshared_grad = _reference_counts(grad, arr)
+    holder = Tensor(np.empty(1))
+    holder._grad_spare = np.empty(1)
+    spare = getattr(holder, "_grad_spare", None)   # as in grad_buffer: the slot and a local
+    return unshared_grad, _reference_counts(spare)
+
+
+_UNSHARED_GRAD, _UNSHARED_SPARE = _calibrate()
 
 
 def _store_first(t: Tensor, g, handed: set) -> None:

@@ -55,26 +55,51 @@ def num_threads() -> int:
 
 _pool = None
 _pool_lock = threading.Lock()
+_in_pool = threading.local()
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None        # a forked child inherits the pool object but none of its threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _run_in_pool(fn, lo: int, hi: int) -> None:
+    _in_pool.active = True
+    try:
+        fn(lo, hi)
+    finally:
+        _in_pool.active = False
 
 
 def run_split(fn, size: int, min_part: int) -> None:
     """Call ``fn(start, stop)`` over ``[0, size)``: in parts on ``num_threads()`` threads
     when each part gets at least ``min_part`` items, else once here. For memory-bound NumPy
     loops (an optimiser's update of a 16M-element weight), which release the GIL: one core
-    cannot use all of the memory bandwidth (see ``optim.optimizer.add_scaled_``)."""
+    cannot use all of the memory bandwidth (see ``optim.optimizer.add_scaled_``). Every part
+    has finished when this returns, also when one raised (the first error is re-raised);
+    called from inside a part, it runs in that thread."""
     global _pool
     parts = min(num_threads(), size // max(min_part, 1))
-    if parts < 2:
+    if parts < 2 or getattr(_in_pool, "active", False):
         fn(0, size)
         return
     with _pool_lock:
         if _pool is None or _pool._max_workers < parts:
             _pool = concurrent.futures.ThreadPoolExecutor(parts, thread_name_prefix="chainrule")
+        pool = _pool
     bounds = [size * i // parts for i in range(parts + 1)]
-    futures = [_pool.submit(fn, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
-    fn(bounds[0], bounds[1])        # the first part in this thread
+    futures = [pool.submit(_run_in_pool, fn, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    try:
+        fn(bounds[0], bounds[1])    # the first part in this thread
+    finally:
+        concurrent.futures.wait(futures)
     for f in futures:
         f.result()
+
 
 _default_float = np.dtype(np.float32)
 

@@ -13,6 +13,7 @@ itself only holds state:
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -33,6 +34,7 @@ def _dims(args: tuple) -> tuple:
 # How many in-place changes any tensor has seen: a backward whose forward ran when this was
 # the same skips checking its saved inputs one by one (the usual case in training).
 inplace_changes = [0]
+_inplace_lock = threading.Lock()
 
 
 class Tensor:
@@ -49,7 +51,8 @@ class Tensor:
     __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "_version_box", "_retains_grad",
                  "_grad_spare", "__weakref__")
     # _grad_spare (unset until zero_grad keeps one): the array of a dropped large .grad, for
-    # the next backward to write the new gradient into (see autograd.zero_grad_).
+    # the next backward to write the new gradient into (see autograd.zero_grad_). It belongs
+    # to this tensor alone: copies and pickles leave it behind (__getstate__).
     # Make NumPy hand mixed expressions (ndarray + Tensor) to us instead of converting us.
     __array_priority__ = 1000
 
@@ -64,6 +67,10 @@ class Tensor:
             self.requires_grad = True
         # (wrap() below sets the same fields: keep the two together)
 
+    def __getstate__(self):
+        # copy, deepcopy and pickle: every set slot but the kept gradient buffer.
+        return None, {name: getattr(self, name) for name in _COPIED_SLOTS if hasattr(self, name)}
+
     # ----------------------------------------------------------------- state
     @property
     def _version(self) -> int:
@@ -73,7 +80,8 @@ class Tensor:
     @_version.setter
     def _version(self, value: int) -> None:
         self._version_box[0] = value
-        inplace_changes[0] += 1
+        with _inplace_lock:             # += on a shared counter is not atomic across threads
+            inplace_changes[0] += 1
 
     @property
     def requires_grad(self) -> bool:
@@ -496,13 +504,19 @@ class Tensor:
 
 
 # ------------------------------------------------------------------ creation
+_COPIED_SLOTS = tuple(n for n in Tensor.__slots__ if n not in ("_grad_spare", "__weakref__"))
+
+
 def mark_changed(tensors) -> None:
     """Record an in-place change of each of ``tensors`` (``t._version += 1`` for many at
     once, as an optimiser step needs); other objects in the list are skipped."""
     for t in tensors:
         if isinstance(t, Tensor):
             t._version_box[0] += 1
-    inplace_changes[0] += 1
+        elif hasattr(t, "_version"):
+            t._version += 1
+    with _inplace_lock:
+        inplace_changes[0] += 1
 
 
 def wrap(array: np.ndarray) -> Tensor:

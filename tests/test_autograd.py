@@ -580,3 +580,16 @@ class TestGradArraysDoNotAlias:
         (a + b).backward(np.ones(2), create_graph=True)
         assert a.grad is not b.grad
         assert not np.shares_memory(a.grad.data, b.grad.data)
+
+
+def test_a_failed_optimizer_step_still_bumps_what_it_changed():
+    a = f64([1.0, 2.0, 3.0])
+    b = f64([1.0])
+    loss = (a * a).sum()
+    a.grad = cr.tensor(np.ones(3))
+    b.grad = cr.tensor(np.ones(2))                 # wrong shape: step fails at b
+    with pytest.raises(ValueError, match="gradient of shape"):
+        cr.optim.SGD([a, b], lr=0.1).step()
+    assert a._version == 1
+    with pytest.raises(RuntimeError, match="modified in place"):
+        loss.backward()

@@ -269,3 +269,70 @@ def test_a_weight_used_twice_gets_the_sum_with_a_kept_buffer(rng, monkeypatch):
     lin(lin(x)).sum().backward()
     expected = cr.grad(lin(lin(x)).sum(), lin.weight)[0].data
     np.testing.assert_allclose(lin.weight.grad.data, expected, rtol=1e-12)
+
+
+def test_a_copied_tensor_does_not_share_the_kept_buffer(rng, monkeypatch):
+    import copy
+    from chainrule import autograd
+    monkeypatch.setattr(autograd, "_SPARE_MIN_BYTES", 1)
+    w = cr.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    x = cr.tensor(rng.standard_normal((5, 4)))
+    cr.ops.linear(x, w).sum().backward()
+    autograd.zero_grad_(w)
+    assert w._grad_spare is not None
+    w2 = copy.copy(w)
+    assert getattr(w2, "_grad_spare", None) is None
+    (cr.ops.linear(x, w).sum() + 2 * cr.ops.linear(x, w2).sum()).backward()
+    expected = np.ones((5, 3)).T @ x.data
+    np.testing.assert_allclose(w.grad.data, expected)
+    np.testing.assert_allclose(w2.grad.data, 2 * expected)
+
+
+def test_a_buffer_held_twice_is_never_written(rng, monkeypatch):
+    from chainrule import autograd
+    monkeypatch.setattr(autograd, "_SPARE_MIN_BYTES", 1)
+    w = cr.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    w._grad_spare = np.zeros((3, 4))
+    other = cr.tensor(np.zeros(1))
+    other._grad_spare = w._grad_spare                # the same array on two tensors
+    assert autograd.grad_buffer(w, (3, 4), np.dtype(np.float64)) is None
+    np.testing.assert_array_equal(other._grad_spare, 0)
+
+
+def test_the_update_pool_survives_fork(monkeypatch):
+    import multiprocessing
+    from chainrule.optim.optimizer import add_scaled_
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")      # so the update runs on the pool
+    p = np.zeros(1 << 23, dtype=np.float32)
+    add_scaled_(p, np.ones_like(p), 1.0)            # the parent starts its pool
+    ctx = multiprocessing.get_context("fork")
+    child = ctx.Process(target=add_scaled_, args=(p, np.ones_like(p), 1.0))
+    child.start()
+    child.join(60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0
+
+
+def test_run_split_waits_for_every_part_when_one_fails(monkeypatch):
+    import threading
+    import time
+    from chainrule import backend
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    done = []
+
+    def part(lo, hi):
+        if lo == 0:
+            raise KeyError("first part")
+        time.sleep(0.2)
+        done.append((lo, hi))
+    with pytest.raises(KeyError):
+        backend.run_split(part, 100, 10)
+    assert done == [(50, 100)]                     # finished before the error reached us
+    nested = []
+
+    def outer(lo, hi):
+        backend.run_split(lambda a, b: nested.append(threading.current_thread().name), 100, 10)
+    backend.run_split(outer, 100, 10)
+    assert len(nested) == 3                        # the inner call ran inline in the pool part

@@ -397,3 +397,12 @@ def test_copies_keep_their_registries_mirrored(how):
     assert len(twin) == 1 and "1" not in twin.__dict__
     _assert_mirrored(lin)
     _assert_mirrored(twin)
+
+
+def test_a_copied_registry_is_a_plain_dict_of_its_own():
+    import pickle
+    lin = cr.nn.Linear(2, 3)
+    for twin in (copy.copy(lin._parameters), pickle.loads(pickle.dumps(lin._parameters))):
+        assert type(twin) is OrderedDict and list(twin) == ["weight", "bias"]
+        twin["weight"] = None
+        assert lin.weight is lin._parameters["weight"] is not None

@@ -75,6 +75,11 @@ class _Registry(OrderedDict):
         for name, value in dict(*args, **kwargs).items():
             self[name] = value
 
+    def __reduce__(self):
+        # A copy or pickle of a registry is a plain OrderedDict: the mirror belongs to the
+        # module (whose __setstate__ makes registries of its own again).
+        return OrderedDict, (list(self.items()),)
+
 
 class RemovableHandle:
     """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook."""

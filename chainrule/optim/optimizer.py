@@ -192,19 +192,22 @@ class Optimizer:
                 loss = closure()
         state, update = self.state, self._update_param
         changed = []
-        for group in self.param_groups:
-            for p in group["params"]:
-                grad = p.grad
-                if grad is None:
-                    continue
-                grad = grad.data if type(grad) is Tensor else _grad_array(p)
-                data = p.data
-                if grad.shape != data.shape:
-                    raise ValueError(f"{type(self).__name__}.step: a parameter of shape "
-                                     f"{data.shape} has a gradient of shape {grad.shape}")
-                update(data, grad, state[p], group)
-                changed.append(p)
-        mark_changed(changed)            # each changed in place: a new version
+        try:
+            for group in self.param_groups:
+                for p in group["params"]:
+                    grad = p.grad
+                    if grad is None:
+                        continue
+                    grad = grad.data if type(grad) is Tensor else _grad_array(p)
+                    data = p.data
+                    if grad.shape != data.shape:
+                        raise ValueError(f"{type(self).__name__}.step: a parameter of shape "
+                                         f"{data.shape} has a gradient of shape {grad.shape}")
+                    update(data, grad, state[p], group)
+                    changed.append(p)
+        finally:
+            mark_changed(changed)        # each changed in place: a new version (even if a
+            # later parameter failed, so a backward through the changed ones still refuses)
         return loss
 
     def _update_param(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
