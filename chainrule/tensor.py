@@ -97,6 +97,8 @@ class Tensor:
             raise RuntimeError(
                 "requires_grad: cannot turn off gradients of a non-leaf tensor; use .detach()")
         self._requires_grad = bool(flag)
+        if not flag:
+            self._grad_spare = None     # frozen: no gradient will be written into it
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         """Set ``requires_grad`` in place and return self."""

@@ -336,3 +336,14 @@ def test_run_split_waits_for_every_part_when_one_fails(monkeypatch):
         backend.run_split(lambda a, b: nested.append(threading.current_thread().name), 100, 10)
     backend.run_split(outer, 100, 10)
     assert len(nested) == 3                        # the inner call ran inline in the pool part
+
+
+def test_freezing_a_parameter_releases_its_kept_buffer(rng, monkeypatch):
+    from chainrule import autograd
+    monkeypatch.setattr(autograd, "_SPARE_MIN_BYTES", 1)
+    lin = cr.nn.Linear(4, 3)
+    lin(cr.tensor(rng.standard_normal((2, 4)).astype(np.float32))).sum().backward()
+    lin.zero_grad()
+    assert lin.weight._grad_spare is not None
+    lin.weight.requires_grad_(False)
+    assert lin.weight._grad_spare is None

@@ -395,7 +395,11 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset gradients: drop them (default) or fill them with zeros."""
+        """Reset gradients: drop them (default) or fill them with zeros.
+
+        As with ``Optimizer.zero_grad``, a dropped gradient of 32 MiB or more is kept out of
+        sight for the next backward to write into (no page faults on a fresh array); it is
+        released with the parameter, or when ``requires_grad`` is turned off."""
         for p in self.parameters():
             zero_grad_(p, set_to_none)
 

@@ -174,7 +174,12 @@ class Optimizer:
     # -------------------------------------------------------------------- step
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's gradient: drop it (``set_to_none=True``, the default, which
-        also lets ``step`` skip parameters that got no gradient) or fill it with zeros."""
+        also lets ``step`` skip parameters that got no gradient) or fill it with zeros.
+
+        A dropped gradient of 32 MiB or more that nothing else refers to is kept out of sight
+        (``p.grad`` is None) for the next backward to write into, saving the page faults of a
+        fresh array; it is released with the parameter, or when ``requires_grad`` is turned
+        off."""
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
