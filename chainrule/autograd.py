@@ -232,13 +232,15 @@ class Function:
         arrays = []
         inputs = []         # the tensors gradients flow to, None for everything else
         versions = []       # (version box, version, id of the array) of each tensor argument
+        recording = _state.grad_enabled     # under no_grad nothing below is kept: skip it
         record = False
         for a in args:
             if isinstance(a, Tensor):
                 data = a.data
                 arrays.append(data)
-                box = a._version_box
-                versions.append((box, box[0], id(data)))
+                if recording:
+                    box = a._version_box
+                    versions.append((box, box[0], id(data)))
                 if a._requires_grad:
                     record = True
                     inputs.append(a)
@@ -252,7 +254,7 @@ class Function:
             else:
                 arrays.append(a)
                 inputs.append(None)
-        if record and _state.grad_enabled:
+        if record and recording:
             ctx.inputs = inputs          # before forward: it may ask needs_input_grad
         else:
             record = False
