@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from chainrule import backend
+from chainrule.backend import Constant
 from chainrule.tensor import Tensor, inplace_changes, wrap
 
 __all__ = ["Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
@@ -192,6 +193,9 @@ class Function:
     @property
     def saved_tensors(self) -> tuple:
         saved = self._saved
+        if (saved is not None and self._inplace_changes_seen == inplace_changes[0]
+                and not self._as_tensors):
+            return saved                        # the usual case: nothing to check or map
         if saved is None:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time: the buffers of "
@@ -228,7 +232,7 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs) -> Tensor:
         """Run the operation on tensors (or plain numbers/arrays) and record it for backward."""
-        ctx = cls.__new__(cls)
+        ctx = _new_node(cls)
         arrays = []
         inputs = []         # the tensors gradients flow to, None for everything else
         versions = []       # (version box, version, id of the array) of each tensor argument
@@ -297,6 +301,7 @@ class Function:
 
 
 _creation_counter = itertools.count()
+_new_node = object.__new__      # Function defines no __init__ or __new__: skip the lookup
 _retain_requested = [False]  # set once any tensor asks for retain_grad: then outputs are watched
 # (a process-wide flag: checking outputs costs one weak-reference call per node afterwards)
 
@@ -374,6 +379,7 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
             _deliver(r, g, capture, captured, create_graph, handed)
     anomaly = _state.anomaly
     watch_outputs = capture is not None or _retain_requested[0]
+    plain = capture is None and not create_graph     # gradients go to .grad, as arrays
     # Rules run with recording on only for create_graph (a with-block without the object).
     grad_mode_before, _state.grad_enabled = _state.grad_enabled, create_graph
     try:
@@ -400,11 +406,14 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
                 data = t.data
                 if gi.shape != data.shape:
                     gi = _sum_to(gi, data.shape)
-                if gi.dtype != data.dtype:
+                if gi.dtype is not data.dtype and gi.dtype != data.dtype:
                     gi = gi.astype(data.dtype)
                 fn = t.grad_fn
                 if fn is None:
-                    _deliver(t, gi, capture, captured, create_graph, handed)
+                    if plain and t.grad is None:
+                        _store_first(t, gi, handed)         # the usual case, _deliver's first
+                    else:
+                        _deliver(t, gi, capture, captured, create_graph, handed)
                     continue
                 key = id(fn)
                 prev = grads.get(key)
@@ -462,7 +471,8 @@ def _deliver(t: Tensor, g, capture, captured: dict, create_graph: bool, handed: 
     elif id(t.grad.data) in handed:
         # Stored during this pass: the same array may still be pending for another node
         # (``a + b`` hands one array to both), so adding in place would corrupt that one.
-        t.grad.data = t.grad.data + g
+        # (np.asarray: NumPy returns a scalar, not an array, for the sum of two 0-d arrays.)
+        t.grad.data = np.asarray(t.grad.data + g)
     else:
         t.grad.data += g
 
@@ -558,6 +568,9 @@ def _array_of(g) -> np.ndarray:
     return g.data if isinstance(g, Tensor) else g
 
 
+_ONE = Constant(1.0)
+
+
 def _as_grad(t: Tensor, gradient, name: str, create_graph: bool = False):
     """The starting gradient for ``t``: an array, or under ``create_graph`` a Tensor (the
     caller's own, if given, so a differentiable ``grad_outputs`` stays in the graph)."""
@@ -566,8 +579,7 @@ def _as_grad(t: Tensor, gradient, name: str, create_graph: bool = False):
             raise RuntimeError(
                 f"{name}: grad can be implicitly created only for scalar outputs, but this "
                 f"tensor has shape {t.shape}; pass gradient= (a tensor of that shape)")
-        g = np.empty(t.data.shape, dtype=t.data.dtype)
-        g.fill(1)
+        g = _ONE[t.data.dtype].copy() if t.data.ndim == 0 else np.ones_like(t.data)
         return Tensor(g) if create_graph else g
     if isinstance(gradient, Tensor):
         g = gradient

@@ -25,6 +25,18 @@ class TestBackward:
         with pytest.raises(RuntimeError, match=r"grad can be implicitly created only for scalar outputs.*shape \(2,\)"):
             (x * 2).backward()
 
+    @pytest.mark.parametrize("shape", [(), (1,), (1, 1)])
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    def test_implicit_gradient_of_any_single_element_output(self, shape, dtype):
+        x = cr.tensor(np.full(shape, 2.0, dtype=dtype), requires_grad=True)
+        (x * x).backward()
+        assert x.grad.shape == shape and x.grad.dtype == dtype
+        np.testing.assert_array_equal(x.grad.numpy(), np.full(shape, 4.0))
+        x.backward()                    # a leaf as the root: its grad is a writable one
+        np.testing.assert_array_equal(x.grad.numpy(), np.full(shape, 5.0))
+        x.grad.data += 1
+        assert x.grad.data.flags.writeable
+
     def test_non_scalar_with_gradient(self):
         x = f64([1.0, 2.0])
         (x * x).backward(gradient=cr.tensor([1.0, 10.0], dtype=np.float64))

@@ -203,6 +203,58 @@ def test_chunked_update_rounds_like_the_plain_expression(rng, monkeypatch, size,
     np.testing.assert_array_equal(p, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("alpha", [-0.5, -1e-3, -0.37, -3.3e-5, np.float64(-0.1), 2])
+def test_small_update_with_a_typed_scale_rounds_like_the_plain_expression(rng, dtype, alpha):
+    """Small arrays multiply by a cached 0-d copy of alpha; the result must be what
+    ``p += float(alpha) * g`` gives, whatever the dtypes (an integer gradient is promoted
+    as NumPy promotes it with a Python float)."""
+    from chainrule.optim.optimizer import add_scaled_
+    p = rng.standard_normal(257).astype(np.float64 if dtype == np.int64 else dtype)
+    g = (rng.standard_normal(257) * 4).astype(dtype)
+    for _ in range(2):                              # the second time from the cache
+        expected = p.copy()
+        expected += float(alpha) * g
+        add_scaled_(p, g, alpha)
+        np.testing.assert_array_equal(p, expected)
+
+
+def test_typed_scale_cache_stays_small():
+    from chainrule.optim import optimizer
+    for step in range(500):                         # a schedule: a new lr every step
+        optimizer.add_scaled_(np.ones(3, np.float32), np.ones(3, np.float32), -1e-3 / (step + 1))
+    assert len(optimizer._typed_scalars) <= 65
+
+
+def test_constant_is_a_read_only_0d_array_of_each_dtype():
+    from chainrule.backend import Constant
+    half = Constant(0.5)
+    for dtype in (np.float16, np.float32, np.float64):
+        c = half[np.dtype(dtype)]
+        assert c.shape == () and c.dtype == dtype and c == 0.5 and not c.flags.writeable
+        assert half[np.dtype(dtype)] is c           # made once
+        x = np.ones(3, dtype)
+        assert (x * c).dtype == dtype               # keeps the operand's dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_activations_keep_dtype_and_values_with_typed_constants(rng, dtype, name):
+    a = (rng.standard_normal((5, 4)) * 3).astype(dtype)
+    x = cr.tensor(a, requires_grad=True)
+    y = getattr(cr, name)(x)
+    ref = np.tanh(a.astype(np.float64))
+    if name == "sigmoid":
+        ref = 1 / (1 + np.exp(-a.astype(np.float64)))
+    g = rng.standard_normal((5, 4)).astype(dtype)
+    y.backward(cr.tensor(g))
+    dref = g * (ref * (1 - ref) if name == "sigmoid" else 1 - ref * ref)
+    tol = {np.float16: 2e-3, np.float32: 1e-6, np.float64: 1e-14}[dtype]
+    assert y.dtype == dtype and x.grad.dtype == dtype
+    np.testing.assert_allclose(y.numpy(), ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(x.grad.numpy(), dref, rtol=10 * tol, atol=10 * tol)
+
+
 def test_run_split_covers_every_item_once(monkeypatch):
     from chainrule import backend
     monkeypatch.setenv("OMP_NUM_THREADS", "4")

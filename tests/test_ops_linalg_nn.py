@@ -149,3 +149,24 @@ def test_linear(x_shape, with_bias, rng, make_leaf):
 def test_linear_shape_error():
     with pytest.raises(ValueError, match=r"linear: input has 3 features \(shape \(2, 3\)\) but weight expects 4"):
         linear(cr.ones(2, 3), cr.ones(5, 4))
+    # Every layout the product sees reports the same way: N-D input, 1-D input, 0-d input.
+    with pytest.raises(ValueError, match=r"input has 3 features \(shape \(6, 2, 3\)\)"):
+        linear(cr.ones(6, 2, 3), cr.ones(5, 4))
+    with pytest.raises(ValueError, match=r"input has 3 features \(shape \(3,\)\)"):
+        linear(cr.ones(3), cr.ones(5, 4))
+    with pytest.raises(ValueError, match=r"input has 0 features \(shape \(\)\)"):
+        linear(cr.tensor(1.0), cr.ones(5, 4))
+    with pytest.raises(TypeError, match="dtype float32 but the weight has dtype float64"):
+        linear(cr.ones(2, 4), cr.ones(5, 4, dtype=cr.float64))
+
+
+@pytest.mark.parametrize("x_shape", [(4,), (3, 4), (2, 3, 4), (2, 1, 3, 4)])
+def test_linear_input_layouts_agree_with_matmul(x_shape):
+    """2-D inputs take np.dot, others matmul: both give x @ W.T + b and its gradients."""
+    rng = np.random.default_rng(3)
+    x = cr.tensor(rng.standard_normal(x_shape), requires_grad=True)
+    w = cr.tensor(rng.standard_normal((5, 4)), requires_grad=True)
+    b = cr.tensor(rng.standard_normal(5), requires_grad=True)
+    out = linear(x, w, b)
+    np.testing.assert_allclose(out.numpy(), x.numpy() @ w.numpy().T + b.numpy(), rtol=1e-12)
+    assert cr.gradcheck(lambda *t: linear(*t), [x, w, b])

@@ -221,19 +221,18 @@ class SquaredErrorSum(Function):
 
     @staticmethod
     def forward(ctx, x, y, scale):
-        ctx.save_for_backward(x, y)
-        ctx.scale = scale
         d = x - y
+        ctx.save_for_backward(x, y, d)    # d too: backward is then one array operation
+        ctx.scale = scale
         return np.asarray(np.vdot(d, d) * scale, dtype=d.dtype)
 
     @staticmethod
     def backward(ctx, g):
-        x, y = ctx.saved_tensors
+        x, y, d = ctx.saved_tensors
         if isinstance(g, Tensor):                 # create_graph: recorded
             gx = g * (2 * ctx.scale) * (x - y)
-        else:                                     # g is a 0-d array: two array operations
-            gx = x - y
-            gx *= float(g) * 2 * ctx.scale
+        else:                                     # g is a 0-d array
+            gx = d * (float(g) * 2 * ctx.scale)
         return gx, (-gx if ctx.inputs[1] is not None else None), None
 
 
