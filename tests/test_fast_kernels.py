@@ -190,11 +190,12 @@ def test_embedding_gradient_sums_repeated_rows(rng, n):
 
 
 # ------------------------------------------------ large-array update and gradient reuse
-@pytest.mark.parametrize("size", [5, (1 << 15) + 3, (1 << 16), 3 * (1 << 21) + 17])
+@pytest.mark.parametrize("chunks", [0, 1, 2, 24])
 @pytest.mark.parametrize("threads", ["1", "2", "3"])
-def test_chunked_update_rounds_like_the_plain_expression(rng, monkeypatch, size, threads):
-    from chainrule.optim.optimizer import add_scaled_
+def test_chunked_update_rounds_like_the_plain_expression(rng, monkeypatch, chunks, threads):
+    from chainrule.optim.optimizer import _CHUNK, add_scaled_
     monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    size = chunks * _CHUNK + (5 if chunks != 2 else 0) + (17 if chunks == 24 else 0)
     p = rng.standard_normal(size).astype(np.float32)
     g = rng.standard_normal(size).astype(np.float32)
     expected = p.copy()

@@ -42,7 +42,11 @@ def _grad_array(param: Any) -> np.ndarray | None:
     return data if type(data) is np.ndarray else np.asarray(grad)
 
 
-_CHUNK = 1 << 15   # elements: 128 KiB of float32, so a scaled chunk is still in cache when added
+# Elements per chunk: 1 MiB of float32, so a scaled chunk is still in cache (L3) when it is
+# added, while each thread makes few enough NumPy calls that two threads rarely wait for each
+# other's Python between them (two 4096x4096 weights on 2 threads: 21.6 ms with 128 KiB
+# chunks, 17.4 ms with 1 MiB ones; on one thread the two sizes take the same time).
+_CHUNK = 1 << 18
 
 
 def add_scaled_(param: np.ndarray, x: np.ndarray, alpha: float) -> None:
