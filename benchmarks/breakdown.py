@@ -46,30 +46,33 @@ def best_us(fn, calls: int, repeats: int) -> float:
 
 def numpy_step(x, y, w1, b1, w2, b2, lr):
     """The xor step's arithmetic (forward, MSE, backward, SGD) on plain arrays, as the engine's
-    own rules compute it: Linear as dot + bias, sigmoid through tanh."""
+    own rules compute it: Linear as dot + bias, sigmoid through tanh, the numbers in array
+    expressions as 0-d arrays of the operands' dtype (backend.Constant)."""
     ones = np.ones(x.shape[0], dtype=x.dtype)
+    half, one = np.asarray(0.5, x.dtype), np.asarray(1.0, x.dtype)
+    step_size = np.asarray(-lr, x.dtype)
 
     def step():
         z1 = np.dot(x, w1.T)
         z1 += b1
-        a1 = np.tanh(z1 * 0.5)
-        a1 += 1
-        a1 *= 0.5
+        a1 = np.tanh(z1 * half)
+        a1 *= half
+        a1 += half
         z2 = np.dot(a1, w2.T)
         z2 += b2
-        a2 = np.tanh(z2 * 0.5)
-        a2 += 1
-        a2 *= 0.5
+        a2 = np.tanh(z2 * half)
+        a2 *= half
+        a2 += half
         d = a2 - y
         loss = np.asarray(np.vdot(d, d) / d.size, dtype=d.dtype)
-        d *= 2.0 / d.size                      # dJ/da2
-        g2 = d * a2 * (1 - a2)                 # dJ/dz2
+        g2 = d * (2.0 / d.size)                # dJ/da2
+        g2 = g2 * a2 * (one - a2)              # dJ/dz2
         ga1 = np.dot(g2, w2)
         gw2, gb2 = np.dot(g2.T, a1), np.dot(ones, g2)
-        g1 = ga1 * a1 * (1 - a1)               # dJ/dz1
+        g1 = ga1 * a1 * (one - a1)             # dJ/dz1
         gw1, gb1 = np.dot(g1.T, x), np.dot(ones, g1)
         for p, g in ((w1, gw1), (b1, gb1), (w2, gw2), (b2, gb2)):
-            p += -lr * g
+            p += g * step_size
         return loss.item()
     return step
 
