@@ -205,17 +205,20 @@ def test_chunked_update_rounds_like_the_plain_expression(rng, monkeypatch, chunk
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int64])
-@pytest.mark.parametrize("alpha", [-0.5, -1e-3, -0.37, -3.3e-5, np.float64(-0.1), 2])
-def test_small_update_with_a_typed_scale_rounds_like_the_plain_expression(rng, dtype, alpha):
-    """Small arrays multiply by a cached 0-d copy of alpha; the result must be what
-    ``p += float(alpha) * g`` gives, whatever the dtypes (an integer gradient is promoted
-    as NumPy promotes it with a Python float)."""
-    from chainrule.optim.optimizer import add_scaled_
-    p = rng.standard_normal(257).astype(np.float64 if dtype == np.int64 else dtype)
-    g = (rng.standard_normal(257) * 4).astype(dtype)
+@pytest.mark.parametrize("alpha", [-0.5, -1e-3, -0.37, -3.3e-5, np.float64(-0.1),
+                                   np.float32(-0.1), 2])
+@pytest.mark.parametrize("chunks", [0, 3])
+def test_typed_scale_rounds_like_the_plain_expression(rng, dtype, alpha, chunks):
+    """Small arrays multiply by a cached 0-d copy of a Python float alpha; every array must
+    end as ``p += alpha * g`` leaves it, whatever the dtypes (an integer gradient promoted as
+    NumPy promotes it with a Python float, a NumPy scalar alpha keeping its own dtype)."""
+    from chainrule.optim.optimizer import _CHUNK, add_scaled_
+    size = chunks * _CHUNK + 257
+    p = rng.standard_normal(size).astype(np.float64 if dtype == np.int64 else dtype)
+    g = (rng.standard_normal(size) * 4).astype(dtype)
     for _ in range(2):                              # the second time from the cache
         expected = p.copy()
-        expected += float(alpha) * g
+        expected += alpha * g
         add_scaled_(p, g, alpha)
         np.testing.assert_array_equal(p, expected)
 
@@ -236,6 +239,17 @@ def test_constant_is_a_read_only_0d_array_of_each_dtype():
         assert half[np.dtype(dtype)] is c           # made once
         x = np.ones(3, dtype)
         assert (x * c).dtype == dtype               # keeps the operand's dtype
+
+
+def test_sigmoid_of_numbers_and_integer_arrays_is_promoted_as_before():
+    """The typed constants are for floating arrays; anything else keeps NumPy's promotion."""
+    np.testing.assert_allclose(cr.sigmoid(np.array([1, 2])).numpy(), [0.7310586, 0.8807971],
+                               rtol=1e-6)
+    assert cr.sigmoid(np.array([1, 2])).dtype == np.float64
+    assert cr.sigmoid(np.array([True])).dtype == np.float64
+    np.testing.assert_allclose(cr.sigmoid(2.0).numpy(), 0.8807971, rtol=1e-6)
+    np.testing.assert_allclose(cr.sigmoid(np.float32(1)).numpy(), 0.7310586, rtol=1e-6)
+    assert cr.sigmoid(cr.tensor([1, 2])).dtype == cr.float32    # integer tensors: as PyTorch
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])

@@ -158,6 +158,14 @@ def test_linear_shape_error():
         linear(cr.tensor(1.0), cr.ones(5, 4))
     with pytest.raises(TypeError, match="dtype float32 but the weight has dtype float64"):
         linear(cr.ones(2, 4), cr.ones(5, 4, dtype=cr.float64))
+    with pytest.raises(TypeError, match="dtype float64 but the weight has dtype float32"):
+        linear(cr.ones(3, 4, dtype=cr.float64), cr.ones(4))        # a 1-D weight, as in torch
+    assert linear(cr.ones(3, 4), cr.ones(4)).shape == (3,)
+    with pytest.raises(ValueError, match=r"weight must be .* got shape \(5, 4, 4\)"):
+        linear(cr.ones(3, 4), cr.ones(5, 4, 4))
+    with pytest.raises(ValueError) as caught:                     # no NumPy error chained
+        linear(cr.ones(2, 3), cr.ones(5, 4))
+    assert caught.value.__suppress_context__
 
 
 @pytest.mark.parametrize("x_shape", [(4,), (3, 4), (2, 3, 4), (2, 1, 3, 4)])

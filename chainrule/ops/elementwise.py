@@ -234,8 +234,9 @@ class Tanh(Function):
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
-        # 1/(1+e^-a) written through tanh: no overflow for large |a|.
-        half = _HALF[a.dtype]
+        # 1/(1+e^-a) written through tanh: no overflow for large |a|. (A plain number or
+        # an integer array gets a plain 0.5, so NumPy promotes it to float as it always did.)
+        half = _HALF[a.dtype] if type(a) is np.ndarray and a.dtype.kind in "fc" else 0.5
         out = np.tanh(a * half)
         out *= half
         out += half

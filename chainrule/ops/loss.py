@@ -222,7 +222,9 @@ class SquaredErrorSum(Function):
     @staticmethod
     def forward(ctx, x, y, scale):
         d = x - y
-        ctx.save_for_backward(x, y, d)    # d too: backward is then one array operation
+        # d too (one prediction-sized array more until backward): backward is then one
+        # array operation instead of three.
+        ctx.save_for_backward(x, y, d)
         ctx.scale = scale
         return np.asarray(np.vdot(d, d) * scale, dtype=d.dtype)
 

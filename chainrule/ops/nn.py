@@ -45,7 +45,7 @@ class Linear(Function):
     def forward(ctx, x, weight, bias):
         if type(x) is not np.ndarray:
             x = np.asarray(x)
-        if x.dtype is not weight.dtype and x.dtype != weight.dtype:
+        if (x.dtype is not weight.dtype and x.dtype != weight.dtype) or weight.ndim > 2:
             _mismatch(x, weight)
         try:
             # np.dot for the usual 2-D input (it skips matmul's broadcasting set-up: 1.5 us
@@ -53,6 +53,7 @@ class Linear(Function):
             out = np.dot(x, weight.T) if x.ndim == 2 else x @ weight.T
         except ValueError:
             _mismatch(x, weight)        # the product names no argument: say which and why
+            raise                       # (a failure _mismatch cannot explain: NumPy's own)
         ctx.save_for_backward(x, weight)
         if bias is not None:
             out += bias
@@ -120,12 +121,17 @@ def linear(x, weight, bias=None):
 
 
 def _mismatch(x: np.ndarray, w: np.ndarray) -> None:
-    """Raise the error for an input that does not fit the weight (found in forward, on the
-    arrays: the layer's hot path only compares dtypes and lets the product check shapes)."""
-    if x.shape[-1:] != w.shape[-1:] or w.ndim != 2:
+    """Raise the error for an input that does not fit the weight, if it is one of these (found
+    in forward, on the arrays: the layer's hot path compares dtypes and lets the product check
+    shapes). ``from None``: NumPy's own error, when it led here, would only repeat this one."""
+    if w.ndim > 2:
+        raise ValueError(f"linear: weight must be (out_features, in_features) or "
+                         f"(in_features,), got shape {w.shape}") from None
+    if x.shape[-1:] != w.shape[-1:]:
         raise ValueError(f"linear: input has {x.shape[-1] if x.ndim else 0} features "
                          f"(shape {x.shape}) but weight expects {w.shape[-1] if w.ndim else 0} "
-                         f"(weight shape {w.shape}, expected (out_features, in_features))")
-    raise TypeError(f"linear: input has dtype {x.dtype} but the weight has dtype "
-                    f"{w.dtype}; convert one of them (x.float(), x.double() or "
-                    f"model.to(dtype))")
+                         f"(weight shape {w.shape})") from None
+    if x.dtype != w.dtype:
+        raise TypeError(f"linear: input has dtype {x.dtype} but the weight has dtype "
+                        f"{w.dtype}; convert one of them (x.float(), x.double() or "
+                        f"model.to(dtype))") from None

@@ -54,10 +54,10 @@ def add_scaled_(param: np.ndarray, x: np.ndarray, alpha: float) -> None:
     full-size temporary: large arrays go through in cache-sized chunks, so memory is read
     and written once, and on several threads (two 4096x4096 weights, `benchmarks/breakdown.py
     mlp_large`: 83 ms as the plain expression, 48 ms chunked, 32 ms chunked on 2 threads)."""
-    alpha = float(alpha)        # a Python number's rule: the product stays in x's dtype
     if param.size <= _CHUNK or not (x.shape == param.shape and param.flags.c_contiguous
                                     and x.flags.c_contiguous):
-        param += x * _typed(alpha, x.dtype)
+        # (A NumPy scalar alpha is not weak: it keeps its own dtype, so it is used as is.)
+        param += x * _typed(alpha, x.dtype) if type(alpha) is float else alpha * x
         return
     flat_p, flat_x = param.reshape(-1), x.reshape(-1)
     dtype = np.result_type(x, alpha)
@@ -77,10 +77,10 @@ _typed_scalars: dict = {}
 
 
 def _typed(alpha: float, dtype) -> np.ndarray:
-    """``alpha`` as a 0-d array of the dtype NumPy gives ``alpha * array_of_dtype`` (that
-    of a floating array), kept for the next step. backend.Constant says why: a Python number
-    costs NumPy about 0.4 us more per small array. NumPy rounds a Python number to that
-    dtype before multiplying, so the product is the same."""
+    """Python float ``alpha`` as a 0-d array of the dtype NumPy gives ``alpha *
+    array_of_dtype`` (that of a floating array), kept for the next step. backend.Constant
+    says why: a Python number costs NumPy about 0.4 us more per small array. NumPy rounds a
+    Python number to that dtype before multiplying, so the product is the same."""
     key = (alpha, dtype)
     typed = _typed_scalars.get(key)
     if typed is None:
