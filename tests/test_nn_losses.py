@@ -211,6 +211,38 @@ def test_cross_entropy_gradcheck(case):
                             cr.tensor(x, requires_grad=True))
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("n,ignored", [(1, False), (6, False), (6, True), (7, "some")])
+def test_cross_entropy_fused_common_case(reduction, n, ignored):
+    """2-D logits, class indices, no weight or smoothing: one fused node, gradchecked, equal
+    in value and gradient to the general primitive (reached here through unit class weights)."""
+    x = rand(n, 4) * 3
+    t = RNG.integers(0, 4, n)
+    if ignored == "some":
+        t[::2] = -100
+    elif ignored:
+        t[:] = 7
+    kwargs = {"ignore_index": 7} if ignored is True else {}
+    ce = lambda a: F.cross_entropy(a, cr.tensor(t), reduction=reduction, **kwargs)
+    general = lambda a: F.cross_entropy(a, cr.tensor(t), weight=cr.tensor(np.ones(4)),
+                                        reduction=reduction, **kwargs)
+    xa, xb = cr.tensor(x, requires_grad=True), cr.tensor(x, requires_grad=True)
+    fused, reference = ce(xa), general(xb)
+    assert type(fused.grad_fn).__name__ == "ReducedSoftmaxCrossEntropy"
+    fused.backward()
+    reference.backward()
+    if ignored is True and reduction == "mean":       # nothing counted: NaN, as in PyTorch
+        assert np.isnan(fused.item()) and np.isnan(reference.item())
+        return
+    np.testing.assert_allclose(fused.numpy(), reference.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(xa.grad.numpy(), xb.grad.numpy(), rtol=1e-12, atol=1e-15)
+    gradcheck(ce, x)
+    assert cr.gradgradcheck(ce, cr.tensor(x, requires_grad=True))
+    x32 = cr.tensor(x.astype(np.float32), requires_grad=True)
+    ce(x32).backward()
+    assert ce(x32).dtype == np.float32 and x32.grad.dtype == np.float32
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("smoothing,weighted", [(0.0, False), (0.25, False), (0.0, True), (0.1, True)])
 def test_cross_entropy_probability_targets(reduction, smoothing, weighted):

@@ -124,6 +124,61 @@ class SoftmaxCrossEntropy(Function):
         return gz, None
 
 
+class ReducedSoftmaxCrossEntropy(Function):
+    """The usual cross-entropy in one node: 2-D logits (N, C), class indices, no class
+    weights or label smoothing, reduced to ``scale * sum_i L_i`` over the rows whose target
+    is not ``ignore_index`` (scale 1/count for the mean, 1 for the sum). The general
+    primitive above, followed by the sum and the division, costs five times as much for a
+    classifier's batch (185 us against 39 us for 128 x 10 logits, forward and backward).
+
+    Loss of row i: L_i = log sum_c e^{z_ic} - z_{i t_i}.
+    Gradient: dJ/dz_ic = scale (p_ic - [c = t_i]) on counted rows, 0 on ignored ones,
+    with p = softmax(z).
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, ignore_index, mean):
+        rows = np.arange(logits.shape[0])
+        valid = target != ignore_index
+        if valid.all():
+            valid, t, count = None, target, logits.shape[0]
+        else:
+            t, count = np.where(valid, target, 0), int(valid.sum())
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        sum_e = e.sum(axis=1, keepdims=True)
+        per_row = np.log(sum_e[:, 0]) - shifted[rows, t]
+        total = per_row.sum() if valid is None else per_row @ valid.astype(per_row.dtype)
+        ctx.scale = (1.0 / count if count else float("nan")) if mean else 1.0
+        e /= sum_e                                        # softmax, for backward
+        ctx.rows, ctx.t, ctx.valid = rows, t, valid
+        ctx.save_for_backward(logits, e)
+        return np.asarray(total * ctx.scale, dtype=logits.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        logits, p = ctx.saved_tensors
+        rows, t, valid = ctx.rows, ctx.t, ctx.valid
+        if isinstance(g, Tensor):       # create_graph: p from the graph, the one-hot constant
+            target = np.zeros(p.shape, dtype=p.dtype)
+            target[rows, t] = 1
+            gz = (softmax(logits, 1) - target) * (g * ctx.scale)
+        else:
+            factor = float(g) * ctx.scale
+            gz = p * factor
+            gz[rows, t] -= factor
+        if valid is not None:
+            gz = gz * valid[:, None].astype(p.dtype)
+        return gz, None, None, None
+
+
+def reduced_softmax_cross_entropy(logits, target: np.ndarray, ignore_index: int = -100,
+                                  mean: bool = True):
+    """Mean (or, ``mean=False``, sum) cross-entropy of 2-D logits against class indices, as
+    one node. Arguments must already be checked (``nn.functional.cross_entropy`` does)."""
+    return ReducedSoftmaxCrossEntropy.apply(logits, target, ignore_index, mean)
+
+
 class NegativeLogLikelihood(Function):
     """Per-sample ``-w_{t_i} x[i, t_i]`` for log-probabilities x (class axis 1); 0 where
     t_i == ignore_index. Gradient: -w_{t_i} at the target class, 0 elsewhere."""
