@@ -4,7 +4,13 @@ For each case both frameworks get the same model, shapes, initial weights, data,
 (float32) and thread count. Before timing, a few steps of each are run from the same start
 and their losses and parameters compared, so a fast but wrong step cannot pass. Timing
 interleaves the two (ours, theirs, ours, ...) and reports the median of the repeats after a
-warm-up; each case is timed in a fresh process (both frameworks in it), so no case inherits
+warm-up. Before each timed block the process pauses (``--settle``, 0.5 s) until the other
+framework's idle worker threads have gone to sleep: OpenBLAS's spin for about 0.1 s after
+their last call, and on a 2-core machine a spinning thread takes a core from whatever runs
+next (without the pause, right after chainrule's block, PyTorch's step read 7.7-9.0 ms
+instead of 4.9-5.4 ms for mlp and 25-27 ms instead of 10.1-10.5 ms for lenet; with 2
+threads every PyTorch figure taken before this pause was inflated so). Each case is timed
+in a fresh process (both frameworks in it), so no case inherits
 another's heap state or spinning BLAS threads (``--same-process`` to time them all here).
 Peak memory is measured in a fresh subprocess per framework and case (growth of the peak
 resident set size over the process's baseline after imports and data set-up).
@@ -119,7 +125,7 @@ def time_steps(runner, n: int) -> float:
     return (time.perf_counter() - t0) / n * 1e3
 
 
-def measure(case, torch, repeats: int, warmup: int):
+def measure(case, torch, repeats: int, warmup: int, settle: float = 0.5):
     if case.max_repeats:
         repeats, warmup = min(repeats, case.max_repeats), min(warmup, 1)
     ours = case.build_chainrule()
@@ -131,12 +137,15 @@ def measure(case, torch, repeats: int, warmup: int):
             theirs.step()
     t_ours, t_theirs, peaks = [], [], []
     for _ in range(repeats):
+        time.sleep(settle)      # (each pause: the other side's worker threads fall asleep)
         t_ours.append(time_steps(ours, inner))
         if theirs:
+            time.sleep(settle)
             t_theirs.append(time_steps(theirs, inner))
         if case.extra:
             # The GEMM peak of this moment, next to the steps it judges: on a shared (virtual)
             # machine both drift by up to 30% within a minute.
+            time.sleep(settle)
             peaks.append(gemm_peak(repeats=3, with_torch=False)[0])
     med_o = statistics.median(t_ours)
     med_t = statistics.median(t_theirs) if t_theirs else float("nan")
@@ -212,12 +221,12 @@ def _memory_probe(case_name: str, framework: str) -> None:
     print((_status_kib("VmHWM") - before) / 1024.0)
 
 
-def _timing_probe(case_name: str, repeats: int, warmup: int) -> None:
+def _timing_probe(case_name: str, repeats: int, warmup: int, settle: float) -> None:
     """Agreement check and timing of one case, printed as JSON (run in a fresh process)."""
     torch = _torch()
     case = CASES[case_name]
     note = check_agreement(case, torch) if torch else "torch absent: not checked"
-    ms_o, ms_t, peak = measure(case, torch, repeats, warmup)
+    ms_o, ms_t, peak = measure(case, torch, repeats, warmup, settle)
     print(json.dumps(dict(note=note, ms_o=ms_o, ms_t=ms_t, peak=peak)))
 
 
@@ -228,10 +237,11 @@ def time_case(name: str, torch, args) -> tuple[str, float, float, float]:
     the next one's time by up to 30%, so a case is timed as a user's program would run it."""
     if args.same_process:
         note = check_agreement(CASES[name], torch) if torch else "torch absent: not checked"
-        return (note,) + measure(CASES[name], torch, args.repeats, args.warmup)
+        return (note,) + measure(CASES[name], torch, args.repeats, args.warmup, args.settle)
     out = subprocess.run([sys.executable, __file__, "--timing-probe", name,
                           "--threads", str(args.threads), "--repeats", str(args.repeats),
-                          "--warmup", str(args.warmup)], capture_output=True, text=True)
+                          "--warmup", str(args.warmup), "--settle", str(args.settle)],
+                         capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(out.stdout + out.stderr)
     res = json.loads(out.stdout.strip().splitlines()[-1])
@@ -245,6 +255,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--settle", type=float, default=0.5,
+                    help="seconds to pause before each timed block (0: none), so the other "
+                         "framework's worker threads have stopped spinning")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--same-process", action="store_true",
@@ -260,14 +273,14 @@ def main(argv=None) -> int:
         _memory_probe(*args.memory_probe)
         return 0
     if args.timing_probe:
-        _timing_probe(args.timing_probe, args.repeats, args.warmup)
+        _timing_probe(args.timing_probe, args.repeats, args.warmup, args.settle)
         return 0
     names = [c for c in args.cases.split(",") if c]
     unknown = [c for c in names if c not in CASES]
     if unknown:
         ap.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {_cpu_model()}, {os.cpu_count()} cores  "
-          f"threads={args.threads}  numpy {np.__version__}  "
+          f"threads={args.threads}  settle={args.settle:g}s  numpy {np.__version__}  "
           f"torch {torch.__version__ if torch else 'not installed'}  "
           f"load average {os.getloadavg()[0]:.2f}")
     g_np = float("nan")

@@ -18,7 +18,8 @@ def _run(*args) -> str:
 
 def test_run_py_checks_agreement_and_prints_a_verdict():
     pytest.importorskip("torch")
-    text = _run("run.py", "--cases", "xor", "--repeats", "2", "--warmup", "1", "--no-memory")
+    text = _run("run.py", "--cases", "xor", "--repeats", "2", "--warmup", "1", "--no-memory",
+                "--settle", "0.01")
     row = [line for line in text.splitlines() if line.startswith("xor")]
     assert len(row) == 1
     assert "agree over 3 steps" in row[0] and "target <= 0.3:" in row[0]
