@@ -61,7 +61,8 @@ def _torch():
         return None
 
 
-def gemm_peak(n: int = 2048, repeats: int = 10, with_torch: bool = True) -> tuple[float, float]:
+def gemm_peak(n: int = 2048, repeats: int = 10, with_torch: bool = True,
+              settle: float = 0.0) -> tuple[float, float]:
     """Measured float32 GEMM GFLOP/s of NumPy's BLAS and of torch (the ceiling for mlp_large):
     the best of ``repeats`` products."""
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
@@ -79,6 +80,7 @@ def gemm_peak(n: int = 2048, repeats: int = 10, with_torch: bool = True) -> tupl
     theirs = float("nan")
     if torch:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        time.sleep(settle)              # NumPy's BLAS workers asleep before torch's turn
         theirs = best(lambda: ta @ tb)
     return ours, theirs
 
@@ -265,6 +267,8 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-probe", nargs=2, metavar=("CASE", "FRAMEWORK"), help=argparse.SUPPRESS)
     ap.add_argument("--timing-probe", metavar="CASE", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.settle < 0:
+        ap.error(f"--settle must be >= 0 seconds, got {args.settle}")
     _set_threads(args.threads)
     torch = _torch()
     if torch:
@@ -285,7 +289,7 @@ def main(argv=None) -> int:
           f"load average {os.getloadavg()[0]:.2f}")
     g_np = float("nan")
     if any(CASES[n].extra for n in names):
-        g_np, g_t = gemm_peak()
+        g_np, g_t = gemm_peak(settle=args.settle)
         print(f"# float32 GEMM peak (2048^3): numpy {g_np:.0f} GFLOP/s, torch {g_t:.0f} GFLOP/s")
     header = (f"{'case':<12} {'chainrule ms':>13} {'torch ms':>10} {'ratio':>7} "
               f"{'mem MiB (ours/torch)':>22}  notes")

@@ -231,8 +231,10 @@ def test_cross_entropy_fused_common_case(reduction, n, ignored):
     assert type(fused.grad_fn).__name__ == "ReducedSoftmaxCrossEntropy"
     fused.backward()
     reference.backward()
-    if ignored is True and reduction == "mean":       # nothing counted: NaN, as in PyTorch
-        assert np.isnan(fused.item()) and np.isnan(reference.item())
+    if ignored is True and reduction == "mean":       # nothing counted: as in PyTorch, the
+        assert np.isnan(fused.item()) and np.isnan(reference.item())   # loss is NaN and
+        np.testing.assert_array_equal(xa.grad.numpy(), 0)               # the gradient zero
+        np.testing.assert_array_equal(xb.grad.numpy(), 0)
         return
     np.testing.assert_allclose(fused.numpy(), reference.numpy(), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(xa.grad.numpy(), xb.grad.numpy(), rtol=1e-12, atol=1e-15)
@@ -241,6 +243,29 @@ def test_cross_entropy_fused_common_case(reduction, n, ignored):
     x32 = cr.tensor(x.astype(np.float32), requires_grad=True)
     ce(x32).backward()
     assert ce(x32).dtype == np.float32 and x32.grad.dtype == np.float32
+
+
+def test_cross_entropy_fused_case_ignores_bad_rows_and_keeps_its_targets():
+    torch = pytest.importorskip("torch")
+    x = np.array([[0.5, 1.0, 2.0], [-np.inf, 1.0, 2.0], [-np.inf, -np.inf, 0.0]])
+    t = np.array([1, -100, -100])                     # -inf logits in ignored rows
+    ours = cr.tensor(x, requires_grad=True)
+    loss = F.cross_entropy(ours, t)
+    theirs = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(theirs, torch.tensor(t))
+    loss.backward()
+    expected.backward()
+    np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-12)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-12)
+    # The targets are read at forward: changing the caller's array afterwards changes nothing.
+    y = np.array([1, 2, 0])
+    a = cr.tensor(np.ones((3, 3)) * [[0.0, 1.0, 2.0]], requires_grad=True)
+    loss = F.cross_entropy(a, y)
+    y[:] = 0
+    loss.backward()
+    b = torch.tensor(np.ones((3, 3)) * [[0.0, 1.0, 2.0]], requires_grad=True)
+    torch.nn.functional.cross_entropy(b, torch.tensor([1, 2, 0])).backward()
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)

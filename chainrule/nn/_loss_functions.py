@@ -202,7 +202,9 @@ def _weighted_mean(name: str, loss: Tensor, t: np.ndarray, weight: np.ndarray | 
         total = float(valid.sum())
     else:
         total = float(weight[np.where(valid, t, 0)][valid].sum())
-    return loss.sum() / total if total else loss.sum() * float("nan")
+    if not total:   # nothing counted: NaN, as PyTorch, and a zero gradient, as PyTorch
+        return loss.sum() * 0.0 + float("nan")
+    return loss.sum() / total
 
 
 def _batched(input: Tensor, target):

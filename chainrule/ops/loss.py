@@ -128,8 +128,8 @@ class ReducedSoftmaxCrossEntropy(Function):
     """The usual cross-entropy in one node: 2-D logits (N, C), class indices, no class
     weights or label smoothing, reduced to ``scale * sum_i L_i`` over the rows whose target
     is not ``ignore_index`` (scale 1/count for the mean, 1 for the sum). The general
-    primitive above, followed by the sum and the division, costs five times as much for a
-    classifier's batch (185 us against 39 us for 128 x 10 logits, forward and backward).
+    primitive above, followed by the sum and the division, costs twice as much for a
+    classifier's batch (185 us against 87 us for 128 x 10 logits, forward and backward).
 
     Loss of row i: L_i = log sum_c e^{z_ic} - z_{i t_i}.
     Gradient: dJ/dz_ic = scale (p_ic - [c = t_i]) on counted rows, 0 on ignored ones,
@@ -140,16 +140,18 @@ class ReducedSoftmaxCrossEntropy(Function):
     def forward(ctx, logits, target, ignore_index, mean):
         rows = np.arange(logits.shape[0])
         valid = target != ignore_index
-        if valid.all():
-            valid, t, count = None, target, logits.shape[0]
+        if valid.all():     # a copy: the caller's array is not version-tracked, and may change
+            valid, t, count = None, target.copy(), logits.shape[0]
         else:
             t, count = np.where(valid, target, 0), int(valid.sum())
         shifted = logits - logits.max(axis=1, keepdims=True)
         e = np.exp(shifted)
         sum_e = e.sum(axis=1, keepdims=True)
         per_row = np.log(sum_e[:, 0]) - shifted[rows, t]
-        total = per_row.sum() if valid is None else per_row @ valid.astype(per_row.dtype)
+        # (np.where, not a product with the mask: an ignored row may hold -inf logits.)
+        total = per_row.sum() if valid is None else np.where(valid, per_row, 0).sum()
         ctx.scale = (1.0 / count if count else float("nan")) if mean else 1.0
+        ctx.grad_scale = ctx.scale if count else 0.0   # nothing counted: NaN loss, zero gradient
         e /= sum_e                                        # softmax, for backward
         ctx.rows, ctx.t, ctx.valid = rows, t, valid
         ctx.save_for_backward(logits, e)
@@ -162,9 +164,9 @@ class ReducedSoftmaxCrossEntropy(Function):
         if isinstance(g, Tensor):       # create_graph: p from the graph, the one-hot constant
             target = np.zeros(p.shape, dtype=p.dtype)
             target[rows, t] = 1
-            gz = (softmax(logits, 1) - target) * (g * ctx.scale)
+            gz = (softmax(logits, 1) - target) * (g * ctx.grad_scale)
         else:
-            factor = float(g) * ctx.scale
+            factor = float(g) * ctx.grad_scale
             gz = p * factor
             gz[rows, t] -= factor
         if valid is not None:
