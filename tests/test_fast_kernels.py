@@ -193,9 +193,12 @@ def test_embedding_gradient_sums_repeated_rows(rng, n):
 @pytest.mark.parametrize("chunks", [0, 1, 2, 24])
 @pytest.mark.parametrize("threads", ["1", "2", "3"])
 def test_chunked_update_rounds_like_the_plain_expression(rng, monkeypatch, chunks, threads):
-    from chainrule.optim.optimizer import _CHUNK, add_scaled_
+    from chainrule.optim.optimizer import _CHUNK, _PLAIN_MAX, add_scaled_
     monkeypatch.setenv("OMP_NUM_THREADS", threads)
-    size = chunks * _CHUNK + (5 if chunks != 2 else 0) + (17 if chunks == 24 else 0)
+    # 5 elements (plain); one chunk past the plain limit and a few (a partial last chunk);
+    # two whole chunks past it; 24 chunks and a bit (split across threads).
+    size = {0: 5, 1: _PLAIN_MAX + _CHUNK + 5, 2: _PLAIN_MAX + 2 * _CHUNK,
+            24: 24 * _CHUNK + 22}[chunks]
     p = rng.standard_normal(size).astype(np.float32)
     g = rng.standard_normal(size).astype(np.float32)
     expected = p.copy()
@@ -212,8 +215,8 @@ def test_typed_scale_rounds_like_the_plain_expression(rng, dtype, alpha, chunks)
     """Small arrays multiply by a cached 0-d copy of a Python float alpha; every array must
     end as ``p += alpha * g`` leaves it, whatever the dtypes (an integer gradient promoted as
     NumPy promotes it with a Python float, a NumPy scalar alpha keeping its own dtype)."""
-    from chainrule.optim.optimizer import _CHUNK, add_scaled_
-    size = chunks * _CHUNK + 257
+    from chainrule.optim.optimizer import _PLAIN_MAX, add_scaled_
+    size = chunks * _PLAIN_MAX + 257
     p = rng.standard_normal(size).astype(np.float64 if dtype == np.int64 else dtype)
     g = (rng.standard_normal(size) * 4).astype(dtype)
     for _ in range(2):                              # the second time from the cache
