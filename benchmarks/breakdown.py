@@ -4,6 +4,7 @@ that bound them.
     taskset -c 1 python3 benchmarks/breakdown.py xor         # pinned: steadier figures
     python3 benchmarks/breakdown.py xor --count-calls        # also count the Python calls
     python3 benchmarks/breakdown.py mlp_large --threads 2
+    python3 benchmarks/breakdown.py mlp --threads 2          # the step against its BLAS products
 
 ``xor`` times the whole step, its forward, backward (on a fresh graph, and again on one kept
 graph), the optimiser step, and the same arithmetic written directly in NumPy: the floor no
@@ -201,13 +202,73 @@ def mlp_large(args) -> None:
         print(f"{name:<32} {statistics.median(ms):6.1f} ms (range {min(ms):.1f}-{max(ms):.1f})")
 
 
+def mlp(args) -> None:
+    """The mlp step's phases next to its BLAS products alone, in NumPy and (when importable)
+    in PyTorch, alternating, on the configured threads."""
+    runner = CASES["mlp"].build_chainrule()
+    model, opt, loss_fn, x, y = runner.model, runner.opt, runner.loss_fn, runner.x, runner.y
+    for _ in range(10):
+        runner.step()
+    layers = [m for m in model if hasattr(m, "weight")]
+    rng = np.random.default_rng(0)
+    inputs, h = [], x.data
+    for layer in layers:                        # each layer's input, as the step sees it
+        inputs.append(h)
+        h = np.maximum(h @ layer.weight.data.T, 0)
+    grads = [rng.standard_normal((x.shape[0], m.out_features)).astype(np.float32) for m in layers]
+    weights = [m.weight.data for m in layers]
+
+    def products(mm, xs, ws, gs):
+        def run():
+            for a, w, g in zip(xs, ws, gs):    # forward and dW of every layer
+                mm(a, w.T), mm(g.T, a)
+            for w, g in zip(ws[1:], gs[1:]):    # dX of all but the first
+                mm(g, w)
+        return run
+    kinds = {"BLAS products (NumPy)": products(np.matmul, inputs, weights, grads)}
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+        as_t = lambda arrays: [torch.from_numpy(a) for a in arrays]
+        kinds["BLAS products (PyTorch)"] = products(torch.matmul, as_t(inputs), as_t(weights),
+                                                    as_t(grads))
+    except ImportError:
+        pass
+    times = collections.defaultdict(list)
+    for _ in range(args.repeats):
+        # Each in a block of 10 after a pause: the other library's idle BLAS threads spin
+        # for ~0.1 s and would take a core from the next block (see run.py's --settle).
+        for name, fn in kinds.items():
+            time.sleep(0.5)
+            for _ in range(10):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+        time.sleep(0.5)
+        for _ in range(10):
+            t0 = time.perf_counter()
+            opt.zero_grad()
+            loss = loss_fn(model(x), y)
+            t1 = time.perf_counter()
+            loss.backward()
+            t2 = time.perf_counter()
+            opt.step()
+            t3 = time.perf_counter()
+            for key, value in (("chainrule forward", t1 - t0), ("chainrule backward", t2 - t1),
+                               ("chainrule optimizer.step", t3 - t2), ("chainrule step", t3 - t0)):
+                times[key].append(value)
+    for name, seconds in times.items():
+        ms = [t * 1e3 for t in seconds]
+        print(f"{name:<32} {statistics.median(ms):6.3f} ms (range {min(ms):.3f}-{max(ms):.3f})")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("case", choices=["xor", "mlp_large"])
+    ap.add_argument("case", choices=["xor", "mlp", "mlp_large"])
     ap.add_argument("--calls", type=int, default=2000, help="xor: steps per repeat")
     ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--threads", type=int, default=2, help="mlp_large: BLAS threads")
+    ap.add_argument("--threads", type=int, default=2, help="mlp, mlp_large: BLAS threads")
     ap.add_argument("--count-calls", action="store_true", help="xor: count a step's calls")
     args = ap.parse_args(argv)
     if args.case == "xor":
@@ -215,7 +276,7 @@ def main(argv=None) -> int:
     else:
         from run import _set_threads
         _set_threads(args.threads)
-        mlp_large(args)
+        (mlp if args.case == "mlp" else mlp_large)(args)
     return 0
 
 

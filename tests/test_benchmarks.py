@@ -33,6 +33,13 @@ def test_breakdown_splits_the_xor_step():
     assert "Python functions" in text
 
 
+def test_breakdown_puts_the_mlp_step_next_to_its_products():
+    text = _run("breakdown.py", "mlp", "--repeats", "1", "--threads", "1")
+    for part in ("BLAS products (NumPy)", "chainrule forward", "chainrule backward",
+                 "chainrule optimizer.step", "chainrule step"):
+        assert part in text
+
+
 def test_gemm_rate_counts_the_gemms_a_step_does():
     sys.path.insert(0, BENCH)
     try:
