@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from chainrule import backend
-from chainrule.backend import Constant
+from chainrule.backend import ONE
 from chainrule.tensor import Tensor, inplace_changes, wrap
 
 __all__ = ["Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
@@ -568,9 +568,6 @@ def _array_of(g) -> np.ndarray:
     return g.data if isinstance(g, Tensor) else g
 
 
-_ONE = Constant(1.0)
-
-
 def _as_grad(t: Tensor, gradient, name: str, create_graph: bool = False):
     """The starting gradient for ``t``: an array, or under ``create_graph`` a Tensor (the
     caller's own, if given, so a differentiable ``grad_outputs`` stays in the graph)."""
@@ -579,7 +576,7 @@ def _as_grad(t: Tensor, gradient, name: str, create_graph: bool = False):
             raise RuntimeError(
                 f"{name}: grad can be implicitly created only for scalar outputs, but this "
                 f"tensor has shape {t.shape}; pass gradient= (a tensor of that shape)")
-        g = _ONE[t.data.dtype].copy() if t.data.ndim == 0 else np.ones_like(t.data)
+        g = ONE[t.data.dtype].copy() if t.data.ndim == 0 else np.ones_like(t.data)
         return Tensor(g) if create_graph else g
     if isinstance(gradient, Tensor):
         g = gradient

@@ -157,6 +157,9 @@ class Constant(dict):
         return array
 
 
+HALF, ONE = Constant(0.5), Constant(1.0)     # the ones the engine's hot rules use
+
+
 def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum ``g`` down to ``shape``: undoes broadcasting, the gradient rule of every op that
     broadcast an input of ``shape`` up to ``g.shape``."""

@@ -10,13 +10,8 @@ import math
 import numpy as np
 
 from chainrule.autograd import Function
-from chainrule.backend import Constant, get_default_dtype
+from chainrule.backend import HALF, ONE, get_default_dtype
 from chainrule.tensor import Tensor
-
-
-# Typed constants of the hot rules (see backend.Constant: a Python number costs NumPy twice
-# as much as a 0-d array of the operand's dtype on small arrays).
-_HALF, _ONE = Constant(0.5), Constant(1.0)
 
 
 def _data(x):
@@ -228,7 +223,7 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, g):  # d tanh a/da = 1 - tanh^2 a
         out, = ctx.saved_tensors
-        return g * (_ONE[out.dtype] - out * out)
+        return g * (ONE[out.dtype] - out * out)
 
 
 class Sigmoid(Function):
@@ -236,7 +231,7 @@ class Sigmoid(Function):
     def forward(ctx, a):
         # 1/(1+e^-a) written through tanh: no overflow for large |a|. (A plain number or
         # an integer array gets a plain 0.5, so NumPy promotes it to float as it always did.)
-        half = _HALF[a.dtype] if type(a) is np.ndarray and a.dtype.kind in "fc" else 0.5
+        half = HALF[a.dtype] if type(a) is np.ndarray and a.dtype.kind in "fc" else 0.5
         out = np.tanh(a * half)
         out *= half
         out += half
@@ -246,7 +241,7 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, g):  # d s(a)/da = s(a) (1 - s(a))
         out, = ctx.saved_tensors
-        return g * out * (_ONE[out.dtype] - out)
+        return g * out * (ONE[out.dtype] - out)
 
 
 class Relu(Function):
