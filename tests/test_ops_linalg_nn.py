@@ -168,11 +168,16 @@ def test_linear_shape_error():
     assert caught.value.__suppress_context__
 
 
-@pytest.mark.parametrize("x_shape", [(4,), (3, 4), (2, 3, 4), (2, 1, 3, 4)])
+@pytest.mark.parametrize("x_shape", [(4,), (3, 4), (2, 3, 4), (2, 1, 3, 4), (0, 3, 4),
+                                     "transposed"])
 def test_linear_input_layouts_agree_with_matmul(x_shape):
-    """2-D inputs take np.dot, others matmul: both give x @ W.T + b and its gradients."""
+    """1-D inputs take matmul, the others np.dot (N-D ones flattened to one product, also
+    when not contiguous): all give x @ W.T + b and its gradients."""
     rng = np.random.default_rng(3)
-    x = cr.tensor(rng.standard_normal(x_shape), requires_grad=True)
+    if x_shape == "transposed":
+        x = cr.tensor(rng.standard_normal((3, 2, 4)), requires_grad=True).transpose(0, 1)
+    else:
+        x = cr.tensor(rng.standard_normal(x_shape), requires_grad=True)
     w = cr.tensor(rng.standard_normal((5, 4)), requires_grad=True)
     b = cr.tensor(rng.standard_normal(5), requires_grad=True)
     out = linear(x, w, b)

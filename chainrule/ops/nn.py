@@ -48,9 +48,17 @@ class Linear(Function):
         if (x.dtype is not weight.dtype and x.dtype != weight.dtype) or weight.ndim > 2:
             _mismatch(x, weight)
         try:
-            # np.dot for the usual 2-D input (it skips matmul's broadcasting set-up: 1.5 us
-            # against 2.3 us for a tiny layer, the same BLAS call for a large one).
-            out = np.dot(x, weight.T) if x.ndim == 2 else x @ weight.T
+            if x.ndim == 2:
+                # np.dot: it skips matmul's broadcasting set-up (1.5 us against 2.3 us for a
+                # tiny layer, the same BLAS call for a large one).
+                out = np.dot(x, weight.T)
+            elif x.ndim > 2 and weight.ndim == 2:
+                # One product over all leading dimensions: matmul would make one per leading
+                # index (an LSTM's (32, 32, 64) input projection: 0.62 ms against 0.96 ms).
+                out = np.dot(x.reshape(-1, x.shape[-1]), weight.T)
+                out = out.reshape(x.shape[:-1] + (weight.shape[0],))
+            else:
+                out = x @ weight.T
         except ValueError:
             _mismatch(x, weight)        # the product names no argument: say which and why
             raise                       # (a failure _mismatch cannot explain: NumPy's own)
