@@ -30,6 +30,14 @@ def _class_weight(weight, ndim: int):
     return weight.reshape((1, -1) + (1,) * (ndim - 2))
 
 
+def _shifted_exp(logits: np.ndarray):
+    """(z - max z, e^(z - max z), its sum) along the class axis: the stable start of
+    log-softmax, which both cross-entropy primitives take."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return shifted, e, e.sum(axis=1, keepdims=True)
+
+
 class SoftmaxCrossEntropy(Function):
     """Per-sample cross-entropy of softmax(logits) against class indices or probabilities.
 
@@ -49,9 +57,7 @@ class SoftmaxCrossEntropy(Function):
         eps = float(label_smoothing)
         n_classes = logits.shape[1]
         wb = None if weight is None else _class_weight(weight, logits.ndim)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
-        sum_e = e.sum(axis=1, keepdims=True)
+        shifted, e, sum_e = _shifted_exp(logits)
         log_sum = np.log(sum_e)
         need_target = len(ctx.needs_input_grad) > 1 and ctx.needs_input_grad[1]
         logp = None
@@ -144,9 +150,7 @@ class ReducedSoftmaxCrossEntropy(Function):
             valid, t, count = None, target.copy(), logits.shape[0]
         else:
             t, count = np.where(valid, target, 0), int(valid.sum())
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
-        sum_e = e.sum(axis=1, keepdims=True)
+        shifted, e, sum_e = _shifted_exp(logits)
         per_row = np.log(sum_e[:, 0]) - shifted[rows, t]
         # (np.where, not a product with the mask: an ignored row may hold -inf logits.)
         total = per_row.sum() if valid is None else np.where(valid, per_row, 0).sum()
