@@ -1,10 +1,11 @@
-"""Where a step's time goes, for the two cases whose targets are missed, next to the floors
+"""Where a step's time goes, for the cases whose targets are missed, next to the floors
 that bound them.
 
     taskset -c 1 python3 benchmarks/breakdown.py xor         # pinned: steadier figures
     python3 benchmarks/breakdown.py xor --count-calls        # also count the Python calls
     python3 benchmarks/breakdown.py mlp_large --threads 2
     python3 benchmarks/breakdown.py mlp --threads 2          # the step against its BLAS products
+    python3 benchmarks/breakdown.py ops --of lenet           # each operation's rules, in the step
 
 ``xor`` times the whole step, its forward, backward (on a fresh graph, and again on one kept
 graph), the optimiser step, and the same arithmetic written directly in NumPy: the floor no
@@ -14,6 +15,10 @@ graph, the backward driver, module calls, the optimiser loop.
 ``mlp_large`` times, in the same loop, each phase of the step next to the raw BLAS products
 that phase must do, the large GEMMs at the step's shapes next to a 2048^3 product (the
 peak run.py judges against), and the SGD update.
+
+``ops`` times every operation's forward and backward rule inside a case's training step
+(any case of run.py) and prints them by time per step; what is left of the step is the
+engine's bookkeeping, the module calls and the optimiser.
 
 Figures are the fastest of the repeats (xor) or the median and range (mlp_large): on a shared
 machine whose speed drifts, the minimum is the figure least disturbed by other work.
@@ -262,21 +267,75 @@ def mlp(args) -> None:
         print(f"{name:<32} {statistics.median(ms):6.3f} ms (range {min(ms):.3f}-{max(ms):.3f})")
 
 
+def ops(args) -> None:
+    """Each Function's forward and backward, timed (wall clock, inclusive) inside the step."""
+    from chainrule.autograd import Function
+    spent, calls = collections.Counter(), collections.Counter()
+
+    def timed(cls, name: str) -> None:
+        rule = cls.__dict__[name]
+        fn = rule.__func__ if isinstance(rule, staticmethod) else rule
+        key = f"{cls.__name__}.{name}"
+
+        def run(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[key] += time.perf_counter() - t0
+                calls[key] += 1
+        setattr(cls, name, staticmethod(run))
+
+    runner = CASES[args.of].build_chainrule()     # builds the model: every Function defined
+    pending, seen = [Function], set()
+    while pending:
+        cls = pending.pop()
+        if cls not in seen:
+            seen.add(cls)
+            pending.extend(cls.__subclasses__())
+            for name in ("forward", "backward"):
+                if cls is not Function and name in cls.__dict__:
+                    timed(cls, name)
+    for _ in range(10):
+        runner.step()
+    spent.clear()
+    calls.clear()
+    time.sleep(0.5)             # let BLAS workers from the warm-up go idle
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        runner.step()
+    step = (time.perf_counter() - t0) / args.steps * 1e3
+    print(f"{args.of}: {step:.3f} ms per step ({args.steps} steps, {args.threads} BLAS thread(s))")
+    total = 0.0
+    for key, seconds in spent.most_common():
+        ms = seconds / args.steps * 1e3
+        total += ms
+        print(f"  {key:<40} {ms:8.3f} ms  {100 * ms / step:5.1f}%  x{calls[key] // args.steps}")
+    print(f"  {'all rules':<40} {total:8.3f} ms  {100 * total / step:5.1f}%")
+    print(f"  {'the rest (engine, modules, optimiser)':<40} {step - total:8.3f} ms  "
+          f"{100 * (step - total) / step:5.1f}%")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("case", choices=["xor", "mlp", "mlp_large"])
+    ap.add_argument("case", choices=["xor", "mlp", "mlp_large", "ops"])
+    ap.add_argument("--of", choices=sorted(CASES), default="lenet", help="ops: which case")
+    ap.add_argument("--steps", type=int, default=40, help="ops: steps timed")
     ap.add_argument("--calls", type=int, default=2000, help="xor: steps per repeat")
     ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--threads", type=int, default=2, help="mlp, mlp_large: BLAS threads")
+    ap.add_argument("--threads", type=int, default=2, help="mlp, mlp_large, ops: BLAS threads")
     ap.add_argument("--count-calls", action="store_true", help="xor: count a step's calls")
     args = ap.parse_args(argv)
+    for name in ("calls", "repeats", "threads", "steps"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.case == "xor":
         xor(args)
     else:
         from run import _set_threads
         _set_threads(args.threads)
-        (mlp if args.case == "mlp" else mlp_large)(args)
+        {"mlp": mlp, "mlp_large": mlp_large, "ops": ops}[args.case](args)
     return 0
 
 

@@ -40,6 +40,21 @@ def test_breakdown_puts_the_mlp_step_next_to_its_products():
         assert part in text
 
 
+def test_breakdown_times_each_rule_inside_a_case_step():
+    text = _run("breakdown.py", "ops", "--of", "lenet", "--steps", "1", "--threads", "1")
+    for part in ("Conv2d.forward", "Conv2d.backward", "MaxPool2d.backward", "all rules",
+                 "the rest (engine, modules, optimiser)"):
+        assert part in text
+
+
+def test_alternatives_time_the_thread_split_and_check_any_compiled_kernel():
+    text = _run("alternatives.py", "--calls", "2", "--repeats", "1", "--threads", "2")
+    for part in ("hand-off of an empty job", "two halves on two threads",
+                 "exp of one LSTM step's gates"):
+        assert part in text
+    assert "numba: not installed" in text or text.count("agree)") == 2
+
+
 def test_gemm_rate_counts_the_gemms_a_step_does():
     sys.path.insert(0, BENCH)
     try:
