@@ -83,22 +83,31 @@ class Halves:
         self._go, self._done = threading.Lock(), threading.Lock()
         self._go.acquire()
         self._done.acquire()
-        self._job = None
+        self._job, self._error = None, None
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
         while True:
             self._go.acquire()
             fn, lo, hi = self._job
-            fn(lo, hi)
-            self._done.release()
+            try:
+                fn(lo, hi)
+            except BaseException as exc:        # handed back to the caller, not lost here
+                self._error = exc
+            finally:
+                self._done.release()
 
     def __call__(self, fn, n: int) -> None:
         half = n // 2
         self._job = (fn, half, n)
         self._go.release()
-        fn(0, half)
-        self._done.acquire()
+        try:
+            fn(0, half)
+        finally:
+            self._done.acquire()                # the worker's half has finished either way
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def threads_part(args) -> None:
@@ -106,7 +115,7 @@ def threads_part(args) -> None:
     halves = Halves()
     rng = np.random.default_rng(0)
     zero = np.float32(0)
-    cases = {   # (what, input shape, the pass over rows lo:hi)
+    cases = {   # what: (input shape, a maker of the pass over rows lo:hi of x into y)
         "ReLU of lenet's conv1 output (64x6x28x28), memory-bound":
             ((64, 6, 28, 28), lambda x, y: lambda lo, hi: np.maximum(x[lo:hi], zero, out=y[lo:hi])),
         "exp of one LSTM step's gates (32x512)":
