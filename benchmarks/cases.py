@@ -221,8 +221,8 @@ def mnist_mlp(nn):
 @functools.lru_cache(maxsize=1)
 def mnist_data():
     """MNIST prepared exactly as `chainrule train` prepares it (10% held out, standardised)."""
-    from chainrule.cli import DEFAULTS
-    from chainrule.cli_data import make_spec, prepare
+    from chainrule.cli.data import make_spec, prepare
+    from chainrule.cli.train import DEFAULTS
     spec = make_spec("mnist", 0, DEFAULTS["mnist"]["val_split"])
     d = prepare(spec)
     return d.X_train, d.y_train, d.X_val, d.y_val

@@ -3,7 +3,7 @@
 Run: python examples/char_lstm_shakespeare.py
      python examples/char_lstm_shakespeare.py --epochs 2 --steps 50 --hidden 128   (a quick look)
 
-The model (``chainrule.models.CharLSTM``, as ``chainrule train --model lstm`` builds it) is
+The model (``chainrule.cli.models.CharLSTM``, as ``chainrule train --model lstm`` builds it) is
 
     Embedding(65 characters -> 32) -> LSTM(32 -> hidden) -> Linear(hidden -> 65)
 
@@ -16,7 +16,7 @@ predicting uniformly over 65 characters would cost ln 65 = 4.17.
 
 This script writes its own loop instead of ``cr.train.fit`` to show the steps one by one,
 including gradient-norm clipping between ``backward`` and ``step`` (an LSTM's gradients
-through time can spike). Text is sampled with ``chainrule.models.generate``, which reads the
+through time can spike). Text is sampled with ``chainrule.cli.models.generate``, which reads the
 prompt once and then feeds one character at a time, carrying the LSTM state forward.
 
 Measured (2026-11-29, shared 2-core CPU): validation loss 2.04 after the first epoch, 1.70
@@ -32,7 +32,8 @@ import time
 import numpy as np
 
 import chainrule as cr
-from chainrule import models, nn
+from chainrule import nn
+from chainrule.cli import models
 from chainrule.data import CharDataset, DataLoader, RandomSampler, Subset
 from chainrule.data.datasets import load_shakespeare
 from chainrule.nn import functional as F

@@ -4,7 +4,7 @@ Run: python examples/lenet_mnist.py            (the full run: 60,000 images, 8 e
      python examples/lenet_mnist.py --train-size 5000 --epochs 2    (a quick look)
 
 The network is LeNet-5 with ReLU, max-pooling and BatchNorm after each convolution
-(``chainrule.models.cnn``, which ``chainrule train --model cnn --batch-norm`` builds too):
+(``chainrule.cli.models.cnn``, which ``chainrule train --model cnn --batch-norm`` builds too):
 
     conv5x5(1->6, pad 2) - BN - ReLU - maxpool2      28x28 -> 14x14
     conv5x5(6->16)       - BN - ReLU - maxpool2      14x14 -> 5x5
@@ -24,7 +24,8 @@ import time
 import numpy as np
 
 import chainrule as cr
-from chainrule import models, nn
+from chainrule import nn
+from chainrule.cli import models
 from chainrule.data import DataLoader, MNIST, Subset
 
 

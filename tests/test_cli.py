@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import cli, cli_data, models, train
-from chainrule.cli_data import image_to_mnist
+from chainrule import cli, train
+from chainrule.cli import data as cli_data, models, train as train_command
+from chainrule.cli.images import image_to_mnist
 from chainrule.data import datasets, write_idx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,7 +118,7 @@ def test_resume_matches_an_uninterrupted_run_bit_for_bit(tmp_path):
 
 
 def test_ctrl_c_keeps_the_checkpoint_and_resume_finishes(tmp_path, monkeypatch, capsys):
-    real_fit = cli.fit
+    real_fit = train_command.fit
 
     def fit_interrupted_in_epoch_3(*args, callbacks=(), **kwargs):
         def stop(state):
@@ -127,12 +128,12 @@ def test_ctrl_c_keeps_the_checkpoint_and_resume_finishes(tmp_path, monkeypatch, 
                         **kwargs)
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "fit", fit_interrupted_in_epoch_3)
+    monkeypatch.setattr(train_command, "fit", fit_interrupted_in_epoch_3)
     assert cli.main(["train", "--data", "circles", "--epochs", "5", "--out", "r", "--quiet"]) == 130
     err = capsys.readouterr().err
     assert "interrupted during epoch 3" in err and "chainrule train --resume r" in err
     assert train.read_checkpoint(tmp_path / "r" / "last.ckpt")["epoch"] == 2
-    monkeypatch.setattr(cli, "fit", real_fit)
+    monkeypatch.setattr(train_command, "fit", real_fit)
     assert cli.main(["train", "--resume", "r", "--quiet"]) == 0
     assert train.read_checkpoint(tmp_path / "r" / "last.ckpt")["epoch"] == 5
 
@@ -406,11 +407,14 @@ def test_generate_rejects_bad_arguments(kwargs, error, fragment):
 # ----------------------------------------------------------- lr schedules
 def test_lr_schedule_defaults_to_onecycle_for_cnn_only():
     parser = cli.build_parser()
-    assert cli._train_config(parser.parse_args(["train", "--model", "cnn"]),
-                             "mnist")["lr_schedule"] == "onecycle"
-    assert cli._train_config(parser.parse_args(["train"]), "mnist")["lr_schedule"] == "constant"
-    assert cli._train_config(parser.parse_args(["train", "--model", "cnn", "--lr-schedule",
-                                                "constant"]), "mnist")["lr_schedule"] == "constant"
+
+    def schedule(argv):
+        return train_command._train_config(parser.parse_args(["train", *argv]),
+                                           "mnist")["lr_schedule"]
+
+    assert schedule(["--model", "cnn"]) == "onecycle"
+    assert schedule([]) == "constant"
+    assert schedule(["--model", "cnn", "--lr-schedule", "constant"]) == "constant"
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
@@ -431,7 +435,7 @@ def test_lr_schedule_steps_every_batch_and_resumes_exactly(tmp_path, monkeypatch
     assert peak / 25 < lrs[0] < peak and lrs[-1] < 1e-2 * peak
     assert all(a > b for a, b in zip(lrs[1:], lrs[2:]))
     # Interrupted in epoch 3 and resumed: the scheduler's state comes back with the rest.
-    real_fit = cli.fit
+    real_fit = train_command.fit
 
     def fit_interrupted_in_epoch_3(*args, callbacks=(), **kwargs):
         def stop(state):
@@ -440,9 +444,9 @@ def test_lr_schedule_steps_every_batch_and_resumes_exactly(tmp_path, monkeypatch
         return real_fit(*args, callbacks=[*callbacks, train.LambdaCallback(on_batch_end=stop)],
                         **kwargs)
 
-    monkeypatch.setattr(cli, "fit", fit_interrupted_in_epoch_3)
+    monkeypatch.setattr(train_command, "fit", fit_interrupted_in_epoch_3)
     assert cli.main(["train", *common, "--out", "split"]) == 130
-    monkeypatch.setattr(cli, "fit", real_fit)
+    monkeypatch.setattr(train_command, "fit", real_fit)
     capsys.readouterr()
     assert cli.main(["train", "--resume", "split", "--epochs", "6", "--quiet"]) == 1
     assert "planned for 4 epochs" in capsys.readouterr().err

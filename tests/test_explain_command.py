@@ -1,22 +1,20 @@
-"""`chainrule explain` / `chainrule summary` logic (chainrule.explain.command)."""
+"""`chainrule explain` / `chainrule summary` (chainrule.cli.explain, chainrule.cli.summary)."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 import pytest
 
-from chainrule.explain.command import (
-    add_explain_arguments, add_summary_arguments, run_explain, run_summary)
+from chainrule.cli import main
 
 
 def _explain(argv):
-    return run_explain(add_explain_arguments(argparse.ArgumentParser()).parse_args(argv))
+    return main(["explain", *argv])
 
 
 def _summary(argv):
-    return run_summary(add_summary_arguments(argparse.ArgumentParser()).parse_args(argv))
+    return main(["summary", *argv])
 
 
 def test_example_231(capsys):

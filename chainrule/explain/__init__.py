@@ -9,7 +9,7 @@
 * :func:`summary` -- parameters, multiply-adds and activation memory per layer.
 
 The command-line front ends (``chainrule explain``, ``chainrule summary``) live in
-:mod:`chainrule.explain.command`.
+:mod:`chainrule.cli.explain` and :mod:`chainrule.cli.summary`.
 
     >>> import chainrule as cr
     >>> text = cr.explain.presets.example_231().trace()

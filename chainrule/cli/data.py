@@ -1,5 +1,5 @@
-"""Data for the ``chainrule`` command: named data sets, user files, splits, preprocessing
-and reading a single image the way MNIST digits were made.
+"""Data for the ``chainrule`` command: named data sets, user files, splits and preprocessing
+(reading one image file for ``predict`` is in :mod:`chainrule.cli.images`).
 
 A run's data is described by a JSON-friendly *spec* (stored in its config), so ``evaluate``
 and ``predict`` rebuild exactly the same test split and preprocessing from a checkpoint:
@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.cli.errors import UserError
 from chainrule.data import datasets, generated, load_csv, load_idx_pair
 
 # Named data sets: the shipped files and the generated 2-D problems.
@@ -27,11 +28,6 @@ GENERATED = {"spirals": (generated.make_spirals, {"noise": 0.02, "turns": 2.0}, 
              "circles": (generated.make_circles, {"noise": 0.08, "factor": 0.5}, 800)}
 TEXT = {"shakespeare": {"seq_len": 32, "windows": 20000, "test_windows": 2000}}
 NAMES = SHIPPED + tuple(GENERATED) + tuple(TEXT)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".bmp", ".gif", ".tif", ".tiff")
-
-
-class UserError(ValueError):
-    """Bad input from the user (data, options, files): the message is shown as is."""
 
 
 @dataclass
@@ -286,105 +282,3 @@ def read_feature_rows(path: str, prep: dict[str, Any]) -> np.ndarray:
         raise UserError(f"{path} has {X.shape[1]} columns, but the model expects "
                         f"{prep['input_shape'][0]} features (one per column, no label column)")
     return X
-
-
-def _read_pgm(path: str) -> np.ndarray:
-    """Binary (P5) or text (P2) PGM, for when Pillow is not installed."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    tokens, pos = [], 0
-    while len(tokens) < 4:  # magic, width, height, maxval (comments start with #)
-        while pos < len(raw) and raw[pos:pos + 1].isspace():
-            pos += 1
-        if raw[pos:pos + 1] == b"#":
-            pos = raw.index(b"\n", pos) + 1
-            continue
-        start = pos
-        while pos < len(raw) and not raw[pos:pos + 1].isspace():
-            pos += 1
-        tokens.append(raw[start:pos])
-    magic, w, h, maxval = tokens[0], int(tokens[1]), int(tokens[2]), int(tokens[3])
-    if magic == b"P5":
-        dtype = np.uint8 if maxval < 256 else np.dtype(">u2")
-        img = np.frombuffer(raw, dtype=dtype, count=w * h, offset=pos + 1)
-    elif magic == b"P2":
-        img = np.array(raw[pos:].split()[:w * h], dtype=np.int64)
-    else:
-        raise UserError(f"{path}: not a PGM image (magic {magic!r})")
-    if img.size != w * h:
-        raise UserError(f"{path}: the PGM file is truncated")
-    return img.reshape(h, w).astype(np.float64) / maxval
-
-
-def _read_image(path: str) -> np.ndarray:
-    """Grayscale in [0, 1] (H, W); transparent pixels count as white paper."""
-    try:
-        from PIL import Image
-    except ImportError:
-        Image = None
-    try:
-        if Image is not None:
-            with Image.open(path) as im:
-                im = im.convert("RGBA")
-                rgba = np.asarray(im, dtype=np.float64) / 255.0
-        elif path.lower().endswith(".pgm"):
-            return _read_pgm(path)
-        else:
-            import matplotlib.image as mpimg  # reads PNG without Pillow
-            rgba = np.asarray(mpimg.imread(path), dtype=np.float64)
-            if rgba.max() > 1.0:
-                rgba = rgba / 255.0
-    except (OSError, ValueError, SyntaxError) as e:
-        raise UserError(f"cannot read image {path!r}: {e}") from None
-    if rgba.ndim == 2:
-        return rgba
-    rgb, alpha = rgba[..., :3], (rgba[..., 3:4] if rgba.shape[-1] == 4 else 1.0)
-    gray = (rgb @ np.array([0.299, 0.587, 0.114]))[..., None] if rgb.shape[-1] == 3 else rgb[..., :1]
-    return (gray * alpha + (1.0 - alpha))[..., 0]
-
-
-def _resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Area-averaging resize (each output pixel is the mean of the input area it covers),
-    which neither aliases when shrinking nor blurs more than needed."""
-    def weights(n_in: int, n_out: int) -> np.ndarray:
-        edges = np.linspace(0, n_in, n_out + 1)
-        w = np.zeros((n_out, n_in))
-        for i in range(n_out):
-            lo, hi = edges[i], edges[i + 1]
-            for j in range(int(np.floor(lo)), int(np.ceil(hi))):
-                w[i, j] = min(hi, j + 1) - max(lo, j)
-        return w / w.sum(axis=1, keepdims=True)
-    return weights(img.shape[0], height) @ img @ weights(img.shape[1], width).T
-
-
-def image_to_mnist(path: str, side: int = 28) -> np.ndarray:
-    """One image file -> an MNIST-like ``(side, side)`` array of 0..255 values (white digit on
-    black): grayscale, inverted when the background is light, cropped to the ink, scaled so
-    the longer side is 20/28 of the frame, and centred by its centre of mass, as MNIST was
-    made (LeCun et al.)."""
-    if not os.path.isfile(path):
-        raise UserError(f"image file {path!r} does not exist")
-    img = _read_image(path)
-
-    def border(a: np.ndarray) -> np.ndarray:
-        return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
-
-    if np.median(border(img)) > 0.5:  # dark ink on light paper: make it light on dark
-        img = 1.0 - img
-    img = np.clip(img - np.median(border(img)), 0.0, 1.0)  # the paper's tint becomes black
-    ink = img > 0.1 * img.max() if img.max() > 0 else np.zeros_like(img, dtype=bool)
-    if not ink.any():
-        raise UserError(f"{path}: the image is blank (no strokes found)")
-    rows, cols = np.where(ink.any(axis=1))[0], np.where(ink.any(axis=0))[0]
-    crop = img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    box = round(side * 20 / 28)
-    scale = box / max(crop.shape)
-    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
-    digit = _resize(crop, h, w)
-    frame = np.zeros((side, side))
-    # Centre of mass to the frame's centre (clamped so the digit stays inside).
-    cy, cx = (np.indices(digit.shape) * digit).reshape(2, -1).sum(1) / max(digit.sum(), 1e-12)
-    top = int(np.clip(round(side / 2 - cy), 0, side - h))
-    left = int(np.clip(round(side / 2 - cx), 0, side - w))
-    frame[top:top + h, left:left + w] = digit
-    return np.clip(frame / max(frame.max(), 1e-12), 0, 1) * 255.0

@@ -1,4 +1,4 @@
-"""Ready-made models for the ``chainrule`` command (and for quick experiments).
+"""The models ``chainrule train`` builds (usable in your own scripts too).
 
 Every builder takes plain numbers and strings, so a model is rebuilt from the JSON ``config``
 stored in its checkpoint: ``build_model(config)``.
@@ -8,7 +8,7 @@ stored in its checkpoint: ``build_model(config)``.
 * :func:`lstm` -- char-level: Embedding, LSTM, Linear on the last step (next character)
 
     >>> import chainrule as cr
-    >>> from chainrule import models
+    >>> from chainrule.cli import models
     >>> model = models.mlp(784, 10, hidden=(256, 128), activation="relu")
     >>> model(cr.zeros(2, 784)).shape
     (2, 10)
@@ -26,37 +26,17 @@ from chainrule.random import default_generator
 from chainrule.tensor import Tensor
 
 __all__ = ["ACTIVATIONS", "MODELS", "mlp", "cnn", "lstm", "CharLSTM", "generate", "build_model",
-           "parse_hidden", "model_available", "require_model"]
+           "parse_hidden"]
 
-# Command-line name -> nn class name (PyTorch's).
-ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "gelu": "GELU",
-               "leaky_relu": "LeakyReLU"}
-
-# Model kind -> the nn layers it needs.
-_NEEDS = {"mlp": ("Linear", "Flatten"), "cnn": ("Conv2d", "MaxPool2d", "Linear", "Flatten"),
-          "lstm": ("Embedding", "LSTM", "Linear")}
-MODELS = tuple(_NEEDS)
-
-
-def model_available(kind: str) -> bool:
-    """True when this chainrule has every layer the model ``kind`` is made of."""
-    return kind in _NEEDS and all(hasattr(nn, layer) for layer in _NEEDS[kind])
-
-
-def require_model(kind: str) -> None:
-    """Raise ValueError naming what is missing when the model ``kind`` cannot be built."""
-    if kind not in _NEEDS:
-        raise ValueError(f"unknown model {kind!r}; choose from {', '.join(MODELS)}")
-    missing = [layer for layer in _NEEDS[kind] if not hasattr(nn, layer)]
-    if missing:
-        raise ValueError(f"the {kind} model needs chainrule.nn.{', '.join(missing)}, which this "
-                         f"version of chainrule does not have yet")
+# Command-line name -> the nn layer.
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
+               "leaky_relu": nn.LeakyReLU}
 
 
 def _activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
-    return getattr(nn, ACTIVATIONS[name])()
+    return ACTIVATIONS[name]()
 
 
 def parse_hidden(text: str | Sequence[int]) -> tuple[int, ...]:
@@ -91,7 +71,6 @@ def mlp(in_features: int, num_classes: int, hidden: Sequence[int] = (256, 128),
     Each hidden layer is ``Linear -> [BatchNorm1d] -> activation -> [Dropout]``; the last
     Linear gives ``num_classes`` logits (feed them to ``CrossEntropyLoss``).
     """
-    require_model("mlp")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     layers: list[nn.Module] = [nn.Flatten()]
@@ -116,7 +95,6 @@ def cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
     For 28x28 inputs the feature maps are 28 -> 14 -> 10 -> 5, so the first Linear sees
     16 * 5 * 5 = 400 values.
     """
-    require_model("cnn")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     side = (image_size // 2 - 4) // 2
@@ -176,7 +154,6 @@ class CharLSTM(nn.Module):
 def lstm(vocab_size: int, embedding_dim: int = 32, hidden_size: int = 128, num_layers: int = 1,
          dropout: float = 0.0) -> CharLSTM:
     """A char-level LSTM (see :class:`CharLSTM`)."""
-    require_model("lstm")
     return CharLSTM(vocab_size, embedding_dim, hidden_size, num_layers, dropout)
 
 
@@ -243,10 +220,14 @@ def build_model(config: Mapping[str, Any]) -> nn.Module:
         raise ValueError(f"model config must be a dict with a 'kind' entry, got {config!r}")
     kind = config["kind"]
     args = {k: v for k, v in config.items() if k != "kind"}
-    builders = {"mlp": mlp, "cnn": cnn, "lstm": lstm}
-    if kind not in builders:
+    if kind not in _BUILDERS:
         raise ValueError(f"unknown model {kind!r}; choose from {', '.join(MODELS)}")
     try:
-        return builders[kind](**args)
+        return _BUILDERS[kind](**args)
     except TypeError as e:
         raise ValueError(f"model config for {kind!r} does not fit its builder: {e}") from None
+
+
+# Model kind (``--model``) -> its builder.
+_BUILDERS = {"mlp": mlp, "cnn": cnn, "lstm": lstm}
+MODELS = tuple(_BUILDERS)

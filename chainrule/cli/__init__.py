@@ -1,0 +1,124 @@
+"""The ``chainrule`` command (also ``python -m chainrule``).
+
+    chainrule train                      # MLP on the shipped MNIST -> runs/mnist-mlp-<time>/
+    chainrule train --data sonar --hidden 64,32 --dropout 0.2 --epochs 100
+    chainrule train --resume runs/mnist-mlp-20240101-120000
+    chainrule evaluate runs/mnist-mlp-20240101-120000
+    chainrule predict runs/mnist-mlp-20240101-120000 digit.png
+    chainrule train --data shakespeare --model lstm --out runs/shakespeare
+    chainrule sample runs/shakespeare --prompt "ROMEO:" --length 300 --temperature 0.8
+    chainrule explain --example 2-3-1
+    chainrule summary --layers 784,128,10 --batch-size 32
+
+Every problem with the user's input ends in one line on stderr, ``chainrule: error: ...``,
+and a non-zero exit status (2 for bad options, 1 for bad files or data, 130 for Ctrl-C).
+``explain`` and ``summary`` name themselves (``chainrule explain: error: ...``) and exit with
+2 for any bad input.
+
+Layout: one module per command (:mod:`~chainrule.cli.train`, :mod:`~chainrule.cli.evaluate`,
+:mod:`~chainrule.cli.predict`, :mod:`~chainrule.cli.sample`, :mod:`~chainrule.cli.explain`,
+:mod:`~chainrule.cli.summary`) and the modules they share: :mod:`~chainrule.cli.errors` (the
+one error type, :class:`UserError`), :mod:`~chainrule.cli.data` and
+:mod:`~chainrule.cli.images` (data preparation), :mod:`~chainrule.cli.models` (model
+building), :mod:`~chainrule.cli.optimizers`, :mod:`~chainrule.cli.runs` (run folders and
+checkpoint loading), :mod:`~chainrule.cli.output` (what the commands print) and
+:mod:`~chainrule.cli.network_spec` (the small networks of ``explain`` and ``summary``).
+
+Adding a command ``chainrule NAME``:
+
+1. Write ``chainrule/cli/NAME.py`` with ``NAME = "NAME"``, ``HELP = "one line for chainrule
+   --help"``, ``add_arguments(parser)`` (adds the options to the command's argparse parser;
+   it may set ``parser.description``) and ``run(args) -> int`` (does the work, prints the
+   result to stdout and returns the exit status, 0 on success).
+2. In ``run``, raise :class:`~chainrule.cli.errors.UserError` for anything wrong with the
+   user's input, naming the option or file and what was expected; never print an error
+   yourself: :func:`main` turns it into the one-line message and the exit status.
+3. Add the module to ``COMMANDS`` below (its place there is its place in ``--help``).
+4. Test it in ``tests/test_cli.py`` (or ``tests/test_<area>.py``) through :func:`main` or
+   ``python -m chainrule NAME``, including a bad input; ``tests/test_cli_package.py``
+   already checks that its ``--help`` works.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from typing import Sequence
+
+from chainrule._version import __version__
+from chainrule.cli import evaluate, explain, predict, sample, summary, train
+from chainrule.cli.errors import UserError
+
+__all__ = ["COMMANDS", "UserError", "build_parser", "main"]
+
+# Every command, in the order ``chainrule --help`` lists them.
+COMMANDS = (train, evaluate, predict, sample, explain, summary)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are UserErrors (status 2), shown by :func:`main` like any other."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see '{self.prog} --help')", status=2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``chainrule`` and of every command in :data:`COMMANDS`."""
+    parser = _Parser(prog="chainrule", description="Train, evaluate and explain neural networks "
+                     "built on chainrule (NumPy autograd).")
+    parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for command in COMMANDS:
+        command.add_arguments(sub.add_parser(command.NAME, help=command.HELP))
+    return parser
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror and e.filename:
+        return f"{e.strerror}: {e.filename}"
+    text = str(e).strip() or type(e).__name__
+    if isinstance(e, KeyError) and text.startswith(("'", '"')):
+        text = text[1:-1]
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        names = [command.NAME for command in COMMANDS]
+        raise UserError(f"choose a command: {', '.join(names[:-1])} or {names[-1]}", status=2)
+    command = next(c for c in COMMANDS if c.NAME == args.command)
+    return int(command.run(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Example:
+        >>> main(["summary", "--layers", "4,3,2", "--format", "json"])    # doctest: +SKIP
+        0
+    """
+    try:
+        return _run(build_parser(), argv)
+    except KeyboardInterrupt:
+        print("\nchainrule: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except UserError as e:
+        name = "chainrule" if e.command is None else f"chainrule {e.command}"
+        print(f"{name}: error: {_one_line(e)}", file=sys.stderr)
+        return e.status
+    except (ValueError, OSError, KeyError) as e:
+        # The library's own errors name the argument, the file and the problem: show that
+        # one line instead of a traceback.
+        print(f"chainrule: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except Exception:
+        traceback.print_exc()
+        print("chainrule: internal error (a bug in chainrule, not in your input, is likely); "
+              "please report the command and the traceback above", file=sys.stderr)
+        return 3

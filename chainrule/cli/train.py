@@ -1,0 +1,283 @@
+"""``chainrule train``: train a classifier and write a run folder (checkpoints, history,
+config.json, curves.png, test_metrics.json); ``--resume`` continues a run exactly.
+
+    chainrule train                      # MLP on the shipped MNIST -> runs/mnist-mlp-<time>/
+    chainrule train --data sonar --hidden 64,32 --dropout 0.2 --epochs 100
+    chainrule train --data shakespeare --model lstm --out runs/shakespeare
+    chainrule train --resume runs/mnist-mlp-20240101-120000
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.cli import models
+from chainrule.cli.data import NAMES, describe, make_spec, prepare
+from chainrule.cli.errors import UserError, check_number
+from chainrule.cli.optimizers import LR_SCHEDULES, OPTIMIZERS, make_optimizer, make_scheduler
+from chainrule.cli.output import report, say
+from chainrule.cli.runs import new_run_dir, save_history, write_json
+from chainrule.data import DataLoader, TensorDataset
+from chainrule.train import (
+    EarlyStopping, LambdaCallback, ModelCheckpoint, fit, load_checkpoint, read_checkpoint)
+
+NAME = "train"
+HELP = "train a model (default: an MLP on MNIST)"
+
+# Training defaults per data set, chosen (and measured) so the plain command does well:
+# the MNIST default reaches >= 97.5% test accuracy in a few minutes on a 2-core CPU.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "mnist": dict(epochs=8, batch_size=128, lr=1e-3, hidden="256,128", val_split=0.1, patience=3),
+    "sonar": dict(epochs=100, batch_size=16, lr=1e-3, hidden="64,32", val_split=0.2, patience=20),
+    "ionosphere": dict(epochs=100, batch_size=16, lr=1e-3, hidden="64,32", val_split=0.2, patience=20),
+    "spirals": dict(epochs=100, batch_size=32, lr=1e-2, hidden="64,64", val_split=0.2, patience=20),
+    "xor": dict(epochs=60, batch_size=32, lr=1e-2, hidden="16,16", val_split=0.2, patience=15),
+    "moons": dict(epochs=60, batch_size=32, lr=1e-2, hidden="16,16", val_split=0.2, patience=15),
+    "circles": dict(epochs=60, batch_size=32, lr=1e-2, hidden="16,16", val_split=0.2, patience=15),
+    "csv": dict(epochs=50, batch_size=32, lr=1e-3, hidden="64,32", val_split=0.2, patience=10),
+    "idx": dict(epochs=10, batch_size=128, lr=1e-3, hidden="256,128", val_split=0.1, patience=3),
+    "shakespeare": dict(epochs=5, batch_size=64, lr=3e-3, hidden="128", val_split=0.1, patience=2),
+}
+EMBEDDING_DIM = 32  # character embedding size of the lstm model
+# Options a resumed run takes from its checkpoint (only --epochs and --quiet may be given).
+_FIXED_ON_RESUME = ("data", "idx_images", "idx_labels", "idx_test_images", "idx_test_labels",
+                    "model", "hidden", "activation", "dropout", "batch_norm", "optimizer", "lr",
+                    "weight_decay", "momentum", "lr_schedule", "batch_size", "seed", "val_split",
+                    "patience", "out")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("Train a classifier and write a run folder with checkpoints, history "
+                     "(CSV/JSON), config.json and curves.png.")
+    d = p.add_argument_group("data")
+    d.add_argument("--data", default=None, metavar="NAME_OR_CSV",
+                   help=f"{', '.join(NAMES)}, or a CSV file (label in the last column); "
+                        f"default mnist")
+    d.add_argument("--idx-images", metavar="PATH", help="IDX file of training images/rows")
+    d.add_argument("--idx-labels", metavar="PATH", help="IDX file of training labels")
+    d.add_argument("--idx-test-images", metavar="PATH", help="IDX file of test images/rows")
+    d.add_argument("--idx-test-labels", metavar="PATH", help="IDX file of test labels")
+    d.add_argument("--val-split", type=float, metavar="F",
+                   help="fraction of the training data held out for validation")
+    m = p.add_argument_group("model")
+    m.add_argument("--model", choices=models.MODELS, default=None,
+                   help="default mlp (lstm for shakespeare)")
+    m.add_argument("--hidden", metavar="SIZES",
+                   help="hidden layer sizes, e.g. 256,128 (mlp) or 128 (lstm)")
+    m.add_argument("--activation", choices=tuple(models.ACTIVATIONS), default=None,
+                   help="default relu")
+    m.add_argument("--dropout", type=float, default=None, metavar="P", help="default 0")
+    m.add_argument("--batch-norm", action="store_true", default=None,
+                   help="BatchNorm after each hidden layer")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default adam")
+    o.add_argument("--lr", type=float, metavar="LR",
+                   help="learning rate (the peak rate with --lr-schedule onecycle)")
+    o.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
+                   help="per-batch learning-rate schedule over the run: cosine anneals to 0, "
+                        "onecycle warms up then anneals (default onecycle for cnn, constant "
+                        "otherwise)")
+    o.add_argument("--weight-decay", type=float, metavar="WD")
+    o.add_argument("--momentum", type=float, metavar="M", help="sgd and rmsprop only")
+    o.add_argument("--epochs", type=int, metavar="N", help="total epochs (with --resume: train "
+                   "up to this many)")
+    o.add_argument("--batch-size", type=int, metavar="N")
+    o.add_argument("--seed", type=int, default=None, metavar="N", help="default 0")
+    o.add_argument("--patience", type=int, metavar="N",
+                   help="early stopping patience in epochs (0: never stop early)")
+    r = p.add_argument_group("run")
+    r.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last.ckpt")
+    r.add_argument("--out", metavar="DIR", help="run folder (default runs/<data>-<model>-<time>)")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _model_config(args, spec_name: str, prep: dict, num_classes: int) -> dict[str, Any]:
+    """The model section of the config: what ``models.build_model`` needs, checked."""
+    kind = args.model or ("lstm" if prep["kind"] == "text" else "mlp")
+    activation = args.activation or "relu"
+    dropout = 0.0 if args.dropout is None else args.dropout
+    check_number("--dropout", dropout, 0.0, 1.0)
+    if prep["kind"] == "text" and kind != "lstm":
+        raise UserError(f"{spec_name} is character text: use --model lstm")
+    if kind == "lstm" and prep["kind"] != "text":
+        raise UserError("the lstm model reads character text: use --data shakespeare")
+    if kind == "cnn" and args.hidden is not None:
+        raise UserError("--hidden applies to the mlp and lstm models, not cnn")
+    hidden = models.parse_hidden(args.hidden if args.hidden is not None
+                                 else DEFAULTS[spec_name]["hidden"])
+    if kind == "mlp":
+        return {"kind": "mlp", "in_features": int(np.prod(prep["input_shape"])),
+                "num_classes": num_classes, "hidden": list(hidden), "activation": activation,
+                "dropout": dropout, "batch_norm": bool(args.batch_norm)}
+    if kind == "lstm":
+        for flag, value in (("--activation", args.activation), ("--batch-norm", args.batch_norm)):
+            if value is not None:
+                raise UserError(f"{flag} applies to the mlp and cnn models, not lstm")
+        if len(set(hidden)) != 1:
+            raise UserError(f"--hidden for lstm gives one size per stacked layer, all equal "
+                            f"(as nn.LSTM has), got {args.hidden}")
+        return {"kind": "lstm", "vocab_size": num_classes, "embedding_dim": EMBEDDING_DIM,
+                "hidden_size": hidden[0], "num_layers": len(hidden), "dropout": dropout}
+    shape = prep["input_shape"]  # cnn
+    if prep["kind"] != "image" or shape[1] != shape[2]:
+        raise UserError("the cnn model needs square images (mnist or IDX images); "
+                        f"this data is {prep['kind']} with input shape {shape}")
+    return {"kind": "cnn", "in_channels": shape[0], "num_classes": num_classes,
+            "image_size": shape[1], "activation": activation, "dropout": dropout,
+            "batch_norm": bool(args.batch_norm)}
+
+
+def _train_config(args, spec_name: str) -> dict[str, Any]:
+    defaults = DEFAULTS[spec_name]
+    opt = args.optimizer or "adam"
+    if args.momentum is not None and opt not in ("sgd", "rmsprop"):
+        raise UserError(f"--momentum applies to sgd and rmsprop, not {opt}")
+    cfg = {
+        "optimizer": opt,
+        "lr": defaults["lr"] if args.lr is None else args.lr,
+        "weight_decay": (0.01 if opt == "adamw" else 0.0) if args.weight_decay is None else args.weight_decay,
+        "momentum": (0.9 if opt == "sgd" else 0.0) if args.momentum is None else args.momentum,
+        "lr_schedule": args.lr_schedule or ("onecycle" if args.model == "cnn" else "constant"),
+        "epochs": defaults["epochs"] if args.epochs is None else args.epochs,
+        "batch_size": defaults["batch_size"] if args.batch_size is None else args.batch_size,
+        "seed": 0 if args.seed is None else args.seed,
+        "patience": defaults["patience"] if args.patience is None else args.patience,
+        "loss": "cross_entropy",
+    }
+    check_number("--lr", cfg["lr"], 0.0, low_open=True)
+    check_number("--weight-decay", cfg["weight_decay"], 0.0)
+    check_number("--momentum", cfg["momentum"], 0.0, 1.0)
+    for name in ("epochs", "batch_size"):
+        if cfg[name] < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {cfg[name]}")
+    if cfg["patience"] < 0:
+        raise UserError(f"--patience must be >= 0, got {cfg['patience']}")
+    if cfg["seed"] < 0:
+        raise UserError(f"--seed must be >= 0, got {cfg['seed']}")
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        return _resume(args)
+    idx = {"images": args.idx_images, "labels": args.idx_labels,
+           "test_images": args.idx_test_images, "test_labels": args.idx_test_labels}
+    if any(idx.values()) and args.data is not None:
+        raise UserError("give either --data or --idx-images/--idx-labels, not both")
+    if args.hidden is not None:  # check cheap options before loading any data
+        models.parse_hidden(args.hidden)
+    if args.dropout is not None:
+        check_number("--dropout", args.dropout, 0.0, 1.0)
+    seed = 0 if args.seed is None else args.seed
+    spec = make_spec(args.data or "mnist", seed, args.val_split or 0.0, idx=idx)
+    if args.val_split is None:  # each data set has its own default
+        spec["val_split"] = DEFAULTS[spec["name"]]["val_split"]
+    train_cfg = _train_config(args, spec["name"])
+    say(args, f"loading {describe(spec)} ...")
+    data = prepare(spec)
+    model_cfg = _model_config(args, spec["name"], data.preprocessing, len(data.class_names))
+    cr.manual_seed(train_cfg["seed"])
+    model = models.build_model(model_cfg)
+    optimizer = make_optimizer(train_cfg, model.parameters())
+    run_dir = new_run_dir(args.out, describe(spec), model_cfg["kind"])
+    config = {"chainrule_version": cr.__version__,
+              "created": datetime.datetime.now().isoformat(timespec="seconds"),
+              "data": {**spec, "class_names": data.class_names,
+                       "preprocessing": data.preprocessing},
+              "model": model_cfg, "train": train_cfg}
+    write_json(os.path.join(run_dir, "config.json"), config)
+    n_params = sum(p.numel() for p in model.parameters())
+    say(args, f"{describe(spec)}: {len(data.y_train)} train / "
+              f"{0 if data.y_val is None else len(data.y_val)} validation / {len(data.y_test)} test "
+              f"samples, {len(data.class_names)} classes; {model_cfg['kind']} with {n_params:,} "
+              f"parameters; run folder {run_dir}")
+    return _run(args, model, optimizer, data, config, run_dir, resume=None)
+
+
+def _resume(args) -> int:
+    given = [f"--{k.replace('_', '-')}" for k in _FIXED_ON_RESUME
+             if getattr(args, k, None) not in (None, False)]
+    if given:
+        raise UserError(f"{', '.join(given)} cannot be changed when resuming: a resumed run "
+                        f"keeps its data, model and optimiser (only --epochs and --quiet apply)")
+    run_dir = args.resume
+    if os.path.isfile(run_dir):
+        ckpt_path, run_dir = run_dir, os.path.dirname(run_dir) or "."
+    else:
+        ckpt_path = os.path.join(run_dir, "last.ckpt")
+        if not os.path.isdir(run_dir):
+            raise UserError(f"run folder {run_dir!r} does not exist")
+        if not os.path.isfile(ckpt_path):
+            raise UserError(f"{run_dir!r} holds no last.ckpt to resume from")
+    ckpt = read_checkpoint(ckpt_path)
+    config = ckpt["config"]
+    try:
+        train_cfg = config["train"]
+        spec = {k: v for k, v in config["data"].items() if k not in ("class_names", "preprocessing")}
+        prep, model_cfg = config["data"]["preprocessing"], config["model"]
+    except (KeyError, TypeError):
+        raise UserError(f"{ckpt_path!r} was not written by 'chainrule train' (its config lacks "
+                        f"the data/model/train sections); resume it with cr.train.fit(resume=...)") from None
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise UserError(f"--epochs must be >= 1, got {args.epochs}")
+        schedule = train_cfg.get("lr_schedule", "constant")
+        if schedule != "constant" and args.epochs != train_cfg["epochs"]:
+            raise UserError(f"the run in {run_dir!r} follows a {schedule} learning-rate schedule "
+                            f"planned for {train_cfg['epochs']} epochs, so resuming cannot change "
+                            f"--epochs; start a new run with more epochs instead")
+        train_cfg["epochs"] = args.epochs
+    if ckpt["epoch"] >= train_cfg["epochs"]:
+        raise UserError(f"the run in {run_dir!r} has already trained {ckpt['epoch']} of "
+                        f"{train_cfg['epochs']} epochs; pass --epochs N with N > {ckpt['epoch']} "
+                        f"to train further")
+    say(args, f"resuming {run_dir} after epoch {ckpt['epoch']} (of {train_cfg['epochs']})")
+    data = prepare(spec, preprocessing=prep)
+    cr.manual_seed(train_cfg["seed"])
+    model = models.build_model(model_cfg)
+    optimizer = make_optimizer(train_cfg, model.parameters())
+    write_json(os.path.join(run_dir, "config.json"), config)
+    return _run(args, model, optimizer, data, config, run_dir, resume=ckpt)
+
+
+def _run(args, model, optimizer, data, config, run_dir: str, resume) -> int:
+    cfg = config["train"]
+    train_loader = DataLoader(TensorDataset(data.X_train, data.y_train),
+                              batch_size=cfg["batch_size"], shuffle=True)
+    val_loader = None
+    if data.X_val is not None:
+        val_loader = DataLoader(TensorDataset(data.X_val, data.y_val), batch_size=512)
+    monitor = "val_loss" if val_loader is not None else "loss"
+    checkpoint = ModelCheckpoint(run_dir, monitor=monitor)
+    callbacks = [checkpoint,
+                 LambdaCallback(on_epoch_end=lambda s: save_history(s.history, run_dir, plot=False))]
+    if cfg["patience"] > 0:
+        callbacks.append(EarlyStopping(monitor=monitor, patience=cfg["patience"]))
+    history = fit(model, nn.CrossEntropyLoss(), optimizer, train_loader, cfg["epochs"],
+                  val_loader=val_loader, callbacks=callbacks, verbose=0 if args.quiet else 1,
+                  scheduler=make_scheduler(cfg, optimizer, len(train_loader)),
+                  scheduler_interval="batch", resume=resume, config=config)
+    save_history(history, run_dir, plot=True)
+    if history.interrupted:
+        return 130
+    if history.diverged:
+        raise UserError(f"training diverged; the last good checkpoint is in {run_dir}")
+    best = os.path.join(run_dir, "best.ckpt")
+    if os.path.isfile(best):
+        ckpt = load_checkpoint(best, model, restore_rng=False)
+        which = f"best epoch {ckpt['epoch']} by {monitor}"
+    else:
+        which = "final weights"
+    print(f"\ntest set ({which}): ", end="")
+    result = report(model, data.X_test, data.y_test, data.class_names)
+    write_json(os.path.join(run_dir, "test_metrics.json"), result)
+    files = [f for f in ("best.ckpt", "last.ckpt", "history.csv", "history.json", "config.json",
+                         "curves.png", "test_metrics.json") if os.path.exists(os.path.join(run_dir, f))]
+    print(f"\nrun saved in {run_dir}: {', '.join(files)}")
+    return 0
