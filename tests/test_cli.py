@@ -455,3 +455,69 @@ def test_lr_schedule_steps_every_batch_and_resumes_exactly(tmp_path, monkeypatch
     assert resumed["history"] == straight["history"]
     for key in straight["model"]:
         np.testing.assert_array_equal(resumed["model"][key], straight["model"][key])
+
+
+# ------------------------------------------------- the package: commands and errors
+@pytest.mark.parametrize("command", cli.COMMANDS, ids=lambda c: c.NAME)
+def test_every_listed_command_declares_itself_and_has_working_help(command, capsys):
+    assert isinstance(command.NAME, str) and isinstance(command.HELP, str) and command.HELP
+    assert callable(command.add_arguments) and callable(command.run)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command.NAME, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: chainrule {command.NAME} ")
+
+
+def test_command_names_are_unique_and_listed_in_the_top_level_help(capsys):
+    names = [command.NAME for command in cli.COMMANDS]
+    assert len(set(names)) == len(names)
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for command in cli.COMMANDS:
+        assert f"{command.NAME}  " in out and command.HELP in out
+
+
+def test_a_new_command_is_one_module_in_the_list(monkeypatch, capsys):
+    import types
+
+    def add_arguments(parser):
+        parser.add_argument("--name", required=True)
+
+    def run(args):
+        if args.name == "nobody":
+            raise cli.UserError("--name: nobody is not a name\n(give a real one)", status=4)
+        print(f"hello {args.name}")
+        return 0
+
+    hello = types.SimpleNamespace(NAME="hello", HELP="greet", add_arguments=add_arguments,
+                                  run=run)
+    monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, hello))
+    assert cli.main(["hello", "--name", "Ada"]) == 0
+    assert capsys.readouterr().out == "hello Ada\n"
+    # The error comes out as one line, with the status the command chose.
+    assert cli.main(["hello", "--name", "nobody"]) == 4
+    captured = capsys.readouterr()
+    assert captured.err == "chainrule: error: --name: nobody is not a name (give a real one)\n"
+    # Bad options are UserErrors too: one line, status 2, naming the command's help.
+    assert cli.main(["hello"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("chainrule: error: the following arguments "
+                                                   "are required: --name")
+    assert "(see 'chainrule hello --help')" in err
+    assert cli.main([]) == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("explain, summary or hello")
+
+
+def test_user_error_carries_its_status_and_the_command_it_names(monkeypatch, capsys):
+    from chainrule.cli import sample
+
+    def fail(args):
+        raise cli.UserError("something was wrong", status=2, command="sample")
+
+    monkeypatch.setattr(sample, "run", fail)
+    assert cli.main(["sample", "some-run"]) == 2
+    assert capsys.readouterr().err == "chainrule sample: error: something was wrong\n"
+    error = cli.UserError("x")
+    assert isinstance(error, ValueError) and error.status == 1 and error.command is None

@@ -34,9 +34,9 @@ Adding a command ``chainrule NAME``:
    user's input, naming the option or file and what was expected; never print an error
    yourself: :func:`main` turns it into the one-line message and the exit status.
 3. Add the module to ``COMMANDS`` below (its place there is its place in ``--help``).
-4. Test it in ``tests/test_cli.py`` (or ``tests/test_<area>.py``) through :func:`main` or
-   ``python -m chainrule NAME``, including a bad input; ``tests/test_cli_package.py``
-   already checks that its ``--help`` works.
+4. Test it through :func:`main` or ``python -m chainrule NAME`` in ``tests/test_cli.py`` (or
+   its own ``tests/test_<area>.py``), bad input included; the tests of the package already
+   check that every listed command declares itself and that its ``--help`` works.
 """
 from __future__ import annotations
 
