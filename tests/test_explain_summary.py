@@ -87,6 +87,82 @@ def test_unknown_layer_gets_question_mark():
     assert json.loads(s.to_json())["layers"][1]["macs_forward"] is None
 
 
+def test_a_layer_of_your_own_can_count_itself():
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.s = nn.Parameter(cr.ones(3))
+
+        def forward(self, x):
+            return x * self.s
+
+        def forward_macs(self, inputs, output):
+            return output.numel()           # one product per element
+
+    s = cr.explain.summary(nn.Sequential(nn.Linear(2, 3), Scale()), (2,), batch_size=5)
+    assert s.rows[1].macs_forward == 15 and s.rows[1].macs_backward == 30 and s.complete
+
+
+def _exported_layers():
+    return [getattr(nn, name) for name in nn.__all__
+            if isinstance(getattr(nn, name), type) and issubclass(getattr(nn, name), nn.Module)
+            and getattr(nn, name) is not nn.Module]
+
+
+@pytest.mark.parametrize("layer", _exported_layers(), ids=lambda c: c.__name__)
+def test_every_layer_declares_its_forward_cost(layer):
+    assert layer.forward_macs is not nn.Module.forward_macs, (
+        f"chainrule.nn.{layer.__name__} does not say what it costs: give it "
+        f"'def forward_macs(self, inputs, output) -> int' (the multiply-adds of one forward "
+        f"call; 0 for elementwise work, copies and lookups; see Module.forward_macs), which "
+        f"cr.explain.summary and 'chainrule summary' report")
+
+
+def _packed():
+    from chainrule.nn.utils.rnn import pack_padded_sequence
+    return pack_padded_sequence(cr.zeros(6, 3, 5), [6, 4, 2])
+
+
+# (layer, input shape or input, forward multiply-adds counted by hand)
+HAND_COUNTS = [
+    # each input element meets out_channels/groups x kernel weights: 2*4*7 inputs x 6 x 3
+    (lambda: nn.ConvTranspose1d(4, 6, 3, stride=2), (2, 4, 7), 2 * 4 * 7 * 6 * 3),
+    (lambda: nn.ConvTranspose2d(4, 2, 3, groups=2), (2, 4, 5, 5), 2 * 4 * 25 * 1 * 9),
+    (lambda: nn.Conv1d(4, 6, 3, groups=2), (2, 4, 10), 2 * 6 * 8 * 2 * 3),
+    # bidirectional, 2 layers: layer 2 reads both directions (2 * hidden)
+    (lambda: nn.LSTM(5, 7, num_layers=2, bidirectional=True), (6, 3, 5),
+     6 * 3 * 2 * 4 * 7 * ((5 + 7) + (14 + 7))),
+    (lambda: nn.GRU(5, 7, batch_first=True), (3, 6, 5), 3 * 6 * 3 * 7 * (5 + 7)),
+    (lambda: nn.RNN(5, 7), (6, 5), 6 * 7 * (5 + 7)),                         # unbatched
+    (lambda: nn.LSTM(5, 7), _packed, (6 + 4 + 2) * 4 * 7 * (5 + 7)),       # real steps only
+    (lambda: nn.LSTMCell(5, 7), (3, 5), 3 * 4 * 7 * (5 + 7)),
+    (lambda: nn.GRUCell(5, 7), (5,), 3 * 7 * (5 + 7)),
+    (lambda: nn.LayerNorm((4, 5)), (3, 4, 5), 2 * 60),
+    (lambda: nn.BatchNorm2d(3), (2, 3, 4, 4), 2 * 96),
+    (lambda: nn.AvgPool1d(3, stride=2), (2, 3, 11), 2 * 3 * 5 * 3),
+    (lambda: nn.AvgPool2d((3, 2), stride=1), (2, 3, 8, 8), 2 * 3 * 6 * 7 * 6),
+    (lambda: nn.AdaptiveAvgPool2d(1), (2, 3, 7, 7), 2 * 3 * 49),
+    (lambda: nn.AdaptiveAvgPool1d(4), (2, 3, 10), 2 * 3 * 10),
+    (lambda: nn.Softmax(dim=1), (3, 4), 0),
+    (lambda: nn.Dropout2d(), (2, 3, 4, 4), 0),
+]
+
+
+@pytest.mark.parametrize("make, given, expected", HAND_COUNTS,
+                         ids=[f"{i}" for i in range(len(HAND_COUNTS))])
+def test_forward_macs_match_hand_counts(make, given, expected):
+    layer = make().eval()
+    x = given() if callable(given) else cr.zeros(*given)
+    with cr.no_grad():
+        assert layer.forward_macs((x,), layer(x)) == expected
+
+
+def test_a_loss_counts_one_per_predicted_element():
+    loss = nn.MSELoss()
+    x = cr.zeros(4, 3)
+    assert loss.forward_macs((x, x), loss(x, x)) == 12
+
+
 def test_summary_errors():
     model = nn.Sequential(nn.Linear(4, 3))
     with pytest.raises(ValueError, match="forward pass failed"):

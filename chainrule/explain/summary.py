@@ -7,25 +7,20 @@ only ``Sequential``).
 
 Counting rules (one multiply-add, "MAC", is one ``a * b + c``):
 
-* Linear: forward = (output elements) x in_features (a dot product of length in_features
-  per output; the bias add is not counted).
-* Conv1d/Conv2d: forward = (output elements) x in_channels/groups x kernel elements;
-  transposed convolutions: (input elements) x out_channels/groups x kernel elements.
-* LSTM/GRU/RNN: per time step, sample, layer and direction, gates x hidden x (input + hidden)
-  (the gate matrix products; 4 gates for LSTM, 3 for GRU, 1 for RNN; the elementwise gate
-  arithmetic is not counted). The cells: the same for one step.
-* BatchNorm/LayerNorm: 2 per element (normalise, then scale and shift).
-* AvgPool: one per window element of each output; adaptive average pooling: one per
-  input element.
-* Activations, Dropout, Flatten, MaxPool, Embedding, Identity: 0 (no multiply-adds: they are
-  elementwise, comparisons or lookups).
+* Forward: each layer counts its own, in its ``forward_macs(inputs, output)`` method
+  (:meth:`chainrule.nn.Module.forward_macs`; every layer of ``chainrule.nn`` has one). For
+  example Linear: (output elements) x in_features; Conv1d/Conv2d: (output elements) x
+  in_channels/groups x kernel elements; LSTM/GRU/RNN: per time step, sample, layer and
+  direction, gates x hidden x (input + hidden); BatchNorm/LayerNorm: 2 per element;
+  activations, Dropout, Flatten, MaxPool, Embedding: 0.
 * Backward: a layer with parameters costs 2x its forward (one product for the input's
   gradient dX, one for the weights' dW), except where its input needs no gradient (the
   first layers, before any parameter, have no dX): then 1x. A layer without parameters
   costs 1x its forward for dX, or 0 when its input needs no gradient.
 * Activation memory: the bytes of each layer's output (all of its tensors), the values
   kept for the backward pass, for the given batch size.
-* Layers this module does not know report shape and parameters, and '?' for
+* Layers that do not count themselves (``forward_macs`` returns None, as for a Module of
+  your own that does not override it) report shape and parameters, and '?' for
   multiply-adds; the totals then say they are a lower bound.
 
 Example:
@@ -35,12 +30,12 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from chainrule.autograd import no_grad
 from chainrule.tensor import Tensor
 
 __all__ = ["summary", "ModelSummary", "LayerSummary"]
@@ -161,62 +156,6 @@ def _tensors(obj) -> list[Tensor]:
     return [data] if isinstance(data, Tensor) else []
 
 
-def _prod(xs) -> int:
-    return int(np.prod([int(x) for x in xs])) if len(xs) else 1
-
-
-def _count(module, inputs: tuple, output) -> int | None:
-    """Forward multiply-adds of one call, or None when the layer is unknown."""
-    from chainrule import nn
-
-    def isa(*names):
-        classes = tuple(c for c in (getattr(nn, n, None) for n in names) if isinstance(c, type))
-        return bool(classes) and isinstance(module, classes)
-
-    outs = _tensors(output)
-    ins = _tensors(inputs)
-    out_numel = outs[0].numel() if outs else 0
-    if isa("Linear"):
-        return out_numel * module.in_features
-    if isa("ConvTranspose1d", "ConvTranspose2d"):
-        return ins[0].numel() * (module.out_channels // module.groups) * _prod(module.kernel_size)
-    if isa("Conv1d", "Conv2d"):
-        return out_numel * (module.in_channels // module.groups) * _prod(module.kernel_size)
-    if isa("RNNBase"):
-        gates = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
-        x = ins[0]
-        if x.ndim == 2:                               # unbatched (T, input_size)
-            steps_samples = x.shape[0]
-        else:
-            steps_samples = x.shape[0] * x.shape[1]   # T * B either way round
-        dirs = 2 if module.bidirectional else 1
-        h = module.hidden_size
-        per = sum(gates * h * ((module.input_size if l == 0 else h * dirs) + h) * dirs
-                  for l in range(module.num_layers))
-        return steps_samples * per
-    if isa("RNNCellBase"):
-        gates = {"LSTMCell": 4, "GRUCell": 3}.get(type(module).__name__, 1)
-        x = ins[0]
-        samples = x.shape[0] if x.ndim == 2 else 1
-        return samples * gates * module.hidden_size * (module.input_size + module.hidden_size)
-    if isa("BatchNorm1d", "BatchNorm2d", "LayerNorm"):
-        return 2 * out_numel
-    if isa("AvgPool1d", "AvgPool2d"):
-        return out_numel * _prod(np.atleast_1d(module.kernel_size) if isa("AvgPool1d")
-                                 else _pair(module.kernel_size))
-    if isa("AdaptiveAvgPool1d", "AdaptiveAvgPool2d"):
-        return ins[0].numel() if ins else 0
-    if isa("ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softplus",
-           "Softmax", "LogSoftmax", "Dropout", "Dropout1d", "Dropout2d", "Flatten",
-           "Unflatten", "Identity", "MaxPool1d", "MaxPool2d", "Embedding"):
-        return 0
-    return None
-
-
-def _pair(k) -> tuple:
-    return (k, k) if isinstance(k, int) else tuple(k)
-
-
 def _leaf_modules(model) -> list[tuple[str, Any]]:
     return [(name or type(model).__name__, m) for name, m in model.named_modules()
             if not list(m.children())]
@@ -241,8 +180,6 @@ def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary
         >>> s.total_params, s.macs_forward
         (23, 180)
     """
-    from chainrule.autograd import no_grad
-
     if not hasattr(model, "named_modules"):
         raise TypeError(f"summary: expected a Module, got {type(model).__name__}")
     if isinstance(input_shape, int):
@@ -290,7 +227,7 @@ def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary
         seen_params.update(id(p) for p in own)
         n_params = sum(p.numel() for p in new)
         n_train = sum(p.numel() for p in new if p.requires_grad)
-        fwd = _count(mod, args, out)
+        fwd = mod.forward_macs(args, out)
         has_weights = any(p.requires_grad for p in own)
         if fwd is None:
             bwd = None

@@ -10,7 +10,15 @@ from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
 
-class _Inplace(Module):
+class _Activation(Module):
+    """An activation: elementwise (softmax: along one dim), so by ``forward_macs``'s rules
+    it costs no multiply-adds."""
+
+    def forward_macs(self, inputs: tuple, output) -> int:
+        return 0
+
+
+class _Inplace(_Activation):
     def __init__(self, inplace: bool = False):
         super().__init__()
         self.inplace = inplace
@@ -33,7 +41,7 @@ class SiLU(_Inplace):
         return F.silu(input)
 
 
-class LeakyReLU(Module):
+class LeakyReLU(_Activation):
     """x where x > 0, else negative_slope * x."""
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
@@ -47,7 +55,7 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
-class ELU(Module):
+class ELU(_Activation):
     """x where x > 0, else alpha (e^x - 1)."""
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
@@ -61,7 +69,7 @@ class ELU(Module):
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
-class GELU(Module):
+class GELU(_Activation):
     """x Phi(x), exact (``approximate='none'``) or with the tanh approximation."""
 
     def __init__(self, approximate: str = "none"):
@@ -77,19 +85,19 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class Sigmoid(Module):
+class Sigmoid(_Activation):
     """1 / (1 + e^-x)."""
 
     def forward(self, input: Tensor) -> Tensor:
         return F.sigmoid(input)
 
 
-class Tanh(Module):
+class Tanh(_Activation):
     def forward(self, input: Tensor) -> Tensor:
         return F.tanh(input)
 
 
-class Softplus(Module):
+class Softplus(_Activation):
     """log(1 + e^(beta x)) / beta, linear where beta x > threshold."""
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0):
@@ -103,7 +111,7 @@ class Softplus(Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
-class Softmax(Module):
+class Softmax(_Activation):
     """Softmax along ``dim``. Example: ``cr.nn.Softmax(dim=1)(logits)``"""
 
     def __init__(self, dim: int | None = None):
@@ -117,7 +125,7 @@ class Softmax(Module):
         return f"dim={self.dim}"
 
 
-class LogSoftmax(Module):
+class LogSoftmax(_Activation):
     """log(softmax) along ``dim``, computed stably (pair it with NLLLoss)."""
 
     def __init__(self, dim: int | None = None):

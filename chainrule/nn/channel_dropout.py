@@ -62,6 +62,9 @@ class _ChannelDropout(Module):
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
 
+    def forward_macs(self, inputs: tuple, output) -> int:
+        return 0  # a mask: no multiply-adds counted
+
 
 class Dropout2d(_ChannelDropout):
     """In training, zero each channel of (N, C, H, W) with probability ``p`` (the whole

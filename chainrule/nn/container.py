@@ -89,6 +89,9 @@ class Sequential(Module):
             self.add_module(str(i), m)
         return self
 
+    def forward_macs(self, inputs: tuple, output) -> int:
+        return 0  # the layers it holds count their own
+
 
 class ModuleList(Module):
     """A list of modules whose parameters are registered (a plain list's would not be).
@@ -171,6 +174,9 @@ class ModuleList(Module):
             i = j + 1
         return lines
 
+    def forward_macs(self, inputs: tuple, output) -> int:
+        return 0  # the layers it holds count their own
+
 
 class ModuleDict(Module):
     """A dict of named modules, registered in insertion order.
@@ -232,3 +238,6 @@ class ModuleDict(Module):
     def forward(self, *args, **kwargs):
         raise TypeError("ModuleDict is a container, not a layer: pick modules by key in "
                         "your forward()")
+
+    def forward_macs(self, inputs: tuple, output) -> int:
+        return 0  # the layers it holds count their own

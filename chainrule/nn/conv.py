@@ -8,6 +8,8 @@ weight.shape[1] * prod(kernel), as PyTorch computes it.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from chainrule.nn import init
@@ -104,6 +106,10 @@ class _ConvNd(Module):
             s += ", bias=False"
         return s
 
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """Per output element, in_channels/groups x kernel elements products."""
+        return output.numel() * (self.in_channels // self.groups) * math.prod(self.kernel_size)
+
 
 class Conv1d(_ConvNd):
     """1-D convolution over (N, C_in, L) (or unbatched (C_in, L)) -> (N, C_out, L_out).
@@ -176,6 +182,11 @@ class _ConvTransposeNd(_ConvNd):
                                  f"{smallest}..{largest}")
             pads.append(size[d] - smallest)
         return tuple(pads)
+
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """Per input element, out_channels/groups x kernel elements products (each input element
+        is spread over a kernel-sized patch of every output channel of its group)."""
+        return inputs[0].numel() * (self.out_channels // self.groups) * math.prod(self.kernel_size)
 
 
 class ConvTranspose1d(_ConvTransposeNd):

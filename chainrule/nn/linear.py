@@ -21,6 +21,9 @@ class Identity(Module):
     def forward(self, input: Tensor) -> Tensor:
         return input
 
+    def forward_macs(self, inputs: tuple, output) -> int:
+        return 0
+
 
 class Linear(Module):
     """y = x W^T + b, with W of shape (out_features, in_features) and b of shape
@@ -58,3 +61,7 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """A dot product of length in_features per output element (the bias add is not counted)."""
+        return output.numel() * self.in_features

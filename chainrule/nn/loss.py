@@ -27,6 +27,10 @@ class _Loss(Module):
         _check_reduction(type(self).__name__, reduction, self._reductions)
         self.reduction = reduction
 
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """One per element of the prediction: its term, accumulated into the sum (or mean)."""
+        return inputs[0].numel()
+
 
 class MSELoss(_Loss):
     """Mean squared error. Example: ``cr.nn.MSELoss()(pred, y)``"""

@@ -145,6 +145,25 @@ class Module:
         raise TypeError(f"{type(self).__name__} has no forward(); define "
                         f"forward(self, ...) in your Module subclass")
 
+    def forward_macs(self, inputs: tuple, output) -> int | None:
+        """The multiply-adds (one ``a * b + c`` each) of one forward call that received the
+        positional ``inputs`` and returned ``output``: what ``cr.explain.summary`` reports for
+        this layer. None (the default) means the layer does not say, shown as '?'.
+
+        Every layer in ``chainrule.nn`` overrides it (a test checks that); a layer of your own
+        may too. Matrix products count one per product term, normalisations two per element,
+        averages one per averaged element; elementwise activations, comparisons, copies and
+        lookups count 0.
+
+        Example:
+            >>> import chainrule as cr
+            >>> layer = cr.nn.Linear(3, 2)
+            >>> x = cr.zeros(4, 3)
+            >>> layer.forward_macs((x,), layer(x))      # 4 x 2 outputs, 3 terms each
+            24
+        """
+        return None
+
     def __call__(self, *args, **kwargs):
         if self._forward_pre_hooks:
             for hook in list(self._forward_pre_hooks.values()):

@@ -88,6 +88,10 @@ class _BatchNorm(Module):
                 f"affine={self.affine}, bias={self.bias is not None}, "
                 f"track_running_stats={self.track_running_stats}")
 
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """Two per element: normalise, then scale and shift."""
+        return 2 * output.numel()
+
 
 class BatchNorm1d(_BatchNorm):
     """Batch normalisation over (N, C) or (N, C, L) inputs: each of the C channels is
@@ -154,3 +158,7 @@ class LayerNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """Two per element: normalise, then scale and shift."""
+        return 2 * output.numel()

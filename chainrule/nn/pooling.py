@@ -4,6 +4,8 @@ They hold no parameters; each forwards to the pooling primitive in ``chainrule.o
 """
 from __future__ import annotations
 
+import math
+
 from chainrule.nn.module import Module
 from chainrule.ops import pool
 from chainrule.tensor import Tensor
@@ -23,6 +25,9 @@ class _MaxPoolNd(Module):
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+    def forward_macs(self, inputs: tuple, output) -> int:
+        return 0  # comparisons
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -75,6 +80,11 @@ class AvgPool1d(Module):
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """One per window element of each output."""
+        k = self.kernel_size
+        return output.numel() * (math.prod(k) if isinstance(k, (tuple, list)) else k)
+
 
 class AvgPool2d(Module):
     """Mean over sliding windows of (N, C, H, W). Zero padding counts in the divisor unless
@@ -99,6 +109,11 @@ class AvgPool2d(Module):
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """One per window element of each output."""
+        k = self.kernel_size
+        return output.numel() * (math.prod(k) if isinstance(k, (tuple, list)) else k * k)
+
 
 class AdaptiveAvgPool1d(Module):
     """Average pooling of (N, C, L) to a fixed length.
@@ -117,6 +132,10 @@ class AdaptiveAvgPool1d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """One per input element (each is summed into its window)."""
+        return inputs[0].numel()
 
 
 class AdaptiveAvgPool2d(Module):
@@ -138,3 +157,7 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """One per input element (each is summed into its window)."""
+        return inputs[0].numel()

@@ -252,6 +252,17 @@ class RNNBase(Module):
             s += ", bidirectional=True"
         return s
 
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """The gate matrix products: per time step, sample, layer and direction, gates x hidden
+        x (input + hidden), with 4 gates for LSTM, 3 for GRU, 1 for RNN (the elementwise gate
+        arithmetic is not counted). A packed input counts its real steps only."""
+        x = inputs[0].data if isinstance(inputs[0], PackedSequence) else inputs[0]
+        steps_samples = x.shape[0] if x.ndim == 2 else x.shape[0] * x.shape[1]  # T, or T * B
+        dirs, h = 2 if self.bidirectional else 1, self.hidden_size
+        per_step = sum(GATES[self.mode] * h * ((self.input_size if k == 0 else h * dirs) + h) * dirs
+                       for k in range(self.num_layers))
+        return steps_samples * per_step
+
 
 class RNN(RNNBase):
     """Elman RNN, h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act = tanh or relu.
@@ -383,6 +394,12 @@ class RNNCellBase(Module):
         if self._mode == "RNN_RELU":
             s += ", nonlinearity='relu'"
         return s
+
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """One step of the layer's count: gates x hidden x (input + hidden) per sample."""
+        x = inputs[0]
+        samples = x.shape[0] if x.ndim == 2 else 1
+        return samples * GATES[self._mode] * self.hidden_size * (self.input_size + self.hidden_size)
 
 
 class RNNCell(RNNCellBase):
