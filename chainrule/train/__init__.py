@@ -15,7 +15,8 @@ from chainrule.train.callbacks import (
     Callback, CallbackList, LambdaCallback, EarlyStopping, ModelCheckpoint, LRSchedulerCallback,
     CSVLogger, TerminateOnNaN)
 from chainrule.train.progress import ProgressBar
-from chainrule.train.loop import fit, evaluate, predict, TrainState
+from chainrule.train.state import TrainState
+from chainrule.train.loop import fit, evaluate, predict
 from chainrule.train.checkpoint import save_checkpoint, load_checkpoint, read_checkpoint
 
 __all__ = ["History", "Callback", "CallbackList", "LambdaCallback", "EarlyStopping",

@@ -1,6 +1,6 @@
 """Callbacks: code that runs at fixed points of ``fit`` (Keras's hooks, PyTorch's names).
 
-Every hook receives the loop's :class:`~chainrule.train.loop.TrainState` (model, optimizer,
+Every hook receives the loop's :class:`~chainrule.train.state.TrainState` (model, optimizer,
 epoch, global step, logs, history, ...) and may set ``state.stop_training = True``.
 Callbacks run in ascending ``order`` (then in the order given): the NaN guard and scheduler
 first, so a checkpoint saved at the end of an epoch already holds the stepped scheduler and
@@ -16,16 +16,14 @@ from __future__ import annotations
 import csv
 import math
 import os
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
 from chainrule.optim.lr_scheduler import ReduceLROnPlateau
 from chainrule.train.checkpoint import copy_state_dict, save_checkpoint
 from chainrule.train.history import _is_better_fn, resolve_mode
-
-if TYPE_CHECKING:
-    from chainrule.train.loop import TrainState
+from chainrule.train.state import TrainState
 
 __all__ = ["Callback", "CallbackList", "EarlyStopping", "ModelCheckpoint", "LRSchedulerCallback",
            "CSVLogger", "TerminateOnNaN", "LambdaCallback"]
@@ -43,12 +41,12 @@ class Callback:
     #: Callbacks run in ascending order; ties keep the order they were given in.
     order: int = 0
 
-    def on_train_begin(self, state: "TrainState") -> None: ...
-    def on_train_end(self, state: "TrainState") -> None: ...
-    def on_epoch_begin(self, state: "TrainState") -> None: ...
-    def on_epoch_end(self, state: "TrainState") -> None: ...
-    def on_batch_begin(self, state: "TrainState") -> None: ...
-    def on_batch_end(self, state: "TrainState") -> None: ...
+    def on_train_begin(self, state: TrainState) -> None: ...
+    def on_train_end(self, state: TrainState) -> None: ...
+    def on_epoch_begin(self, state: TrainState) -> None: ...
+    def on_epoch_end(self, state: TrainState) -> None: ...
+    def on_batch_begin(self, state: TrainState) -> None: ...
+    def on_batch_end(self, state: TrainState) -> None: ...
 
 
 class LambdaCallback(Callback):
@@ -81,13 +79,13 @@ class CallbackList:
     def __iter__(self):
         return iter(self.callbacks)
 
-    def call(self, hook: str, state: "TrainState") -> None:
+    def call(self, hook: str, state: TrainState) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(state)
 
 
 # --------------------------------------------------------------------- helpers
-def _monitored(state: "TrainState", monitor: str, who: str) -> float:
+def _monitored(state: TrainState, monitor: str, who: str) -> float:
     """The value of ``monitor`` in this epoch's logs, or a clear error listing what there is."""
     if monitor not in state.logs:
         hint = " (pass val_loader to fit to get val_ values)" if monitor.startswith("val_") else ""
@@ -96,7 +94,7 @@ def _monitored(state: "TrainState", monitor: str, who: str) -> float:
     return float(state.logs[monitor])
 
 
-def _check_monitor(state: "TrainState", monitor: str, who: str) -> None:
+def _check_monitor(state: TrainState, monitor: str, who: str) -> None:
     """Fail at the start, not after the first epoch, when validation values are asked for
     but there is no validation data."""
     if monitor.startswith("val_") and state.val_loader is None:
@@ -104,7 +102,7 @@ def _check_monitor(state: "TrainState", monitor: str, who: str) -> None:
                          f"fit or monitor a training value such as 'loss'")
 
 
-def _best_so_far(state: "TrainState", monitor: str, mode: str) -> tuple[float, int | None]:
+def _best_so_far(state: TrainState, monitor: str, mode: str) -> tuple[float, int | None]:
     """Best value and its epoch among the rows already in the history (for resumed runs):
     a callback's running best is derived from the history, so nothing extra is checkpointed."""
     if monitor in state.history and any(not math.isnan(v) for v in state.history[monitor]):
@@ -132,7 +130,7 @@ class TerminateOnNaN(Callback):
 
     order = -100
 
-    def on_batch_end(self, state: "TrainState") -> None:
+    def on_batch_end(self, state: TrainState) -> None:
         if not math.isfinite(state.batch_loss):
             state.diverged = True
             state.stop_training = True
@@ -173,18 +171,18 @@ class LRSchedulerCallback(Callback):
             raise ValueError("LRSchedulerCallback: ReduceLROnPlateau steps once per epoch with "
                              "the monitored value; use interval='epoch'")
 
-    def on_train_begin(self, state: "TrainState") -> None:
+    def on_train_begin(self, state: TrainState) -> None:
         if state.scheduler is None:
             state.scheduler = self.scheduler
         elif state.scheduler is not self.scheduler:
             raise ValueError("fit: two schedulers given (scheduler= and an LRSchedulerCallback); "
                              "use one")
 
-    def on_batch_end(self, state: "TrainState") -> None:
+    def on_batch_end(self, state: TrainState) -> None:
         if self.interval == "batch" and not state.diverged:
             self.scheduler.step()
 
-    def on_epoch_end(self, state: "TrainState") -> None:
+    def on_epoch_end(self, state: TrainState) -> None:
         if self.interval != "epoch":
             return
         if _is_plateau(self.scheduler):
@@ -218,14 +216,14 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch: int | None = None
 
-    def on_train_begin(self, state: "TrainState") -> None:
+    def on_train_begin(self, state: TrainState) -> None:
         _check_monitor(state, self.monitor, "EarlyStopping")
         # A resumed run continues counting from the history it carries.
         self.best, self.best_epoch = _best_so_far(state, self.monitor, self.mode)
         self.wait = 0 if self.best_epoch is None else state.start_epoch - self.best_epoch
         self.stopped_epoch = None
 
-    def on_epoch_end(self, state: "TrainState") -> None:
+    def on_epoch_end(self, state: TrainState) -> None:
         current = _monitored(state, self.monitor, "EarlyStopping")
         if self._better(current, self.best):
             self.best, self.best_epoch, self.wait = current, state.epoch, 0
@@ -240,7 +238,7 @@ class EarlyStopping(Callback):
                        f"(best {self.best:.6g} at epoch {self.best_epoch}); "
                        f"stopping after epoch {state.epoch}", verbose_only=True)
 
-    def on_train_end(self, state: "TrainState") -> None:
+    def on_train_end(self, state: TrainState) -> None:
         if not self.restore_best_weights or self.best_epoch is None:
             return
         if self.best_weights is not None:
@@ -285,14 +283,14 @@ class ModelCheckpoint(Callback):
         self.best_path: str | None = None
         self.last_path: str | None = None
 
-    def on_train_begin(self, state: "TrainState") -> None:
+    def on_train_begin(self, state: TrainState) -> None:
         _check_monitor(state, self.monitor, "ModelCheckpoint")
         self.best, _ = _best_so_far(state, self.monitor, self.mode)
         if self.dirpath is not None:
             os.makedirs(self.dirpath, exist_ok=True)
             state.checkpoint_dir = self.dirpath
 
-    def on_epoch_end(self, state: "TrainState") -> None:
+    def on_epoch_end(self, state: TrainState) -> None:
         current = _monitored(state, self.monitor, "ModelCheckpoint")
         improved = not math.isnan(current) and self._better(current, self.best)
         if not params_finite(state.model):
@@ -339,7 +337,7 @@ class CSVLogger(Callback):
         self._writer = None
         self._keys: list[str] | None = None
 
-    def on_train_begin(self, state: "TrainState") -> None:
+    def on_train_begin(self, state: TrainState) -> None:
         keep = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
         self._keys = None
         if keep:
@@ -350,14 +348,14 @@ class CSVLogger(Callback):
         self._file = open(self.path, "a" if keep else "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._file, delimiter=self.separator)
 
-    def on_epoch_end(self, state: "TrainState") -> None:
+    def on_epoch_end(self, state: TrainState) -> None:
         if self._keys is None:
             self._keys = list(state.logs)
             self._writer.writerow(["epoch"] + self._keys)
         self._writer.writerow([state.epoch] + [_csv_value(state.logs.get(k)) for k in self._keys])
         self._file.flush()
 
-    def on_train_end(self, state: "TrainState") -> None:
+    def on_train_end(self, state: TrainState) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -20,16 +20,14 @@ the same updates as an uninterrupted run: the parameters match bit for bit.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from chainrule import io  # io needs only tensor: it sits below train, which saves runs
 from chainrule.random import get_rng_state, set_rng_state
 from chainrule.train.history import History
-
-if TYPE_CHECKING:
-    from chainrule.train.loop import TrainState
+from chainrule.train.state import TrainState
 
 FORMAT = "chainrule.checkpoint"
 VERSION = 1
@@ -65,7 +63,7 @@ def make_checkpoint(model, optimizer=None, scheduler=None, *, epoch: int = 0,
     }
 
 
-def save_checkpoint(path: str | os.PathLike, state: "TrainState") -> None:
+def save_checkpoint(path: str | os.PathLike, state: TrainState) -> None:
     """Write the loop's state at the end of ``state.epoch`` to ``path``."""
     ckpt = make_checkpoint(state.model, state.optimizer, state.scheduler, epoch=state.epoch,
                            global_step=state.global_step, history=state.history,

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from chainrule.train.callbacks import Callback
-
-if TYPE_CHECKING:
-    from chainrule.train.loop import TrainState
+from chainrule.train.state import TrainState
 
 
 def _tqdm():
@@ -75,11 +73,11 @@ class ProgressBar(Callback):
         else:
             print(msg, file=self._out(), flush=True)
 
-    def on_train_begin(self, state: "TrainState") -> None:
+    def on_train_begin(self, state: TrainState) -> None:
         state.writer = self.write
 
     # --------------------------------------------------------------- epochs
-    def on_epoch_begin(self, state: "TrainState") -> None:
+    def on_epoch_begin(self, state: TrainState) -> None:
         self._t0, self._samples = time.perf_counter(), 0
         if self.mode == "bar":
             # The bar lives while the epoch runs; the epoch's summary line replaces it.
@@ -88,7 +86,7 @@ class ProgressBar(Callback):
                                    bar_format="{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} "
                                               "[{elapsed}<{remaining}] {postfix}")
 
-    def on_batch_end(self, state: "TrainState") -> None:
+    def on_batch_end(self, state: TrainState) -> None:
         self._samples += state.batch_size
         if self._bar is None:
             return
@@ -104,7 +102,7 @@ class ProgressBar(Callback):
     def _rate(self) -> float:
         return self._samples / max(time.perf_counter() - self._t0, 1e-9)
 
-    def on_epoch_end(self, state: "TrainState") -> None:
+    def on_epoch_end(self, state: TrainState) -> None:
         seconds = time.perf_counter() - self._t0
         if self._bar is not None:
             self._bar.close()
@@ -113,7 +111,7 @@ class ProgressBar(Callback):
               f"{self._samples / max(seconds, 1e-9):,.0f} samples/s - {format_logs(state.logs)}",
               file=self._out(), flush=True)
 
-    def on_train_end(self, state: "TrainState") -> None:
+    def on_train_end(self, state: TrainState) -> None:
         if self._bar is not None:  # stopped inside an epoch (NaN, Ctrl-C)
             self._bar.close()
             self._bar = None
