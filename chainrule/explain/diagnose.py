@@ -25,11 +25,12 @@ from __future__ import annotations
 import copy
 import math
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
+from chainrule.autograd import enable_grad
 from chainrule.tensor import Tensor
 from chainrule.train.callbacks import Callback
 
@@ -351,8 +352,6 @@ def diagnose(model, x, y, loss_fn: Callable, lr: float | None = 0.01) -> Diagnos
         >>> report.status
         'vanishing'
     """
-    from chainrule.autograd import enable_grad
-
     if not callable(loss_fn):
         raise TypeError(f"diagnose: loss_fn must be callable (e.g. cr.nn.MSELoss()), got "
                         f"{type(loss_fn).__name__}")

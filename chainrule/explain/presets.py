@@ -17,6 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import nn
+from chainrule.autograd import no_grad
+from chainrule.explain.trace import trace
+
 __all__ = ["Example", "example_231", "EXAMPLES", "get_example", "build_network"]
 
 
@@ -36,14 +40,13 @@ class Example:
     def trace(self, format: str = "text", steps: int | None = None, precision: int = 6,
               **kwargs):
         """``cr.explain.trace`` on this example (the example's model is left unchanged)."""
-        from chainrule.explain.trace import trace
         return trace(self.model, self.x, self.y, loss=self.loss, lr=self.lr,
                      steps=self.steps if steps is None else steps, format=format,
                      precision=precision, **kwargs)
 
 
-_ACTIVATION_MODULES = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU",
-                       "identity": "Identity", "none": None, "linear": None}
+_ACTIVATION_MODULES = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU,
+                       "identity": nn.Identity, "none": None, "linear": None}
 
 
 def build_network(sizes: list[int], activations: list[str], weights=None, biases=None,
@@ -56,9 +59,6 @@ def build_network(sizes: list[int], activations: list[str], weights=None, biases
     Example:
         >>> net = build_network([2, 3, 1], ["sigmoid", "sigmoid"])
     """
-    from chainrule import nn
-    from chainrule.autograd import no_grad
-
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or any(s < 1 for s in sizes):
         raise ValueError(f"layers: need at least two positive sizes (inputs and outputs), got "
@@ -94,7 +94,7 @@ def build_network(sizes: list[int], activations: list[str], weights=None, biases
         mods.append(lin)
         cls = _ACTIVATION_MODULES[act]
         if cls is not None:
-            mods.append(getattr(nn, cls)())
+            mods.append(cls())
     return nn.Sequential(*mods)
 
 

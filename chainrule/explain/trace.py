@@ -38,6 +38,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import nn
+from chainrule.autograd import enable_grad, no_grad
+from chainrule.explain import render as R
+from chainrule.ops import log, log_softmax, sigmoid
 from chainrule.tensor import Tensor
 
 __all__ = ["trace", "Trace", "TraceStep", "TraceMismatchError", "LOSSES", "ACTIVATIONS"]
@@ -115,12 +119,10 @@ class Trace:
         return len(self.losses)
 
     def to_text(self, precision: int = 6) -> str:
-        from chainrule.explain.render import render_text
-        return render_text(self, precision)
+        return R.render_text(self, precision)
 
     def to_markdown(self, precision: int = 6) -> str:
-        from chainrule.explain.render import render_markdown
-        return render_markdown(self, precision)
+        return R.render_markdown(self, precision)
 
     def to_dicts(self) -> list[dict]:
         return [s.to_dict() for s in self.steps]
@@ -166,7 +168,6 @@ class _Layer:
 
 
 def _flatten_modules(model) -> list:
-    from chainrule import nn
     if isinstance(model, nn.Sequential):
         out = []
         for child in model.children():
@@ -176,13 +177,11 @@ def _flatten_modules(model) -> list:
 
 
 def _activation_name(module) -> str:
-    from chainrule import nn
-    table = [("Sigmoid", "sigmoid"), ("Tanh", "tanh"), ("ReLU", "relu"),
-             ("Identity", "identity"), ("Softmax", "softmax")]
-    for cls_name, name in table:
-        cls = getattr(nn, cls_name, None)
-        if cls is not None and type(module) is cls:
-            if name == "softmax" and getattr(module, "dim", -1) not in (-1, 1, None):
+    table = [(nn.Sigmoid, "sigmoid"), (nn.Tanh, "tanh"), (nn.ReLU, "relu"),
+             (nn.Identity, "identity"), (nn.Softmax, "softmax")]
+    for cls, name in table:
+        if type(module) is cls:
+            if name == "softmax" and module.dim not in (-1, 1, None):
                 raise ValueError(f"trace: Softmax must act over the last dim (features), "
                                  f"got dim={module.dim}")
             return name
@@ -193,7 +192,6 @@ def _activation_name(module) -> str:
 
 
 def _read_layers(model) -> list[_Layer]:
-    from chainrule import nn
     modules = _flatten_modules(model)
     if not modules or not isinstance(modules[0], nn.Linear):
         first = type(modules[0]).__name__ if modules else "nothing"
@@ -391,9 +389,6 @@ def _hand_pass(params, activations, output, loss, x, y) -> _Pass:
 def _reference(model, params, output: str, loss: str, x: np.ndarray, y: np.ndarray) -> dict:
     """Run a float64 copy of the model's own modules forward and backward with chainrule's
     autograd; return the values and gradients that the trace shows."""
-    from chainrule.autograd import enable_grad
-    from chainrule.ops import log, log_softmax, sigmoid
-
     ref = copy.deepcopy(model)
     ref.double()
     layers = _read_layers(ref)
@@ -470,7 +465,6 @@ def _verify(step: int, hand: _Pass, ref: dict, activations: list[str], output: s
 # ---------------------------------------------------------------------- building the steps
 def _steps_for(step: int, hand: _Pass, params, new_params, activations, output, loss, x, y,
                lr, single) -> list[TraceStep]:
-    from chainrule.explain import render as R
     n = len(params)
     out: list[TraceStep] = []
 
@@ -522,7 +516,6 @@ def _steps_for(step: int, hand: _Pass, params, new_params, activations, output, 
 
 
 def _write_back(layers: list[_Layer], params) -> None:
-    from chainrule.autograd import no_grad
     with no_grad():
         for layer, (w, b) in zip(layers, params):
             layer.linear.weight.copy_(w.astype(layer.linear.weight.dtype))
