@@ -216,6 +216,22 @@ def test_overwrite_replaces_the_file_and_leaves_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.safetensors"]
 
 
+def test_write_atomically_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    from chainrule.io import write_atomically
+    path = tmp_path / "config.json"
+    write_atomically(path, b"old")
+    write_atomically(str(path), b"new")
+    assert path.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+    def no_rename(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_rename)
+    with pytest.raises(OSError, match="No space left"):
+        write_atomically(path, b"newer")
+    assert path.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
 _WRITER = textwrap.dedent("""
     import sys
     import numpy as np

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from chainrule import nn
 from chainrule.cli.errors import UserError
 from chainrule.cli.models import build_model
+from chainrule.io import write_atomically
 from chainrule.train import History, load_checkpoint, read_checkpoint
 
 __all__ = ["LoadedRun", "resolve_checkpoint", "load_run", "new_run_dir", "write_json",
@@ -83,11 +84,7 @@ def new_run_dir(out: str | None, data_name: str, model_kind: str) -> str:
 
 def write_json(path: str, obj) -> None:
     """Write ``obj`` as indented JSON, replacing ``path`` in one step."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_atomically(path, (json.dumps(obj, indent=1) + "\n").encode("utf-8"))
 
 
 def save_history(history: History, run_dir: str, plot: bool) -> None:

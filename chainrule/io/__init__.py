@@ -7,6 +7,6 @@ state in one safetensors file whose structure is JSON, never pickle.
     >>> cr.load(path)
     {'epoch': 1, 'best': inf}
 """
-from chainrule.io.serialization import CheckpointError, load, save
+from chainrule.io.serialization import CheckpointError, load, save, write_atomically
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = ["save", "load", "CheckpointError", "write_atomically"]

@@ -77,7 +77,23 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     if os.path.isdir(path):
         raise IsADirectoryError(f"cr.save: '{path}' is a folder, not a file name")
     # safetensors builds the file in memory; we write it ourselves to control every step
-    payload = safetensors.numpy.save(arrays, metadata=metadata)
+    write_atomically(path, safetensors.numpy.save(arrays, metadata=metadata))
+
+
+def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
+    """Replace the file at ``path`` with ``payload`` in one step: a reader (or a crash) sees
+    the old file or the new one, never a part. The bytes go to a uniquely named temporary
+    file in the same folder, are flushed to disk, and the file is renamed over ``path``.
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "config.json")
+        >>> write_atomically(path, b'{"epochs": 3}\\n')
+        >>> open(path).read()
+        '{"epochs": 3}\\n'
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
     fd, temp = _create_temp_file(folder, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:

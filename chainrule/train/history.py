@@ -8,10 +8,13 @@ back from JSON (a checkpoint carries it that way), and draws its curves to a PNG
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
 from typing import Iterable, Mapping
+
+from chainrule.io import write_atomically
 
 _NAN = float("nan")
 
@@ -110,10 +113,8 @@ class History:
                    d["epoch"])
 
     def to_json(self, path: str | os.PathLike) -> None:
-        """Write the history as JSON (``{"epoch": [...], "history": {...}}``)."""
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=1)
-            f.write("\n")
+        """Write the history as JSON (``{"epoch": [...], "history": {...}}``), atomically."""
+        write_atomically(path, (json.dumps(self.to_dict(), indent=1) + "\n").encode("utf-8"))
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "History":
@@ -126,13 +127,14 @@ class History:
         return cls.from_dict(d)
 
     def to_csv(self, path: str | os.PathLike) -> None:
-        """Write one row per epoch: ``epoch,loss,accuracy,...`` (NaN left empty)."""
+        """Write one row per epoch: ``epoch,loss,accuracy,...`` (NaN left empty), atomically."""
         keys = self.keys()
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["epoch"] + keys)
-            for i, e in enumerate(self.epoch):
-                w.writerow([e] + [_fmt(self.history[k][i]) for k in keys])
+        text = io.StringIO(newline="")
+        w = csv.writer(text)
+        w.writerow(["epoch"] + keys)
+        for i, e in enumerate(self.epoch):
+            w.writerow([e] + [_fmt(self.history[k][i]) for k in keys])
+        write_atomically(path, text.getvalue().encode("utf-8"))
 
     # ------------------------------------------------------------------ plot
     def plot(self, path: str | os.PathLike, dpi: int = 100) -> None:
