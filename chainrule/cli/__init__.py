@@ -108,15 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except UserError as e:
-        name = "chainrule" if e.command is None else f"chainrule {e.command}"
-        print(f"{name}: error: {_one_line(e)}", file=sys.stderr)
-        return e.status
     except (ValueError, OSError, KeyError) as e:
-        # The library's own errors name the argument, the file and the problem: show that
-        # one line instead of a traceback.
-        print(f"chainrule: error: {_one_line(e)}", file=sys.stderr)
-        return 1
+        # A UserError (a subclass of ValueError) says what the user got wrong; the library's
+        # own errors name the argument, the file and the problem: either way one line, not a
+        # traceback.
+        error = e if isinstance(e, UserError) else UserError(_one_line(e))
+        name = "chainrule" if error.command is None else f"chainrule {error.command}"
+        print(f"{name}: error: {_one_line(error)}", file=sys.stderr)
+        return error.status
     except Exception:
         traceback.print_exc()
         print("chainrule: internal error (a bug in chainrule, not in your input, is likely); "
