@@ -69,15 +69,18 @@ def test_recurrent_and_embedding_counts():
     assert by["head"].macs_forward == 4 * 5 * 32
 
 
+class Scale(nn.Module):
+    """A layer of the user's own, which does not say what it costs."""
+
+    def __init__(self):
+        super().__init__()
+        self.s = nn.Parameter(cr.ones(3))
+
+    def forward(self, x):
+        return x * self.s
+
+
 def test_unknown_layer_gets_question_mark():
-    class Scale(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.s = nn.Parameter(cr.ones(3))
-
-        def forward(self, x):
-            return x * self.s
-
     s = cr.explain.summary(nn.Sequential(nn.Linear(2, 3), Scale()), (2,))
     row = s.rows[1]
     assert row.type == "Scale" and row.params == 3 and row.output_shape == (1, 3)
@@ -88,18 +91,11 @@ def test_unknown_layer_gets_question_mark():
 
 
 def test_a_layer_of_your_own_can_count_itself():
-    class Scale(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.s = nn.Parameter(cr.ones(3))
-
-        def forward(self, x):
-            return x * self.s
-
+    class CountedScale(Scale):
         def forward_macs(self, inputs, output):
             return output.numel()           # one product per element
 
-    s = cr.explain.summary(nn.Sequential(nn.Linear(2, 3), Scale()), (2,), batch_size=5)
+    s = cr.explain.summary(nn.Sequential(nn.Linear(2, 3), CountedScale()), (2,), batch_size=5)
     assert s.rows[1].macs_forward == 15 and s.rows[1].macs_backward == 30 and s.complete
 
 
