@@ -33,7 +33,8 @@ Adding a command ``chainrule NAME``:
 2. In ``run``, raise :class:`~chainrule.cli.errors.UserError` for anything wrong with the
    user's input, naming the option or file and what was expected; never print an error
    yourself: :func:`main` turns it into the one-line message and the exit status.
-3. Add the module to ``COMMANDS`` below (its place there is its place in ``--help``).
+3. In this file, import the module and add it to ``COMMANDS`` (its place there is its place
+   in ``chainrule --help``).
 4. Test it through :func:`main` or ``python -m chainrule NAME`` in ``tests/test_cli.py`` (or
    its own ``tests/test_<area>.py``), bad input included; the tests of the package already
    check that every listed command declares itself and that its ``--help`` works.
