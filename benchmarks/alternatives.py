@@ -7,7 +7,7 @@ next to what chainrule does now, on the shapes of the lenet and lstm cases:
 
 ``threads``: split one NumPy pass across two Python threads. NumPy releases the GIL inside
     a pass, so a second thread can run the other half. The hand-off is a persistent worker
-    and two locks, the cheapest Python has (``backend.run_split``, built on a thread pool's
+    and two locks, the cheapest Python has (``kernels.run_split``, built on a thread pool's
     futures, costs more; its empty hand-off is printed too).
 ``numba``: compile the per-element work (the issue names numba for a compiled path). The
     LSTM forward with each step's gate arithmetic fused into one parallel kernel, and conv2's
@@ -111,7 +111,7 @@ class Halves:
 
 
 def threads_part(args) -> None:
-    from chainrule import backend
+    from chainrule import kernels
     halves = Halves()
     rng = np.random.default_rng(0)
     zero = np.float32(0)
@@ -127,7 +127,7 @@ def threads_part(args) -> None:
     report("hand-off of an empty job", median_ms({
         "none (the call alone)": lambda: nothing(0, 2),
         "two halves, worker and locks": lambda: halves(nothing, 2),
-        "backend.run_split (thread pool futures)": lambda: backend.run_split(nothing, 2, 1),
+        "kernels.run_split (thread pool futures)": lambda: kernels.run_split(nothing, 2, 1),
     }, calls=args.calls * 10, repeats=args.repeats))
     for title, (shape, make) in cases.items():
         x = rng.standard_normal(shape, dtype=np.float32)

@@ -35,7 +35,7 @@ import time
 import numpy as np
 
 import chainrule as cr
-from chainrule.optim.optimizer import add_scaled_
+from chainrule.kernels import add_scaled_
 
 from cases import CASES
 

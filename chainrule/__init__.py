@@ -7,21 +7,19 @@
     >>> x.grad
     tensor([2., 4.])
 """
+import numpy as _np
+
 from chainrule.backend import get_default_dtype, set_default_dtype
 from chainrule.random import manual_seed, get_rng_state, set_rng_state
 from chainrule.tensor import (
     Tensor, tensor, zeros, ones, empty, full, zeros_like, ones_like, arange, linspace, eye,
-    rand, randn, randint, is_tensor, from_numpy, as_tensor, rand_like, randn_like)
-from chainrule import autograd
+    rand, randn, randint, is_tensor, from_numpy, from_dlpack, as_tensor, rand_like, randn_like)
+from chainrule import autograd, kernels
 from chainrule.autograd import (
-    no_grad, enable_grad, set_grad_enabled, is_grad_enabled, detect_anomaly, grad)
-from chainrule.ops import (
-    add, sub, mul, div, pow, neg, exp, log, log1p, sqrt, abs, sin, cos, tanh, sigmoid, relu,
-    leaky_relu, elu, gelu, silu, softplus, erf, maximum, minimum, clamp, where, masked_fill,
-    sign, lt, le, gt, ge, eq, ne, isnan, isfinite, sum, mean, prod, amax, amin, max, min,
-    var, std, norm, logsumexp, argmax, argmin, any, all, reshape, flatten, permute,
-    transpose, squeeze, unsqueeze, expand, repeat, flip, cat, stack, split, chunk, pad,
-    gather, matmul, softmax, log_softmax, cumsum, mm, bmm, index_select, triu, tril)
+    no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode, detect_anomaly, grad)
+from chainrule import ops
+from chainrule.ops import *  # noqa: F401,F403  (every op of the "cr" namespace, from the registry)
+from chainrule.ops.promotion import result_type
 from chainrule.gradcheck import gradcheck, gradgradcheck, GradcheckError
 from chainrule import metrics
 from chainrule.io import save, load
@@ -31,13 +29,12 @@ from chainrule import optim
 from chainrule import explain
 from chainrule import train
 
-clip = clamp
-concatenate = cat
 # dtype names as in PyTorch (cr.float32 ...), usable wherever a dtype is taken
-import numpy as _np
 float16, float32, float64 = _np.dtype(_np.float16), _np.dtype(_np.float32), _np.dtype(_np.float64)
-int32, int64, uint8 = _np.dtype(_np.int32), _np.dtype(_np.int64), _np.dtype(_np.uint8)
+int8, int16, int32, int64 = (_np.dtype(_np.int8), _np.dtype(_np.int16), _np.dtype(_np.int32),
+                             _np.dtype(_np.int64))
+uint8 = _np.dtype(_np.uint8)
 bool = _np.dtype(_np.bool_)  # noqa: A001  (PyTorch's spelling: cr.bool)
-half, float, double, long = float16, float32, float64, int64  # noqa: A001
+half, float, double, long, int = float16, float32, float64, int64, int32  # noqa: A001
 
 from chainrule._version import __version__  # noqa: E402

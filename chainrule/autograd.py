@@ -10,130 +10,35 @@ the gradients it returns for its inputs (no recursion, so no depth limit). Where
 input was broadcast in the forward pass, its gradient is summed back to its shape here, once,
 so no rule has to. Gradients for leaves accumulate into ``.grad``.
 
-With ``create_graph=True`` the backward rules receive Tensors instead of arrays, so the
-arithmetic they do is itself recorded and can be differentiated again.
+One derivative per op. A primitive's ``backward`` is written with operators, NumPy ufuncs and
+NumPy functions only, so the same rule runs on arrays (a plain backward) and on Tensors
+(``create_graph=True``: NumPy hands Tensors back to chainrule, so the rule's arithmetic is
+recorded and can be differentiated again). A fused op (linear, convolution, losses,
+normalisation, recurrent layers) keeps a fast rule on arrays and declares ``reference``: the
+same function composed of primitives; under ``create_graph`` the engine differentiates the
+reference instead, so no rule is written twice.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
-import sys
-import threading
 import traceback
 import weakref
 from heapq import heappop, heappush
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from chainrule import backend
+from chainrule import backend, kernels
 from chainrule.backend import ONE
-from chainrule.tensor import Tensor, inplace_changes, wrap
+from chainrule.grad_mode import (  # noqa: F401  (the public grad-mode switches live here too)
+    detect_anomaly, enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled,
+    state as _state)
+from chainrule.tensor import Tensor, inplace_changes, leaves_hooked, outputs_watched, wrap
 
 __all__ = ["Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
-           "is_grad_enabled", "detect_anomaly", "zero_grad_"]
-
-
-class _State(threading.local):
-    grad_enabled = True
-    anomaly = False
-
-
-_state = _State()
-
-
-def is_grad_enabled() -> bool:
-    """True when operations are being recorded for backward."""
-    return _state.grad_enabled
-
-
-class _GradMode(contextlib.ContextDecorator):
-    """Shared machinery of the grad-mode switches: a ``with`` block or a decorator."""
-
-    def __init__(self, mode: bool):
-        self.mode = bool(mode)
-        # A stack, not one slot: a decorated function that calls itself re-enters the
-        # same instance, and each exit must restore what its own enter found.
-        self._prev: list[bool] = []
-
-    def __enter__(self):
-        self._prev.append(_state.grad_enabled)
-        _state.grad_enabled = self.mode
-        return self
-
-    def __exit__(self, *exc):
-        _state.grad_enabled = self._prev.pop()
-        return False
-
-
-class set_grad_enabled(_GradMode):
-    """Turn recording on or off: for a ``with`` block, a decorated function, or (as in
-    PyTorch) at once when simply called: ``cr.set_grad_enabled(False)``."""
-
-    def __init__(self, mode: bool):
-        super().__init__(mode)
-        self._before_call = _state.grad_enabled
-        _state.grad_enabled = self.mode
-
-    def __enter__(self):
-        if self._before_call is not None:      # the block right after construction
-            self._prev.append(self._before_call)
-            self._before_call = None
-            _state.grad_enabled = self.mode
-            return self
-        return super().__enter__()
-
-    def __call__(self, func):
-        if self._before_call is not None:      # used as a decorator: undo the immediate switch
-            _state.grad_enabled = self._before_call
-            self._before_call = None
-        return super().__call__(func)
-
-
-class _FixedMode(_GradMode):
-    """``no_grad``/``enable_grad``: usable as ``with cr.no_grad():``, ``@cr.no_grad()``
-    and, as in PyTorch, the bare decorator ``@cr.no_grad``."""
-
-    _mode = True
-
-    def __new__(cls, func=None):
-        self = super().__new__(cls)
-        if func is not None:
-            if not callable(func):
-                raise TypeError(f"{cls.__name__}() takes no arguments (got {func!r})")
-            self.__init__()
-            return self(func)
-        return self
-
-    def __init__(self, func=None):
-        super().__init__(self._mode)
-
-
-class no_grad(_FixedMode):
-    """Stop recording: ``with cr.no_grad(): y = model(x)``; also a decorator."""
-
-    _mode = False
-
-
-class enable_grad(_FixedMode):
-    """Record again inside a ``no_grad`` region."""
-
-    _mode = True
-
-
-class detect_anomaly(contextlib.ContextDecorator):
-    """Inside this block, a backward rule that produces NaN or Inf raises an error naming the
-    forward operation and the line of user code that created it."""
-
-    def __enter__(self):
-        self.prev = _state.anomaly
-        _state.anomaly = True
-        return self
-
-    def __exit__(self, *exc):
-        _state.anomaly = self.prev
-        return False
+           "inference_mode", "is_grad_enabled", "detect_anomaly", "zero_grad_",
+           "queue_callback"]
 
 
 # ---------------------------------------------------------------------------- Function
@@ -157,12 +62,20 @@ class Function:
         ...         return grad * 3 * x * x
         >>> y = Cube.apply(cr.tensor([2.0], requires_grad=True))
 
-    Write backward with arithmetic operators and NumPy ufuncs (``np.exp`` ...) only, and it
-    also works under ``create_graph=True``; set ``differentiable_backward = False`` on a
-    Function whose rule cannot.
+    Second derivatives (``create_graph=True``) come one of two ways:
+
+    * write ``backward`` with arithmetic operators, NumPy ufuncs and NumPy functions only:
+      under ``create_graph`` it then receives Tensors and its arithmetic is recorded;
+    * or give the class a ``reference``: a static method taking the same arguments as
+      ``forward`` (Tensors where forward got arrays) that computes the same output from
+      chainrule operations; ``backward`` may then use anything, and ``create_graph``
+      differentiates ``reference`` instead.
+
+    Set ``differentiable_backward = False`` on a Function that has neither.
     """
 
     differentiable_backward = True
+    reference: Callable | None = None
 
     # Set by apply() on recorded nodes.
     inputs: list | tuple = ()   # one entry per argument: the Tensor gradients flow to, or None
@@ -170,6 +83,7 @@ class Function:
     _saved_versions: list | tuple = ()  # (version box, version, id of array) of each tensor
     # argument and of the output, checked when backward reads the saved arrays
     _inplace_changes_seen = -1   # tensor.inplace_changes when forward ran
+    _args = None            # (args, kwargs) of apply, kept for ``reference``
     _output = None          # weak reference to the output tensor
     seq = -1                # creation order: every input of a node was made before it
     _created_at = None      # stack summary, kept only under detect_anomaly
@@ -201,20 +115,23 @@ class Function:
                 f"Trying to backward through the graph a second time: the buffers of "
                 f"{type(self).__name__} were freed by the first backward. "
                 f"Pass retain_graph=True to the first backward() to keep them.")
+        self._check_versions(saved)
+        if self._as_tensors:
+            return tuple(self._tensor_for(a) for a in saved)
+        return saved
+
+    def _check_versions(self, arrays) -> None:
+        """Refuse when one of ``arrays`` (inputs or output of forward) was changed in place
+        since forward read it: its gradient would be wrong."""
         if self._inplace_changes_seen == inplace_changes[0]:
-            versions = ()                       # nothing changed in place since forward
-        else:
-            versions = self._saved_versions
-        for box, version, array_id in versions:
-            if box[0] != version and any(id(a) == array_id for a in saved):
+            return                              # nothing changed in place since forward
+        for box, version, array_id in self._saved_versions:
+            if box[0] != version and any(id(a) == array_id for a in arrays):
                 raise RuntimeError(
                     f"one of the tensors needed by {type(self).__name__}'s backward was "
                     f"modified in place after it was used (version {version} -> "
                     f"{box[0]}); its gradient would be wrong. Compute into a new tensor "
                     f"instead of changing it in place.")
-        if self._as_tensors:
-            return tuple(self._tensor_for(a) for a in saved)
-        return saved
 
     def _tensor_for(self, array):
         """Under create_graph, map a saved array back to the graph tensor it came from."""
@@ -264,7 +181,12 @@ class Function:
             record = False
         out = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
         if type(out) is not np.ndarray:
-            out = np.asarray(out)
+            # NumPy returns scalars for 0-d results; a rule that saved that scalar must find
+            # the output array instead (create_graph maps it back to the output tensor).
+            scalar, out = out, np.asarray(out)
+            saved = ctx._saved
+            if saved and any(x is scalar for x in saved):
+                ctx._saved = tuple(out if x is scalar else x for x in saved)
         result = wrap(out)
         if out.base is not None:
             # A view of an input (slice, reshape, transpose...): one memory, one version
@@ -275,7 +197,7 @@ class Function:
                     break
         if record and out.dtype.kind in "fc":
             ctx.seq = next(_creation_counter)
-            if ctx._saved:
+            if ctx._saved or cls.reference is not None:
                 # Checked by saved_tensors: an in-place change to any of these after this
                 # point would make backward read values that forward did not see. (An id,
                 # not the array, so an input's memory isn't kept alive; ids of saved arrays
@@ -284,6 +206,8 @@ class Function:
                 versions.append((box, box[0], id(out)))
                 ctx._saved_versions = versions
                 ctx._inplace_changes_seen = inplace_changes[0]
+                if cls.reference is not None:
+                    ctx._args = (args, kwargs)
             result._requires_grad = True
             result.grad_fn = ctx
             ctx._output = weakref.ref(result)
@@ -302,8 +226,6 @@ class Function:
 
 _creation_counter = itertools.count()
 _new_node = object.__new__      # Function defines no __init__ or __new__: skip the lookup
-_retain_requested = [False]  # set once any tensor asks for retain_grad: then outputs are watched
-# (a process-wide flag: checking outputs costs one weak-reference call per node afterwards)
 
 
 # ------------------------------------------------------------------- the backward pass
@@ -313,12 +235,131 @@ _retain_requested = [False]  # set once any tensor asks for retain_grad: then ou
 # after every node that uses its output (each of those is newer), and only nodes a gradient
 # actually reaches. One pass, no recursion (a 100,000-op chain is fine), and for a chain the
 # heap never holds more than one node.
+#
+# Where the gradients go depends on the mode, and each mode is one small class (a "sink"):
+#   _Accumulate   loss.backward(): arrays summed into each leaf's .grad
+#   _GraphGrads   loss.backward(create_graph=True): recorded Tensors summed into .grad
+#   _Capture      cr.grad(outputs, inputs): returned for exactly ``inputs``, no .grad touched
 
-def _sum_to(g, shape: tuple):
-    """Undo broadcasting: sum ``g`` down to ``shape`` (the gradient rule of broadcast)."""
-    if isinstance(g, Tensor):
-        return g.sum_to_size(shape)       # recorded, for create_graph
-    return backend.sum_to(g, shape)
+def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: bool,
+                  sink: "_Sink") -> None:
+    """The engine shared by ``Tensor.backward`` and ``cr.grad``: walk the graph from
+    ``roots`` and hand every finished gradient to ``sink``."""
+    grads: dict[int, Any] = {}      # id(node) -> gradient of its output, summed so far
+    heap: list = []                 # (-creation number, node): newest first
+    for r, g in zip(roots, root_grads):
+        fn = r.grad_fn
+        if fn is None:
+            continue
+        key = id(fn)
+        if key in grads:
+            grads[key] = grads[key] + g
+        else:
+            grads[key] = g
+            heappush(heap, (-fn.seq, fn))
+    waits = _LeafWaits(roots) if leaves_hooked[0] else None
+    for r, g in zip(roots, root_grads):
+        if r.grad_fn is None and r._requires_grad:     # x.backward() on a leaf itself
+            _finish_leaf(r, g, sink, waits, direct=True)
+    create_graph = sink.create_graph
+    anomaly = _state.anomaly
+    watch_outputs = sink.watches_outputs or outputs_watched[0]
+    plain = type(sink) is _Accumulate
+    callbacks: list[Callable] = []
+    _pass_callbacks.append(callbacks)
+    # Rules run with recording on only for create_graph (a with-block without the object).
+    grad_mode_before, _state.grad_enabled = _state.grad_enabled, create_graph
+    try:
+        while heap:
+            node = heappop(heap)[1]
+            g = grads.pop(id(node))
+            if watch_outputs:
+                g = _visit_output(node, g, sink)
+            in_grads = _differentiable_backward(node, g) if create_graph else node.backward(node, g)
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
+            if anomaly:
+                _check_finite(node, in_grads)
+            for t, gi in zip(node.inputs, in_grads):
+                if t is None:
+                    continue
+                if gi is None:
+                    if waits is not None and t.grad_fn is None:
+                        waits.arrived(t, None, sink)
+                    continue
+                gi = _fit(gi, t.data, create_graph)
+                fn = t.grad_fn
+                if fn is None:
+                    if plain and t.grad is None and waits is None:
+                        _store_first(t, gi, sink.handed)    # the usual case, _finish_leaf's first
+                    else:
+                        _finish_leaf(t, gi, sink, waits)
+                    continue
+                key = id(fn)
+                prev = grads.get(key)
+                if prev is None:
+                    grads[key] = gi
+                    heappush(heap, (-fn.seq, fn))
+                else:
+                    grads[key] = prev + gi
+            if not retain_graph:
+                node._saved = None
+                node._saved_versions = ()
+                node._args = None
+        if waits is not None:
+            waits.flush(sink)       # leaves whose remaining users no gradient reached
+    finally:
+        _state.grad_enabled = grad_mode_before
+        _pass_callbacks.pop()
+    for callback in callbacks:
+        callback()
+
+
+def _fit(gi, data: np.ndarray, create_graph: bool):
+    """A rule's gradient made ready for its input: an array (a Tensor when recording),
+    summed back over broadcast dims, in the input's dtype."""
+    if create_graph:
+        if not isinstance(gi, Tensor):
+            gi = Tensor(np.asarray(gi))
+    elif type(gi) is Tensor:
+        gi = gi.data        # a rule that applied another Function (index -> scatter)
+    if gi.shape != data.shape:
+        gi = gi.sum_to_size(data.shape) if create_graph else backend.sum_to(gi, data.shape)
+    if gi.dtype is not data.dtype and gi.dtype != data.dtype:
+        gi = gi.astype(data.dtype)
+    return gi
+
+
+def _differentiable_backward(node: Function, g):
+    """Run a node's backward so that what it computes is recorded (create_graph)."""
+    if type(node).reference is not None:
+        return _reference_backward(node, g)
+    if not node.differentiable_backward:
+        raise RuntimeError(f"create_graph: the backward of {node.name()} is not "
+                           "differentiable, so second derivatives through it are "
+                           "not available")
+    node._as_tensors = True
+    try:
+        return node.backward(node, g if isinstance(g, Tensor) else Tensor(g))
+    finally:
+        node._as_tensors = False
+
+
+def _reference_backward(node: Function, g) -> tuple:
+    """The gradients of a fused op under create_graph: rebuild its output from its
+    ``reference`` composition (recorded, on the same input tensors) and differentiate that."""
+    if node._args is None:
+        raise RuntimeError(
+            f"Trying to backward through the graph a second time: the inputs of "
+            f"{node.name()} were freed by the first backward. Pass retain_graph=True to the "
+            f"first backward() to keep them.")
+    args, kwargs = node._args
+    node._check_versions([t.data for t in args if isinstance(t, Tensor)])
+    out = type(node).reference(*args, **kwargs)
+    wanted = {id(t): t for t in node.inputs if t is not None}
+    sink = _Capture(wanted, create_graph=True)
+    _run_backward([out], [g if isinstance(g, Tensor) else Tensor(g)], True, sink)
+    return tuple(None if t is None else sink.captured.get(id(t)) for t in node.inputs)
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -348,207 +389,200 @@ def _check_finite(node: Function, grads) -> None:
                 f"detect_anomaly: the backward of {node.name()}{where} produced {bad} values")
 
 
-def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: bool,
-                  create_graph: bool, capture: dict[int, Tensor] | None = None) -> dict:
-    """The engine shared by ``Tensor.backward`` and ``cr.grad``.
+# ------------------------------------------------------------------------ the sinks
+class _Sink:
+    create_graph = False
+    watches_outputs = False
 
-    Without ``capture``, leaf gradients accumulate into ``.grad``. With it (a dict from
-    id(tensor) to tensor), gradients of exactly those tensors are returned instead and no
-    ``.grad`` is touched.
-    """
-    grads: dict[int, Any] = {}      # id(node) -> gradient of its output, summed so far
-    heap: list = []                 # (-creation number, node): newest first
-    for r, g in zip(roots, root_grads):
-        fn = r.grad_fn
-        if fn is None:
-            continue
-        key = id(fn)
-        if key in grads:
-            grads[key] = grads[key] + g
+    def __init__(self):
+        # Arrays already stored in a .grad (or owned by the caller, like the gradient passed
+        # to backward): a leaf that would receive one of them gets a copy, so no two .grad
+        # arrays (and no .grad and the caller's tensor) ever alias.
+        self.handed: set[int] = set()
+
+    def wants(self, t: Tensor) -> bool:
+        """Does this pass deliver a gradient to tensor ``t`` (a leaf, or a captured input)?
+        Each sink also has ``deliver(t, g)``, which puts the finished gradient in place."""
+        return True
+
+
+class _Accumulate(_Sink):
+    """``backward()``: arrays summed into ``.grad`` (in place when the array is ours alone)."""
+
+    def deliver(self, t: Tensor, g) -> None:
+        if isinstance(g, Tensor):
+            g = g.data
+        if t.grad is None:
+            _store_first(t, g, self.handed)
+        elif t.grad.grad_fn is not None:
+            t.grad = Tensor(t.grad.data + g)
+        elif id(t.grad.data) in self.handed:
+            # Stored during this pass: the same array may still be pending for another node
+            # (``a + b`` hands one array to both), so adding in place would corrupt that one.
+            # (np.asarray: NumPy returns a scalar, not an array, for the sum of two 0-d arrays.)
+            t.grad.data = np.asarray(t.grad.data + g)
         else:
-            grads[key] = g
-            heappush(heap, (-fn.seq, fn))
-    captured: dict[int, Any] = {}
-    # Arrays already stored in a .grad (or owned by the caller, like the gradient passed to
-    # backward): a leaf that would receive one of them gets a copy, so no two .grad arrays
-    # (and no .grad and the caller's tensor) ever alias.
-    handed: set[int] = {id(_array_of(g)) for g in root_grads}
-    # Leaves reachable directly as roots (x.backward() on a leaf) get their gradient as is.
-    for r, g in zip(roots, root_grads):
-        if r.grad_fn is None and r._requires_grad:
-            _deliver(r, g, capture, captured, create_graph, handed)
-    anomaly = _state.anomaly
-    watch_outputs = capture is not None or _retain_requested[0]
-    plain = capture is None and not create_graph     # gradients go to .grad, as arrays
-    # Rules run with recording on only for create_graph (a with-block without the object).
-    grad_mode_before, _state.grad_enabled = _state.grad_enabled, create_graph
-    try:
-        while heap:
-            node = heappop(heap)[1]
-            g = grads.pop(id(node))
-            if watch_outputs:
-                out = node._output()
-                if out is not None and (out._retains_grad or (capture and id(out) in capture)):
-                    _deliver(out, g, capture, captured, create_graph, handed)
-            if create_graph:
-                in_grads = _differentiable_backward(node, g)
-            else:
-                in_grads = node.backward(node, g)
-            if type(in_grads) is not tuple:
-                in_grads = (in_grads,)
-            if anomaly:
-                _check_finite(node, in_grads)
-            for t, gi in zip(node.inputs, in_grads):
-                if t is None or gi is None:
-                    continue
-                if create_graph and not isinstance(gi, Tensor):
-                    gi = Tensor(np.asarray(gi))
-                data = t.data
-                if gi.shape != data.shape:
-                    gi = _sum_to(gi, data.shape)
-                if gi.dtype is not data.dtype and gi.dtype != data.dtype:
-                    gi = gi.astype(data.dtype)
-                fn = t.grad_fn
-                if fn is None:
-                    if plain and t.grad is None:
-                        _store_first(t, gi, handed)         # the usual case, _deliver's first
-                    else:
-                        _deliver(t, gi, capture, captured, create_graph, handed)
-                    continue
-                key = id(fn)
-                prev = grads.get(key)
-                if prev is None:
-                    grads[key] = gi
-                    heappush(heap, (-fn.seq, fn))
-                else:
-                    grads[key] = prev + gi
-            if not retain_graph:
-                node._saved = None
-                node._saved_versions = ()
-    finally:
-        _state.grad_enabled = grad_mode_before
-    return captured
+            t.grad.data += g
 
 
-def _differentiable_backward(node: Function, g):
-    """Run a node's backward on Tensors, so what it computes is recorded (create_graph)."""
-    if not node.differentiable_backward:
-        raise RuntimeError(f"create_graph: the backward of {node.name()} is not "
-                           "differentiable, so second derivatives through it are "
-                           "not available")
-    node._as_tensors = True
-    try:
-        return node.backward(node, g if isinstance(g, Tensor) else Tensor(g))
-    finally:
-        node._as_tensors = False
+class _GraphGrads(_Sink):
+    """``backward(create_graph=True)``: recorded Tensors summed into ``.grad``."""
 
+    create_graph = True
 
-def _deliver(t: Tensor, g, capture, captured: dict, create_graph: bool, handed: set) -> None:
-    """Hand a finished gradient to its tensor: into ``captured`` for ``cr.grad``, else
-    accumulated into ``t.grad`` (in place when the stored array is ours alone)."""
-    if capture is None and not create_graph and t.grad is None:
-        _store_first(t, g.data if isinstance(g, Tensor) else g, handed)   # the usual case
-        return
-    if capture is not None:
-        if id(t) in capture:
-            prev = captured.get(id(t))
-            captured[id(t)] = g if prev is None else prev + g
-        return
-    if create_graph:
+    def deliver(self, t: Tensor, g) -> None:
         gt = g if isinstance(g, Tensor) else Tensor(g)
         if t.grad is None:
-            if id(gt.data) in handed:
+            if id(gt.data) in self.handed:
                 gt = gt.clone()                 # a recorded copy keeps the graph
-            handed.add(id(gt.data))
+            self.handed.add(id(gt.data))
             t.grad = gt
         else:
             t.grad = t.grad + gt
+
+
+class _Capture(_Sink):
+    """``cr.grad``: the gradients of exactly the tensors in ``wanted`` (by id), returned."""
+
+    watches_outputs = True
+
+    def __init__(self, wanted: dict[int, Tensor], create_graph: bool):
+        super().__init__()
+        self.wanted = wanted
+        self.create_graph = create_graph
+        self.captured: dict[int, Any] = {}
+
+    def wants(self, t: Tensor) -> bool:
+        return id(t) in self.wanted
+
+    def deliver(self, t: Tensor, g) -> None:
+        if id(t) in self.wanted:
+            prev = self.captured.get(id(t))
+            self.captured[id(t)] = g if prev is None else prev + g
+
+
+def _finish_leaf(t: Tensor, g, sink: _Sink, waits: "_LeafWaits | None",
+                 direct: bool = False) -> None:
+    """A gradient arrives for leaf ``t``: deliver it, or, if ``t`` has hooks, hold it until
+    the last of its users in this pass has contributed (``_LeafWaits``)."""
+    if waits is not None and (getattr(t, "_hooks", None) or getattr(t, "_post_hooks", None)):
+        if direct:
+            waits.direct(t, g, sink)
+        else:
+            waits.arrived(t, g, sink)
         return
-    if isinstance(g, Tensor):
-        g = g.data
-    if t.grad.grad_fn is not None:
-        t.grad = Tensor(t.grad.data + g)
-    elif id(t.grad.data) in handed:
-        # Stored during this pass: the same array may still be pending for another node
-        # (``a + b`` hands one array to both), so adding in place would corrupt that one.
-        # (np.asarray: NumPy returns a scalar, not an array, for the sum of two 0-d arrays.)
-        t.grad.data = np.asarray(t.grad.data + g)
-    else:
-        t.grad.data += g
+    if sink.wants(t):
+        sink.deliver(t, g)
 
 
-# ------------------------------------------------------------ reusing gradient memory
-# glibc's malloc keeps freed blocks below its largest mmap threshold (32 MiB, which
-# backend._tune_malloc sets) for reuse, but maps every larger array fresh from the kernel,
-# which zeroes it page by page: for a 4096x4096 float32 weight that cost 10-13% of a
-# training step. So zero_grad keeps a dropped gradient this large, and the next backward
-# writes the new gradient into it (see grad_buffer).
-_SPARE_MIN_BYTES = 32 << 20
+def _visit_output(node: Function, g, sink: _Sink):
+    """A node's output tensor with gradient hooks, ``retain_grad`` or in ``cr.grad``'s
+    inputs: run its hooks on ``g`` (which they may replace), then keep what is asked for."""
+    out = node._output()
+    if out is None:
+        return g
+    hooks = getattr(out, "_hooks", None)
+    if hooks:
+        g = _run_tensor_hooks(hooks, g, sink.create_graph)
+    if out._retains_grad and type(sink) is not _Capture:
+        sink.deliver(out, g)
+    elif sink.wants(out) and type(sink) is _Capture:
+        sink.deliver(out, g)
+    return g
 
 
-def zero_grad_(t, set_to_none: bool = True) -> None:
-    """Clear ``t.grad``: drop it (``set_to_none``) or fill it with zeros. The one rule behind
-    ``Module.zero_grad`` and ``Optimizer.zero_grad``.
+def _run_tensor_hooks(hooks: dict, g, create_graph: bool):
+    for hook in list(hooks.values()):
+        as_tensor = g if isinstance(g, Tensor) else wrap(g)
+        changed = hook(as_tensor)
+        if changed is not None:
+            if not isinstance(changed, Tensor):
+                changed = Tensor(np.asarray(changed))
+            g = changed if create_graph else changed.data
+    return g
 
-    A dropped gradient of at least 32 MiB that nothing else refers to is kept aside as
-    ``t._grad_spare``; nobody can observe it, so ``t.grad`` is None as in PyTorch.
+
+class _LeafWaits:
+    """For leaves with hooks: how many users (node input slots) of each are left in this
+    pass, counted once up front, so its hooks run once, on its whole gradient, as soon as the
+    last user has contributed (data-parallel training starts averaging a gradient then)."""
+
+    def __init__(self, roots: Sequence[Tensor]):
+        self.left: dict[int, int] = {}
+        self.sums: dict[int, Any] = {}
+        self.tensors: dict[int, Tensor] = {}
+        seen: set[int] = set()
+        stack = [r.grad_fn for r in roots if r.grad_fn is not None]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            for t in node.inputs:
+                if t is None:
+                    continue
+                if t.grad_fn is not None:
+                    stack.append(t.grad_fn)
+                elif getattr(t, "_hooks", None) or getattr(t, "_post_hooks", None):
+                    self.left[id(t)] = self.left.get(id(t), 0) + 1
+                    self.tensors[id(t)] = t
+
+    def direct(self, t: Tensor, g, sink: _Sink) -> None:
+        self.tensors[id(t)] = t
+        self._add(t, g)
+        if self.left.get(id(t), 0) == 0:
+            self._finish(t, sink)
+
+    def arrived(self, t: Tensor, g, sink: _Sink) -> None:
+        key = id(t)
+        if key not in self.left:
+            return
+        if g is not None:
+            self._add(t, g)
+        self.left[key] -= 1
+        if self.left[key] == 0:
+            self._finish(t, sink)
+
+    def _add(self, t: Tensor, g) -> None:
+        prev = self.sums.get(id(t))
+        self.sums[id(t)] = g if prev is None else prev + g
+
+    def _finish(self, t: Tensor, sink: _Sink) -> None:
+        g = self.sums.pop(id(t), None)
+        self.left.pop(id(t), None)
+        if g is None:
+            return
+        hooks = getattr(t, "_hooks", None)
+        if hooks:
+            g = _run_tensor_hooks(hooks, g, sink.create_graph)
+        if sink.wants(t):
+            sink.deliver(t, g)
+        post = getattr(t, "_post_hooks", None)
+        if post and type(sink) is not _Capture:
+            for hook in list(post.values()):
+                hook(t)
+
+    def flush(self, sink: _Sink) -> None:
+        for key in list(self.sums):
+            self._finish(self.tensors[key], sink)
+
+
+# A stack of the callback lists of the passes in progress (a pass may run inside another:
+# create_graph through a reference).
+_pass_callbacks: list[list[Callable]] = []
+
+
+def queue_callback(callback: Callable[[], None]) -> None:
+    """Run ``callback()`` once the backward pass in progress has finished (call it from a
+    gradient hook). Data-parallel training uses it to wait for its last all-reduce before
+    ``backward()`` returns.
+
+    Example: ``p.register_post_accumulate_grad_hook(lambda p: queue_callback(flush))``
     """
-    grad = t.grad
-    if grad is None:
-        return
-    if set_to_none:
-        t.grad = None
-        arr = grad.data if type(grad) is Tensor else getattr(grad, "data", None)
-        if (type(arr) is np.ndarray and arr.nbytes >= _SPARE_MIN_BYTES
-                and getattr(grad, "grad_fn", None) is None and arr.base is None
-                and _reference_counts(grad, arr) == _UNSHARED_GRAD):
-            try:
-                t._grad_spare = arr
-            except AttributeError:
-                pass                     # a parameter-like object that is not a Tensor
-    elif getattr(grad, "grad_fn", None) is not None:
-        # A gradient recorded under create_graph: replace it by a detached zero.
-        t.grad = Tensor(np.zeros_like(grad.data))
-    else:
-        grad.data[...] = 0
-        if isinstance(grad, Tensor):
-            grad._version += 1
-
-
-def grad_buffer(t, shape: tuple, dtype) -> np.ndarray | None:
-    """The spare array a backward rule may compute the gradient of leaf ``t`` into (with
-    ``out=``), or None. Taken at most once: a second use of ``t`` gets a fresh array."""
-    if t.data.nbytes < _SPARE_MIN_BYTES:
-        return None                     # too small to have been kept (the usual case)
-    spare = getattr(t, "_grad_spare", None)
-    if spare is None:
-        return None
-    if _reference_counts(spare) != _UNSHARED_SPARE:
-        spare = None                     # somehow held elsewhere too: never write into it
-    t._grad_spare = None
-    if spare is None or t.grad is not None or spare.shape != shape or spare.dtype != dtype:
-        return None
-    return spare
-
-
-def _reference_counts(*objects) -> tuple:
-    return tuple(sys.getrefcount(o) for o in objects)
-
-
-def _calibrate() -> tuple[tuple, tuple]:
-    """What _reference_counts reports, in the two places above, for objects nobody else
-    holds: measured rather than assumed, since interpreters count borrowed references
-    differently (CPython 3.14 borrows more of them)."""
-    grad = Tensor(np.empty(1))           # as in zero_grad_: held by a local ...
-    arr = grad.data                      # ... and its array by grad.data and a local
-    unshared_grad = _reference_counts(grad, arr)
-    holder = Tensor(np.empty(1))
-    holder._grad_spare = np.empty(1)
-    spare = getattr(holder, "_grad_spare", None)   # as in grad_buffer: the slot and a local
-    return unshared_grad, _reference_counts(spare)
-
-
-_UNSHARED_GRAD, _UNSHARED_SPARE = _calibrate()
+    if not _pass_callbacks:
+        raise RuntimeError("queue_callback: no backward pass is running; call it from a "
+                           "gradient hook")
+    _pass_callbacks[-1].append(callback)
 
 
 def _store_first(t: Tensor, g, handed: set) -> None:
@@ -562,6 +596,27 @@ def _store_first(t: Tensor, g, handed: set) -> None:
             g = np.array(g, copy=True)
     handed.add(id(g))
     t.grad = wrap(g)
+
+
+# ------------------------------------------------------------------ public entry points
+def zero_grad_(t, set_to_none: bool = True) -> None:
+    """Clear ``t.grad``: drop it (``set_to_none``) or fill it with zeros. The one rule behind
+    ``Module.zero_grad`` and ``Optimizer.zero_grad``. (A dropped large gradient may be kept
+    aside for the next backward to write into: ``kernels.keep_spare``; ``t.grad`` is None
+    either way, as in PyTorch.)"""
+    grad = t.grad
+    if grad is None:
+        return
+    if set_to_none:
+        t.grad = None
+        kernels.keep_spare(t, grad)
+    elif getattr(grad, "grad_fn", None) is not None:
+        # A gradient recorded under create_graph: replace it by a detached zero.
+        t.grad = Tensor(np.zeros_like(grad.data))
+    else:
+        grad.data[...] = 0
+        if isinstance(grad, Tensor):
+            grad._version += 1
 
 
 def _array_of(g) -> np.ndarray:
@@ -589,21 +644,31 @@ def _as_grad(t: Tensor, gradient, name: str, create_graph: bool = False):
 
 def backward(tensor: Tensor, gradient=None, retain_graph: bool = False,
              create_graph: bool = False, inputs=None) -> None:
-    """``tensor.backward()``: accumulate d tensor / d leaf into every leaf's ``.grad``."""
+    """``tensor.backward()``: accumulate d tensor / d leaf into every leaf's ``.grad``.
+
+    Accumulation is the rule (as in PyTorch): call ``zero_grad()`` (or set ``.grad =
+    None``) between steps. ``gradient`` is required when this tensor is not a scalar;
+    ``inputs`` limits the accumulation to those tensors.
+    """
     if not tensor._requires_grad:
         raise RuntimeError("backward: this tensor does not require grad and has no grad_fn "
                            "(did you create it under no_grad, or forget requires_grad=True?)")
     g = _as_grad(tensor, gradient, "backward", create_graph)
+    keep = retain_graph or create_graph
     if inputs is not None:
         ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-        got = _run_backward([tensor], [g], retain_graph or create_graph, create_graph,
-                            capture={id(t): t for t in ins})
-        handed = {id(_array_of(g))}  # one set for all inputs, so none shares an array
+        capture = _Capture({id(t): t for t in ins}, create_graph)
+        capture.handed.add(id(_array_of(g)))
+        _run_backward([tensor], [g], keep, capture)
+        sink = _GraphGrads() if create_graph else _Accumulate()
+        sink.handed = capture.handed   # one set for all inputs, so none shares an array
         for t in ins:
-            if id(t) in got:
-                _deliver(t, got[id(t)], None, {}, create_graph, handed)
+            if id(t) in capture.captured:
+                sink.deliver(t, capture.captured[id(t)])
         return
-    _run_backward([tensor], [g], retain_graph or create_graph, create_graph)
+    sink = _GraphGrads() if create_graph else _Accumulate()
+    sink.handed.add(id(_array_of(g)))
+    _run_backward([tensor], [g], keep, sink)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
@@ -629,10 +694,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     gs = [_as_grad(o, go, "grad", create_graph) for o, go in zip(outs, grad_outputs)]
     if retain_graph is None:
         retain_graph = create_graph
-    got = _run_backward(outs, gs, retain_graph, create_graph, capture={id(t): t for t in ins})
+    sink = _Capture({id(t): t for t in ins}, create_graph)
+    sink.handed.update(id(_array_of(g)) for g in gs)
+    _run_backward(outs, gs, retain_graph, sink)
     result = []
     for i, t in enumerate(ins):
-        g = got.get(id(t))
+        g = sink.captured.get(id(t))
         if g is None:
             if not allow_unused:
                 raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used to compute "

@@ -1,104 +1,13 @@
-"""The array module in use, and the one place that knows which it is.
+"""Array plumbing shared by the whole package: the default floating dtype, turning user data
+into arrays, typed constants, undoing broadcasting, and PyTorch-style ``.to(...)`` arguments.
 
-Everything numeric in chainrule goes through ``xp``. Today that is NumPy; a GPU build swaps
-in CuPy here and nowhere else.
+chainrule computes with NumPy directly (``import numpy as np`` in every module that does
+arithmetic); there is no array-module indirection. A GPU port would have to touch every such
+module, not just this one.
 """
 from __future__ import annotations
 
-import concurrent.futures
-import ctypes
-import os
-import sys
-import threading
-
 import numpy as np
-
-xp = np
-
-
-def _tune_malloc() -> None:
-    """Keep freed array memory in the process instead of handing it back to the kernel.
-
-    glibc returns blocks above 128 KiB to the kernel (mmap) and trims the heap eagerly, so an
-    activation freed at the end of one training step is faulted back in, page by zeroed
-    page, in the next: 28-31% of a convolution or LSTM step was the kernel zeroing pages.
-    Raising the two thresholds once (32 MiB for mmap, 128 MiB kept before trimming) about
-    halves those steps. Linux/glibc only; set CHAINRULE_MALLOC_TUNING=0 to leave malloc alone.
-    """
-    if os.environ.get("CHAINRULE_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3     # from glibc's <malloc.h>
-        libc.mallopt(m_mmap_threshold, 32 << 20)
-        libc.mallopt(m_trim_threshold, 128 << 20)
-    except (OSError, AttributeError):
-        pass  # not glibc (musl, macOS): nothing to tune
-
-
-_tune_malloc()
-
-
-def num_threads() -> int:
-    """Threads chainrule's own loops may use (BLAS keeps its own pool): the first of
-    ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` that is set, as the
-    BLAS libraries read them, else the number of CPUs this process may run on."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        value = os.environ.get(var, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:          # not Linux
-        return os.cpu_count() or 1
-
-
-_pool = None
-_pool_lock = threading.Lock()
-_in_pool = threading.local()
-
-
-def _forget_pool() -> None:
-    global _pool
-    _pool = None        # a forked child inherits the pool object but none of its threads
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
-
-
-def _run_in_pool(fn, lo: int, hi: int) -> None:
-    _in_pool.active = True
-    try:
-        fn(lo, hi)
-    finally:
-        _in_pool.active = False
-
-
-def run_split(fn, size: int, min_part: int) -> None:
-    """Call ``fn(start, stop)`` over ``[0, size)``: in parts on ``num_threads()`` threads
-    when each part gets at least ``min_part`` items, else once here. For memory-bound NumPy
-    loops (an optimiser's update of a 16M-element weight), which release the GIL: one core
-    cannot use all of the memory bandwidth (see ``optim.optimizer.add_scaled_``). Every part
-    has finished when this returns, also when one raised (the first error is re-raised);
-    called from inside a part, it runs in that thread."""
-    global _pool
-    parts = min(num_threads(), size // max(min_part, 1))
-    if parts < 2 or getattr(_in_pool, "active", False):
-        fn(0, size)
-        return
-    with _pool_lock:
-        if _pool is None or _pool._max_workers < parts:
-            _pool = concurrent.futures.ThreadPoolExecutor(parts, thread_name_prefix="chainrule")
-        pool = _pool
-    bounds = [size * i // parts for i in range(parts + 1)]
-    futures = [pool.submit(_run_in_pool, fn, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
-    try:
-        fn(bounds[0], bounds[1])    # the first part in this thread
-    finally:
-        concurrent.futures.wait(futures)
-    for f in futures:
-        f.result()
 
 
 _default_float = np.dtype(np.float32)
@@ -204,3 +113,8 @@ def parse_to(args: tuple, kwargs: dict, what: str = "to"):
     except TypeError:
         raise TypeError(f"{what}: expected a dtype, a device string or a tensor, got "
                         f"{dtype!r}") from None
+
+
+class ShapeError(ValueError, RuntimeError):
+    """Arguments whose shapes do not fit together. Both a ValueError (chainrule's habit) and a
+    RuntimeError (PyTorch's: ``except RuntimeError`` catches it as it catches torch's)."""

@@ -1,7 +1,6 @@
 """Tensor: an ndarray that remembers how it was made, so gradients can flow back through it.
 
-Every operator and method here delegates to a primitive in ``chainrule.ops``; the Tensor
-itself only holds state:
+A Tensor only holds state:
 
 * ``data``          the ndarray of values
 * ``requires_grad`` whether gradients should be computed for it
@@ -10,15 +9,22 @@ itself only holds state:
 * ``_version``      bumped by every in-place change (shared by views of the same memory:
                     a slice, a reshape, ``detach()``), so a backward that needs the old
                     values can notice and refuse instead of returning a wrong gradient
+
+Its operators and op methods (``+``, ``@``, ``t.sum()``, ``t[i]`` ...) and ``backward`` are not
+written here: ``chainrule.ops`` attaches them in one named step, ``ops.bind_tensor_api``, from
+the op registry (one declaration per op) and from ``autograd``. That keeps this module at the
+bottom of the package: it imports neither ``autograd`` nor ``ops``.
 """
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
 from chainrule import backend
+from chainrule.grad_mode import is_grad_enabled
+from chainrule.hooks import RemovableHandle
 from chainrule.random import default_generator
 
 Shape = tuple[int, ...]
@@ -36,6 +42,16 @@ def _dims(args: tuple) -> tuple:
 inplace_changes = [0]
 _inplace_lock = threading.Lock()
 
+# Process-wide flags the backward pass reads, so it pays for what no tensor uses only once
+# one does: ``outputs_watched`` once any non-leaf asked for retain_grad or a hook,
+# ``leaves_hooked`` once any leaf has a gradient hook.
+outputs_watched = [False]
+leaves_hooked = [False]
+
+# NumPy functions and ufuncs that act on Tensors as chainrule operations, by name (filled by
+# ops.bind_tensor_api from the op registry): ``np.exp(t)``, ``np.flip(t, 0)``.
+numpy_overrides: dict[str, Callable] = {}
+
 
 class Tensor:
     """An n-dimensional array with reverse-mode automatic differentiation.
@@ -49,9 +65,10 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "_version_box", "_retains_grad",
-                 "_grad_spare", "__weakref__")
+                 "_hooks", "_post_hooks", "_grad_spare", "__weakref__")
+    # _hooks / _post_hooks (unset until a hook is registered): dicts of gradient hooks.
     # _grad_spare (unset until zero_grad keeps one): the array of a dropped large .grad, for
-    # the next backward to write the new gradient into (see autograd.zero_grad_). It belongs
+    # the next backward to write the new gradient into (see kernels.keep_spare). It belongs
     # to this tensor alone: copies and pickles leave it behind (__getstate__).
     # Make NumPy hand mixed expressions (ndarray + Tensor) to us instead of converting us.
     __array_priority__ = 1000
@@ -68,7 +85,7 @@ class Tensor:
         # (wrap() below sets the same fields: keep the two together)
 
     def __getstate__(self):
-        # copy, deepcopy and pickle: every set slot but the kept gradient buffer.
+        # copy, deepcopy and pickle: every set slot but the kept gradient buffer and hooks.
         return None, {name: getattr(self, name) for name in _COPIED_SLOTS if hasattr(self, name)}
 
     # ----------------------------------------------------------------- state
@@ -109,12 +126,53 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep it)."""
         if not self._requires_grad:
             raise RuntimeError("retain_grad: the tensor does not require grad")
-        self._retains_grad = True
-        _autograd._retain_requested[0] = True
+        if self.grad_fn is not None:
+            self._retains_grad = True
+            outputs_watched[0] = True
+
+    def register_hook(self, hook: Callable) -> RemovableHandle:
+        """Call ``hook(grad)`` each time the gradient with respect to this tensor has been
+        computed in a backward pass (summed over all its uses), before it is accumulated into
+        ``.grad`` or passed on; a Tensor returned by the hook replaces the gradient.
+
+        Example:
+            >>> h = x.register_hook(lambda g: g * 2)   # double x's gradient
+            >>> h.remove()
+        """
+        if not self._requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that "
+                               "doesn't require gradient")
+        hooks = getattr(self, "_hooks", None)
+        if hooks is None:
+            hooks = self._hooks = {}
+        if self.grad_fn is None:
+            leaves_hooked[0] = True
+        else:
+            outputs_watched[0] = True
+        return RemovableHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable) -> RemovableHandle:
+        """Call ``hook(tensor)`` on this leaf once its ``.grad`` holds the final gradient of a
+        backward pass (what data-parallel training waits for before averaging it)."""
+        if self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors have "
+                               "an accumulated gradient")
+        if not self._requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: the tensor does not "
+                               "require grad")
+        hooks = getattr(self, "_post_hooks", None)
+        if hooks is None:
+            hooks = self._post_hooks = {}
+        leaves_hooked[0] = True
+        return RemovableHandle(hooks, hook)
 
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data (and its in-place version count), cut from
@@ -123,14 +181,11 @@ class Tensor:
         out._version_box = self._version_box
         return out
 
-    def backward(self, gradient=None, retain_graph: bool = False,
-                 create_graph: bool = False, inputs=None) -> None:
-        """Backpropagate from this tensor; gradients *accumulate* into each leaf's ``.grad``.
-
-        Accumulation is the rule (as in PyTorch): call ``zero_grad()`` (or set ``.grad =
-        None``) between steps. ``gradient`` is required when this tensor is not a scalar.
-        """
-        _autograd.backward(self, gradient, retain_graph, create_graph, inputs)
+    def detach_(self) -> "Tensor":
+        """Cut this tensor from its graph in place (it becomes a leaf)."""
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
 
     # ------------------------------------------------------------ properties
     @property
@@ -161,11 +216,11 @@ class Tensor:
 
     @property
     def T(self) -> "Tensor":
-        return _ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+        return self.permute(tuple(range(self.ndim - 1, -1, -1)))
 
     @property
     def mT(self) -> "Tensor":
-        return _ops.transpose(self, -2, -1)
+        return self.transpose(-2, -1)
 
     # ----------------------------------------------------------- conversion
     def numpy(self) -> np.ndarray:
@@ -188,18 +243,29 @@ class Tensor:
         return self.data.copy() if copy else self.data
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        """``np.exp(t)``, ``ndarray * t`` and friends become chainrule operations, so
-        they stay differentiable (backward rules rely on this to support create_graph)."""
-        op = _ops.UFUNCS.get(ufunc.__name__)
+        """``np.exp(t)``, ``ndarray * t`` and friends become chainrule operations, so they
+        stay differentiable (the engine's backward rules rely on this for create_graph)."""
+        op = numpy_overrides.get(ufunc.__name__)
         if method != "__call__" or op is None or kwargs:
             raise TypeError(
                 f"numpy.{ufunc.__name__} ({method}) is not a chainrule operation; "
                 f"call .numpy() first to work on the raw array")
         return op(*inputs)
 
-    def astype(self, dtype) -> "Tensor":
-        """A copy converted to ``dtype``; differentiable between floating dtypes."""
-        return _ops.cast(self, np.dtype(dtype))
+    def __array_function__(self, func, types, args, kwargs):
+        """``np.flip(t, 0)``, ``np.sum(t, axis=1)`` ...: NumPy functions that are chainrule
+        operations run as such (differentiable); any other sees the plain arrays."""
+        op = numpy_overrides.get(func.__name__)
+        if op is not None and getattr(np, func.__name__, None) is func:
+            return op(*args, **kwargs)
+        return func(*_plain_arrays(args), **_plain_arrays(kwargs))
+
+    def __dlpack__(self, *args, **kwargs):
+        """DLPack export of the values (shared memory): ``torch.from_dlpack(t)``."""
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
 
     def to(self, *args, **kwargs) -> "Tensor":
         """PyTorch's ``to``: ``t.to(np.float64)``, ``t.to("cpu")``, ``t.to(other)``,
@@ -227,21 +293,14 @@ class Tensor:
     def new_full(self, size, fill_value, dtype=None) -> "Tensor":
         return Tensor(np.full(tuple(size), fill_value, dtype or self.dtype))
 
-    def detach_(self) -> "Tensor":
-        """Cut this tensor from its graph in place (it becomes a leaf)."""
-        self.grad_fn = None
-        self._requires_grad = False
-        return self
-
-    def sum_to_size(self, *size) -> "Tensor":
-        """Sum broadcast dimensions away until the shape is ``size`` (PyTorch's name)."""
-        return _ops.sum_to(self, _dims(size))
-
     def float(self) -> "Tensor":
         return self.astype(np.float32)
 
     def double(self) -> "Tensor":
         return self.astype(np.float64)
+
+    def half(self) -> "Tensor":
+        return self.astype(np.float16)
 
     def long(self) -> "Tensor":
         return self.astype(np.int64)
@@ -251,9 +310,6 @@ class Tensor:
 
     def bool(self) -> "Tensor":
         return self.astype(np.bool_)
-
-    def clone(self) -> "Tensor":
-        return _ops.clone(self)
 
     def contiguous(self) -> "Tensor":
         return self
@@ -299,130 +355,14 @@ class Tensor:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
-    # ------------------------------------------------------------ arithmetic
-    def __add__(self, other): return _ops.add(self, other)
-    def __radd__(self, other): return _ops.add(other, self)
-    def __sub__(self, other): return _ops.sub(self, other)
-    def __rsub__(self, other): return _ops.sub(other, self)
-    def __mul__(self, other): return _ops.mul(self, other)
-    def __rmul__(self, other): return _ops.mul(other, self)
-    def __truediv__(self, other): return _ops.div(self, other)
-    def __rtruediv__(self, other): return _ops.div(other, self)
-    def __pow__(self, other): return _ops.pow(self, other)
-    def __rpow__(self, other): return _ops.pow(other, self)
-    def __matmul__(self, other): return _ops.matmul(self, other)
-    def __rmatmul__(self, other): return _ops.matmul(other, self)
-    def __neg__(self): return _ops.neg(self)
-    def __pos__(self): return self
-    def __abs__(self): return _ops.abs(self)
-
-    def __lt__(self, other): return _ops.lt(self, other)
-    def __le__(self, other): return _ops.le(self, other)
-    def __gt__(self, other): return _ops.gt(self, other)
-    def __ge__(self, other): return _ops.ge(self, other)
-    def __eq__(self, other): return _ops.eq(self, other)  # type: ignore[override]
-    def __ne__(self, other): return _ops.ne(self, other)  # type: ignore[override]
-    def __invert__(self): return _ops.logical_not(self)
-    def __and__(self, other): return _ops.logical_and(self, other)
-    def __or__(self, other): return _ops.logical_or(self, other)
-
-    def add(self, other): return _ops.add(self, other)
-    def sub(self, other): return _ops.sub(self, other)
-    def mul(self, other): return _ops.mul(self, other)
-    def div(self, other): return _ops.div(self, other)
-    def matmul(self, other): return _ops.matmul(self, other)
-    def pow(self, exponent): return _ops.pow(self, exponent)
-    def neg(self): return _ops.neg(self)
-    def exp(self): return _ops.exp(self)
-    def log(self): return _ops.log(self)
-    def log1p(self): return _ops.log1p(self)
-    def sqrt(self): return _ops.sqrt(self)
-    def abs(self): return _ops.abs(self)
-    def sign(self): return _ops.sign(self)
-    def sin(self): return _ops.sin(self)
-    def cos(self): return _ops.cos(self)
-    def tanh(self): return _ops.tanh(self)
-    def sigmoid(self): return _ops.sigmoid(self)
-    def erf(self): return _ops.erf(self)
-    def rsqrt(self): return 1 / _ops.sqrt(self)
-    def reciprocal(self): return 1 / self
-    def log2(self): return _ops.log(self) * (1 / np.log(2.0))
-    def log10(self): return _ops.log(self) * (1 / np.log(10.0))
-    def floor(self): return _ops.floor(self)
-    def round(self): return _ops.round(self)
-    def cumsum(self, dim): return _ops.cumsum(self, dim)
-    def relu(self): return _ops.relu(self)
-    def square(self): return _ops.mul(self, self)
-    def maximum(self, other): return _ops.maximum(self, other)
-    def minimum(self, other): return _ops.minimum(self, other)
-    def clamp(self, min=None, max=None): return _ops.clamp(self, min, max)
-    clip = clamp
-    def lt(self, other): return _ops.lt(self, other)
-    def le(self, other): return _ops.le(self, other)
-    def gt(self, other): return _ops.gt(self, other)
-    def ge(self, other): return _ops.ge(self, other)
-    def eq(self, other): return _ops.eq(self, other)
-    def ne(self, other): return _ops.ne(self, other)
-
-    # ------------------------------------------------------------ reductions
-    def sum(self, dim=None, keepdim=False): return _ops.sum(self, dim, keepdim)
-    def mean(self, dim=None, keepdim=False): return _ops.mean(self, dim, keepdim)
-    def prod(self, dim=None, keepdim=False): return _ops.prod(self, dim, keepdim)
-    def max(self, dim=None, keepdim=False): return _ops.max(self, dim, keepdim)
-    def min(self, dim=None, keepdim=False): return _ops.min(self, dim, keepdim)
-    def amax(self, dim=None, keepdim=False): return _ops.amax(self, dim, keepdim)
-    def amin(self, dim=None, keepdim=False): return _ops.amin(self, dim, keepdim)
-    def var(self, dim=None, keepdim=False, correction=1, unbiased=None):
-        return _ops.var(self, dim, keepdim, correction, unbiased)
-    def std(self, dim=None, keepdim=False, correction=1, unbiased=None):
-        return _ops.std(self, dim, keepdim, correction, unbiased)
-    def norm(self, p=2, dim=None, keepdim=False): return _ops.norm(self, p, dim, keepdim)
-    def logsumexp(self, dim, keepdim=False): return _ops.logsumexp(self, dim, keepdim)
-    def softmax(self, dim): return _ops.softmax(self, dim)
-    def log_softmax(self, dim): return _ops.log_softmax(self, dim)
-    def argmax(self, dim=None, keepdim=False): return _ops.argmax(self, dim, keepdim)
-    def argmin(self, dim=None, keepdim=False): return _ops.argmin(self, dim, keepdim)
-    def any(self, dim=None, keepdim=False): return _ops.any(self, dim, keepdim)
-    def all(self, dim=None, keepdim=False): return _ops.all(self, dim, keepdim)
-
-    # ----------------------------------------------------------------- shape
-    def reshape(self, *shape): return _ops.reshape(self, _dims(shape))
-    def view(self, *shape): return _ops.reshape(self, _dims(shape))
-    def view_as(self, other): return _ops.reshape(self, other.shape)
-    def flatten(self, start_dim=0, end_dim=-1): return _ops.flatten(self, start_dim, end_dim)
-    def transpose(self, dim0, dim1): return _ops.transpose(self, dim0, dim1)
-    def t(self):
-        """Transpose of a matrix (0-d and 1-d tensors are returned as they are)."""
-        if self.ndim > 2:
-            raise ValueError(f"t: expects a tensor of at most 2 dims, got shape {self.shape}; "
-                             "use transpose(dim0, dim1) or permute")
-        return _ops.transpose(self, 0, 1) if self.ndim == 2 else self
-
-    def unbind(self, dim: int = 0) -> tuple:
-        """The slices along ``dim``, that dim removed: ``a, b = t.unbind(1)``."""
-        return tuple(_ops.squeeze(p, dim) for p in _ops.split(self, 1, dim))
-    def permute(self, *dims): return _ops.permute(self, _dims(dims))
-    def squeeze(self, dim=None): return _ops.squeeze(self, dim)
-    def unsqueeze(self, dim): return _ops.unsqueeze(self, dim)
-    def expand(self, *sizes): return _ops.expand(self, _dims(sizes))
-    def expand_as(self, other): return _ops.expand(self, other.shape)
-    def broadcast_to(self, shape): return _ops.expand(self, tuple(shape))
-    def repeat(self, *sizes): return _ops.repeat(self, _dims(sizes))
-    def flip(self, *dims): return _ops.flip(self, _dims(dims))
-    def split(self, split_size_or_sections, dim=0): return _ops.split(self, split_size_or_sections, dim)
-    def chunk(self, chunks, dim=0): return _ops.chunk(self, chunks, dim)
-    def gather(self, dim, index): return _ops.gather(self, dim, index)
-    def masked_fill(self, mask, value): return _ops.masked_fill(self, mask, value)
-
-    def __getitem__(self, key): return _ops.index(self, key)
-
+    # ------------------------------------------------------------- assignment
     def __setitem__(self, key, value) -> None:
         """Write into the values of a tensor that takes no part in gradients."""
-        if self._requires_grad and _autograd.is_grad_enabled():
+        if self._requires_grad and is_grad_enabled():
             raise RuntimeError(
                 "__setitem__: in-place assignment into a tensor that requires grad would "
                 "corrupt its gradient; wrap it in cr.no_grad() or use a new tensor")
-        if isinstance(value, Tensor) and value._requires_grad and _autograd.is_grad_enabled():
+        if isinstance(value, Tensor) and value._requires_grad and is_grad_enabled():
             raise RuntimeError(
                 "__setitem__: the value requires grad, and writing it into a plain tensor "
                 "would drop its gradient; build the result with cr.where, cr.cat or cr.stack")
@@ -436,7 +376,7 @@ class Tensor:
     # -------------------------------------------------------------- in place
     def _inplace(self, values) -> "Tensor":
         """Shared path of every in-place method: check, write, bump the version."""
-        if self._requires_grad and self.grad_fn is None and _autograd.is_grad_enabled():
+        if self._requires_grad and self.grad_fn is None and is_grad_enabled():
             raise RuntimeError(
                 "a leaf tensor that requires grad is being changed in place; "
                 "wrap the change in cr.no_grad()")
@@ -456,17 +396,17 @@ class Tensor:
     def _other(self, other):
         return other.data if isinstance(other, Tensor) else other
 
-    def _iop(self, functional, other, inplace):
+    def _iop(self, name: str, other, inplace):
         """``t += x``: in place (bumping the version) when allowed, otherwise a new tensor
         (a non-leaf inside a recorded graph), so the gradient stays right either way."""
-        if self.grad_fn is not None and _autograd.is_grad_enabled():
-            return functional(self, other)
+        if self.grad_fn is not None and is_grad_enabled():
+            return getattr(self, name)(other)
         return inplace(other)
 
-    def __iadd__(self, other): return self._iop(_ops.add, other, self.add_)
-    def __isub__(self, other): return self._iop(_ops.sub, other, self.sub_)
-    def __imul__(self, other): return self._iop(_ops.mul, other, self.mul_)
-    def __itruediv__(self, other): return self._iop(_ops.div, other, self.div_)
+    def __iadd__(self, other): return self._iop("add", other, self.add_)
+    def __isub__(self, other): return self._iop("sub", other, self.sub_)
+    def __imul__(self, other): return self._iop("mul", other, self.mul_)
+    def __itruediv__(self, other): return self._iop("div", other, self.div_)
 
     def _combine_(self, name: str, fn, other) -> "Tensor":
         o = self._other(other)
@@ -505,8 +445,20 @@ class Tensor:
         return self._inplace(default_generator().normal(mean, std, self.shape))
 
 
+def _plain_arrays(obj):
+    """``obj`` with every Tensor inside (lists, tuples, dict values) replaced by its array."""
+    if isinstance(obj, Tensor):
+        return obj.data
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain_arrays(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _plain_arrays(v) for k, v in obj.items()}
+    return obj
+
+
 # ------------------------------------------------------------------ creation
-_COPIED_SLOTS = tuple(n for n in Tensor.__slots__ if n not in ("_grad_spare", "__weakref__"))
+_COPIED_SLOTS = tuple(n for n in Tensor.__slots__
+                      if n not in ("_grad_spare", "_hooks", "_post_hooks", "__weakref__"))
 
 
 def mark_changed(tensors) -> None:
@@ -663,5 +615,13 @@ def randn_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
     return randn(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
 
 
-from chainrule import autograd as _autograd  # noqa: E402  (imported after Tensor exists)
-from chainrule import ops as _ops  # noqa: E402
+
+def from_dlpack(obj) -> Tensor:
+    """A tensor sharing the memory of any DLPack-capable CPU array (a PyTorch tensor, a
+    NumPy array, ...), like ``torch.from_dlpack``. Example: ``cr.from_dlpack(torch_tensor)``"""
+    try:
+        array = np.from_dlpack(obj)
+    except (TypeError, BufferError, RuntimeError) as e:
+        raise TypeError(f"from_dlpack: cannot share the memory of a {type(obj).__name__} ({e}); "
+                        f"only CPU arrays can be shared with NumPy") from None
+    return Tensor(array)

@@ -10,7 +10,8 @@ import pytest
 
 import chainrule as cr
 from chainrule.data import DataLoader, TensorDataset
-from chainrule.nn._fused import normalization_statistics, reduce_dot, reduce_sum
+from chainrule.kernels import reduce_dot, reduce_sum
+from chainrule.ops.norm import normalization_statistics
 from chainrule.ops import conv as conv_ops
 from chainrule.ops.conv import conv2d
 from chainrule.ops.pool import max_pool2d
@@ -180,7 +181,7 @@ def test_loader_batches_equal_the_batch_samplers(n, batch_size, drop_last, shuff
 @pytest.mark.parametrize("n", [0, 1, 50])
 def test_embedding_gradient_sums_repeated_rows(rng, n):
     """The sorted-runs scatter equals np.add.at, for repeats, unused rows and no rows."""
-    from chainrule.nn._fused import _sum_rows_by_index
+    from chainrule.ops.embedding import _sum_rows_by_index
     flat = rng.integers(0, 7, n)
     rows = rng.standard_normal((n, 3, 2))
     expected = np.zeros((7, 3, 2))
@@ -193,7 +194,7 @@ def test_embedding_gradient_sums_repeated_rows(rng, n):
 @pytest.mark.parametrize("chunks", [0, 1, 2, 24])
 @pytest.mark.parametrize("threads", ["1", "2", "3"])
 def test_chunked_update_rounds_like_the_plain_expression(rng, monkeypatch, chunks, threads):
-    from chainrule.optim.optimizer import _CHUNK, _PLAIN_MAX, add_scaled_
+    from chainrule.kernels import _CHUNK, _PLAIN_MAX, add_scaled_
     monkeypatch.setenv("OMP_NUM_THREADS", threads)
     # 5 elements (plain); one chunk past the plain limit and a few (a partial last chunk);
     # two whole chunks past it; 24 chunks and a bit (split across threads).
@@ -215,7 +216,7 @@ def test_typed_scale_rounds_like_the_plain_expression(rng, dtype, alpha, chunks)
     """Small arrays multiply by a cached 0-d copy of a Python float alpha; every array must
     end as ``p += alpha * g`` leaves it, whatever the dtypes (an integer gradient promoted as
     NumPy promotes it with a Python float, a NumPy scalar alpha keeping its own dtype)."""
-    from chainrule.optim.optimizer import _PLAIN_MAX, add_scaled_
+    from chainrule.kernels import _PLAIN_MAX, add_scaled_
     size = chunks * _PLAIN_MAX + 257
     p = rng.standard_normal(size).astype(np.float64 if dtype == np.int64 else dtype)
     g = (rng.standard_normal(size) * 4).astype(dtype)
@@ -227,10 +228,10 @@ def test_typed_scale_rounds_like_the_plain_expression(rng, dtype, alpha, chunks)
 
 
 def test_typed_scale_cache_stays_small():
-    from chainrule.optim import optimizer
+    from chainrule import kernels
     for step in range(500):                         # a schedule: a new lr every step
-        optimizer.add_scaled_(np.ones(3, np.float32), np.ones(3, np.float32), -1e-3 / (step + 1))
-    assert len(optimizer._typed_scalars) <= 65
+        kernels.add_scaled_(np.ones(3, np.float32), np.ones(3, np.float32), -1e-3 / (step + 1))
+    assert len(kernels._typed_scalars) <= 65
 
 
 def test_constant_is_a_read_only_0d_array_of_each_dtype():
@@ -274,14 +275,14 @@ def test_activations_keep_dtype_and_values_with_typed_constants(rng, dtype, name
 
 
 def test_run_split_covers_every_item_once(monkeypatch):
-    from chainrule import backend
+    from chainrule import kernels
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
     hits = np.zeros(1001, dtype=np.int64)
-    backend.run_split(lambda lo, hi: hits.__setitem__(slice(lo, hi), hits[lo:hi] + 1), 1001, 10)
+    kernels.run_split(lambda lo, hi: hits.__setitem__(slice(lo, hi), hits[lo:hi] + 1), 1001, 10)
     assert (hits == 1).all()
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     calls = []
-    backend.run_split(lambda lo, hi: calls.append((lo, hi)), 1001, 10)
+    kernels.run_split(lambda lo, hi: calls.append((lo, hi)), 1001, 10)
     assert calls == [(0, 1001)]
 
 
@@ -291,8 +292,8 @@ def _trained_grads(model, x, y):
 
 
 def test_dropped_large_gradients_are_reused_and_stay_correct(rng, monkeypatch):
-    from chainrule import autograd
-    monkeypatch.setattr(autograd, "_SPARE_MIN_BYTES", 1)   # every gradient counts as large
+    from chainrule import autograd, kernels
+    monkeypatch.setattr(kernels, "SPARE_MIN_BYTES", 1)   # every gradient counts as large
     model = cr.nn.Sequential(cr.nn.Linear(6, 5), cr.nn.Tanh(), cr.nn.Linear(5, 3))
     opt = cr.optim.SGD(model.parameters(), lr=0.1)
     x = cr.tensor(rng.standard_normal((4, 6)).astype(np.float32))
@@ -311,8 +312,8 @@ def test_dropped_large_gradients_are_reused_and_stay_correct(rng, monkeypatch):
 
 
 def test_a_gradient_someone_holds_is_never_overwritten(rng, monkeypatch):
-    from chainrule import autograd
-    monkeypatch.setattr(autograd, "_SPARE_MIN_BYTES", 1)
+    from chainrule import autograd, kernels
+    monkeypatch.setattr(kernels, "SPARE_MIN_BYTES", 1)
     model = cr.nn.Linear(4, 3)
     x = cr.tensor(rng.standard_normal((5, 4)).astype(np.float32))
     (model(x) ** 2).sum().backward()
@@ -328,8 +329,8 @@ def test_a_gradient_someone_holds_is_never_overwritten(rng, monkeypatch):
 
 
 def test_a_weight_used_twice_gets_the_sum_with_a_kept_buffer(rng, monkeypatch):
-    from chainrule import autograd
-    monkeypatch.setattr(autograd, "_SPARE_MIN_BYTES", 1)
+    from chainrule import autograd, kernels
+    monkeypatch.setattr(kernels, "SPARE_MIN_BYTES", 1)
     lin = cr.nn.Linear(3, 3)
     x = cr.tensor(rng.standard_normal((2, 3)))
     lin.double()
@@ -343,8 +344,8 @@ def test_a_weight_used_twice_gets_the_sum_with_a_kept_buffer(rng, monkeypatch):
 
 def test_a_copied_tensor_does_not_share_the_kept_buffer(rng, monkeypatch):
     import copy
-    from chainrule import autograd
-    monkeypatch.setattr(autograd, "_SPARE_MIN_BYTES", 1)
+    from chainrule import autograd, kernels
+    monkeypatch.setattr(kernels, "SPARE_MIN_BYTES", 1)
     w = cr.tensor(rng.standard_normal((3, 4)), requires_grad=True)
     x = cr.tensor(rng.standard_normal((5, 4)))
     cr.ops.linear(x, w).sum().backward()
@@ -359,19 +360,19 @@ def test_a_copied_tensor_does_not_share_the_kept_buffer(rng, monkeypatch):
 
 
 def test_a_buffer_held_twice_is_never_written(rng, monkeypatch):
-    from chainrule import autograd
-    monkeypatch.setattr(autograd, "_SPARE_MIN_BYTES", 1)
+    from chainrule import autograd, kernels
+    monkeypatch.setattr(kernels, "SPARE_MIN_BYTES", 1)
     w = cr.tensor(rng.standard_normal((3, 4)), requires_grad=True)
     w._grad_spare = np.zeros((3, 4))
     other = cr.tensor(np.zeros(1))
     other._grad_spare = w._grad_spare                # the same array on two tensors
-    assert autograd.grad_buffer(w, (3, 4), np.dtype(np.float64)) is None
+    assert kernels._spare_for(w, (3, 4), np.dtype(np.float64)) is None
     np.testing.assert_array_equal(other._grad_spare, 0)
 
 
 def test_the_update_pool_survives_fork(monkeypatch):
     import multiprocessing
-    from chainrule.optim.optimizer import add_scaled_
+    from chainrule.kernels import add_scaled_
     monkeypatch.setenv("OMP_NUM_THREADS", "2")      # so the update runs on the pool
     p = np.zeros(1 << 23, dtype=np.float32)
     add_scaled_(p, np.ones_like(p), 1.0)            # the parent starts its pool
@@ -388,7 +389,7 @@ def test_the_update_pool_survives_fork(monkeypatch):
 def test_run_split_waits_for_every_part_when_one_fails(monkeypatch):
     import threading
     import time
-    from chainrule import backend
+    from chainrule import kernels
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     done = []
 
@@ -398,19 +399,19 @@ def test_run_split_waits_for_every_part_when_one_fails(monkeypatch):
         time.sleep(0.2)
         done.append((lo, hi))
     with pytest.raises(KeyError):
-        backend.run_split(part, 100, 10)
+        kernels.run_split(part, 100, 10)
     assert done == [(50, 100)]                     # finished before the error reached us
     nested = []
 
     def outer(lo, hi):
-        backend.run_split(lambda a, b: nested.append(threading.current_thread().name), 100, 10)
-    backend.run_split(outer, 100, 10)
+        kernels.run_split(lambda a, b: nested.append(threading.current_thread().name), 100, 10)
+    kernels.run_split(outer, 100, 10)
     assert len(nested) == 3                        # the inner call ran inline in the pool part
 
 
 def test_freezing_a_parameter_releases_its_kept_buffer(rng, monkeypatch):
-    from chainrule import autograd
-    monkeypatch.setattr(autograd, "_SPARE_MIN_BYTES", 1)
+    from chainrule import autograd, kernels
+    monkeypatch.setattr(kernels, "SPARE_MIN_BYTES", 1)
     lin = cr.nn.Linear(4, 3)
     lin(cr.tensor(rng.standard_normal((2, 4)).astype(np.float32))).sum().backward()
     lin.zero_grad()

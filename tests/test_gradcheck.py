@@ -194,3 +194,23 @@ def test_gradgradcheck_through_a_non_differentiable_backward_is_a_clear_error():
     assert cr.gradcheck(OnlyFirstOrder.apply, [x])
     with pytest.raises(RuntimeError, match="the backward of OnlyFirstOrder is not differentiable"):
         cr.gradgradcheck(OnlyFirstOrder.apply, [x])
+
+
+def test_gradgradcheck_fails_when_a_second_order_gradient_is_missing():
+    """A backward whose result is cut from the graph under create_graph (its gradient has no
+    grad_fn) must fail the check, not be skipped."""
+    class Cut(cr.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, b):
+            ctx.save_for_backward(x)
+            return x * x + b
+
+        @staticmethod
+        def backward(ctx, g):
+            x, = ctx.saved_tensors
+            gb = g.detach() if isinstance(g, cr.Tensor) else g   # the planted bug: b's gradient
+            return g * 2 * x, gb                                 # is cut from the graph
+    x = cr.tensor(np.array([0.5, -1.0]), requires_grad=True)
+    b = cr.tensor(np.array([0.1, 0.2]), requires_grad=True)
+    with pytest.raises(cr.GradcheckError):
+        cr.gradgradcheck(lambda x, b: Cut.apply(x, b), [x, b])

@@ -342,3 +342,25 @@ def test_functional_norms_check_parameter_shapes():
         F.batch_norm(cr.zeros(4, 3), None, None)
     with pytest.raises(ValueError, match=r"bias has shape \(4,\), expected \(3,\)"):
         F.layer_norm(cr.zeros(2, 3), (3,), None, cr.zeros(4))
+
+
+@pytest.mark.parametrize("cls,shape", [(cr.nn.BatchNorm1d, (8, 3)), (cr.nn.BatchNorm2d, (4, 3, 2, 2))])
+def test_batchnorm_resets_running_stats_and_parameters(cls, shape):
+    bn = cls(3)
+    with cr.no_grad():
+        bn.weight.mul_(3.0)
+        bn.bias.add_(1.0)
+    for _ in range(3):
+        bn(cr.randn(*shape) * 5 + 2)
+    assert bn.num_batches_tracked.item() == 3 and not np.allclose(bn.running_mean.numpy(), 0)
+    bn.reset_running_stats()
+    np.testing.assert_array_equal(bn.running_mean.numpy(), 0)
+    np.testing.assert_array_equal(bn.running_var.numpy(), 1)
+    assert bn.num_batches_tracked.item() == 0
+    assert not np.allclose(bn.weight.numpy(), 1)       # parameters untouched by that reset
+    bn(cr.randn(*shape))
+    bn.reset_parameters()
+    np.testing.assert_array_equal(bn.weight.numpy(), 1)
+    np.testing.assert_array_equal(bn.bias.numpy(), 0)
+    np.testing.assert_array_equal(bn.running_mean.numpy(), 0)
+    assert bn.num_batches_tracked.item() == 0

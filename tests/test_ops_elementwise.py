@@ -124,12 +124,15 @@ def test_kink_gradients_match_pytorch_conventions():
     np.testing.assert_allclose(x.grad.numpy(), [0.0, 0.0, 0.3, 1.0])
 
 
-def test_sign_has_values_and_no_gradient():
-    x = cr.tensor([-2.0, 0.0, 3.0], requires_grad=True)
-    s = cr.sign(x)
-    assert s.tolist() == [-1.0, 0.0, 1.0]
-    assert not s.requires_grad and s.grad_fn is None
-    assert x.sign().tolist() == [-1.0, 0.0, 1.0]
+@pytest.mark.parametrize("name", ["sign", "floor", "ceil", "trunc", "round"])
+def test_piecewise_constant_ops_have_a_zero_gradient_as_in_pytorch(name):
+    x = cr.tensor([-2.5, 0.0, 3.25], requires_grad=True)
+    s = getattr(cr, name)(x)
+    np.testing.assert_array_equal(s.numpy(), getattr(np, name)(x.numpy()))
+    assert s.requires_grad                    # the graph is not cut: the gradient is zero
+    (s * cr.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0]
+    assert getattr(x, name)().tolist() == s.tolist()
 
 
 def test_gelu_rejects_unknown_approximation():

@@ -434,3 +434,24 @@ def test_repr_lists_groups():
     w, b = params_cr()
     text = repr(optim.SGD(groups(w, b, dict(lr=0.5)), lr=0.1, momentum=0.9))
     assert text.startswith("SGD (") and "Parameter Group 1" in text and "lr: 0.5" in text
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_amsgrad_keeps_the_largest_second_moment_when_it_falls(name):
+    """Gradients that shrink make v fall; AMSGrad divides by max(v) instead, so its steps are
+    smaller than plain Adam's, and equal to PyTorch's."""
+    grads = [np.array([8.0, -6.0], np.float32)] * 5 + [np.array([0.05, 0.02], np.float32)] * 20
+    runs = {}
+    for amsgrad in (True, False):
+        p = cr.tensor(np.array([1.0, -1.0], np.float32), requires_grad=True)
+        pt = torch.tensor([1.0, -1.0], requires_grad=True)
+        opt = getattr(optim, name)([p], lr=0.1, amsgrad=amsgrad)
+        opt_t = getattr(torch.optim, name)([pt], lr=0.1, amsgrad=amsgrad, foreach=False)
+        for g in grads:
+            p.grad, pt.grad = cr.tensor(g.copy()), torch.tensor(g.copy())
+            opt.step()
+            opt_t.step()
+        np.testing.assert_allclose(p.numpy(), pt.detach().numpy(), rtol=1e-5, atol=1e-6)
+        runs[amsgrad] = p.numpy().copy()
+    # Once v falls below its maximum the two rules part: the difference is far from rounding.
+    assert np.abs(runs[True] - runs[False]).max() > 1e-3

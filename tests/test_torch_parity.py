@@ -1,4 +1,6 @@
-"""Differential tests: every engine op against PyTorch on the same float64 inputs.
+"""Differential tests: expressions (operators, methods, chains) against PyTorch on the same
+float64 inputs. Every op's own coverage (each declared sample, values, gradients, second
+derivatives, dtypes) comes from the op registry: tests/test_op_registry.py.
 
 Each case is one function ``fn(m, *xs)`` written once against a namespace ``m`` that is
 either chainrule or PyTorch (torch plus the torch.nn.functional activations), so both
@@ -256,21 +258,6 @@ def test_matches_torch(case):
         for k, (a, b) in enumerate(zip(cr_grads, t_grads)):
             assert np.all(np.isfinite(a)), f"input {k}: non-finite gradient"
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=f"gradient of input {k}")
-
-
-def test_case_table_covers_every_engine_op():
-    """Guard: each op the engine exports appears in some case above."""
-    import inspect
-    sources = "\n".join(inspect.getsource(fn) for fn, _, _ in CASES.values())
-    ops = ["exp", "log", "log1p", "sqrt", "abs", "sign", "sin", "cos", "tanh", "sigmoid",
-           "relu", "leaky_relu", "elu", "gelu", "softplus", "silu", "erf", "maximum",
-           "minimum", "clamp", "where", "matmul", "sum", "mean", "prod", "amax", "amin",
-           "max", "min", "var", "std", "norm", "logsumexp", "argmax", "argmin", "any", "all",
-           "reshape", "view", "flatten", "transpose", "permute", "squeeze", "unsqueeze",
-           "expand", "repeat", "flip", "cat", "stack", "split", "chunk", "pad", "gather",
-           "softmax", "log_softmax"]
-    missing = [op for op in ops if f"{op}(" not in sources]
-    assert not missing, f"ops without a torch parity case: {missing}"
 
 
 # --------------------------------------------------------------- second order

@@ -12,7 +12,10 @@ import numpy as np
 
 from chainrule import ops
 from chainrule.ops import loss as fused
+from chainrule.ops.registry import Const, S, op
 from chainrule.tensor import Tensor
+
+_LOSS = dict(namespace="F", method=False)
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -51,6 +54,8 @@ def _array_of(x):
 
 
 # --------------------------------------------------------------- regression
+@op(**_LOSS, samples=lambda s: [S(s.real(3, 4), s.real(3, 4)), S(s.real(3, 4), s.real(3, 4), reduction="sum"),
+                                S(s.real(5), s.real(5), reduction="none")])
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error: (input - target)^2, reduced.
 
@@ -69,6 +74,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return fused.squared_error_sum(input, target, scale)
 
 
+@op(**_LOSS, samples=lambda s: [S(s.real(3, 4), s.real(3, 4)), S(s.real(3), s.real(3), reduction="none")])
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean absolute error: |input - target|, reduced (gradient sign(d), 0 at d = 0)."""
     _check_reduction("l1_loss", reduction)
@@ -77,6 +83,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return _reduce(ops.abs(input - target), reduction)
 
 
+@op(**_LOSS, samples=lambda s: [S(s.real(3, 4), s.real(3, 4)), S(s.real(6), s.real(6), reduction="sum", delta=0.5)])
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
     """Huber: 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta); d = input - target."""
     _check_reduction("huber_loss", reduction)
@@ -90,6 +97,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     return _reduce(ops.where(small, 0.5 * d * d, delta * (a - 0.5 * delta)), reduction)
 
 
+@op(**_LOSS, samples=lambda s: [S(s.real(3, 4), s.real(3, 4)), S(s.real(6), s.real(6), reduction="sum", beta=0.5)])
 def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """Smooth L1: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (L1 when beta = 0).
     Equals ``huber_loss(..., delta=beta) / beta``."""
@@ -118,6 +126,8 @@ def _weighted(loss: Tensor, weight, name: str) -> Tensor:
     return loss * weight
 
 
+@op(**_LOSS, samples=lambda s: [S(s.probability(3, 4), s.probability(3, 4)),
+                                S(s.probability(4), s.probability(4), Const(s.positive(4)), reduction="sum")])
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                          reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of probabilities ``input`` (in [0, 1]) against ``target``:
@@ -135,6 +145,9 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     return _reduce(_weighted(loss, weight, "binary_cross_entropy"), reduction)
 
 
+@op(**_LOSS, samples=lambda s: [S(s.real(3, 4), s.probability(3, 4)),
+                                S(s.real(2, 3), s.probability(2, 3), pos_weight=Const(s.positive(3))),
+                                S(s.real(2, 3), s.probability(2, 3), Const(s.positive(2, 3)), reduction="none")])
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
                                      reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
@@ -213,6 +226,12 @@ def _batched(input: Tensor, target):
     return input.unsqueeze(0), t
 
 
+@op(**_LOSS, samples=lambda s: [
+    S(s.real(4, 3), s.ints(0, 3, 4)), S(s.real(4, 3, 2), s.ints(0, 3, 4, 2)),
+    S(s.real(4, 3), np.array([0, -100, 2, 1])), S(s.real(4, 3), s.ints(0, 3, 4), reduction="sum"),
+    S(s.real(4, 3), s.ints(0, 3, 4), Const(s.positive(3))),
+    S(s.real(4, 3), s.ints(0, 3, 4), label_smoothing=0.2, reduction="none"),
+    S(s.real(4, 3), s.probability(4, 3)), S(s.real(3), np.array(1))])
 def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_index: int = -100,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy between softmax(input) over dim 1 and the target, from raw logits.
@@ -277,6 +296,9 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_in
     return _reduce(loss, reduction)
 
 
+@op(**_LOSS, samples=lambda s: [S(s.real(4, 3), s.ints(0, 3, 4)),
+                                S(s.real(4, 3), s.ints(0, 3, 4), Const(s.positive(3)), reduction="none"),
+                                S(s.real(4, 3, 2), s.ints(0, 3, 4, 2))])
 def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of class indices under log-probabilities ``input`` (N, C, ...)
@@ -301,6 +323,8 @@ def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: 
 
 
 # ------------------------------------------------------------ distributions
+@op(**_LOSS, samples=lambda s: [S(s.real(3, 4), s.probability(3, 4), reduction="batchmean"),
+                                S(s.real(3, 4), s.real(3, 4), reduction="sum", log_target=True)])
 def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:
     """KL(target || model) pointwise, with ``input`` the model's log-probabilities:
     target (log target - input), or exp(target) (target - input) when ``log_target``.

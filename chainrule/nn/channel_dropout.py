@@ -1,54 +1,15 @@
-"""Channel dropout for convolutional features: Dropout1d, Dropout2d (and their functional
-forms). Neighbouring pixels of a feature map are strongly correlated, so dropping single
-elements barely regularises a conv net; these drop whole channels instead.
+"""Channel dropout for convolutional features: Dropout1d, Dropout2d (their functional forms
+are ``F.dropout1d``/``F.dropout2d``). Neighbouring pixels of a feature map are strongly
+correlated, so dropping single elements barely regularises a conv net; these drop whole
+channels instead.
 """
 from __future__ import annotations
 
-import numpy as np
-
+from chainrule.nn import functional as F
 from chainrule.nn.module import Module
-from chainrule.random import default_generator
 from chainrule.tensor import Tensor
 
-__all__ = ["dropout1d", "dropout2d", "Dropout1d", "Dropout2d"]
-
-
-def _channel_dropout(name: str, input: Tensor, p: float, training: bool, ranks: tuple,
-                     unbatched_rank: int) -> Tensor:
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name}: probability has to be between 0 and 1, but got {p}")
-    if input.ndim not in ranks:
-        raise ValueError(f"{name}: expected a {' or '.join(f'{r}-D' for r in ranks)} input, "
-                         f"got shape {input.shape}")
-    if not training or p == 0.0:
-        return input
-    # One draw per (sample, channel); unbatched input has the channel first.
-    lead = 1 if input.ndim == unbatched_rank else 2
-    shape = input.shape[:lead] + (1,) * (input.ndim - lead)
-    if p == 1.0:
-        return input * np.zeros(shape, dtype=input.dtype)
-    keep = default_generator().random(shape) >= p
-    return input * (keep * (1.0 / (1.0 - p))).astype(input.dtype)
-
-
-def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero whole channels of (N, C, H, W) (or (N, C, L)) with probability ``p`` and scale
-    the kept ones by 1/(1-p); the identity when not training. ``inplace`` is accepted for
-    PyTorch compatibility; the result is always a new tensor.
-
-    Example:
-        >>> y = dropout2d(cr.ones(2, 8, 4, 4), 0.5)   # each y[n, c] is all 0 or all 2
-    """
-    return _channel_dropout("dropout2d", input, p, training, (3, 4), -1)
-
-
-def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero whole channels of (N, C, L) (or unbatched (C, L)) with probability ``p``.
-
-    Example:
-        >>> y = dropout1d(cr.ones(2, 8, 10), 0.25)
-    """
-    return _channel_dropout("dropout1d", input, p, training, (2, 3), 2)
+__all__ = ["Dropout1d", "Dropout2d"]
 
 
 class _ChannelDropout(Module):
@@ -77,7 +38,7 @@ class Dropout2d(_ChannelDropout):
     """
 
     def forward(self, input: Tensor) -> Tensor:
-        return dropout2d(input, self.p, self.training)
+        return F.dropout2d(input, self.p, self.training)
 
 
 class Dropout1d(_ChannelDropout):
@@ -89,4 +50,4 @@ class Dropout1d(_ChannelDropout):
     """
 
     def forward(self, input: Tensor) -> Tensor:
-        return dropout1d(input, self.p, self.training)
+        return F.dropout1d(input, self.p, self.training)

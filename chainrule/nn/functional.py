@@ -5,6 +5,11 @@ arguments: ``F.relu(x)``, ``F.layer_norm(x, (64,), w, b)``, ``F.cross_entropy(lo
 
 ``inplace=True`` is accepted where PyTorch has it, so PyTorch code runs unchanged, but the
 result is always a new tensor (the engine keeps every recorded value intact for backward).
+
+Every function here is declared in the op registry (namespace "F"), and so are the
+functional forms that live with their primitives in ``chainrule.ops`` (``linear``, ``pad``,
+convolution, pooling) and the losses (``nn._loss_functions``); this module's exports are
+all of them, listed from the registry at the bottom.
 """
 from __future__ import annotations
 
@@ -13,59 +18,53 @@ import warnings
 import numpy as np
 
 from chainrule import ops
-from chainrule.nn._fused import AffineNormalize, EmbeddingLookup, normalization_statistics
-from chainrule.nn._loss_functions import (  # noqa: F401  (public through this module)
-    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss,
-    kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+from chainrule.nn import _loss_functions  # noqa: F401  (declares the losses)
+from chainrule.ops import registry
+from chainrule.ops.embedding import EmbeddingLookup
+from chainrule.ops.norm import AffineNormalize, normalization_statistics
+from chainrule.ops.registry import Const, S, op
 from chainrule.random import default_generator
 from chainrule.tensor import Tensor
 
-__all__ = ["linear", "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softplus",
-           "softmax", "log_softmax", "dropout", "batch_norm", "layer_norm", "embedding",
-           "one_hot", "pad", "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss",
-           "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-           "nll_loss", "kl_div"]
+_F = dict(namespace="F", method=False)
 
 
-# ------------------------------------------------------------------- linear
-def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``input @ weight.T + bias``; weight is (out_features, in_features).
-
-    Example: ``F.linear(cr.randn(5, 3), cr.randn(2, 3))`` has shape (5, 2).
-    """
-    return ops.linear(input, weight, bias)
+def _activation_samples(s):
+    return [S(s.real(3, 4))]
 
 
 # -------------------------------------------------------------- activations
+@op(**_F, samples=_activation_samples)
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
     return ops.relu(input)
 
 
+@op(**_F, samples=lambda s: [S(s.real(3, 4), 0.2)])
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x where x > 0, else negative_slope * x."""
     return ops.leaky_relu(input, negative_slope)
 
 
+@op(**_F, samples=lambda s: [S(s.real(3, 4), 0.7)])
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x where x > 0, else alpha (e^x - 1)."""
     return ops.elu(input, alpha)
 
 
+@op(**_F, samples=lambda s: [S(s.real(3, 4)), S(s.real(3, 4), approximate="tanh")])
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x Phi(x) (``approximate='none'``, via erf) or its tanh approximation (``'tanh'``)."""
     return ops.gelu(input, approximate)
 
 
+@op(**_F, samples=_activation_samples)
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x sigmoid(x) (also called swish)."""
     return ops.silu(input)
 
 
-sigmoid = ops.sigmoid     # the engine's own functions: one call less per layer
-tanh = ops.tanh
-
-
+@op(**_F, samples=lambda s: [S(s.real(3, 4)), S(s.real(3, 4), 2.0, 1.5)])
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(beta x)) / beta; linear where beta x > threshold."""
     return ops.softplus(input, beta, threshold)
@@ -81,6 +80,7 @@ def _softmax_dim(name: str, ndim: int, dim) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+@op(**_F, samples=lambda s: [S(s.real(3, 4), -1), S(s.real(2, 3, 4), dim=1)])
 def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``. Example: ``F.softmax(logits, dim=-1)``."""
     if dtype is not None:
@@ -88,6 +88,7 @@ def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     return ops.softmax(input, _softmax_dim("softmax", input.ndim, dim))
 
 
+@op(**_F, samples=lambda s: [S(s.real(3, 4), -1), S(s.real(2, 3, 4), dim=0)])
 def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """log(softmax(x)) along ``dim``, computed stably."""
     if dtype is not None:
@@ -96,6 +97,7 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
 
 
 # ------------------------------------------------------------------ dropout
+@op(**_F, samples=lambda s: [S(s.real(3, 4), 0.5, False)])
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted
     dropout, so evaluation needs no rescaling); the identity when ``training`` is False.
@@ -119,6 +121,10 @@ def _param_check(name: str, what: str, t, shape: tuple) -> None:
         raise ValueError(f"{name}: {what} has shape {tuple(t.shape)}, expected {tuple(shape)}")
 
 
+@op(**_F, samples=lambda s: [
+    S(s.real(4, 3), None, None, s.real(3), s.real(3), True),
+    S(s.real(2, 3, 4, 2), None, None, s.real(3), s.real(3), True),
+    S(s.real(4, 3, 2), Const(s.real(3)), Const(s.positive(3)), s.real(3), s.real(3))])
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -168,6 +174,8 @@ def _update_running(buffer: Tensor, stat: np.ndarray, momentum: float) -> None:
     buffer._version += 1
 
 
+@op(**_F, samples=lambda s: [S(s.real(3, 4), (4,), s.real(4), s.real(4)),
+                             S(s.real(2, 3, 4), (3, 4)), S(s.real(2, 5), [5], s.real(5))])
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the last ``len(normalized_shape)`` dims of each sample, then scale
@@ -194,6 +202,9 @@ def _indices(name: str, input) -> np.ndarray:
     return idx
 
 
+@op(**_F, samples=lambda s: [S(s.ints(0, 5, 2, 3), s.real(5, 4)),
+                             S(np.array([[0, 2, 2], [4, 1, 0]]), s.real(5, 3))],
+    notes="padding_idx is tested on its own: its row's zero gradient is not the derivative")
 def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of ``weight`` picked by integer ``input`` (any shape): output shape
     input.shape + (embedding_dim,). The ``padding_idx`` row receives no gradient.
@@ -214,6 +225,8 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     return EmbeddingLookup.apply(weight, idx, padding_idx=padding_idx)
 
 
+@op(**_F, differentiable=False, dtypes="int",
+    samples=lambda s: [S(s.ints(0, 4, 5)), S(s.ints(0, 3, 2, 3), 5)])
 def one_hot(tensor, num_classes: int = -1) -> Tensor:
     """Integer class indices (any shape) -> int64 one-hot of shape (..., num_classes);
     ``num_classes=-1`` uses max + 1.
@@ -233,18 +246,48 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     return Tensor(out)
 
 
-def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
-    """Constant padding; ``pad`` lists (before, after) widths starting from the last dim:
-    ``F.pad(x, (1, 1))`` pads the last dim by one on each side."""
-    return ops.pad(input, pad, mode, 0.0 if value is None else value)
+# --------------------------------------------------------- channel dropout
+def _channel_dropout(name: str, input: Tensor, p: float, training: bool, ranks: tuple,
+                     unbatched_rank: int) -> Tensor:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: probability has to be between 0 and 1, but got {p}")
+    if input.ndim not in ranks:
+        raise ValueError(f"{name}: expected a {' or '.join(f'{r}-D' for r in ranks)} input, "
+                         f"got shape {input.shape}")
+    if not training or p == 0.0:
+        return input
+    # One draw per (sample, channel); unbatched input has the channel first.
+    lead = 1 if input.ndim == unbatched_rank else 2
+    shape = input.shape[:lead] + (1,) * (input.ndim - lead)
+    if p == 1.0:
+        return input * np.zeros(shape, dtype=input.dtype)
+    keep = default_generator().random(shape) >= p
+    return input * (keep * (1.0 / (1.0 - p))).astype(input.dtype)
 
 
-# ------------------------------------------- convolution, pooling, channel dropout
-from chainrule.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d  # noqa: E402,F401
-from chainrule.ops.pool import (  # noqa: E402,F401
-    adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d)
-from chainrule.nn.channel_dropout import dropout1d, dropout2d  # noqa: E402,F401
+@op(**_F, samples=lambda s: [S(s.real(2, 3, 4, 4), 0.5, False)])
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, H, W) (or (N, C, L)) with probability ``p`` and scale
+    the kept ones by 1/(1-p); the identity when not training. Neighbouring pixels of a
+    feature map are strongly correlated, so dropping single elements barely regularises a
+    conv net; this drops whole channels instead.
 
-__all__ += ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d",
-            "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
-            "adaptive_avg_pool2d", "dropout1d", "dropout2d"]
+    Example:
+        >>> y = F.dropout2d(cr.ones(2, 8, 4, 4), 0.5)   # each y[n, c] is all 0 or all 2
+    """
+    return _channel_dropout("dropout2d", input, p, training, (3, 4), -1)
+
+
+@op(**_F, samples=lambda s: [S(s.real(2, 3, 5), 0.5, False)])
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, L) (or unbatched (C, L)) with probability ``p``.
+
+    Example:
+        >>> y = F.dropout1d(cr.ones(2, 8, 10), 0.25)
+    """
+    return _channel_dropout("dropout1d", input, p, training, (2, 3), 2)
+
+
+# Every function declared for this namespace, wherever it lives (ops, losses, this file).
+globals().update(registry.exports("F"))
+__all__ = sorted(registry.exports("F"))

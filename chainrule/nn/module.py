@@ -22,6 +22,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd import no_grad, zero_grad_
+from chainrule.hooks import RemovableHandle
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
 
@@ -79,26 +80,6 @@ class _Registry(OrderedDict):
         # A copy or pickle of a registry is a plain OrderedDict: the mirror belongs to the
         # module (whose __setstate__ makes registries of its own again).
         return OrderedDict, (list(self.items()),)
-
-
-class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: dict):
-        self._hooks = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 def _parse_to_dtype(args: tuple, kwargs: dict):

@@ -1,31 +1,54 @@
-"""Every differentiable primitive, forward and backward side by side.
+"""Every differentiable primitive, forward and backward side by side, and the op registry.
 
-``elementwise``  arithmetic, exp/log/pow, activations
+``elementwise``  arithmetic, exp/log/pow, activations, comparisons
 ``reduce``       sum/mean/max/var/norm/logsumexp over dims
 ``shape``        reshape/permute/index/cat/pad/gather
 ``linalg``       matmul
 ``nn``           softmax, log_softmax, fused linear
-"""
-from chainrule.ops.elementwise import (  # noqa: F401
-    add, sub, mul, div, pow, neg, exp, log, log1p, sqrt, abs, sin, cos, tanh, sigmoid, relu,
-    leaky_relu, elu, gelu, silu, softplus, erf, maximum, minimum, clamp, where, masked_fill,
-    cast, clone, sign, lt, le, gt, ge, eq, ne, logical_not, logical_and, logical_or, isnan,
-    isfinite, floor, round)
-from chainrule.ops.reduce import (  # noqa: F401
-    sum, mean, prod, amax, amin, max, min, var, std, norm, logsumexp, argmax, argmin, any, all)
-from chainrule.ops.shape import (  # noqa: F401
-    reshape, flatten, permute, transpose, squeeze, unsqueeze, expand, repeat, flip, index,
-    cat, stack, split, chunk, pad, gather, sum_to, cumsum, index_select, triu, tril)
-from chainrule.ops.linalg import matmul, mm, bmm  # noqa: F401
-from chainrule.ops.nn import softmax, log_softmax, linear  # noqa: F401
+``loss``         fused losses (public through ``nn.functional``)
+``norm``         fused normalisation (BatchNorm, LayerNorm)
+``embedding``    fused embedding lookup
+``conv``         convolutions (im2col)
+``pool``         max, average and adaptive pooling
+``recurrent``    fused RNN/LSTM/GRU sequences and cells
+``registry``     one declaration per op (``op``), from which exports and tests are made
+``promotion``    PyTorch's type promotion
 
-# NumPy ufuncs that act on Tensors as chainrule operations (see Tensor.__array_ufunc__).
-UFUNCS = {
-    "add": add, "subtract": sub, "multiply": mul, "true_divide": div, "divide": div,
-    "power": pow, "negative": neg, "exp": exp, "log": log, "log1p": log1p, "sqrt": sqrt,
-    "absolute": abs, "sin": sin, "cos": cos, "tanh": tanh, "matmul": matmul,
-    "maximum": maximum, "minimum": minimum, "sign": sign, "less": lt, "less_equal": le,
-    "greater": gt, "greater_equal": ge, "equal": eq, "not_equal": ne,
-    "logical_not": logical_not, "logical_and": logical_and, "logical_or": logical_or,
-    "isnan": isnan, "isfinite": isfinite, "square": lambda a: mul(a, a),
-}
+Importing this package declares every op and then, in ``bind_tensor_api``, gives ``Tensor``
+its operators, op methods, NumPy overrides and ``backward``: the one place where the core
+(``tensor`` below ``autograd`` below ``ops``) is tied back together.
+"""
+from chainrule import autograd as _autograd
+from chainrule.tensor import Tensor as _Tensor
+from chainrule.tensor import numpy_overrides as _numpy_overrides
+from chainrule.ops import (  # noqa: F401  (each module declares its ops on import)
+    conv, elementwise, embedding, linalg, loss, nn, norm, pool, recurrent, reduce, shape)
+from chainrule.ops import registry
+from chainrule.ops.elementwise import cast  # noqa: F401
+from chainrule.ops.nn import linear  # noqa: F401  (public as F.linear)
+from chainrule.ops.shape import index, pad, sum_to_size  # noqa: F401
+
+
+def bind_tensor_api(tensor_class: type) -> None:
+    """Attach to ``Tensor`` what ``tensor.py`` cannot define without importing its users:
+    every registered op method and operator, the NumPy functions and ufuncs that dispatch to
+    ops (``np.exp(t)``), and ``backward`` from autograd. Called once, below."""
+    registry.bind(tensor_class, _numpy_overrides)
+
+    def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False,
+                 inputs=None) -> None:
+        """Backpropagate from this tensor; gradients *accumulate* into each leaf's ``.grad``.
+
+        Accumulation is the rule (as in PyTorch): call ``zero_grad()`` (or set ``.grad =
+        None``) between steps. ``gradient`` is required when this tensor is not a scalar.
+        """
+        _autograd.backward(self, gradient, retain_graph, create_graph, inputs)
+
+    tensor_class.backward = backward
+
+
+bind_tensor_api(_Tensor)
+
+# The public functions of the "cr" namespace (torch.* twins): re-exported by chainrule.
+globals().update(registry.exports("cr"))
+__all__ = sorted(registry.exports("cr"))

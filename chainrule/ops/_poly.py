@@ -1,17 +1,15 @@
-"""Helpers that backward rules share, working on ndarrays *and* Tensors.
+"""Small helpers the op rules share. They import nothing from the rest of ``ops``.
 
-A backward rule receives ndarrays normally and Tensors under ``create_graph=True``. Operators
-and NumPy ufuncs already work on both; these cover the few array methods whose names differ
-between NumPy and PyTorch (``axis``/``dim``, ``transpose``/``permute``).
+Backward rules receive ndarrays in a plain backward and Tensors under ``create_graph=True``.
+The helpers below are written once for both: they use only what the two have in common
+(operators, ``.sum(axis=..., keepdims=...)``, ``.reshape``) and NumPy functions, which NumPy
+hands back to chainrule when given a Tensor (``Tensor.__array_function__``).
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-
-from chainrule import backend
-from chainrule.tensor import Tensor
 
 
 def normalize_dims(dim, ndim: int) -> tuple[int, ...]:
@@ -26,12 +24,20 @@ def normalize_dims(dim, ndim: int) -> tuple[int, ...]:
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     out = []
     for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
+        if not -ndim <= d < ndim:
             raise IndexError(f"dim {d} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(d) % max(ndim, 1))
+        out.append(int(d) % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"dim {dim} names the same dimension twice")
     return tuple(sorted(out))
+
+
+def one_dim(dim: int, ndim: int, name: str) -> int:
+    """One dim index in [-ndim, ndim) as a non-negative int (a 0-d tensor takes 0 or -1)."""
+    size = max(ndim, 1)
+    if not isinstance(dim, (int, np.integer)) or not -size <= dim < size:
+        raise IndexError(f"{name}: dim {dim} is out of range for a tensor with {ndim} dimensions")
+    return int(dim) % size
 
 
 def keepdim_shape(shape: tuple, axes: tuple) -> tuple:
@@ -41,58 +47,16 @@ def keepdim_shape(shape: tuple, axes: tuple) -> tuple:
 
 def sum_keep(x, axes: tuple):
     """Sum over ``axes`` keeping them as size 1."""
-    if isinstance(x, Tensor):
-        from chainrule.ops.reduce import sum as tsum
-        return tsum(x, axes, True)
     return x.sum(axis=axes, keepdims=True)
-
-
-def sum_to(g, shape: tuple):
-    """Sum ``g`` down to ``shape``: the gradient of broadcasting ``shape`` up to ``g.shape``."""
-    if isinstance(g, Tensor):
-        from chainrule.ops.shape import SumTo
-        return SumTo.apply(g, shape=tuple(shape))
-    return sum_array_to(g, tuple(shape))
-
-
-def sum_array_to(g: np.ndarray, shape: tuple) -> np.ndarray:
-    return backend.sum_to(g, shape)
 
 
 def broadcast_to(g, shape: tuple):
     """Broadcast ``g`` up to ``shape``: the gradient of summing ``shape`` down to ``g.shape``."""
-    if isinstance(g, Tensor):
-        from chainrule.ops.shape import expand
-        return expand(g, tuple(shape))
     if math.prod(shape) <= 65536:
-        # Small: a filled array is ~6x cheaper than np.broadcast_to's Python-level set-up.
-        out = np.empty(shape, dtype=g.dtype)
-        out[...] = g
-        return out
+        # Small: a product with ones is ~5x cheaper than np.broadcast_to's Python-level
+        # set-up, and gives an array of our own (writable, contiguous).
+        return g * np.ones(shape, dtype=g.dtype)
     return np.broadcast_to(g, shape)
-
-
-def permute(g, axes: tuple):
-    if isinstance(g, Tensor):
-        from chainrule.ops.shape import permute as tpermute
-        return tpermute(g, axes)
-    return g.transpose(axes)
-
-
-def flip(g, axes: tuple):
-    if isinstance(g, Tensor):
-        from chainrule.ops.shape import flip as tflip
-        return tflip(g, axes)
-    return np.flip(g, axes)
-
-
-def index_scatter(g, key, shape: tuple, dtype):
-    """A zero array of ``shape`` with ``g`` added at ``key`` (repeated indices accumulate):
-    the gradient of indexing."""
-    if isinstance(g, Tensor):
-        from chainrule.ops.shape import IndexScatter
-        return IndexScatter.apply(g, key=key, shape=shape)
-    return scatter_array(g, key, shape, dtype)
 
 
 def is_basic_key(key) -> bool:
@@ -102,6 +66,8 @@ def is_basic_key(key) -> bool:
 
 
 def scatter_array(g: np.ndarray, key, shape: tuple, dtype) -> np.ndarray:
+    """A zero array of ``shape`` with ``g`` added at ``key`` (repeated indices accumulate):
+    the gradient of indexing."""
     out = np.zeros(shape, dtype=dtype)
     if is_basic_key(key):
         out[key] = g

@@ -18,8 +18,8 @@ Backward rebuilds the columns from the saved input instead of keeping them from 
 one extra copy, for kh*kw times less memory held between the passes.
 
 Each map's derivatives are the other two maps (they are bilinear), so every backward below is
-written with them: with ``create_graph=True`` the same rules build a differentiable graph, and
-second derivatives of convolutions work.
+written with them, on arrays. Second derivatives (``create_graph=True``) differentiate each
+op's ``reference``: the same map composed of indexing and matrix products.
 """
 from __future__ import annotations
 
@@ -29,10 +29,13 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from chainrule.autograd import Function
+from chainrule.ops.linalg import matmul
+from chainrule.ops.registry import S, op
+from chainrule.ops.shape import IndexScatter, index, pad
 from chainrule.tensor import Tensor
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "Conv2d",
-           "ConvTranspose2d", "Conv2dWeightGrad", "ConvGeometry", "pair", "batched"]
+           "ConvTranspose2d", "ConvGeometry", "pair", "batched"]
 
 
 @dataclass(frozen=True)
@@ -220,27 +223,47 @@ def _conv_weight_grad_arrays(x, gy, geom: ConvGeometry, kernel) -> np.ndarray:
                                     gy.shape[2:])
 
 
-# ---------------------------------------------- the three maps, arrays or (create_graph) Tensors
-def _conv(x, w, geom, out_hw):
-    if isinstance(x, Tensor) or isinstance(w, Tensor):
-        return Conv2d.apply(x, w, None, geom=geom, out_hw=out_hw)
-    return _conv_arrays(x, w, geom, out_hw)
+# ------------------------------------------------------------------ references
+# Compositions of primitives equal to the three maps, for create_graph: the windows of the
+# padded input picked by one advanced index (whose backward scatters back), and matrix
+# products. Slow and memory-hungry, but only second derivatives use them.
+def _window_key(geom: ConvGeometry, kernel, out_hw) -> tuple:
+    """Index arrays picking, from a padded (N, C, Hp, Wp) input, the (N, C, Ho, kh, Wo, kw)
+    windows: row p*sh + i*dh, column q*sw + j*dw."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, geom.stride, geom.dilation, out_hw
+    rows = (np.arange(ho)[:, None] * sh + np.arange(kh)[None, :] * dh)[:, :, None, None]
+    cols = (np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw)[None, None, :, :]
+    return (slice(None), slice(None), rows, cols)
 
 
-def _conv_input_grad(gy, w, geom, in_hw):
-    if isinstance(gy, Tensor) or isinstance(w, Tensor):
-        return ConvTranspose2d.apply(gy, w, None, geom=geom, out_hw=in_hw)
-    return _conv_input_grad_arrays(gy, w, geom, in_hw)
+def _conv_reference(x, w, bias, geom: ConvGeometry, out_hw):
+    n, c = x.shape[:2]
+    o, cg, kh, kw = w.shape
+    g = geom.groups
+    pt, pb, pl, pr = geom.padding
+    xp = pad(x, (pl, pr, pt, pb)) if any(geom.padding) else x
+    win = index(xp, _window_key(geom, (kh, kw), out_hw))           # (N, C, Ho, kh, Wo, kw)
+    ho, wo = out_hw
+    cols = win.permute(0, 2, 4, 1, 3, 5).reshape(n * ho * wo, g, cg * kh * kw).permute(1, 0, 2)
+    y = matmul(cols, w.reshape(g, o // g, cg * kh * kw).mT)          # (G, N*Ho*Wo, O/G)
+    y = y.permute(1, 0, 2).reshape(n, ho, wo, o).permute(0, 3, 1, 2)
+    return y if bias is None else y + bias.reshape(1, -1, 1, 1)
 
 
-def _conv_weight_grad(x, gy, geom, kernel):
-    if isinstance(x, Tensor) or isinstance(gy, Tensor):
-        return Conv2dWeightGrad.apply(x, gy, geom=geom, kernel=kernel)
-    return _conv_weight_grad_arrays(x, gy, geom, kernel)
-
-
-def _bias_grad(g):
-    return g.sum(axis=(0, 2, 3)) if isinstance(g, np.ndarray) else g.sum((0, 2, 3))
+def _conv_transpose_reference(x, w, bias, geom: ConvGeometry, out_hw):
+    """The adjoint of conv in its input: columns W^T x, scattered back into place."""
+    n, o, hi, wi = x.shape                      # o: channels of x = the conv's outputs
+    _, cg, kh, kw = w.shape
+    g = geom.groups
+    c = cg * g
+    rows = x.permute(0, 2, 3, 1).reshape(n * hi * wi, g, o // g).permute(1, 0, 2)
+    dcols = matmul(rows, w.reshape(g, o // g, cg * kh * kw))       # (G, N*Hi*Wi, Cg*kh*kw)
+    dcols = dcols.permute(1, 0, 2).reshape(n, hi, wi, c, kh, kw).permute(0, 3, 1, 4, 2, 5)
+    pt, pb, pl, pr = geom.padding
+    full = (n, c, out_hw[0] + pt + pb, out_hw[1] + pl + pr)
+    yp = IndexScatter.apply(dcols, _window_key(geom, (kh, kw), (hi, wi)), full)
+    y = index(yp, (slice(None), slice(None), slice(pt, pt + out_hw[0]), slice(pl, pl + out_hw[1])))
+    return y if bias is None else y + bias.reshape(1, -1, 1, 1)
 
 
 class Conv2d(Function):
@@ -256,18 +279,15 @@ class Conv2d(Function):
     def backward(ctx, g):  # dx = conv_input_grad(g, w), dw = conv_weight_grad(x, g), db = sum g
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        if isinstance(g, np.ndarray):   # both products read dL/dy as the same matrix: build it once
-            gmat = _grad_matrix(g, ctx.geom, ctx.in_hw)
-            out_hw = g.shape[2:]
-            gw = (_weight_grad_from_matrix(x, gmat, ctx.geom, w.shape[2:], out_hw)
-                  if need_w else None)
-            gx = (_input_grad_from_matrix(gmat, w, ctx.geom, g.shape[0], ctx.in_hw, out_hw)
-                  if need_x else None)
-            gb = gmat.sum(axis=1) if need_b else None      # garbage flat columns hold zeros
-            return gx, gw, gb
-        gx = _conv_input_grad(g, w, ctx.geom, ctx.in_hw) if need_x else None
-        gw = _conv_weight_grad(x, g, ctx.geom, w.shape[2:]) if need_w else None
-        return gx, gw, (_bias_grad(g) if need_b else None)
+        gmat = _grad_matrix(g, ctx.geom, ctx.in_hw)     # both products read dL/dy as this matrix
+        out_hw = g.shape[2:]
+        gw = _weight_grad_from_matrix(x, gmat, ctx.geom, w.shape[2:], out_hw) if need_w else None
+        gx = (_input_grad_from_matrix(gmat, w, ctx.geom, g.shape[0], ctx.in_hw, out_hw)
+              if need_x else None)
+        gb = gmat.sum(axis=1) if need_b else None      # garbage flat columns hold zeros
+        return gx, gw, gb
+
+    reference = staticmethod(_conv_reference)
 
 
 class ConvTranspose2d(Function):
@@ -287,27 +307,11 @@ class ConvTranspose2d(Function):
     def backward(ctx, g):  # adjoint of the adjoint: dx = conv(g, w), dw = conv_weight_grad(g, x)
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        gx = _conv(g, w, ctx.geom, ctx.in_hw) if need_x else None
-        gw = _conv_weight_grad(g, x, ctx.geom, w.shape[2:]) if need_w else None
-        return gx, gw, (_bias_grad(g) if need_b else None)
+        gx = _conv_arrays(g, w, ctx.geom, ctx.in_hw) if need_x else None
+        gw = _conv_weight_grad_arrays(g, x, ctx.geom, w.shape[2:]) if need_w else None
+        return gx, gw, (g.sum(axis=(0, 2, 3)) if need_b else None)
 
-
-class Conv2dWeightGrad(Function):
-    """gw = conv_weight_grad(x, gy); exists so that convolution has second derivatives."""
-
-    @staticmethod
-    def forward(ctx, x, gy, geom, kernel):
-        ctx.geom, ctx.in_hw, ctx.out_hw = geom, x.shape[2:], gy.shape[2:]
-        ctx.save_for_backward(x, gy)
-        return _conv_weight_grad_arrays(x, gy, geom, kernel)
-
-    @staticmethod
-    def backward(ctx, gg):  # <gg, Wg(x, gy)> = <conv(x, gg), gy>: dx = Wg^T..., dgy = conv(x, gg)
-        x, gy = ctx.saved_tensors
-        need_x, need_g = ctx.needs_input_grad
-        gx = _conv_input_grad(gy, gg, ctx.geom, ctx.in_hw) if need_x else None
-        ggy = _conv(x, gg, ctx.geom, ctx.out_hw) if need_g else None
-        return gx, ggy
+    reference = staticmethod(_conv_transpose_reference)
 
 
 # ------------------------------------------------------------------ public functions
@@ -381,6 +385,13 @@ def _positive(name, what, values):
         raise ValueError(f"{name}: {what} must be positive, got {values}")
 
 
+_CONV = dict(namespace=("cr", "F"), method=False)
+
+
+@op(**_CONV, samples=lambda s: [S(s.real(2, 3, 5, 4), s.real(4, 3, 3, 2), s.real(4)),
+                                S(s.real(1, 4, 6, 6), s.real(4, 2, 3, 3), None, 2, 1, 1, 2),
+                                S(s.real(1, 2, 5, 5), s.real(3, 2, 2, 2), padding=1, dilation=2),
+                                S(s.real(2, 5, 5), s.real(2, 2, 3, 3), padding="same")])
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation, as in PyTorch) over (N, C, H, W) input.
 
@@ -413,6 +424,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     return y.squeeze(0) if unbatched else y
 
 
+@op(**_CONV, samples=lambda s: [S(s.real(1, 4, 3, 3), s.real(4, 2, 3, 3), s.real(2), 2, 1, 1),
+                                S(s.real(2, 4, 3, 4), s.real(4, 1, 2, 3), None, 1, 0, 0, 2)])
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups: int = 1, dilation=1) -> Tensor:
     """2-D transposed convolution (the gradient of ``conv2d`` with respect to its input).
@@ -457,6 +470,7 @@ def _single(value, name: str) -> tuple[int, int]:
     return (1, pair(value, name, 1)[0])
 
 
+@op(**_CONV, samples=lambda s: [S(s.real(2, 3, 6), s.real(4, 3, 3), s.real(4), 2, 1)])
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """1-D convolution over (N, C, L) input; ``weight`` is (out, in/groups, k). Runs as a
     ``conv2d`` of height 1, so it shares that kernel (and its backward).
@@ -474,6 +488,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     return y.squeeze(0) if unbatched else y
 
 
+@op(**_CONV, samples=lambda s: [S(s.real(1, 4, 5), s.real(4, 2, 3), s.real(2), 2)])
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups: int = 1, dilation=1) -> Tensor:
     """1-D transposed convolution over (N, C, L); ``weight`` is (in, out/groups, k).

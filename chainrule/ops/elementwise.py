@@ -1,7 +1,8 @@
 """Elementwise primitives: each forward with its backward, the derivative in one comment.
 
 Broadcasting is undone by the engine (autograd sums each gradient back to its input's
-shape), so binary rules return gradients at the broadcast shape.
+shape), so binary rules return gradients at the broadcast shape. Every backward here uses
+operators and NumPy ufuncs only, so it also runs, recorded, on Tensors (create_graph).
 """
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import math
 import numpy as np
 
 from chainrule.autograd import Function
-from chainrule.backend import HALF, ONE, get_default_dtype
+from chainrule.backend import HALF, ONE, ShapeError, get_default_dtype
+from chainrule.ops.promotion import promote, result_type, same_dtype
+from chainrule.ops.registry import S, op
 from chainrule.tensor import Tensor
 
 
@@ -18,12 +21,13 @@ def _data(x):
     return x.data if isinstance(x, Tensor) else x
 
 
-def _broadcast_check(name: str, a, b) -> None:
-    sa, sb = np.shape(a), np.shape(b)
+def _broadcast_check(name: str, *xs) -> None:
+    shapes = [np.shape(_data(x)) for x in xs]
     try:
-        np.broadcast_shapes(sa, sb)
+        np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(f"{name}: shapes {sa} and {sb} cannot be broadcast together") from None
+        raise ShapeError(f"{name}: shapes {' and '.join(map(str, shapes))} cannot be "
+                         f"broadcast together") from None
 
 
 # ------------------------------------------------------------------ arithmetic
@@ -88,10 +92,14 @@ class Pow(Function):
         need_a, need_b = ctx.needs_input_grad
         zero = a == 0
         # At a = 0 PyTorch's limits hold: d(0^0)/da = 0 (not 0 * 0^-1 = nan), and
-        # d(0^b)/db = 0 (not 0 * ln 0 = nan). Shifting the base by (a == 0) where it matters
-        # keeps the rule in operators, so it stays differentiable under create_graph.
+        # d(0^b)/db = 0 for b >= 0 (not 0 * ln 0 = nan) but -inf * sign for b < 0 (where
+        # 0^b = inf). Shifting the base by (a == 0) where it matters keeps the rule in
+        # operators, so it stays differentiable under create_graph.
         ga = g * b * (a + (zero & (b == 0))) ** (b - 1) if need_a else None
-        gb = g * out * np.log(a + zero) if need_b else None
+        gb = None
+        if need_b:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = g * out * np.log(a + (zero & (b >= 0)))
         return ga, gb
 
 
@@ -268,7 +276,7 @@ class LeakyRelu(Function):
     @staticmethod
     def backward(ctx, g):  # d/da = 1 if a > 0 else negative_slope
         slope, = ctx.saved_tensors
-        return g * slope
+        return g * slope, None
 
 
 class Elu(Function):
@@ -283,7 +291,7 @@ class Elu(Function):
     @staticmethod
     def backward(ctx, g):  # d/da = 1 if a > 0 else alpha e^a = out + alpha
         pos, out = ctx.saved_tensors
-        return g * (pos + (1 - pos) * (out + ctx.alpha))
+        return g * (pos + (1 - pos) * (out + ctx.alpha)), None
 
 
 class Softplus(Function):
@@ -300,7 +308,7 @@ class Softplus(Function):
     def backward(ctx, g):  # d/da log(1+e^(ba))/b = sigmoid(b a); 1 on the linear part
         a, = ctx.saved_tensors
         slope = 0.5 + 0.5 * np.tanh(a * (0.5 * ctx.beta))
-        return g * (slope * ~ctx.linear + ctx.linear)
+        return g * (slope * ~ctx.linear + ctx.linear), None, None
 
 
 def _erf_array(x: np.ndarray) -> np.ndarray:
@@ -353,7 +361,6 @@ def _tie_weights(wins, ties, dtype) -> np.ndarray:
 class Maximum(Function):
     @staticmethod
     def forward(ctx, a, b):
-        _broadcast_check("maximum", a, b)
         out = np.maximum(a, b)
         if ctx.inputs:
             ctx.save_for_backward(_tie_weights(a > b, a == b, out.dtype))
@@ -368,7 +375,6 @@ class Maximum(Function):
 class Minimum(Function):
     @staticmethod
     def forward(ctx, a, b):
-        _broadcast_check("minimum", a, b)
         out = np.minimum(a, b)
         if ctx.inputs:
             ctx.save_for_backward(_tie_weights(a < b, a == b, out.dtype))
@@ -395,7 +401,7 @@ class Clamp(Function):
     @staticmethod
     def backward(ctx, g):  # 1 inside [lo, hi], 0 where clamped
         inside, = ctx.saved_tensors
-        return g * inside
+        return g * inside, None, None
 
 
 class Where(Function):
@@ -411,51 +417,21 @@ class Where(Function):
         return None, (g * cond if need_a else None), (g * not_cond if need_b else None)
 
 
+class Piecewise(Function):
+    """A piecewise-constant function (sign, floor, round ...): its derivative is 0 wherever
+    it exists, and PyTorch's convention is a zero gradient everywhere, so gradients flow
+    (as zeros) instead of stopping the graph."""
+
+    @staticmethod
+    def forward(ctx, a, fn):
+        return fn(a)
+
+    @staticmethod
+    def backward(ctx, g):  # d/da = 0
+        return g * 0, None
+
+
 # ---------------------------------------------------------------- public forms
-def _promote(a, b):
-    """PyTorch's rule where NumPy's differs: an integer tensor meeting a float (a Python
-    float or a float tensor) takes the float's dtype, or the default float dtype, instead of
-    NumPy's float64."""
-    ka = a.data.dtype.kind if isinstance(a, Tensor) else ("f" if type(a) is float else "")
-    kb = b.data.dtype.kind if isinstance(b, Tensor) else ("f" if type(b) is float else "")
-    if ka in "iub" and kb == "f" and isinstance(a, Tensor):
-        a = Tensor(a.data.astype(b.dtype if isinstance(b, Tensor) else get_default_dtype()))
-    elif kb in "iub" and ka == "f" and isinstance(b, Tensor):
-        b = Tensor(b.data.astype(a.dtype if isinstance(a, Tensor) else get_default_dtype()))
-    return a, b
-
-
-def _binary(fn, name, true_division=False):
-    def op(a, b):
-        if true_division:
-            a, b = _floating(a), _floating(b)
-        elif ((isinstance(a, Tensor) and a.data.dtype.kind in "iub")
-              or (isinstance(b, Tensor) and b.data.dtype.kind in "iub")):
-            a, b = _promote(a, b)   # only integer tensors can need PyTorch's promotion
-        try:
-            return fn.apply(a, b)
-        except ValueError as e:
-            if "broadcast" in str(e) and not str(e).startswith(name):
-                raise ValueError(f"{name}: shapes {np.shape(_data(a))} and {np.shape(_data(b))} "
-                                 f"cannot be broadcast together") from None
-            raise
-    op.__name__ = name
-    op.__doc__ = f"Elementwise {name} with broadcasting (differentiable)."
-    return op
-
-
-add = _binary(Add, "add")
-sub = _binary(Sub, "sub")
-mul = _binary(Mul, "mul")
-div = _binary(Div, "div", true_division=True)
-
-
-def pow(a, b):
-    """``a ** b`` for tensors and numbers (differentiable in both)."""
-    _broadcast_check("pow", _data(a), _data(b))
-    return Pow.apply(a, b)
-
-
 def _floating(a):
     """Integer or bool input to a floating function becomes the default float dtype, as in
     PyTorch (NumPy would give float64 and slow everything after it)."""
@@ -464,86 +440,126 @@ def _floating(a):
     return a
 
 
-def neg(a):
-    """-a. Example: ``cr.neg(x)``"""
-    return Neg.apply(a)
+def _binary(fn, name, doc, floating=False):
+    def binary(a, b):
+        if not same_dtype(a, b):    # tensors of one dtype (the hot path) need no promotion
+            a, b = promote(a, b)
+        if floating:
+            a, b = _floating(a), _floating(b)
+        try:
+            return fn.apply(a, b)
+        except ValueError as e:
+            if "broadcast" in str(e) and not str(e).startswith(name):
+                _broadcast_check(name, a, b)
+            raise
+    binary.__name__ = binary.__qualname__ = name
+    binary.__doc__ = doc
+    return binary
 
 
-def exp(a):
-    """e^a elementwise. Example: ``cr.exp(x)``"""
-    return Exp.apply(_floating(a))
+def _pair(s, *shapes):
+    return [S(s.real(*shape_a), s.real(*shape_b)) for shape_a, shape_b in shapes]
 
 
-def log(a):
-    """Natural logarithm. Example: ``cr.log(p)``"""
-    return Log.apply(_floating(a))
+add = op(operators={"__add__": "self", "__radd__": "reflected"}, numpy=("add",),
+         samples=lambda s: [*_pair(s, ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3))),
+                            S(s.real(3), 1.5)])(
+    _binary(Add, "add", "a + b with broadcasting. Example: ``cr.add(x, 1.0)``"))
+sub = op(operators={"__sub__": "self", "__rsub__": "reflected"}, numpy=("subtract",),
+         samples=lambda s: [*_pair(s, ((3, 1), (1, 4))), S(s.real(3), 0.5)])(
+    _binary(Sub, "sub", "a - b with broadcasting. Example: ``cr.sub(x, y)``"))
+mul = op(operators={"__mul__": "self", "__rmul__": "reflected"}, numpy=("multiply",),
+         samples=lambda s: [*_pair(s, ((2, 3, 4), (3, 1)), ((), (2, 3))), S(s.real(3), 1.5)])(
+    _binary(Mul, "mul", "a * b with broadcasting. Example: ``cr.mul(x, w)``"))
+div = op(operators={"__truediv__": "self", "__rtruediv__": "reflected"},
+         numpy=("true_divide", "divide"),
+         samples=lambda s: [S(s.real(3, 4), s.positive(4)), S(s.real(3), 4.0)])(
+    _binary(Div, "div", "a / b (true division) with broadcasting. Example: ``cr.div(x, 2)``",
+            floating=True))
 
 
-def log1p(a):
-    """ln(1 + a), accurate for small a. Example: ``cr.log1p(x)``"""
-    return Log1p.apply(_floating(a))
+@op(operators={"__pow__": "self", "__rpow__": "reflected"}, numpy=("power",),
+    samples=lambda s: [S(s.positive(3, 4), s.real(3, 4)), S(s.real(3, 4), 3),
+                       S(s.positive(3, 4), 1.5), S(s.positive(5), -2)])
+def pow(a, b):
+    """``a ** b`` for tensors and numbers (differentiable in both). Example: ``x ** 2``"""
+    if not same_dtype(a, b):
+        a, b = promote(a, b)
+        if isinstance(a, Tensor) and isinstance(b, float):
+            a = _floating(a)
+    _broadcast_check("pow", a, b)
+    if _integer(a) and _integer(b) and (np.asarray(_data(b)) < 0).any():
+        # PyTorch: an integer to a negative integer power rounds towards zero (2 ** -1 = 0)
+        values = np.trunc(np.power(np.asarray(_data(a), np.float64), _data(b)))
+        return Tensor(values.astype(result_type(a, b)))
+    return Pow.apply(a, b)
 
 
-def sqrt(a):
-    """Square root. Example: ``cr.sqrt(v + 1e-8)``"""
-    return Sqrt.apply(_floating(a))
+def _integer(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool) or \
+        (isinstance(x, Tensor) and x.data.dtype.kind in "iu")
 
 
-def abs(a):
-    """|a| (gradient sign(a), 0 at 0). Example: ``cr.abs(x)``"""
-    return Abs.apply(a)
+def _unary(name: str, cls, doc: str, floating: bool = True, numpy: tuple = (),
+           samples=None, **declared):
+    """Declare a one-argument op ``name(a) = cls.apply(a)``."""
+    if floating:
+        def unary(a):
+            return cls.apply(_floating(a))
+    else:
+        def unary(a):
+            return cls.apply(a)
+    unary.__name__ = unary.__qualname__ = name
+    unary.__doc__ = doc
+    return op(numpy=numpy, samples=samples or (lambda s: [S(s.real(2, 3)), S(s.real())]),
+              **declared)(unary)
 
 
-def sin(a):
-    """Sine. Example: ``cr.sin(x)``"""
-    return Sin.apply(_floating(a))
+neg = _unary("neg", Neg, "-a. Example: ``cr.neg(x)``", floating=False, numpy=("negative",),
+             operators={"__neg__": "self"}, aliases=("negative",))
+exp = _unary("exp", Exp, "e^a elementwise. Example: ``cr.exp(x)``", numpy=("exp",))
+log = _unary("log", Log, "Natural logarithm. Example: ``cr.log(p)``", numpy=("log",),
+             samples=lambda s: [S(s.positive(2, 3))])
+log1p = _unary("log1p", Log1p, "ln(1 + a), accurate for small a. Example: ``cr.log1p(x)``",
+               numpy=("log1p",),
+               samples=lambda s: [S(s.unit(2, 3))])
+sqrt = _unary("sqrt", Sqrt, "Square root. Example: ``cr.sqrt(v + 1e-8)``", numpy=("sqrt",),
+              samples=lambda s: [S(s.positive(2, 3))])
+abs = _unary("abs", Abs, "|a| (gradient sign(a), 0 at 0). Example: ``cr.abs(x)``",
+             floating=False, numpy=("absolute",), operators={"__abs__": "self"})
+sin = _unary("sin", Sin, "Sine. Example: ``cr.sin(x)``", numpy=("sin",))
+cos = _unary("cos", Cos, "Cosine. Example: ``cr.cos(x)``", numpy=("cos",))
+tanh = _unary("tanh", Tanh, "Hyperbolic tangent. Example: ``cr.tanh(x)``",
+              numpy=("tanh",), namespace=("cr", "F"))
+sigmoid = _unary("sigmoid", Sigmoid, "1 / (1 + e^-a), without overflow. Example: ``cr.sigmoid(z)``",
+                 namespace=("cr", "F"))
+relu = _unary("relu", Relu, "max(a, 0). Example: ``cr.relu(z)``", floating=False)
+erf = _unary("erf", Erf, "The error function. Example: ``cr.erf(x)``")
+clone = _unary("clone", Clone, "A copy that stays in the graph. Example: ``y = x.clone()``",
+               floating=False)
 
 
-def cos(a):
-    """Cosine. Example: ``cr.cos(x)``"""
-    return Cos.apply(_floating(a))
-
-
-def tanh(a):
-    """Hyperbolic tangent. Example: ``cr.tanh(x)``"""
-    return Tanh.apply(_floating(a))
-
-
-def sigmoid(a):
-    """1 / (1 + e^-a), computed without overflow. Example: ``cr.sigmoid(z)``"""
-    return Sigmoid.apply(_floating(a))
-
-
-def relu(a):
-    """max(a, 0). Example: ``cr.relu(z)``"""
-    return Relu.apply(a)
-
-
-def erf(a):
-    """The error function. Example: ``cr.erf(x)``"""
-    return Erf.apply(_floating(a))
-
-
-def clone(a):
-    """A copy that stays in the graph. Example: ``y = x.clone()``"""
-    return Clone.apply(a)
-
-
+@op(samples=lambda s: [S(s.real(2, 3), 0.2)], torch=lambda t, a, s: t.nn.functional.leaky_relu(a, s))
 def leaky_relu(a, negative_slope: float = 0.01):
     """a where a > 0, else negative_slope * a. Example: ``cr.leaky_relu(z, 0.2)``"""
     return LeakyRelu.apply(a, negative_slope)
 
 
+@op(samples=lambda s: [S(s.real(2, 3), 0.7)], torch=lambda t, a, alpha: t.nn.functional.elu(a, alpha))
 def elu(a, alpha: float = 1.0):
     """ELU: a where a > 0, else alpha (e^a - 1). Example: ``cr.elu(z)``"""
-    return Elu.apply(a, alpha)
+    return Elu.apply(_floating(a), alpha)
 
 
+@op(samples=lambda s: [S(s.real(3, 4)), S(s.real(4, 5), beta=2.0, threshold=1.5)],
+    torch=lambda t, a, **k: t.nn.functional.softplus(a, **k))
 def softplus(a, beta: float = 1.0, threshold: float = 20.0):
     """log(1 + e^(beta a)) / beta, linear above ``threshold``. Example: ``cr.softplus(z)``"""
-    return Softplus.apply(a, beta, threshold)
+    return Softplus.apply(_floating(a), beta, threshold)
 
 
+@op(samples=lambda s: [S(s.real(3, 4)), S(s.real(3, 4), approximate="tanh")],
+    torch=lambda t, a, **k: t.nn.functional.gelu(a, **k))
 def gelu(a, approximate: str = "none"):
     """GELU: x Phi(x) (exact, via erf) or its tanh approximation (``approximate='tanh'``)."""
     if approximate == "tanh":
@@ -554,21 +570,31 @@ def gelu(a, approximate: str = "none"):
     return 0.5 * a * (1 + erf(a * (1 / math.sqrt(2.0))))
 
 
+@op(samples=lambda s: [S(s.real(3, 4))], torch=lambda t, a: t.nn.functional.silu(a))
 def silu(a):
-    """x * sigmoid(x)."""
+    """x * sigmoid(x), also called swish. Example: ``cr.silu(x)``"""
     return a * sigmoid(a)
 
 
+@op(numpy=("maximum",), samples=lambda s: [S(s.real(3, 4), s.real(4)), S(s.real(2, 1), s.real(1, 3))])
 def maximum(a, b):
     """Elementwise larger of two tensors (ties split the gradient). Example: ``cr.maximum(x, y)``"""
+    a, b = promote(a, b)
+    _broadcast_check("maximum", a, b)
     return Maximum.apply(a, b)
 
 
+@op(numpy=("minimum",), samples=lambda s: [S(s.real(3, 4), s.real(4)), S(s.real(2, 1), s.real(1, 3))])
 def minimum(a, b):
     """Elementwise smaller of two tensors (ties split the gradient). Example: ``cr.minimum(x, y)``"""
+    a, b = promote(a, b)
+    _broadcast_check("minimum", a, b)
     return Minimum.apply(a, b)
 
 
+@op(method=True, methods={"clip": True}, aliases=("clip",),
+    samples=lambda s: [S(s.real(3, 4), -0.5, 1.0), S(s.real(3, 4), min=0.3),
+                       S(s.real(3, 4), max=0.3), S(s.real(3, 4), s.real(4) - 0.5, s.real(4) + 0.5)])
 def clamp(a, min=None, max=None):
     """Limit values to [min, max]; the gradient is 1 inside and 0 where clamped.
 
@@ -578,18 +604,24 @@ def clamp(a, min=None, max=None):
     """
     if min is None and max is None:
         raise ValueError("clamp: give at least one of min and max")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
+    if isinstance(min, (Tensor, np.ndarray)) or isinstance(max, (Tensor, np.ndarray)):
         out = a if min is None else maximum(a, min)
         return out if max is None else minimum(out, max)
+    target = result_type(a, *(v for v in (min, max) if v is not None))
+    if isinstance(a, Tensor) and a.dtype != target:
+        a = a.astype(target)            # PyTorch: an integer tensor clamped by floats is float
     return Clamp.apply(a, min, max)
 
 
+@op(method=False, numpy=("where",),
+    samples=lambda s: [S(s.bools(3, 4), s.real(3, 4), s.real(4)), S(s.bools(3, 4), s.real(3, 4), 0.0)])
 def where(condition, a, b):
-    """Pick from ``a`` where ``condition`` holds, else from ``b`` (differentiable in a, b)."""
-    cond = _data(condition)
-    cond = np.asarray(cond)
+    """Pick from ``a`` where ``condition`` holds, else from ``b`` (differentiable in a, b).
+    Example: ``cr.where(x > 0, x, 0.0)``"""
+    cond = np.asarray(_data(condition))
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
+    a, b = promote(a, b)
     shapes = [np.shape(cond), np.shape(_data(a)), np.shape(_data(b))]
     try:
         np.broadcast_shapes(*shapes)
@@ -599,6 +631,7 @@ def where(condition, a, b):
     return Where.apply(cond, a, b)
 
 
+@op(samples=lambda s: [S(s.real(3, 4), s.bools(3, 4), -1.5), S(s.real(3, 4), s.bools(4), 0.25)])
 def masked_fill(a, mask, value):
     """Replace the entries of ``a`` where ``mask`` is True with ``value``.
 
@@ -607,38 +640,138 @@ def masked_fill(a, mask, value):
     m = np.asarray(_data(mask))
     if m.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+    if not isinstance(value, Tensor):
+        value = np.asarray(value).astype(a.dtype)   # PyTorch: the result keeps a's dtype
     return where(m, value, a)
 
 
+@op(name="cast", method="astype", differentiable=True, torch=None, second_order=False,
+    tolerance=dict(eps=1e-3, atol=1e-3),   # float32 rounding: a coarser finite difference
+    notes="second order: the float32 output cannot be finite-differenced finely enough; "
+          "its backward is a cast back, itself this op",
+    samples=lambda s: [S(s.real(2, 3), np.float32)])
 def cast(a, dtype):
+    """``a`` converted to ``dtype`` (differentiable between floating dtypes).
+    Example: ``x.astype(np.float64)``"""
+    dtype = np.dtype(dtype)
     if a.dtype == dtype:
         return a
     return Cast.apply(a, dtype)
 
 
-# ---------------------------------------------------------- no gradient at all
-def _plain(fn, a, *rest):
-    return Tensor(np.asarray(fn(_data(a), *(_data(r) for r in rest))))
+# ---------------------------------------------- piecewise constant: zero gradient
+def _piecewise(name: str, fn, doc: str):
+    def piecewise(a):
+        if isinstance(a, Tensor) and a.data.dtype.kind not in "fc":
+            return Tensor(np.asarray(fn(a.data)))
+        return Piecewise.apply(a, fn)
+    piecewise.__name__ = piecewise.__qualname__ = name
+    piecewise.__doc__ = doc + " Its gradient is 0 (as in PyTorch)."
+    return op(numpy=(name,), samples=lambda s: [S(s.real(2, 3) * 3)])(piecewise)
 
 
-def _no_grad_op(fn, name: str, doc: str):
-    def op(*args):
+sign = _piecewise("sign", np.sign, "-1, 0 or 1 by the sign of each entry.")
+floor = _piecewise("floor", np.floor, "The largest integer <= each entry.")
+ceil = _piecewise("ceil", np.ceil, "The smallest integer >= each entry.")
+trunc = _piecewise("trunc", np.trunc, "Each entry rounded towards zero.")
+round = _piecewise("round", np.round, "Each entry rounded to the nearest integer, halves to even.")
+
+
+# ------------------------------------------------------------- no gradient at all
+def _plain(fn, *args):
+    return Tensor(np.asarray(fn(*(_data(a) for a in args))))
+
+
+def _comparison(name: str, fn, dunder: str, doc: str):
+    def compare(a, b):
+        return _plain(fn, a, b)
+    compare.__name__ = compare.__qualname__ = name
+    compare.__doc__ = doc + " No gradient flows through it."
+    return op(operators={dunder: "self"}, numpy=(fn.__name__,), differentiable=False,
+              dtypes="any", samples=lambda s: [S(s.real(3, 4), s.real(4)), S(s.real(3), 0.5)])(compare)
+
+
+lt = _comparison("lt", np.less, "__lt__", "Elementwise a < b, as a bool tensor: ``x.lt(0)``.")
+le = _comparison("le", np.less_equal, "__le__", "Elementwise a <= b, as a bool tensor.")
+gt = _comparison("gt", np.greater, "__gt__", "Elementwise a > b, as a bool tensor: ``x > 0``.")
+ge = _comparison("ge", np.greater_equal, "__ge__", "Elementwise a >= b, as a bool tensor.")
+eq = _comparison("eq", np.equal, "__eq__", "Elementwise a == b, as a bool tensor: ``pred.eq(y)``.")
+ne = _comparison("ne", np.not_equal, "__ne__", "Elementwise a != b, as a bool tensor.")
+
+
+def _predicate(name: str, fn, doc: str):
+    def predicate(a):
+        return _plain(fn, a)
+    predicate.__name__ = predicate.__qualname__ = name
+    predicate.__doc__ = doc
+    return op(numpy=(fn.__name__,), differentiable=False, dtypes="any",
+              samples=lambda s: [S(np.array([1.0, np.nan, np.inf, -np.inf, -2.0]))])(predicate)
+
+
+isnan = _predicate("isnan", np.isnan, "True where an entry is NaN.")
+isinf = _predicate("isinf", np.isinf, "True where an entry is +inf or -inf.")
+isfinite = _predicate("isfinite", np.isfinite, "True where an entry is neither NaN nor infinite.")
+
+
+def _logical(name: str, fn, arity: int, doc: str, dunder: str | None = None):
+    def logical(*args):
+        if len(args) != arity:
+            raise TypeError(f"{name} takes {arity} tensor argument(s), got {len(args)}")
         return _plain(fn, *args)
-    op.__name__, op.__doc__ = name, doc + " No gradient flows through it."
-    return op
+    logical.__name__ = logical.__qualname__ = name
+    logical.__doc__ = doc
+    ops_ = {dunder: "self"} if dunder else {}
+    if dunder and arity == 2:
+        ops_["__r" + dunder[2:]] = "reflected"
+    pick = (lambda s: [S(s.ints(-40, 40, 3, 4), s.ints(-40, 40, 4)), S(s.bools(3), s.bools(3))]) \
+        if arity == 2 else (lambda s: [S(s.ints(-40, 40, 3, 4)), S(s.bools(3))])
+    if name.startswith("logical"):
+        pick = (lambda s: [S(s.bools(3, 4), s.bools(4))]) if arity == 2 else \
+            (lambda s: [S(s.bools(3, 4))])
+    return op(operators=ops_, numpy=(fn.__name__,), differentiable=False, dtypes="any",
+              samples=pick)(logical)
 
 
-sign = _no_grad_op(np.sign, "sign", "-1, 0 or 1 by the sign of each entry.")
-lt = _no_grad_op(np.less, "lt", "Elementwise a < b, as a bool tensor: ``x.lt(0)``.")
-le = _no_grad_op(np.less_equal, "le", "Elementwise a <= b, as a bool tensor.")
-gt = _no_grad_op(np.greater, "gt", "Elementwise a > b, as a bool tensor: ``x > 0``.")
-ge = _no_grad_op(np.greater_equal, "ge", "Elementwise a >= b, as a bool tensor.")
-eq = _no_grad_op(np.equal, "eq", "Elementwise a == b, as a bool tensor: ``pred.eq(y)``.")
-ne = _no_grad_op(np.not_equal, "ne", "Elementwise a != b, as a bool tensor.")
-def logical_not(a): return _plain(np.logical_not, a)
-def logical_and(a, b): return _plain(np.logical_and, a, b)
-def logical_or(a, b): return _plain(np.logical_or, a, b)
-isnan = _no_grad_op(np.isnan, "isnan", "True where an entry is NaN.")
-isfinite = _no_grad_op(np.isfinite, "isfinite", "True where an entry is neither NaN nor infinite.")
-def floor(a): return _plain(np.floor, a)
-def round(a): return _plain(np.round, a)
+logical_not = _logical("logical_not", np.logical_not, 1, "Elementwise NOT, as a bool tensor.")
+logical_and = _logical("logical_and", np.logical_and, 2, "Elementwise AND, as a bool tensor.")
+logical_or = _logical("logical_or", np.logical_or, 2, "Elementwise OR, as a bool tensor.")
+logical_xor = _logical("logical_xor", np.logical_xor, 2, "Elementwise XOR, as a bool tensor.")
+bitwise_not = _logical("bitwise_not", np.invert, 1,
+                       "``~a``: bitwise NOT of integers, logical NOT of bools.", "__invert__")
+bitwise_and = _logical("bitwise_and", np.bitwise_and, 2,
+                       "``a & b``: bitwise AND of integers, logical AND of bools.", "__and__")
+bitwise_or = _logical("bitwise_or", np.bitwise_or, 2,
+                      "``a | b``: bitwise OR of integers, logical OR of bools.", "__or__")
+bitwise_xor = _logical("bitwise_xor", np.bitwise_xor, 2,
+                       "``a ^ b``: bitwise XOR of integers, logical XOR of bools.", "__xor__")
+
+
+# ------------------------------------------------------- compositions of the above
+@op(samples=lambda s: [S(s.positive(2, 3))])
+def rsqrt(a):
+    """1 / sqrt(a). Example: ``(var + eps).rsqrt()``"""
+    return 1 / sqrt(a)
+
+
+@op(numpy=("reciprocal",), samples=lambda s: [S(s.real(2, 3))])
+def reciprocal(a):
+    """1 / a. Example: ``x.reciprocal()``"""
+    return 1 / _floating(a)
+
+
+@op(numpy=("square",), samples=lambda s: [S(s.real(2, 3))])
+def square(a):
+    """a * a. Example: ``err.square().mean()``"""
+    return a * a
+
+
+@op(numpy=("log2",), samples=lambda s: [S(s.positive(2, 3))])
+def log2(a):
+    """Base-2 logarithm. Example: ``cr.log2(p)``"""
+    return log(a) * (1 / math.log(2.0))
+
+
+@op(numpy=("log10",), samples=lambda s: [S(s.positive(2, 3))])
+def log10(a):
+    """Base-10 logarithm. Example: ``cr.log10(x)``"""
+    return log(a) * (1 / math.log(10.0))

@@ -4,6 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.autograd import Function
+from chainrule.backend import ShapeError
+from chainrule.ops.promotion import promote, same_dtype
+from chainrule.ops.registry import S, op
 
 
 class MatMul(Function):
@@ -13,12 +16,15 @@ class MatMul(Function):
         try:
             return a @ b
         except ValueError:
+            if a.ndim == 0 or b.ndim == 0:
+                raise ShapeError(f"matmul: both operands need at least one dimension, got "
+                                 f"shapes {a.shape} and {b.shape}") from None
             inner_a, inner_b = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
             if inner_a != inner_b:
                 why = f"inner dims {inner_a} and {inner_b} must match"
             else:
                 why = f"batch dims {a.shape[:-2]} and {b.shape[:-2]} cannot be broadcast together"
-            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
+            raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
                              f"({why})") from None
 
     @staticmethod
@@ -40,24 +46,36 @@ class MatMul(Function):
         return (g @ b.mT if need_a else None), (a.mT @ g if need_b else None)
 
 
+@op(operators={"__matmul__": "self", "__rmatmul__": "reflected"}, numpy=("matmul",),
+    samples=lambda s: [S(s.real(4), s.real(4)), S(s.real(4), s.real(4, 3)), S(s.real(3, 4), s.real(4)),
+                       S(s.real(3, 4), s.real(4, 2)), S(s.real(2, 3, 4), s.real(2, 4, 5)),
+                       S(s.real(2, 1, 3, 4), s.real(5, 4, 2)), S(s.real(4), s.real(2, 4, 3)),
+                       S(s.real(2, 3, 4), s.real(4))])
 def matmul(a, b):
-    """Matrix product with NumPy/PyTorch semantics (``a @ b``)."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        raise ValueError(f"matmul: both operands need at least one dimension, got shapes "
-                         f"{np.shape(a)} and {np.shape(b)}")
+    """Matrix product with NumPy/PyTorch semantics (``a @ b``). Example: ``x @ w.T``"""
+    if not same_dtype(a, b):
+        a, b = promote(a, b)
     return MatMul.apply(a, b)
 
 
+def _shape(x) -> tuple:
+    return tuple(getattr(x, "shape", np.shape(x)))
+
+
+@op(samples=lambda s: [S(s.real(3, 4), s.real(4, 2))])
 def mm(a, b):
-    """Product of two matrices (2-D only, as ``torch.mm``)."""
-    if np.ndim(a) != 2 or np.ndim(b) != 2:
-        raise ValueError(f"mm: expects two 2-D tensors, got shapes {np.shape(a)} and {np.shape(b)}")
+    """Product of two matrices (2-D only, as ``torch.mm``). Example: ``cr.mm(a, b)``"""
+    if len(_shape(a)) != 2 or len(_shape(b)) != 2:
+        raise ShapeError(f"mm: expects two 2-D tensors, got shapes {_shape(a)} and {_shape(b)}")
     return matmul(a, b)
 
 
+@op(samples=lambda s: [S(s.real(2, 3, 4), s.real(2, 4, 5))])
 def bmm(a, b):
-    """Batched product of (B, n, k) and (B, k, m) tensors (as ``torch.bmm``)."""
-    if np.ndim(a) != 3 or np.ndim(b) != 3 or np.shape(a)[0] != np.shape(b)[0]:
-        raise ValueError(f"bmm: expects (B, n, k) and (B, k, m) tensors with the same B, got "
-                         f"shapes {np.shape(a)} and {np.shape(b)}")
+    """Batched product of (B, n, k) and (B, k, m) tensors (as ``torch.bmm``).
+    Example: ``cr.bmm(q, k.mT)``"""
+    sa, sb = _shape(a), _shape(b)
+    if len(sa) != 3 or len(sb) != 3 or sa[0] != sb[0]:
+        raise ShapeError(f"bmm: expects (B, n, k) and (B, k, m) tensors with the same B, got "
+                         f"shapes {sa} and {sb}")
     return matmul(a, b)

@@ -6,9 +6,10 @@ They return *unreduced* losses; ``chainrule.nn.functional`` applies the reductio
 checks the arguments. The class dimension is axis 1: logits of shape (N, C, d1, ...) give
 losses of shape (N, d1, ...).
 
-Every backward is written with operators, NumPy ufuncs and ``_poly`` helpers, so it also
-runs under ``create_graph=True``; there, values that forward kept (softmax, log-softmax)
-are recomputed from the graph inputs so second derivatives are right too.
+The fused ones (cross-entropy, negative log-likelihood, squared error) keep a fast rule on
+arrays and declare their ``reference`` composition, which ``create_graph`` differentiates;
+the binary cross-entropies' rules are written with operators and ufuncs only, so they run
+recorded as they are.
 """
 from __future__ import annotations
 
@@ -16,8 +17,13 @@ import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.ops import _poly
-from chainrule.ops.nn import log_softmax, softmax
+from chainrule.ops.nn import log_softmax
+from chainrule.ops.reduce import sum as _sum
 from chainrule.tensor import Tensor
+
+
+def _array(x):
+    return x.data if isinstance(x, Tensor) else x
 
 
 def _with_class_axis(v, n_class_axis: int = 1):
@@ -91,11 +97,6 @@ class SoftmaxCrossEntropy(Function):
         logits, target, p, logp = ctx.saved_tensors
         need_z, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         eps, weight, n_classes = ctx.eps, ctx.weight, p.shape[1]
-        graph = isinstance(g, Tensor)  # under create_graph: recompute from the graph input
-        if graph:
-            p = softmax(logits, 1)
-            if need_t:
-                logp = log_softmax(logits, 1)
         wb = None if weight is None else _class_weight(weight, p.ndim)
         gz = gt = None
         if ctx.soft:
@@ -110,15 +111,7 @@ class SoftmaxCrossEntropy(Function):
             return gz, gt
         if not need_z:
             return None, None
-        valid = ctx.valid
-        if graph:
-            # A as a constant array; the gradient stays a graph expression in p and g.
-            a = np.zeros(p.shape, dtype=p.dtype)
-            np.put_along_axis(a, _with_class_axis(ctx.t), _with_class_axis((1 - eps) * ctx.wt * valid), 1)
-            if eps:
-                a += _with_class_axis(valid) * ((eps / n_classes) * (1.0 if wb is None else wb))
-            return _with_class_axis(g) * (p * a.sum(axis=1, keepdims=True) - a), None
-        g_valid = g * valid
+        g_valid = g * ctx.valid
         w_total = n_classes if weight is None else weight.sum()
         row_sum = (1 - eps) * ctx.wt + (eps / n_classes) * w_total
         gz = p * _with_class_axis(g_valid * row_sum)
@@ -128,6 +121,38 @@ class SoftmaxCrossEntropy(Function):
         at_target = np.take_along_axis(gz, idx, 1) - _with_class_axis((1 - eps) * ctx.wt * g_valid)
         np.put_along_axis(gz, idx, at_target, 1)
         return gz, None
+
+    @staticmethod
+    def reference(logits, target, *, weight=None, ignore_index=-100, label_smoothing=0.0,
+                  soft=False):
+        eps, n_classes = float(label_smoothing), logits.shape[1]
+        logp = log_softmax(logits, 1)
+        wb = None if weight is None else _class_weight(_array(weight), logits.ndim)
+        if soft:
+            a = target * (1 - eps) + eps / n_classes if eps else target
+        else:
+            a = _target_weights(_array(target), logits.shape, logits.dtype, weight, ignore_index,
+                                eps)
+            wb = None       # already in the constant weights
+        if wb is not None:
+            a = a * wb
+        return -_sum(a * logp, 1)
+
+
+def _target_weights(target: np.ndarray, shape: tuple, dtype, weight, ignore_index: int,
+                    eps: float) -> np.ndarray:
+    """The constant A of SoftmaxCrossEntropy for class-index targets: (1-e) w_t at the target
+    class plus (e/C) w_c everywhere, 0 on ignored rows."""
+    valid = target != ignore_index
+    t = np.where(valid, target, 0)
+    w = None if weight is None else _array(weight)
+    wt = 1.0 if w is None else w[t]
+    a = np.zeros(shape, dtype=dtype)
+    np.put_along_axis(a, _with_class_axis(t), _with_class_axis((1 - eps) * wt * valid), 1)
+    if eps:
+        a += _with_class_axis(valid) * ((eps / shape[1]) * (1.0 if w is None else
+                                                            _class_weight(w, len(shape))))
+    return a
 
 
 class ReducedSoftmaxCrossEntropy(Function):
@@ -165,17 +190,21 @@ class ReducedSoftmaxCrossEntropy(Function):
     def backward(ctx, g):
         logits, p = ctx.saved_tensors
         rows, t, valid = ctx.rows, ctx.t, ctx.valid
-        if isinstance(g, Tensor):       # create_graph: p from the graph, the one-hot constant
-            target = np.zeros(p.shape, dtype=p.dtype)
-            target[rows, t] = 1
-            gz = (softmax(logits, 1) - target) * (g * ctx.grad_scale)
-        else:
-            factor = float(g) * ctx.grad_scale
-            gz = p * factor
-            gz[rows, t] -= factor
+        factor = float(g) * ctx.grad_scale
+        gz = p * factor
+        gz[rows, t] -= factor
         if valid is not None:
             gz = gz * valid[:, None].astype(p.dtype)
         return gz, None, None, None
+
+    @staticmethod
+    def reference(logits, target, ignore_index, mean):
+        target = _array(target)
+        valid = target != ignore_index
+        a = _target_weights(target, logits.shape, logits.dtype, None, ignore_index, 0.0)
+        total = -_sum(a * log_softmax(logits, 1))
+        count = int(valid.sum())
+        return total * ((1.0 / count if count else float("nan")) if mean else 1.0)
 
 
 def reduced_softmax_cross_entropy(logits, target: np.ndarray, ignore_index: int = -100,
@@ -200,14 +229,15 @@ class NegativeLogLikelihood(Function):
 
     @staticmethod
     def backward(ctx, g):
-        idx = _with_class_axis(ctx.t)
-        if isinstance(g, Tensor):  # linear in g: a constant one-hot pattern times g
-            pattern = np.zeros(ctx.shape, dtype=ctx.coef.dtype)
-            np.put_along_axis(pattern, idx, _with_class_axis(-ctx.coef), 1)
-            return _with_class_axis(g) * pattern, None
         out = np.zeros(ctx.shape, dtype=g.dtype)
-        np.put_along_axis(out, idx, _with_class_axis(-(g * ctx.coef)), 1)
+        np.put_along_axis(out, _with_class_axis(ctx.t), _with_class_axis(-(g * ctx.coef)), 1)
         return out, None
+
+    @staticmethod
+    def reference(logp, target, *, weight=None, ignore_index=-100):
+        pattern = _target_weights(_array(target), logp.shape, logp.dtype, weight, ignore_index,
+                                  0.0)
+        return -_sum(pattern * logp, 1)
 
 
 class BinaryCrossEntropy(Function):
@@ -292,11 +322,13 @@ class SquaredErrorSum(Function):
     @staticmethod
     def backward(ctx, g):
         x, y, d = ctx.saved_tensors
-        if isinstance(g, Tensor):                 # create_graph: recorded
-            gx = g * (2 * ctx.scale) * (x - y)
-        else:                                     # g is a 0-d array
-            gx = d * (float(g) * 2 * ctx.scale)
+        gx = d * (float(g) * 2 * ctx.scale)
         return gx, (-gx if ctx.inputs[1] is not None else None), None
+
+    @staticmethod
+    def reference(x, y, scale):
+        d = x - y
+        return _sum(d * d) * scale
 
 
 def squared_error_sum(x, y, scale: float = 1.0):

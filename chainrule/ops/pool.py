@@ -7,6 +7,8 @@ ever copied out, and no loop runs over pixels, channels or the batch.
 
 Max pooling remembers, for every output, which kernel position won (the first maximum, or
 the last NaN, as PyTorch's CPU kernel picks); its gradient goes to that input alone.
+Second derivatives differentiate each op's ``reference``: the windows picked by indexing,
+then a gather at the winners (max) or a sum (average).
 """
 from __future__ import annotations
 
@@ -17,10 +19,12 @@ import numpy as np
 from chainrule.autograd import Function
 from chainrule.ops.conv import batched, pad_spatial, pair, slab
 from chainrule.ops.linalg import matmul
+from chainrule.ops.registry import S, op
+from chainrule.ops.shape import gather, index, pad
 from chainrule.tensor import Tensor
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
-           "adaptive_avg_pool2d", "MaxPool2d", "AvgPool2d"]
+           "adaptive_avg_pool2d", "MaxPool2d", "AvgPool2d", "PoolGeometry"]
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,7 @@ class PoolGeometry:
 
 @dataclass(frozen=True)
 class _Routing:
-    """Where each max-pool output came from: the winning kernel position per output.
-    (A plain object, not an array, so create_graph does not turn it into a tensor.)"""
+    """Where each max-pool output came from: the winning kernel position per output."""
     winner: np.ndarray
     geom: PoolGeometry
     nc: tuple
@@ -82,15 +85,6 @@ def _scatter_to_winners(g, route: _Routing) -> np.ndarray:
     for pos, key in geom.positions():
         gxp[key] += g * (route.winner == pos)
     return geom.crop(gxp)
-
-
-def _gather_from_winners(gx, route: _Routing) -> np.ndarray:
-    """The adjoint of the scatter: each output reads ``gx`` at its window's winner."""
-    gxp = pad_spatial(gx, route.geom.padding)
-    out = np.zeros(route.winner.shape, dtype=gx.dtype)
-    for pos, key in route.geom.positions():
-        out += gxp[key] * (route.winner == pos)
-    return out
 
 
 def _max_with_winner(x: np.ndarray, geom: PoolGeometry, track: bool):
@@ -129,6 +123,19 @@ def _nan_winners(xp: np.ndarray, keys, winner: np.ndarray) -> None:
         np.copyto(best, s, where=better)
 
 
+def _windows(x, geom: PoolGeometry, fill: float):
+    """(N, C, Ho, Wo, kh*kw): every window of the padded input as a Tensor, by one advanced
+    index (whose backward scatters back). For the references below."""
+    pt, pb, pl, pr = geom.padding
+    xp = pad(x, (pl, pr, pt, pb), value=fill) if any(geom.padding) else x
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = geom.kernel, geom.stride, geom.dilation, geom.out_hw
+    rows = (np.arange(ho)[:, None] * sh + np.arange(kh)[None, :] * dh)[:, :, None, None]
+    cols = (np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw)[None, None, :, :]
+    win = index(xp, (slice(None), slice(None), rows, cols))       # (N, C, Ho, kh, Wo, kw)
+    n, c = x.shape[:2]
+    return win.permute(0, 1, 2, 4, 3, 5).reshape(n, c, ho, wo, kh * kw)
+
+
 class MaxPool2d(Function):
     """out[n, c, p, q] = max over the window of (p, q); padding reads as -inf."""
 
@@ -142,39 +149,13 @@ class MaxPool2d(Function):
     @staticmethod
     def backward(ctx, g):  # the gradient goes to the winning input of each window
         route, = ctx.saved_tensors
-        if isinstance(g, Tensor):
-            return MaxPoolScatter.apply(g, route=route)
-        return _scatter_to_winners(g, route)
-
-
-class MaxPoolScatter(Function):
-    """g -> dL/dx of max pooling (linear in g for fixed winners); for second derivatives."""
+        return _scatter_to_winners(g, route), None
 
     @staticmethod
-    def forward(ctx, g, route):
-        ctx.route = route
-        return _scatter_to_winners(g, route)
-
-    @staticmethod
-    def backward(ctx, gg):
-        if isinstance(gg, Tensor):
-            return MaxPoolGather.apply(gg, route=ctx.route)
-        return _gather_from_winners(gg, ctx.route)
-
-
-class MaxPoolGather(Function):
-    """The adjoint of :class:`MaxPoolScatter`."""
-
-    @staticmethod
-    def forward(ctx, gx, route):
-        ctx.route = route
-        return _gather_from_winners(gx, route)
-
-    @staticmethod
-    def backward(ctx, g):
-        if isinstance(g, Tensor):
-            return MaxPoolScatter.apply(g, route=ctx.route)
-        return _scatter_to_winners(g, ctx.route)
+    def reference(x, geom):
+        win = _windows(x, geom, -np.inf)
+        winner = np.argmax(win.data, axis=-1)[..., None]      # the first maximum, as forward
+        return gather(win, -1, winner).squeeze(-1)
 
 
 # ------------------------------------------------------------------------ average pooling
@@ -221,24 +202,11 @@ class AvgPool2d(Function):
 
     @staticmethod
     def backward(ctx, g):  # every input in a window gets g / divisor
-        if isinstance(g, Tensor):
-            return AvgPool2dAdjoint.apply(g, geom=ctx.geom, divisor=ctx.divisor)
-        return _window_sum_adjoint(g, ctx.geom, ctx.divisor)
-
-
-class AvgPool2dAdjoint(Function):
-    """The gradient map of average pooling, itself differentiable (its adjoint is the pool)."""
+        return _window_sum_adjoint(g, ctx.geom, ctx.divisor), None, None
 
     @staticmethod
-    def forward(ctx, g, geom, divisor):
-        ctx.geom, ctx.divisor = geom, divisor
-        return _window_sum_adjoint(g, geom, divisor)
-
-    @staticmethod
-    def backward(ctx, gg):
-        if isinstance(gg, Tensor):
-            return AvgPool2d.apply(gg, geom=ctx.geom, divisor=ctx.divisor)
-        return _window_sum(gg, ctx.geom, ctx.divisor)
+    def reference(x, geom, divisor):
+        return _windows(x, geom, 0.0).sum(-1) / divisor
 
 
 # --------------------------------------------------------------------- argument handling
@@ -322,6 +290,10 @@ def _max_pool(name, nd, input, kernel_size, stride, padding, dilation, ceil_mode
     return (out, indices) if return_indices else out
 
 
+@op(namespace="F", method=False,
+    samples=lambda s: [S(s.distinct(2, 3, 6, 5), 2), S(s.distinct(1, 2, 7, 7), 3, 2, 1),
+                       S(s.distinct(1, 2, 7, 6), (2, 3), 2, 0, 1, True),
+                       S(s.distinct(2, 5, 5), 2, 1, 0, 2)])
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False):
     """2-D max pooling over (N, C, H, W) or (C, H, W); ``stride`` defaults to ``kernel_size``,
@@ -336,6 +308,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                      return_indices)
 
 
+@op(namespace="F", method=False, samples=lambda s: [S(s.distinct(2, 3, 9), 3), S(s.distinct(2, 3, 8), 3, 2, 1)])
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False):
     """1-D max pooling over (N, C, L) or (C, L).
@@ -373,13 +346,20 @@ def _avg_pool(name, nd, input, kernel_size, stride, padding, ceil_mode, count_in
     if nd == 1:
         x = x.unsqueeze(2)
     geom = _geometry(name, x, kernel_size, stride, padding, 1, ceil_mode, nd)
-    divisor = _avg_divisor(geom, count_include_pad, divisor_override, x.dtype)
-    out = AvgPool2d.apply(x, geom=geom, divisor=divisor)
+    if x.dtype.kind in "iu":   # as PyTorch: integer averages, rounded towards zero
+        divisor = _avg_divisor(geom, count_include_pad, divisor_override, np.float64)
+        out = Tensor(np.trunc(_window_sum(x.data.astype(np.float64), geom, divisor)).astype(x.dtype))
+    else:
+        divisor = _avg_divisor(geom, count_include_pad, divisor_override, x.dtype)
+        out = AvgPool2d.apply(x, geom=geom, divisor=divisor)
     if nd == 1:
         out = out.squeeze(2)
     return out.squeeze(0) if unbatched else out
 
 
+@op(namespace="F", method=False,
+    samples=lambda s: [S(s.real(2, 3, 6, 4), 2), S(s.real(1, 2, 7, 7), 3, 2, 1),
+                       S(s.real(1, 2, 7, 7), 3, 2, 1, True, False), S(s.real(1, 2, 5, 5), 5)])
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """2-D average pooling; zero padding counts in the divisor unless
@@ -393,6 +373,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
                      count_include_pad, divisor_override)
 
 
+@op(namespace="F", method=False, samples=lambda s: [S(s.real(1, 2, 6), 3), S(s.real(2, 2, 7), 3, 2, 1)])
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
     """1-D average pooling over (N, C, L) or (C, L).
@@ -429,6 +410,8 @@ def _adaptive_sizes(name, output_size, in_hw, nd):
     return sizes
 
 
+@op(namespace="F", method=False,
+    samples=lambda s: [S(s.real(2, 3, 7, 9), (3, 4)), S(s.real(1, 2, 6, 6), 3), S(s.real(2, 5, 4), (2, None))])
 def adaptive_avg_pool2d(input, output_size) -> Tensor:
     """Average pooling to a fixed output size (int, pair, or a pair with ``None`` to keep a
     dimension). Output (i, j) averages input rows floor(i H/Ho) .. ceil((i+1) H/Ho) - 1 (and the
@@ -444,6 +427,7 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
     return out.squeeze(0) if unbatched else out
 
 
+@op(namespace="F", method=False, samples=lambda s: [S(s.real(2, 3, 10), 4), S(s.real(2, 3, 8), 4)])
 def adaptive_avg_pool1d(input, output_size) -> Tensor:
     """1-D adaptive average pooling over (N, C, L) or (C, L).
 

@@ -14,6 +14,9 @@ state is then the state after its own last step; run in ``reverse`` (t = T-1 .. 
 padded steps come first and leave the initial state untouched, so each sequence starts at
 its own last element, which is what PyTorch's packed sequences do.
 
+Second derivatives differentiate each sequence's ``reference``: the same recurrence written
+step by step with engine operations (one graph node per gate operation per step).
+
 Gate orders and formulas are PyTorch's:
 
 * RNN:  h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh), act = tanh or relu
@@ -25,7 +28,11 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.autograd import Function
+from chainrule.ops.elementwise import relu, sigmoid, tanh
+from chainrule.ops.linalg import matmul
 from chainrule.ops.nn import linear
+from chainrule.ops.registry import S, op
+from chainrule.ops.shape import chunk, stack
 from chainrule.tensor import Tensor
 
 __all__ = ["LSTMSequence", "GRUSequence", "RNNSequence", "recurrent_layer", "lstm_cell",
@@ -115,8 +122,6 @@ def _hidden_weight_grads(dpre: np.ndarray, states: np.ndarray, h0: np.ndarray, r
 class RNNSequence(Function):
     """States h_t (T, B, H) of an Elman RNN, given xproj (T, B, H), h0 (B, H), W_hh, b_hh."""
 
-    differentiable_backward = False
-
     @staticmethod
     def forward(ctx, xproj, h0, w_hh, b_hh, mask=None, reverse=False, nonlinearity="tanh"):
         dtype = np.result_type(xproj, h0, w_hh)
@@ -170,11 +175,20 @@ class RNNSequence(Function):
         return dpre, dh, gw, gb
 
 
+    @staticmethod
+    def reference(xproj, h0, w_hh, b_hh, mask=None, reverse=False, nonlinearity="tanh"):
+        act = tanh if nonlinearity == "tanh" else relu
+        states, h = [None] * xproj.shape[0], h0
+        for t in _steps(xproj.shape[0], reverse):
+            a = xproj[t] + _hidden_part(h, w_hh, b_hh)
+            h = _carried(act(a), h, mask, t)
+            states[t] = h
+        return stack(states)
+
+
 class LSTMSequence(Function):
     """States (2, T, B, H) of an LSTM: [h_t for every t], [c_t for every t], given
     xproj (T, B, 4H), h0, c0 (B, H), W_hh (4H, H), b_hh."""
-
-    differentiable_backward = False
 
     @staticmethod
     def forward(ctx, xproj, h0, c0, w_hh, b_hh, mask=None, reverse=False):
@@ -269,10 +283,21 @@ class LSTMSequence(Function):
         return dpre, dh, dc, gw, gb
 
 
+    @staticmethod
+    def reference(xproj, h0, c0, w_hh, b_hh, mask=None, reverse=False):
+        hs, cs = [None] * xproj.shape[0], [None] * xproj.shape[0]
+        h, c = h0, c0
+        for t in _steps(xproj.shape[0], reverse):
+            i, f, g, o = chunk(xproj[t] + _hidden_part(h, w_hh, b_hh), 4, 1)
+            c_new = sigmoid(f) * c + sigmoid(i) * tanh(g)
+            h_new = sigmoid(o) * tanh(c_new)
+            h, c = _carried(h_new, h, mask, t), _carried(c_new, c, mask, t)
+            hs[t], cs[t] = h, c
+        return stack([stack(hs), stack(cs)])
+
+
 class GRUSequence(Function):
     """States h_t (T, B, H) of a GRU, given xproj (T, B, 3H), h0 (B, H), W_hh, b_hh."""
-
-    differentiable_backward = False
 
     @staticmethod
     def forward(ctx, xproj, h0, w_hh, b_hh, mask=None, reverse=False):
@@ -364,6 +389,33 @@ class GRUSequence(Function):
         return dx, dh, gw, gb
 
 
+    @staticmethod
+    def reference(xproj, h0, w_hh, b_hh, mask=None, reverse=False):
+        states, h = [None] * xproj.shape[0], h0
+        for t in _steps(xproj.shape[0], reverse):
+            xr, xz, xn = chunk(xproj[t], 3, 1)
+            hr, hz, hn = chunk(_hidden_part(h, w_hh, b_hh), 3, 1)
+            r, z = sigmoid(xr + hr), sigmoid(xz + hz)
+            n = tanh(xn + r * hn)
+            h = _carried((1 - z) * n + z * h, h, mask, t)
+            states[t] = h
+        return stack(states)
+
+
+def _hidden_part(h, w_hh, b_hh):
+    """h W_hh^T + b_hh, recorded (for the references)."""
+    out = matmul(h, w_hh.mT)
+    return out if b_hh is None else out + b_hh
+
+
+def _carried(new, old, mask, t: int):
+    """new at real steps, old at padded ones (mask[t] is (B, 1) of 1/0), recorded."""
+    if mask is None:
+        return new
+    m = mask[t]
+    return new * m + old * (1 - m)
+
+
 # ------------------------------------------------------------------------ public forms
 GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
@@ -416,6 +468,18 @@ def _cell(mode, x, h, c, w_ih, w_hh, b_ih, b_hh):
     return h_n if c_n is None else (h_n, c_n)
 
 
+def _cell_samples(gates: int, with_c: bool):
+    def samples(s):
+        h = s.real(3, 4)
+        hx = (h, s.real(3, 4)) if with_c else h
+        return [S(s.real(3, 2), hx, s.real(gates * 4, 2), s.real(gates * 4, 4),
+                  s.real(gates * 4), s.real(gates * 4)),
+                S(s.real(2, 2), (s.real(2, 4), s.real(2, 4)) if with_c else s.real(2, 4),
+                  s.real(gates * 4, 2), s.real(gates * 4, 4))]
+    return samples
+
+
+@op(method=False, dtypes="floating", samples=_cell_samples(4, True))
 def lstm_cell(x, hx: tuple, w_ih, w_hh, b_ih=None, b_hh=None):
     """One LSTM step: x (B, in), hx = (h, c) each (B, H) -> (h', c').
 
@@ -425,6 +489,7 @@ def lstm_cell(x, hx: tuple, w_ih, w_hh, b_ih=None, b_hh=None):
     return _cell("LSTM", x, hx[0], hx[1], w_ih, w_hh, b_ih, b_hh)
 
 
+@op(method=False, dtypes="floating", samples=_cell_samples(3, False))
 def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """One GRU step: x (B, in), h (B, H) -> h'.
 
@@ -434,6 +499,7 @@ def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     return _cell("GRU", x, h, None, w_ih, w_hh, b_ih, b_hh)
 
 
+@op(method=False, dtypes="floating", samples=_cell_samples(1, False))
 def rnn_tanh_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """One Elman step, h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh).
 
@@ -443,6 +509,7 @@ def rnn_tanh_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     return _cell("RNN_TANH", x, h, None, w_ih, w_hh, b_ih, b_hh)
 
 
+@op(method=False, dtypes="floating", samples=_cell_samples(1, False))
 def rnn_relu_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """One Elman step with relu, h' = relu(x W_ih^T + b_ih + h W_hh^T + b_hh).
 

@@ -1,20 +1,21 @@
-"""Reductions over dimensions (``dim`` int, tuple or negative; ``keepdim``).
+"""Reductions over dimensions (``dim`` int, tuple or negative; ``keepdim``; NumPy's ``axis``
+and ``keepdims`` are accepted too, as PyTorch accepts them).
 
 Every backward first restores the reduced axes (size 1), then broadcasts back up: the
 gradient of a sum is the incoming gradient copied to every summed element.
 """
 from __future__ import annotations
 
-from collections import namedtuple
-
 import math
+from collections import namedtuple
 
 import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.ops import _poly
-from chainrule.ops.elementwise import maximum, minimum, sqrt
-from chainrule.ops.shape import gather, squeeze
+from chainrule.ops.elementwise import _floating, maximum, minimum, sqrt
+from chainrule.ops.registry import S, op
+from chainrule.ops.shape import cat, gather, reshape, squeeze
 from chainrule.tensor import Tensor
 
 
@@ -48,7 +49,18 @@ class Mean(Function):
         return _poly.broadcast_to(g, ctx.shape)
 
 
+def _moved(a, axes: tuple):
+    """``a`` with the reduced ``axes`` moved last and merged into one: (rest..., n)."""
+    rest = tuple(i for i in range(a.ndim) if i not in axes)
+    moved = np.transpose(a, rest + axes)
+    n = math.prod([a.shape[i] for i in axes]) if axes else 1
+    return moved.reshape(moved.shape[:len(rest)] + (n,)), rest
+
+
 class Prod(Function):
+    """Product over ``axes``. Fused: its array rule uses running products (zeros allowed);
+    the reference multiplies halves pairwise, so second derivatives come from ``mul``."""
+
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.axes, ctx.keepdim = axes, keepdim
@@ -56,37 +68,28 @@ class Prod(Function):
         return a.prod(axis=axes, keepdims=keepdim)
 
     @staticmethod
-    def backward(ctx, g):  # d(prod a)/da_i = product of all the other a_j (zeros handled)
+    def backward(ctx, g):  # d(prod a)/da_i = product of all the other a_j
         a, = ctx.saved_tensors
-        if isinstance(a, Tensor):  # create_graph: the same quantity, built from recorded ops
-            return _restore(g, a.shape, ctx.axes, ctx.keepdim) * _others_product(a, ctx.axes)
-        axes = ctx.axes
-        rest = tuple(i for i in range(a.ndim) if i not in axes)
-        moved = a.transpose(rest + axes)
-        flat = moved.reshape(moved.shape[:len(rest)] + (-1,))
+        flat, rest = _moved(a, ctx.axes)
         ones = np.ones(flat.shape[:-1] + (1,), dtype=a.dtype)
         left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
         right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
-        others = (left * right).reshape(moved.shape).transpose(np.argsort(rest + axes))
-        return _restore(g, a.shape, axes, ctx.keepdim) * others
+        moved_shape = tuple(a.shape[i] for i in rest + ctx.axes)
+        others = (left * right).reshape(moved_shape).transpose(np.argsort(rest + ctx.axes))
+        return _restore(g, a.shape, ctx.axes, ctx.keepdim) * others, None, None
 
-
-def _others_product(a: Tensor, axes: tuple) -> Tensor:
-    """prod_{j != i} a_j for every i along ``axes``, recorded (so differentiable again).
-
-    Row i of an (n, n) stack holds the reduced values with a_i replaced by 1; the product of
-    that row is the product of all the others. O(n^2) memory, used only under create_graph.
-    """
-    from chainrule.ops.elementwise import where
-    from chainrule.ops.shape import permute, reshape, unsqueeze
-    rest = tuple(i for i in range(a.ndim) if i not in axes)
-    order = rest + axes
-    moved = permute(a, order)
-    n = math.prod([a.shape[i] for i in axes]) if axes else 1
-    flat = reshape(moved, moved.shape[:len(rest)] + (n,))
-    rows = where(np.eye(n, dtype=bool), 1.0, unsqueeze(flat, -2))
-    others = reshape(prod(rows, -1), moved.shape)
-    return permute(others, tuple(int(i) for i in np.argsort(order)))
+    @staticmethod
+    def reference(a, axes, keepdim):
+        flat, rest = _moved(a, axes)
+        while flat.shape[-1] > 1:            # pairwise: log2(n) products of halves
+            n = flat.shape[-1]
+            half = n // 2
+            paired = flat[..., :half] * flat[..., half:2 * half]
+            flat = paired if n % 2 == 0 else cat([paired, flat[..., 2 * half:]], -1)
+        if flat.shape[-1] == 0:             # an empty product is 1
+            flat = flat.sum(axis=-1, keepdims=True) + 1
+        out = flat.reshape(tuple(a.shape[i] for i in rest))
+        return out.reshape(_poly.keepdim_shape(a.shape, axes)) if keepdim else out
 
 
 class Amax(Function):
@@ -101,7 +104,7 @@ class Amax(Function):
     @staticmethod
     def backward(ctx, g):  # the maximum gets the gradient; ties share it equally
         share, = ctx.saved_tensors
-        return _restore(g, ctx.shape, ctx.axes, ctx.keepdim) * share
+        return _restore(g, ctx.shape, ctx.axes, ctx.keepdim) * share, None, None, None
 
 
 class Norm(Function):
@@ -124,7 +127,7 @@ class Norm(Function):
 
     @staticmethod
     def backward(ctx, g):  # d||a||_p/da_i = sign(a_i) (|a_i| / ||a||)^(p-1); 0 where ||a|| = 0
-        a, out = ctx.saved_tensors   # operators and ufuncs only: works under create_graph
+        a, out = ctx.saved_tensors
         p = ctx.p
         nonzero = out != 0
         safe = out + (out == 0)      # 1 where the norm is 0, so nothing divides by 0
@@ -145,7 +148,7 @@ class LogSumExp(Function):
     # the second derivative (through softmax = exp(a - out)) is right under create_graph.
     @staticmethod
     def forward(ctx, a, axes):
-        m = a.max(axis=axes, keepdims=True)
+        m = a.max(axis=axes, keepdims=True) if a.size else np.zeros((1,) * a.ndim, a.dtype)
         m = np.where(np.isfinite(m), m, 0)
         with np.errstate(divide="ignore"):  # all -inf: log(0) = -inf is the right answer
             out = np.log(np.exp(a - m).sum(axis=axes, keepdims=True)) + m
@@ -159,35 +162,59 @@ class LogSumExp(Function):
 
 
 # ---------------------------------------------------------------- public forms
-def _axes(a, dim):
-    return _poly.normalize_dims(dim, a.ndim)
+def _axes(a, dim, axis=None):
+    return _poly.normalize_dims(axis if dim is None else dim, a.ndim)
 
 
-def sum(a, dim=None, keepdim: bool = False):
-    """Sum over ``dim`` (all dims when None)."""
-    return Sum.apply(a, _axes(a, dim), keepdim)
+def _keep(keepdim, keepdims) -> bool:
+    return bool(keepdim if keepdims is None else keepdims)
 
 
-def mean(a, dim=None, keepdim: bool = False):
-    """Mean over ``dim`` (all dims when None)."""
+def _reduction_samples(s):
+    return [S(s.real(2, 3, 4)), S(s.real(2, 3, 4), 1), S(s.real(2, 3, 4), (0, 2), keepdim=True),
+            S(s.real(2, 3, 4), -1)]
+
+
+@op(numpy={"sum": "self"}, samples=_reduction_samples)
+def sum(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):
+    """Sum over ``dim`` (all dims when None). Example: ``x.sum(dim=1)``"""
+    if dtype is not None:
+        a = a.astype(dtype)
+    elif a.dtype.kind in "bu" or (a.dtype.kind == "i" and a.dtype != np.int64):
+        a = a.astype(np.int64)          # as PyTorch: integer and bool sums are int64
+    return Sum.apply(a, _axes(a, dim, axis), _keep(keepdim, keepdims))
+
+
+@op(numpy={"mean": "self"}, samples=_reduction_samples)
+def mean(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):
+    """Mean over ``dim`` (all dims when None). Example: ``x.mean(0)``"""
+    if dtype is not None:
+        a = a.astype(dtype)
     if a.dtype.kind not in "fc":
-        raise TypeError(f"mean: needs a floating tensor, got dtype {a.dtype}")
-    return Mean.apply(a, _axes(a, dim), keepdim)
+        raise TypeError(f"mean: needs a floating tensor (or dtype=), got dtype {a.dtype}")
+    return Mean.apply(a, _axes(a, dim, axis), _keep(keepdim, keepdims))
 
 
-def prod(a, dim=None, keepdim: bool = False):
-    """Product over ``dim``; the gradient of each entry is the product of the others (zeros handled). Example: ``x.prod(dim=1)``"""
-    return Prod.apply(a, _axes(a, dim), keepdim)
+@op(numpy={"prod": "self"},
+    samples=lambda s: [S(s.real(2, 3)), S(s.real(2, 3, 4), 1), S(s.real(2, 3, 5), -1, keepdim=True),
+                       S(np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0], [1.0, 2.0, 4.0]]), 1)])
+def prod(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+    """Product over ``dim``; the gradient of each entry is the product of the others (zeros
+    handled). Example: ``x.prod(dim=1)``"""
+    return Prod.apply(a, _axes(a, dim, axis), _keep(keepdim, keepdims))
 
 
-def amax(a, dim=None, keepdim: bool = False):
-    """Largest value over ``dim``; ties share the gradient equally."""
-    return Amax.apply(a, _axes(a, dim), keepdim, True)
+@op(numpy={"amax": "self"}, samples=lambda s: [S(s.distinct(2, 3, 4), (0, 2)), S(s.distinct(3, 4))])
+def amax(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+    """Largest value over ``dim``; ties share the gradient equally. Example: ``x.amax(1)``"""
+    return Amax.apply(a, _axes(a, dim, axis), _keep(keepdim, keepdims), True)
 
 
-def amin(a, dim=None, keepdim: bool = False):
+@op(numpy={"amin": "self"},
+    samples=lambda s: [S(s.distinct(2, 3, 4), 1, keepdim=True), S(s.distinct(3, 4))])
+def amin(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     """Smallest value over ``dim``; ties share the gradient equally. Example: ``x.amin(dim=0)``"""
-    return Amax.apply(a, _axes(a, dim), keepdim, False)
+    return Amax.apply(a, _axes(a, dim, axis), _keep(keepdim, keepdims), False)
 
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
@@ -203,62 +230,90 @@ def _extreme_along(a, dim, keepdim, index_fn):
     return MaxResult(values, idx)
 
 
-def max(a, dim=None, keepdim: bool = False):
+@op(samples=lambda s: [S(s.distinct(3, 4)), S(s.distinct(2, 3, 4), 1), S(s.distinct(2, 3), -1, True)])
+def max(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     """``a.max()`` is the largest value (ties share the gradient); ``a.max(dim)`` is
-    (values, indices), as in PyTorch. Example: ``best, where = scores.max(dim=1)``"""
-    if isinstance(dim, Tensor):          # torch.max(a, b): the elementwise maximum
+    (values, indices), as in PyTorch; ``cr.max(a, b)`` is the elementwise maximum.
+    Example: ``best, where = scores.max(dim=1)``"""
+    if isinstance(dim, Tensor):
         return maximum(a, dim)
+    dim = axis if dim is None else dim
     if dim is None:
         return amax(a)
-    return _extreme_along(a, dim, keepdim, argmax)
+    return _extreme_along(a, dim, _keep(keepdim, keepdims), argmax)
 
 
-def min(a, dim=None, keepdim: bool = False):
-    """``a.min()`` is the smallest value; ``a.min(dim)`` is (values, indices)."""
-    if isinstance(dim, Tensor):          # torch.min(a, b): the elementwise minimum
+@op(samples=lambda s: [S(s.distinct(3, 4)), S(s.distinct(2, 3, 4), -1, True)])
+def min(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+    """``a.min()`` is the smallest value; ``a.min(dim)`` is (values, indices);
+    ``cr.min(a, b)`` is the elementwise minimum. Example: ``x.min(dim=0).values``"""
+    if isinstance(dim, Tensor):
         return minimum(a, dim)
+    dim = axis if dim is None else dim
     if dim is None:
         return amin(a)
-    return _extreme_along(a, dim, keepdim, argmin)
+    return _extreme_along(a, dim, _keep(keepdim, keepdims), argmin)
 
 
-def var(a, dim=None, keepdim: bool = False, correction: int = 1, unbiased=None):
-    """Variance with Bessel's correction by default (``correction=1``), as PyTorch."""
+def _correction(correction, unbiased) -> float:
     if unbiased is not None:
-        correction = 1 if unbiased else 0
-    axes = _axes(a, dim)
+        return 1 if unbiased else 0
+    return 1 if correction is None else correction
+
+
+@op(samples=lambda s: [S(s.real(2, 3, 4), 1), S(s.real(2, 3, 4)), S(s.real(2, 3, 4), (0, 2), correction=0),
+                       S(s.real(2, 3, 4), -1, keepdim=True)])
+def var(a, dim=None, keepdim: bool = False, correction=None, unbiased=None, *, axis=None,
+        keepdims=None):
+    """Variance with Bessel's correction by default (``correction=1``), as PyTorch; a
+    correction as large as the count gives inf (nan for an empty reduction), as there.
+    Example: ``x.var(dim=0)``"""
+    c = _correction(correction, unbiased)
+    axes = _axes(a, dim, axis)
     n = math.prod([a.shape[i] for i in axes]) if a.ndim else 1
     centred = a - mean(a, axes, keepdim=True)
-    scale = 1.0 / (n - correction) if n > correction else float("nan")  # as PyTorch: nan
-    return sum(centred * centred, axes, keepdim) * scale
+    scale = 1.0 / (n - c) if n - c > 0 else (float("inf") if n else float("nan"))
+    return sum(centred * centred, axes, _keep(keepdim, keepdims)) * scale
 
 
-def std(a, dim=None, keepdim: bool = False, correction: int = 1, unbiased=None):
+@op(samples=lambda s: [S(s.real(2, 3, 4), 1), S(s.real(2, 3, 4)),
+                       S(s.real(2, 3, 4), -1, keepdim=True, correction=0)])
+def std(a, dim=None, keepdim: bool = False, correction=None, unbiased=None, *, axis=None,
+        keepdims=None):
     """Standard deviation, sqrt of ``var`` (Bessel-corrected by default). Example: ``x.std(dim=0)``"""
-    return sqrt(var(a, dim, keepdim, correction, unbiased))
+    return sqrt(var(a, dim, keepdim, correction, unbiased, axis=axis, keepdims=keepdims))
 
 
-def norm(a, p=2, dim=None, keepdim: bool = False):
-    """The p-norm over ``dim`` (p = 1, 2, inf or any positive number; 'fro' is 2)."""
+@op(samples=lambda s: [S(s.real(2, 3, 4)), S(s.real(2, 3, 4), 1, dim=1), S(s.real(2, 3, 4), 3, dim=-1, keepdim=True),
+                       S(s.distinct(2, 3, 4), float("inf"), dim=(0, 2))])
+def norm(a, p=2, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+    """The p-norm over ``dim`` (p = 1, 2, inf or any positive number; 'fro' is 2).
+    Example: ``grad.norm()``"""
     if p == "fro":
         p = 2
     if not isinstance(p, (int, float)) or p <= 0:
         raise ValueError(f"norm: p must be a positive number, inf or 'fro', got {p!r}")
-    axes = _axes(a, dim)
-    return _drop_dims(Norm.apply(a, float(p), axes), axes, keepdim)
+    axes = _axes(a, dim, axis)
+    return _drop_dims(Norm.apply(a, float(p), axes), axes, _keep(keepdim, keepdims))
 
 
-def logsumexp(a, dim, keepdim: bool = False):
-    """log(sum(exp(a))) over ``dim``, computed without overflow."""
+@op(samples=lambda s: [S(s.real(2, 3, 4), 1), S(s.real(2, 3, 4), (0, 2), keepdim=True),
+                       S(np.array([[1e4, -1e4, 0.0, 3.0], [-1e4, -1e4, -1e4, -1e4]]), 1)])
+def logsumexp(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+    """log(sum(exp(a))) over ``dim``, computed without overflow. Example: ``x.logsumexp(1)``"""
+    dim = axis if dim is None else dim
+    if dim is None:
+        raise TypeError("logsumexp: dim is required (as in PyTorch); pass dim=tuple(range(x.ndim)) "
+                        "to reduce over everything")
+    a = _floating(a)
     axes = _axes(a, dim)
-    return _drop_dims(LogSumExp.apply(a, axes), axes, keepdim)
+    return _drop_dims(LogSumExp.apply(a, axes), axes, _keep(keepdim, keepdims))
 
 
 def _drop_dims(out, axes: tuple, keepdim: bool):
     """Remove the size-1 reduced dims of a keepdim result unless ``keepdim``."""
     if keepdim:
         return out
-    from chainrule.ops.shape import reshape
     return reshape(out, tuple(s for i, s in enumerate(out.shape) if i not in axes))
 
 
@@ -266,25 +321,37 @@ def _index_reduce(fn, a, dim, keepdim):
     data = a.data if isinstance(a, Tensor) else np.asarray(a)
     if dim is None:
         out = fn(data.reshape(-1), axis=0)
-        return Tensor(np.asarray(out).reshape((1,) * data.ndim) if keepdim else np.asarray(out))
+        return Tensor(np.asarray(out, dtype=np.int64).reshape((1,) * data.ndim) if keepdim
+                      else np.asarray(out, dtype=np.int64))
+    _poly.one_dim(dim, data.ndim, fn.__name__)
     return Tensor(np.asarray(fn(data, axis=dim, keepdims=keepdim), dtype=np.int64))
 
 
-def argmax(a, dim=None, keepdim: bool = False):
+@op(differentiable=False, dtypes="any", numpy={"argmax": "self"},
+    samples=lambda s: [S(s.distinct(3, 4)), S(s.distinct(3, 4), 1), S(s.distinct(3, 4), -1, keepdim=True)])
+def argmax(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     """Index of the largest value (over the flattened tensor when ``dim`` is None)."""
-    return _index_reduce(np.argmax, a, dim, keepdim)
+    return _index_reduce(np.argmax, a, axis if dim is None else dim, _keep(keepdim, keepdims))
 
 
-def argmin(a, dim=None, keepdim: bool = False):
+@op(differentiable=False, dtypes="any", numpy={"argmin": "self"},
+    samples=lambda s: [S(s.distinct(3, 4)), S(s.distinct(3, 4), 0)])
+def argmin(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     """Index of the smallest value (over the flattened tensor when ``dim`` is None)."""
-    return _index_reduce(np.argmin, a, dim, keepdim)
+    return _index_reduce(np.argmin, a, axis if dim is None else dim, _keep(keepdim, keepdims))
 
 
-def any(a, dim=None, keepdim: bool = False):
+@op(differentiable=False, dtypes="any", numpy={"any": "self"},
+    samples=lambda s: [S(s.bools(3, 4)), S(s.bools(3, 4), 1)])
+def any(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     """True where some entry along ``dim`` is non-zero (no gradient). Example: ``mask.any(dim=1)``"""
-    return Tensor(np.asarray(np.any(a.data, axis=dim, keepdims=keepdim)))
+    dim = axis if dim is None else dim
+    return Tensor(np.asarray(np.any(a.data, axis=dim, keepdims=_keep(keepdim, keepdims))))
 
 
-def all(a, dim=None, keepdim: bool = False):
+@op(differentiable=False, dtypes="any", numpy={"all": "self"},
+    samples=lambda s: [S(s.bools(3, 4)), S(s.bools(3, 4), 0)])
+def all(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     """True where every entry along ``dim`` is non-zero (no gradient). Example: ``(x > 0).all()``"""
-    return Tensor(np.asarray(np.all(a.data, axis=dim, keepdims=keepdim)))
+    dim = axis if dim is None else dim
+    return Tensor(np.asarray(np.all(a.data, axis=dim, keepdims=_keep(keepdim, keepdims))))

@@ -18,7 +18,6 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from chainrule import backend
 from chainrule.autograd import enable_grad, zero_grad_
 from chainrule.tensor import Tensor, mark_changed
 
@@ -40,61 +39,6 @@ def _grad_array(param: Any) -> np.ndarray | None:
         return None
     data = getattr(grad, "data", None)
     return data if type(data) is np.ndarray else np.asarray(grad)
-
-
-# Elements per chunk: 1 MiB of float32, so a scaled chunk is still in cache (L3) when it is
-# added, while each thread makes few enough NumPy calls that two threads rarely wait for each
-# other's Python between them (two 4096x4096 weights on 2 threads: 21.6 ms with 128 KiB
-# chunks, 17.4 ms with 1 MiB ones; on one thread the two sizes take the same time).
-_CHUNK = 1 << 18
-# Arrays up to 4 MiB of float32 take the plain expression: the full-size temporary still fits
-# in the cache, and one pass of two NumPy calls beats chunking (on 2 threads: 400K elements
-# 156 vs 186 us, 1M 477 vs 522 us; from 2M on chunks win, 1.5 vs 1.9 ms, 8M 4.6 vs 9.4 ms).
-_PLAIN_MAX = 1 << 20
-
-
-def add_scaled_(param: np.ndarray, x: np.ndarray, alpha: float) -> None:
-    """``param += alpha * x`` in place, exactly as that expression rounds, without a
-    full-size temporary: large arrays go through in cache-sized chunks, so memory is read
-    and written once, and on several threads (two 4096x4096 weights, `benchmarks/breakdown.py
-    mlp_large`: 47.9 ms as the plain expression, 23.3 ms chunked, 16.7 ms chunked on 2
-    threads, medians)."""
-    if param.size <= _PLAIN_MAX or not (x.shape == param.shape and param.flags.c_contiguous
-                                    and x.flags.c_contiguous):
-        # (A NumPy scalar alpha is not weak: it keeps its own dtype, so it is used as is.)
-        param += x * _typed(alpha, x.dtype) if type(alpha) is float else alpha * x
-        return
-    flat_p, flat_x = param.reshape(-1), x.reshape(-1)
-    dtype = np.result_type(x, alpha)
-
-    def update(start: int, stop: int) -> None:
-        scratch = np.empty(_CHUNK, dtype=dtype)
-        for lo in range(start, stop, _CHUNK):
-            hi = min(lo + _CHUNK, stop)
-            scaled = scratch[:hi - lo]
-            np.multiply(flat_x[lo:hi], alpha, out=scaled)
-            flat_p[lo:hi] += scaled
-
-    backend.run_split(update, flat_p.size, min_part=1 << 21)
-
-
-_typed_scalars: dict = {}
-
-
-def _typed(alpha: float, dtype) -> np.ndarray:
-    """Python float ``alpha`` as a 0-d array of the dtype NumPy gives ``alpha *
-    array_of_dtype`` (that of a floating array), kept for the next step. backend.Constant
-    says why: a Python number costs NumPy about 0.4 us more per small array. NumPy rounds a
-    Python number to that dtype before multiplying, so the product is the same."""
-    key = (alpha, dtype)
-    typed = _typed_scalars.get(key)
-    if typed is None:
-        if len(_typed_scalars) > 64:        # a schedule changes lr every step: stay small
-            _typed_scalars.clear()
-        typed = np.asarray(alpha, dtype=np.result_type(dtype, alpha))
-        _typed_scalars[key] = typed
-        typed.flags.writeable = False
-    return typed
 
 
 def _copy_state_value(value: Any) -> Any:

@@ -5,8 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.optim.optimizer import (Optimizer, ParamsT, _check_at_least, _directed_grad,
-                                       add_scaled_)
+from chainrule.kernels import add_scaled_
+from chainrule.optim.optimizer import Optimizer, ParamsT, _check_at_least, _directed_grad
 
 __all__ = ["SGD"]
 

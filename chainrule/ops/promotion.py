@@ -1,0 +1,68 @@
+"""PyTorch's type promotion, where NumPy's differs (the rules of ``torch.result_type``).
+
+Operands fall into categories bool < integer < floating. The result takes the highest
+category present, and its dtype comes from the operands of that category of the highest
+rank present: dimensioned tensors, then zero-dimensional tensors, then Python numbers (which
+give the default dtype of their category: ``get_default_dtype()`` for floats, int64 for
+ints). So an int32 tensor times 0.5 is float32 (NumPy: float64), and a float32 tensor plus a
+float64 0-d tensor stays float32 (NumPy 2: float64).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.backend import get_default_dtype
+from chainrule.tensor import Tensor
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+_BOOL, _INT64 = np.dtype(np.bool_), np.dtype(np.int64)
+
+
+def _rank_and_dtype(x):
+    """(category, rank, dtype) of one operand; rank 2 dimensioned, 1 zero-dim, 0 a number."""
+    if isinstance(x, Tensor):
+        d = x.data.dtype
+        return _CATEGORY[d.kind], (2 if x.data.ndim else 1), d
+    if isinstance(x, np.ndarray):
+        return _CATEGORY[x.dtype.kind], (2 if x.ndim else 1), x.dtype
+    if isinstance(x, (bool, np.bool_)):
+        return 0, 0, _BOOL
+    if isinstance(x, (int, np.integer)):
+        return 1, 0, _INT64
+    if isinstance(x, (float, np.floating)):
+        return 2, 0, get_default_dtype()
+    if isinstance(x, complex):
+        return 3, 0, np.dtype(np.complex64 if get_default_dtype() == np.float32 else np.complex128)
+    raise TypeError(f"unsupported operand of type {type(x).__name__}")
+
+
+def result_type(*operands) -> np.dtype:
+    """The dtype PyTorch gives an elementwise operation on ``operands`` (tensors, arrays,
+    numbers). Example: ``result_type(int32_tensor, 0.5)`` is float32."""
+    infos = [_rank_and_dtype(x) for x in operands]
+    category = max(c for c, _, _ in infos)
+    rank = max(r for c, r, _ in infos if c == category)
+    out = None
+    for c, r, d in infos:
+        if c == category and r == rank:
+            out = d if out is None else np.promote_types(out, d)
+    return out
+
+
+def same_dtype(a, b) -> bool:
+    """True when no promotion can be needed: two tensors of one dtype (the hot path)."""
+    return type(a) is type(b) is Tensor and a.data.dtype is b.data.dtype
+
+
+def promote(*operands):
+    """The operands with every tensor (and array) cast to their common PyTorch dtype;
+    numbers are left alone (NumPy treats them as weak, as PyTorch does)."""
+    target = result_type(*operands)
+    out = []
+    for x in operands:
+        if isinstance(x, Tensor) and x.data.dtype != target:
+            x = x.astype(target)
+        elif isinstance(x, np.ndarray) and x.dtype != target:
+            x = x.astype(target)
+        out.append(x)
+    return out
