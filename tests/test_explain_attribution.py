@@ -1,0 +1,443 @@
+"""Attribution methods (chainrule.explain.attribution) against Captum on PyTorch twins.
+
+Each of three small models -- an MLP, LeNet-5 (on 16x16 images) and an LSTM classifier --
+is built in chainrule and in PyTorch with the same weights (the state dicts share PyTorch's
+names). Every method's attributions must equal Captum's on the same inputs and targets.
+
+Tolerances, stated per method (float64 unless named; |a| is the largest magnitude):
+* Saliency, InputXGradient, GuidedBackprop, DeepLift, LayerGradCam, FeatureAblation,
+  NoiseTunnel: 1e-9 |a| -- the same arithmetic in a different order.
+* IntegratedGradients: 1e-6 |a| -- Captum rounds the rule's step sizes to float32
+  (``torch.tensor(step_sizes).float()``) before weighting float64 gradients.
+* Occlusion: 1e-6 |a| -- Captum returns it as float32 (``.float()`` before dividing by the
+  window counts).
+* float32 runs of the default model: 1e-4 |a|.
+DeepLift: Captum 0.9.0 computes wrong multipliers when two of its hooked nonlinearity modules
+touch (ReLU -> MaxPool2d in LeNet, ReLU -> Tanh, MaxPool -> Tanh): its own convergence delta
+is then far from zero, while ours is 0 to rounding. Its backward hooks work on a module's
+own input and output, so a pass-through module (``x * 1``) between the two restores them;
+the DeepLift tests give Captum twins with that module inserted (``_apart``), the same
+function, and then agree to 1e-9.
+NoiseTunnel draws its noise from a NumPy generator; Captum's ``torch.normal`` is replaced
+for the test by one that draws the same numbers from an equally seeded generator.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import models, nn
+from chainrule.explain import attribution as A
+
+torch = pytest.importorskip("torch")
+captum_attr = pytest.importorskip("captum.attr")
+tnn = torch.nn
+
+N = 3            # examples per batch
+CLASSES = 4
+
+
+# ------------------------------------------------------------------------------ the twins
+class LSTMClassifier(nn.Module):
+    """Sequences (N, T, F) -> class logits from the last step."""
+
+    def __init__(self, features=3, hidden=6, classes=CLASSES):
+        super().__init__()
+        self.lstm = nn.LSTM(features, hidden, batch_first=True)
+        self.head = nn.Sequential(nn.Linear(hidden, 8), nn.ReLU(), nn.Linear(8, classes))
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1])
+
+
+class TorchLSTMClassifier(tnn.Module):
+    def __init__(self, features=3, hidden=6, classes=CLASSES):
+        super().__init__()
+        self.lstm = tnn.LSTM(features, hidden, batch_first=True)
+        self.head = tnn.Sequential(tnn.Linear(hidden, 8), tnn.ReLU(), tnn.Linear(8, classes))
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1])
+
+
+def torch_mlp():
+    return tnn.Sequential(tnn.Flatten(), tnn.Linear(12, 16), tnn.ReLU(), tnn.Linear(16, 8),
+                          tnn.ReLU(), tnn.Linear(8, CLASSES))
+
+
+def torch_lenet():
+    return tnn.Sequential(tnn.Conv2d(1, 6, 5, padding=2), tnn.ReLU(), tnn.MaxPool2d(2),
+                          tnn.Conv2d(6, 16, 5), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten(),
+                          tnn.Linear(16 * 2 * 2, 120), tnn.ReLU(), tnn.Linear(120, 84),
+                          tnn.ReLU(), tnn.Linear(84, CLASSES))
+
+
+def _twin(name: str):
+    cr.manual_seed(7)
+    if name == "mlp":
+        ours, theirs, shape = models.mlp(12, CLASSES, hidden=(16, 8)), torch_mlp(), (12,)
+    elif name == "lenet":
+        ours, theirs, shape = models.cnn(1, CLASSES, image_size=16), torch_lenet(), (1, 16, 16)
+    else:
+        ours, theirs, shape = LSTMClassifier(), TorchLSTMClassifier(), (5, 3)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    x = np.random.default_rng(3).normal(size=(N,) + shape)
+    return ours.eval(), theirs.eval(), x
+
+
+@pytest.fixture(params=["mlp", "lenet", "lstm"])
+def twin64(request):
+    """(chainrule model, its float64 PyTorch twin, float64 inputs), Captum in float64."""
+    ours, theirs, x = _twin(request.param)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)     # Captum's alphas and noise scales in float64
+    try:
+        yield request.param, ours, theirs.double(), x
+    finally:
+        torch.set_default_dtype(old)
+
+
+class _PassThrough(tnn.Module):
+    def forward(self, x):
+        return x * 1.0
+
+
+_HOOKED = (tnn.ReLU, tnn.ELU, tnn.LeakyReLU, tnn.Sigmoid, tnn.Tanh, tnn.Softplus,
+           tnn.MaxPool1d, tnn.MaxPool2d)
+
+
+def _apart(model):
+    """The same torch Sequential with a pass-through between touching nonlinearities (for
+    Captum's DeepLift; see the module docstring). Other models are returned as they are."""
+    if not isinstance(model, tnn.Sequential):
+        return model
+    layers = list(model)
+    out = []
+    for layer, following in zip(layers, layers[1:] + [None]):
+        out.append(layer)
+        if isinstance(layer, _HOOKED) and isinstance(following, _HOOKED):
+            out.append(_PassThrough())
+    return tnn.Sequential(*out)
+
+
+TARGETS = [2, 0, 3]     # one per example
+
+
+def _ours(attr) -> np.ndarray:
+    return np.asarray(attr.numpy(), dtype=np.float64)
+
+
+def _theirs(attr) -> np.ndarray:
+    return attr.detach().numpy().astype(np.float64)
+
+
+def assert_close(ours, theirs, rel: float) -> None:
+    ours, theirs = _ours(ours), _theirs(theirs)
+    assert ours.shape == theirs.shape
+    scale = max(np.abs(theirs).max(), 1e-30)
+    assert np.abs(ours - theirs).max() <= rel * scale, np.abs(ours - theirs).max() / scale
+
+
+def _captum(cls, model, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")       # DeepLift and GuidedBackprop warn about hooks
+        return cls(model, *args, **kwargs)
+
+
+def _call(method, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return method.attribute(*args, **kwargs)
+
+
+# --------------------------------------------------------------------- gradient methods
+@pytest.mark.parametrize("absolute", [True, False])
+def test_saliency_equals_captum(twin64, absolute):
+    _, ours, theirs, x = twin64
+    got = A.Saliency(ours, dtype=cr.float64).attribute(cr.tensor(x), target=TARGETS,
+                                                       abs=absolute)
+    want = _call(captum_attr.Saliency(theirs), torch.tensor(x), target=TARGETS, abs=absolute)
+    assert_close(got, want, 1e-9)
+
+
+def test_input_x_gradient_equals_captum(twin64):
+    _, ours, theirs, x = twin64
+    got = A.InputXGradient(ours, dtype=cr.float64).attribute(cr.tensor(x), target=1)
+    want = captum_attr.InputXGradient(theirs).attribute(torch.tensor(x), target=1)
+    assert_close(got, want, 1e-9)
+
+
+@pytest.mark.parametrize("method", A.INTEGRATION_METHODS)
+def test_integrated_gradients_equals_captum_for_every_rule(twin64, method):
+    name, ours, theirs, x = twin64
+    baseline = np.full(x.shape[1:], 0.25)[None]
+    got, delta = A.IntegratedGradients(ours, dtype=cr.float64).attribute(
+        cr.tensor(x), baselines=cr.tensor(baseline), target=TARGETS, n_steps=12,
+        method=method, return_convergence_delta=True)
+    want, want_delta = captum_attr.IntegratedGradients(theirs).attribute(
+        torch.tensor(x), baselines=torch.tensor(baseline), target=TARGETS, n_steps=12,
+        method=method, return_convergence_delta=True)
+    assert_close(got, want, 1e-6)
+    scale = np.abs(_theirs(want)).sum()
+    assert np.abs(_ours(delta) - _theirs(want_delta)).max() <= 1e-6 * scale
+
+
+def test_integrated_gradients_internal_batches_and_local_attributions(twin64):
+    _, ours, theirs, x = twin64
+    got = A.IntegratedGradients(ours, multiply_by_inputs=False, dtype=cr.float64).attribute(
+        cr.tensor(x), target=2, n_steps=7, internal_batch_size=2 * N)
+    want = captum_attr.IntegratedGradients(theirs, multiply_by_inputs=False).attribute(
+        torch.tensor(x), target=2, n_steps=7, internal_batch_size=2 * N)
+    assert_close(got, want, 1e-6)
+
+
+def test_integrated_gradients_completeness(twin64):
+    """The attributions add up to f(x) - f(baseline): the returned delta is exactly that
+    difference, and it shrinks as the rule's steps grow (the ReLUs' kinks keep the
+    Gauss-Legendre rule from converging faster than about 1/steps)."""
+    name, ours, _, x = twin64
+    ig = A.IntegratedGradients(ours, dtype=cr.float64)
+    model64 = ours.double()
+    try:
+        with cr.no_grad():
+            out_x = model64(cr.tensor(x)).numpy()[np.arange(N), TARGETS]
+            out_b = model64(cr.zeros(*x.shape, dtype=cr.float64)).numpy()[np.arange(N), TARGETS]
+    finally:
+        ours.float()
+    deltas = []
+    for steps in (8, 256):
+        attr, delta = ig.attribute(cr.tensor(x), target=TARGETS, n_steps=steps,
+                                   return_convergence_delta=True)
+        total = _ours(attr).reshape(N, -1).sum(1)
+        np.testing.assert_allclose(_ours(delta), total - (out_x - out_b), rtol=0, atol=1e-12)
+        deltas.append(np.abs(_ours(delta)).max())
+    change = np.abs(out_x - out_b).max()
+    assert deltas[1] <= 1e-2 * change, (deltas, change)
+    assert deltas[1] <= deltas[0] / 4, deltas
+
+
+@pytest.mark.parametrize("nt_type", A.NOISE_TUNNEL_TYPES)
+def test_noise_tunnel_equals_captum_with_the_same_noise(twin64, nt_type, monkeypatch):
+    _, ours, theirs, x = twin64
+    draws = np.random.default_rng(11)
+
+    def same_normal(mean, std, *args, **kwargs):
+        arr = std.numpy()
+        return torch.tensor(mean + draws.standard_normal(arr.shape) * arr, dtype=std.dtype)
+
+    monkeypatch.setattr(torch, "normal", same_normal)
+    got = A.NoiseTunnel(A.Saliency(ours, dtype=cr.float64)).attribute(
+        cr.tensor(x), nt_type=nt_type, nt_samples=5, nt_samples_batch_size=2, stdevs=0.3,
+        generator=np.random.default_rng(11), target=TARGETS, abs=False)
+    want = captum_attr.NoiseTunnel(captum_attr.Saliency(theirs)).attribute(
+        torch.tensor(x), nt_type=nt_type, nt_samples=5, nt_samples_batch_size=2, stdevs=0.3,
+        target=TARGETS, abs=False)
+    assert_close(got, want, 1e-9)
+
+
+def test_noise_tunnel_around_integrated_gradients_returns_every_delta(twin64, monkeypatch):
+    _, ours, theirs, x = twin64
+    draws = np.random.default_rng(5)
+    monkeypatch.setattr(torch, "normal", lambda mean, std: torch.tensor(
+        mean + draws.standard_normal(tuple(std.shape)) * std.numpy()))
+    got, delta = A.NoiseTunnel(A.IntegratedGradients(ours, dtype=cr.float64)).attribute(
+        cr.tensor(x), nt_samples=3, stdevs=0.2, generator=np.random.default_rng(5),
+        target=1, n_steps=6, return_convergence_delta=True)
+    want, want_delta = captum_attr.NoiseTunnel(captum_attr.IntegratedGradients(theirs)).attribute(
+        torch.tensor(x), nt_samples=3, stdevs=0.2, target=1, n_steps=6,
+        return_convergence_delta=True)
+    assert_close(got, want, 1e-6)
+    assert delta.shape == (3 * N,)
+    assert np.abs(_ours(delta) - _theirs(want_delta)).max() <= 1e-6 * np.abs(_theirs(want)).sum()
+
+
+# ---------------------------------------------------------------- modified backward rules
+def test_guided_backprop_equals_captum(twin64):
+    _, ours, theirs, x = twin64
+    got = A.GuidedBackprop(ours, dtype=cr.float64).attribute(cr.tensor(x), target=TARGETS)
+    want = _call(_captum(captum_attr.GuidedBackprop, theirs), torch.tensor(x), target=TARGETS)
+    assert_close(got, want, 1e-9)
+
+
+def test_deeplift_equals_captum_and_sums_to_the_output_change(twin64):
+    name, ours, theirs, x = twin64
+    baseline = np.random.default_rng(4).normal(size=x.shape) * 0.1
+    got, delta = A.DeepLift(ours, dtype=cr.float64).attribute(
+        cr.tensor(x), baselines=cr.tensor(baseline), target=TARGETS,
+        return_convergence_delta=True)
+    want, want_delta = _call(_captum(captum_attr.DeepLift, _apart(theirs)), torch.tensor(x),
+                             baselines=torch.tensor(baseline), target=TARGETS,
+                             return_convergence_delta=True)
+    assert_close(got, want, 1e-9)
+    np.testing.assert_allclose(_ours(delta), _theirs(want_delta), atol=1e-9)
+    if name != "lstm":     # linear layers + rescaled modules: summation-to-delta is exact
+        assert np.abs(_ours(delta)).max() < 1e-10
+
+
+def test_deeplift_local_multipliers_equal_captum():
+    ours, theirs, x = _twin("lenet")
+    got = A.DeepLift(ours, multiply_by_inputs=False).attribute(cr.tensor(x.astype(np.float32)),
+                                                               target=1)
+    want = _call(_captum(captum_attr.DeepLift, _apart(theirs), multiply_by_inputs=False),
+                 torch.tensor(x, dtype=torch.float32), target=1)
+    assert_close(got, want, 1e-4)
+
+
+def test_deeplift_refuses_a_softmax_module():
+    model = nn.Sequential(nn.Linear(3, 2), nn.Softmax(dim=1))
+    with pytest.raises(ValueError, match="Softmax"):
+        A.DeepLift(model).attribute(cr.randn(2, 3), target=0)
+
+
+def test_rules_leave_the_model_unchanged():
+    ours, _, x = _twin("lenet")
+    before = ours(cr.tensor(x.astype(np.float32))).numpy()
+    A.DeepLift(ours).attribute(cr.tensor(x.astype(np.float32)), target=0)
+    A.GuidedBackprop(ours).attribute(cr.tensor(x.astype(np.float32)), target=0)
+    assert all(not m._forward_hooks for m in ours.modules())
+    xt = cr.tensor(x.astype(np.float32), requires_grad=True)
+    ours(xt)[:, 0].sum().backward()
+    np.testing.assert_array_equal(ours(cr.tensor(x.astype(np.float32))).numpy(), before)
+
+
+# ------------------------------------------------------------------------------ Grad-CAM
+@pytest.mark.parametrize("layer_index", [0, 3, 4])
+@pytest.mark.parametrize("options", [{}, {"relu_attributions": True},
+                                     {"attr_dim_summation": False},
+                                     {"attribute_to_layer_input": True}])
+def test_layer_grad_cam_equals_captum(layer_index, options):
+    ours, theirs, x = _twin("lenet")
+    ours.double(), theirs.double()
+    got = A.LayerGradCam(ours, ours[layer_index]).attribute(cr.tensor(x), target=TARGETS,
+                                                           **options)
+    want = captum_attr.LayerGradCam(theirs, theirs[layer_index]).attribute(
+        torch.tensor(x), target=TARGETS, **options)
+    assert_close(got, want, 1e-9)
+
+
+def test_layer_grad_cam_on_a_float64_copy_finds_the_same_layer():
+    ours, theirs, x = _twin("lenet")
+    got = A.LayerGradCam(ours, ours[3], dtype=cr.float64).attribute(cr.tensor(x), target=1)
+    assert got.dtype == np.float64 and ours[3].weight.dtype == np.float32
+    want = captum_attr.LayerGradCam(theirs.double(), theirs[3]).attribute(torch.tensor(x),
+                                                                          target=1)
+    assert_close(got, want, 1e-6)    # the float32 weights, computed in float64 by both
+
+
+def test_layer_grad_cam_rejects_a_layer_with_a_tuple_output():
+    ours, _, x = _twin("lstm")
+    with pytest.raises(TypeError, match="tuple"):
+        A.LayerGradCam(ours, ours.lstm).attribute(cr.tensor(x.astype(np.float32)), target=0)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+@pytest.mark.parametrize("size", [(16, 16), (7, 5)])
+def test_interpolate_equals_captum(mode, size):
+    cam = np.random.default_rng(0).normal(size=(2, 1, 5, 6))
+    got = A.LayerAttribution.interpolate(cr.tensor(cam), size, mode)
+    want = captum_attr.LayerAttribution.interpolate(torch.tensor(cam), size, mode)
+    assert_close(got, want, 1e-12)
+
+
+# --------------------------------------------------------------------- perturbation methods
+def test_feature_ablation_equals_captum(twin64):
+    _, ours, theirs, x = twin64
+    got = A.FeatureAblation(ours, dtype=cr.float64).attribute(cr.tensor(x), target=TARGETS,
+                                                              baselines=0.5)
+    want = captum_attr.FeatureAblation(theirs).attribute(torch.tensor(x), target=TARGETS,
+                                                         baselines=0.5)
+    assert_close(got, want, 1e-9)
+
+
+def test_feature_ablation_with_a_feature_mask_in_batches_equals_captum():
+    ours, theirs, x = _twin("lstm")
+    ours.double(), theirs.double()
+    mask = np.broadcast_to(np.arange(5)[:, None], (1, 5, 3)).copy()     # one feature per step
+    got = A.FeatureAblation(ours).attribute(cr.tensor(x), target=2, feature_mask=mask,
+                                            perturbations_per_eval=3)
+    want = captum_attr.FeatureAblation(theirs).attribute(
+        torch.tensor(x), target=2, feature_mask=torch.tensor(mask), perturbations_per_eval=3)
+    assert_close(got, want, 1e-9)
+    # every value of a group carries the group's whole effect
+    assert np.all(_ours(got) == _ours(got)[:, :, :1])
+
+
+@pytest.mark.parametrize("window,stride", [((1, 4, 4), (1, 3, 3)), ((1, 5, 5), (1, 3, 3)),
+                                           ((1, 3, 3), 2)])
+def test_occlusion_equals_captum(window, stride):
+    ours, theirs, x = _twin("lenet")
+    ours.double(), theirs.double()
+    got = A.Occlusion(ours).attribute(cr.tensor(x), sliding_window_shapes=window,
+                                      strides=stride, target=TARGETS, perturbations_per_eval=4)
+    want = captum_attr.Occlusion(theirs).attribute(
+        torch.tensor(x), sliding_window_shapes=window, strides=stride, target=TARGETS,
+        perturbations_per_eval=4)
+    assert_close(got, want, 1e-6)
+
+
+def test_occlusion_rejects_a_stride_longer_than_the_window():
+    ours, _, x = _twin("lenet")
+    with pytest.raises(ValueError, match="stride"):
+        A.Occlusion(ours).attribute(cr.tensor(x.astype(np.float32)), (1, 2, 2), strides=3,
+                                    target=0)
+
+
+# ----------------------------------------------------------------- float32 and the rest
+def test_float32_attributions_match_captum_in_float32():
+    ours, theirs, x = _twin("lenet")
+    x32 = x.astype(np.float32)
+    for ours_m, theirs_m, kwargs in [
+            (A.IntegratedGradients(ours), captum_attr.IntegratedGradients(theirs),
+             dict(n_steps=10)),
+            (A.DeepLift(ours), _captum(captum_attr.DeepLift, _apart(theirs)), {}),
+            (A.Saliency(ours), captum_attr.Saliency(theirs), {})]:
+        got = ours_m.attribute(cr.tensor(x32), target=TARGETS, **kwargs)
+        want = _call(theirs_m, torch.tensor(x32), target=TARGETS, **kwargs)
+        assert got.dtype == np.float32
+        assert_close(got, want, 1e-4)
+
+
+def test_tuple_inputs_give_tuple_attributions():
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 2), nn.Linear(4, 2)
+
+        def forward(self, x, y):
+            return cr.tanh(self.a(x) + self.b(y))
+
+    model = TwoInputs()
+    x, y = cr.randn(2, 3), cr.randn(2, 4)
+    attr, delta = A.IntegratedGradients(model, dtype=cr.float64).attribute(
+        (x, y), target=1, n_steps=40, return_convergence_delta=True)
+    assert isinstance(attr, tuple) and attr[0].shape == (2, 3) and attr[1].shape == (2, 4)
+    assert np.abs(delta.numpy()).max() < 1e-10
+    ablation = A.FeatureAblation(model).attribute((x, y), target=0)
+    assert isinstance(ablation, tuple) and ablation[1].shape == (2, 4)
+
+
+def test_bad_arguments_name_what_was_wrong():
+    model = models.mlp(4, 3, hidden=(5,))
+    x = cr.randn(2, 4)
+    with pytest.raises(ValueError, match="target"):
+        A.Saliency(model).attribute(x)             # three outputs, no target
+    with pytest.raises(ValueError, match="index 5"):
+        A.Saliency(model).attribute(x, target=5)
+    with pytest.raises(ValueError, match="2 examples"):
+        A.Saliency(model).attribute(x, target=[0, 1, 2])
+    with pytest.raises(ValueError, match="method"):
+        A.IntegratedGradients(model).attribute(x, target=0, method="simpson")
+    with pytest.raises(ValueError, match="baselines"):
+        A.IntegratedGradients(model).attribute(x, baselines=cr.zeros(3, 4), target=0)
+    with pytest.raises(ValueError, match="nt_type"):
+        A.NoiseTunnel(A.Saliency(model)).attribute(x, nt_type="smooth", target=0)
+    with pytest.raises(TypeError, match="floating"):
+        A.Saliency(model).attribute(cr.tensor([[1, 2, 3, 4]]), target=0)
+    with pytest.raises(TypeError, match="Module"):
+        A.Saliency(lambda t: t, dtype=cr.float64)
