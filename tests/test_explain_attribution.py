@@ -441,3 +441,62 @@ def test_bad_arguments_name_what_was_wrong():
         A.Saliency(model).attribute(cr.tensor([[1, 2, 3, 4]]), target=0)
     with pytest.raises(TypeError, match="Module"):
         A.Saliency(lambda t: t, dtype=cr.float64)
+
+
+# ------------------------------------------------------------ explaining one prediction
+def test_explain_prediction_for_images_tables_and_text(tmp_path):
+    pytest.importorskip("matplotlib")
+    from chainrule.explain.attribution import explain_prediction
+    cnn = models.cnn(1, 3, image_size=16).eval()
+    e = explain_prediction(cnn, cr.randn(1, 1, 16, 16), "image", ["a", "b", "c"], steps=8,
+                           methods="saliency,integrated-gradients,grad_cam,deeplift",
+                           out=tmp_path / "image.png")
+    assert sorted(e.maps) == ["deeplift", "grad_cam", "integrated_gradients", "saliency"]
+    assert all(m.shape == (16, 16) for m in e.maps.values())
+    total, change = e.completeness["deeplift"]
+    assert abs(total - change) < 1e-4 * max(abs(change), 1e-3)
+    text = e.summary()
+    assert "predicted" in text and "DeepLift: attributions sum to" in text
+    mlp = models.mlp(4, 2, hidden=(6,)).eval()
+    e = explain_prediction(mlp, cr.randn(1, 4), "tabular", ["no", "yes"], target=1,
+                           feature_names=["w", "x", "y", "z"], out=tmp_path / "table.png")
+    assert e.target == 1 and e.maps["integrated_gradients"].shape == (4,)
+    lstm = models.lstm(5, embedding_dim=4, hidden_size=6).eval()
+    e = explain_prediction(lstm, cr.tensor(np.array([[0, 1, 2, 3, 4, 0]])), "text",
+                           list("abcde"), display="abcdea", steps=16,
+                           methods="integrated_gradients,feature_ablation",
+                           out=tmp_path / "text.png")
+    assert e.maps["integrated_gradients"].shape == (6,)
+    total, change = e.completeness["integrated_gradients"]   # smooth model: IG is exact
+    assert abs(total - change) < 1e-4 * max(abs(change), 1e-3)
+    for name in ("image.png", "table.png", "text.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="grad_cam needs a model with a Conv2d"):
+        explain_prediction(models.mlp(4, 2, hidden=(3,)), cr.randn(1, 1, 2, 2), "image",
+                           ["a", "b"], methods="grad_cam")
+    with pytest.raises(ValueError, match="not available for text"):
+        explain_prediction(lstm, cr.tensor(np.array([[0, 1]])), "text", list("abcde"),
+                           methods="grad_cam")
+    with pytest.raises(ValueError, match="--target"):
+        explain_prediction(mlp, cr.randn(1, 4), "tabular", ["no", "yes"], target=2)
+
+
+def test_the_docs_figures_script_runs_in_miniature(tmp_path):
+    """examples/attributions_mnist.py, which makes docs/attributions.md's figures, on 300
+    training images, one epoch and a few steps."""
+    pytest.importorskip("matplotlib")
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "examples", "attributions_mnist.py")
+    spec = importlib.util.spec_from_file_location("attributions_mnist", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    out = example.main(str(tmp_path), train_size=300, epochs=1, steps=4,
+                       completeness_steps=(2, 8), test_size=200, verbose=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"attributions-{k}.png" for k in out["files"])
+    assert {"right", "completeness", "layers"} <= set(out["files"])
+    assert np.max(out["deeplift_delta"]) < 1e-8 * max(np.max(out["change"]), 1.0)
+    for rule, by_steps in out["ig_delta"].items():
+        assert set(by_steps) == {2, 8}

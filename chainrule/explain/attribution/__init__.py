@@ -19,7 +19,8 @@ Captum's names, arguments and results (checked against Captum in the tests), on 
 
 Every method is ``Method(model).attribute(inputs, target=..., ...)`` and returns tensors
 shaped like the inputs (a tuple for a tuple of inputs). ``dtype=cr.float64`` runs a float64
-copy of the model, for checks.
+copy of the model, for checks. :func:`explain_prediction` puts them together for one input
+of a classifier: top classes, attributions, completeness and a figure.
 
     >>> import chainrule as cr
     >>> from chainrule.explain.attribution import IntegratedGradients
@@ -35,9 +36,11 @@ from chainrule.explain.attribution.gradient import (
     Saliency, approximation_parameters)
 from chainrule.explain.attribution.layer import LayerAttribution, LayerGradCam
 from chainrule.explain.attribution.perturbation import FeatureAblation, Occlusion
+from chainrule.explain.attribution.prediction import (
+    PredictionExplanation, explain_prediction)
 from chainrule.explain.attribution.rules import DeepLift, GuidedBackprop
 
 __all__ = ["Saliency", "InputXGradient", "IntegratedGradients", "NoiseTunnel",
            "GuidedBackprop", "DeepLift", "LayerGradCam", "LayerAttribution",
            "FeatureAblation", "Occlusion", "approximation_parameters", "INTEGRATION_METHODS",
-           "NOISE_TUNNEL_TYPES"]
+           "NOISE_TUNNEL_TYPES", "explain_prediction", "PredictionExplanation"]

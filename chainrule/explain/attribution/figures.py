@@ -74,13 +74,14 @@ def _overlay(ax, image: np.ndarray, panel: Panel) -> None:
     ax.set_yticks([])
 
 
-def image_panels(image: np.ndarray, panels: Sequence[Panel], title: str = "",
+def image_panels(image: np.ndarray | None, panels: Sequence[Panel], title: str = "",
                  rows: Sequence[tuple[np.ndarray, Sequence[Panel], str]] | None = None):
-    """The input image beside each panel's heatmap laid over it; ``rows`` draws several
-    inputs, one per row (each ``(image, panels, row title)``). Returns the Figure."""
-    rows = list(rows) if rows is not None else [(image, panels, title)]
+    """The input image beside each panel's heatmap laid over it; ``rows`` (instead of
+    ``image`` and ``panels``) draws several inputs, one per row (each ``(image, panels,
+    row title)``). Returns the Figure."""
+    rows = list(rows) if rows is not None else [(image, panels, "input")]
     cols = 1 + max(len(p) for _, p, _ in rows)
-    fig = new_figure(2.6 * cols, 2.5 * len(rows) + (0.4 if title and len(rows) > 1 else 0))
+    fig = new_figure(2.6 * cols, 2.5 * len(rows) + (0.4 if title else 0))
     axes = fig.subplots(len(rows), cols, squeeze=False)
     for r, (img, ps, row_title) in enumerate(rows):
         axes[r, 0].imshow(img, cmap="gray", interpolation="nearest")
@@ -92,55 +93,63 @@ def image_panels(image: np.ndarray, panels: Sequence[Panel], title: str = "",
                 _overlay(axes[r, c], img, ps[c - 1])
             else:
                 axes[r, c].axis("off")
-    if title and len(rows) > 1:
+    if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 
-def feature_bars(names: Sequence[str], values: np.ndarray, title: str, top: int = 20):
-    """Horizontal bars of per-feature attributions, the ``top`` largest in magnitude,
-    largest at the top (red: pushes towards the target class, blue: away). Returns the
+def feature_bars(names: Sequence[str], series: dict[str, np.ndarray], title: str,
+                 top: int = 20):
+    """Horizontal bars of per-feature attributions, one panel per method (``series``: method
+    name -> values). The ``top`` features largest in magnitude under the first method are
+    shown, largest at the top; red pushes towards the target class, blue away. Returns the
     Figure."""
-    values = np.asarray(values, np.float64)
-    order = np.argsort(-np.abs(values))[:top][::-1]
-    fig = new_figure(7.0, 0.9 + 0.28 * len(order))
-    ax = fig.add_subplot(1, 1, 1)
-    colours = ["tab:red" if values[i] > 0 else "tab:blue" for i in order]
-    ax.barh(range(len(order)), values[order], color=colours)
-    ax.set_yticks(range(len(order)))
-    ax.set_yticklabels([names[i] for i in order], fontsize=8)
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("attribution (contribution to the target's logit)")
-    ax.set_title(title, fontsize=10)
-    if len(values) > len(order):
-        ax.text(1.0, -0.12 - 0.1 / max(len(order), 1), f"{len(values) - len(order)} smaller "
-                f"features not shown", transform=ax.transAxes, ha="right", fontsize=7)
+    first = np.asarray(next(iter(series.values())), np.float64)
+    order = np.argsort(-np.abs(first))[:top][::-1]
+    fig = new_figure(3.6 * len(series) + 1.5, 1.1 + 0.28 * len(order))
+    axes = fig.subplots(1, len(series), squeeze=False)[0]
+    for k, (ax, (method, values)) in enumerate(zip(axes, series.items())):
+        values = np.asarray(values, np.float64)
+        colours = ["tab:red" if values[i] > 0 else "tab:blue" for i in order]
+        ax.barh(range(len(order)), values[order], color=colours)
+        ax.set_yticks(range(len(order)))
+        ax.set_yticklabels([names[i] for i in order] if k == 0 else [], fontsize=8)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(method, fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+    note = f" (top {len(order)} of {len(first)} features)" if len(first) > len(order) else ""
+    fig.suptitle(title + note, fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def text_colours(chars: Sequence[str], values: np.ndarray, title: str, per_line: int = 32):
-    """Each character in a box coloured by its attribution (red raises the target, blue
+def text_colours(chars: Sequence[str], series: dict[str, np.ndarray], title: str,
+                 per_line: int = 32):
+    """The characters in boxes coloured by their attribution, one block per method
+    (``series``: method name -> one value per character; red raises the target, blue
     lowers it), ``per_line`` characters a line. Returns the Figure."""
     from matplotlib import colormaps
-    values = np.asarray(values, np.float64)
-    limit = float(np.abs(values).max()) or 1.0
-    lines = max(1, -(-len(chars) // per_line))
-    fig = new_figure(0.32 * min(len(chars), per_line) + 1.2, 0.55 * lines + 1.0)
-    ax = fig.add_subplot(1, 1, 1)
     cmap = colormaps["bwr"]
-    for i, (ch, v) in enumerate(zip(chars, values)):
-        row, col = divmod(i, per_line)
-        ax.add_patch(_box(col, -row, cmap(0.5 + 0.5 * v / limit)))
-        shown = {"\n": "\u21b5", " ": "\u2423", "\t": "\u21e5"}.get(ch, ch)
-        ax.text(col + 0.5, -row + 0.5, shown, ha="center", va="center", fontsize=11,
-                family="monospace")
-    ax.set_xlim(0, min(len(chars), per_line))
-    ax.set_ylim(-lines + 1, 1)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    ax.set_title(title, fontsize=10)
+    lines = max(1, -(-len(chars) // per_line))
+    width = min(len(chars), per_line)
+    fig = new_figure(0.3 * width + 1.6, (0.42 * lines + 0.45) * len(series) + 0.6)
+    axes = fig.subplots(len(series), 1, squeeze=False)[:, 0]
+    for ax, (method, values) in zip(axes, series.items()):
+        values = np.asarray(values, np.float64)
+        limit = float(np.abs(values).max()) or 1.0
+        for i, (ch, v) in enumerate(zip(chars, values)):
+            row, col = divmod(i, per_line)
+            ax.add_patch(_box(col, -row, cmap(0.5 + 0.5 * v / limit)))
+            shown = {"\n": "\u21b5", " ": "\u2423", "\t": "\u21e5"}.get(ch, ch)
+            ax.text(col + 0.5, -row + 0.5, shown, ha="center", va="center", fontsize=10,
+                    family="monospace")
+        ax.set_xlim(0, width)
+        ax.set_ylim(-lines + 1, 1)
+        ax.set_aspect("equal")
+        ax.axis("off")
+        ax.set_title(method, fontsize=9, loc="left")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
