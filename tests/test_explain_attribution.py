@@ -500,3 +500,100 @@ def test_the_docs_figures_script_runs_in_miniature(tmp_path):
     assert np.max(out["deeplift_delta"]) < 1e-8 * max(np.max(out["change"]), 1.0)
     for rule, by_steps in out["ig_delta"].items():
         assert set(by_steps) == {2, 8}
+
+
+# ------------------------------------------------------- chainrule explain RUN_DIR INPUT
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Tiny runs of every model 'chainrule train' makes: cnn on 1,000 MNIST digits (IDX
+    files), mlp on a CSV with a header, lstm on 8-character Shakespeare windows."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.image as mpimg
+    from chainrule import cli, cli_data
+    from chainrule.data import MNIST, write_idx
+    folder = tmp_path_factory.mktemp("explain_runs")
+    train = MNIST("train", normalize=False)
+    write_idx(folder / "img.idx", train.data[:1000])
+    write_idx(folder / "lab.idx", np.asarray(train.targets[:1000]).astype(np.uint8))
+    mpimg.imsave(folder / "digit.png", MNIST("test", normalize=False).data[0], cmap="gray")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    rows = [f"{a:.3f},{b:.3f},{c:.3f},{'yes' if a + c / 2 > 0 else 'no'}" for a, b, c in X]
+    (folder / "table.csv").write_text("height,width,depth,label\n" + "\n".join(rows) + "\n")
+    (folder / "rows.csv").write_text("height,width,depth\n1.5,0.2,-0.3\n-1,0,0\n")
+    (folder / "prompt.txt").write_text("ROMEO:\nWhat light")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(cli_data.TEXT, "shakespeare", {"seq_len": 8, "windows": 300,
+                                                  "test_windows": 50})
+        mp.chdir(folder)
+        for argv in (["--idx-images", "img.idx", "--idx-labels", "lab.idx", "--model", "cnn",
+                      "--epochs", "1", "--out", "cnn"],
+                     ["--data", "table.csv", "--epochs", "5", "--out", "mlp"],
+                     ["--data", "shakespeare", "--epochs", "1", "--hidden", "16",
+                      "--out", "lstm"]):
+            assert cli.main(["train", *argv, "--quiet"]) == 0
+    return folder
+
+
+def _completeness(out: str, method: str) -> tuple[float, float]:
+    import re
+    found = re.search(method + r": attributions sum to (\S+); f\(input\) - f\(baseline\) = "
+                      r"(\S+) ", out)
+    assert found, out
+    return float(found.group(1)), float(found.group(2))
+
+
+def test_explain_command_for_an_image_model(runs, capsys):
+    from chainrule import cli
+    assert cli.main(["explain", str(runs / "cnn"), str(runs / "digit.png"), "--steps", "8"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("predicted '") and "top 5: " in out
+    assert "integrated gradients: attributions sum to" in out
+    assert (runs / "cnn" / "explain-digit.png").read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["explain", str(runs / "cnn"), str(runs / "digit.png"), "--method",
+                     "deeplift", "--target", "3", "--out", str(runs / "dl.png")]) == 0
+    out = capsys.readouterr().out
+    assert "explaining class '3'" in out or "predicted '3'" in out
+    total, change = _completeness(out, "DeepLift")
+    assert abs(total - change) < 1e-4 * max(abs(change), 1e-2)
+    assert (runs / "dl.png").exists()
+
+
+def test_explain_command_for_a_table_names_the_features(runs, capsys):
+    from chainrule import cli
+    from chainrule.explain.command import _csv_header
+    assert _csv_header(str(runs / "rows.csv")) == ["height", "width", "depth"]
+    assert cli.main(["explain", str(runs / "mlp"), str(runs / "rows.csv"), "--row", "2",
+                     "--method", "integrated_gradients,feature_ablation"]) == 0
+    out = capsys.readouterr().out
+    assert "top 2: " in out and "figure written to" in out
+    assert (runs / "mlp" / "explain-rows.png").exists()
+
+
+def test_explain_command_for_the_character_lstm(runs, capsys):
+    from chainrule import cli
+    assert cli.main(["explain", str(runs / "lstm"), str(runs / "prompt.txt"), "--steps",
+                     "16"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("predicted '")
+    total, change = _completeness(out, "integrated gradients")
+    assert abs(total - change) < 1e-3 * max(abs(change), 1e-2)
+    assert (runs / "lstm" / "explain-prompt.png").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["cnn"], "give the input to explain"),
+    (["cnn", "missing.png"], "does not exist"),
+    (["cnn", "digit.png", "--method", "bogus"], "not available for image inputs"),
+    (["mlp", "rows.csv", "--method", "grad_cam"], "not available for tabular"),
+    (["mlp", "rows.csv", "--row", "9"], "--row 9"),
+    (["cnn", "digit.png", "--target", "eleven"], "neither a class index nor a class name"),
+    (["cnn", "digit.png", "--lr", "0.1"], "--lr belongs to the step-by-step trace"),
+    (["--example", "2-3-1", "--method", "saliency"], "go with RUN_DIR INPUT"),
+])
+def test_explain_command_errors_are_one_line(runs, argv, message, capsys, monkeypatch):
+    from chainrule import cli
+    monkeypatch.chdir(runs)
+    assert cli.main(["explain", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("chainrule explain: error:") and message in err[0]
