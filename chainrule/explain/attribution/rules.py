@@ -56,22 +56,28 @@ def _rescale(g_in: np.ndarray, ordinary: np.ndarray, din: np.ndarray, eps: float
     return np.where(small, ordinary, g_in / np.where(small, 1, din)).astype(g_in.dtype)
 
 
-class _RescaleElementwise(Function):
-    """DeepLift's rescale rule for an elementwise nonlinearity ``y = f(x)``. The batch holds
-    the inputs then the baselines, ``[x; x']``; both halves get the multiplier
+class _DeepLiftRule(Function):
+    """A module's output ``y`` handed on unchanged, with a DeepLift backward rule that reads
+    the module's input ``x``, ``y`` and one more array ``extra`` (per subclass)."""
+
+    differentiable_backward = False
+
+    @staticmethod
+    def forward(ctx, x, y, extra, eps):
+        ctx.save_for_backward(x, y, extra)
+        ctx.eps = eps
+        return y.copy()
+
+
+class _RescaleElementwise(_DeepLiftRule):
+    """DeepLift's rescale rule for an elementwise nonlinearity ``y = f(x)`` (``extra``: the
+    local slope f'(x)). The batch holds the inputs then the baselines, ``[x; x']``; both
+    halves get the multiplier
 
         dL/dx = dL/dy * (f(x) - f(x')) / (x - x')      (the secant slope, not f'(x))
 
     so the contributions of a layer add up to the change of its output (summation to delta).
     """
-
-    differentiable_backward = False
-
-    @staticmethod
-    def forward(ctx, x, y, slope, eps):
-        ctx.save_for_backward(x, y, slope)
-        ctx.eps = eps
-        return y.copy()
 
     @staticmethod
     def backward(ctx, g):
@@ -90,18 +96,11 @@ def _unpool(values: np.ndarray, indices: np.ndarray, in_shape: tuple) -> np.ndar
     return out.reshape(in_shape)
 
 
-class _RescaleMaxPool(Function):
-    """DeepLift's rule for max pooling (Captum's): with ``m = max(y, y')`` per window, the
-    input half sends ``dL/dy * (m - y')`` to its window's maximum and the baseline half
-    ``dL/dy * (y - m)`` to its own; both are added and divided by ``x - x'``."""
-
-    differentiable_backward = False
-
-    @staticmethod
-    def forward(ctx, x, y, indices, eps):
-        ctx.save_for_backward(x, y, indices)
-        ctx.eps = eps
-        return y.copy()
+class _RescaleMaxPool(_DeepLiftRule):
+    """DeepLift's rule for max pooling (Captum's; ``extra``: each window's argmax): with
+    ``m = max(y, y')`` per window, the input half sends ``dL/dy * (m - y')`` to its window's
+    maximum and the baseline half ``dL/dy * (y - m)`` to its own; both are added and divided
+    by ``x - x'``."""
 
     @staticmethod
     def backward(ctx, g):
