@@ -471,6 +471,9 @@ def test_explain_prediction_for_images_tables_and_text(tmp_path):
     assert abs(total - change) < 1e-4 * max(abs(change), 1e-3)
     for name in ("image.png", "table.png", "text.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    e = explain_prediction(models.mlp(4, 2, hidden=(3,)), cr.randn(1, 1, 2, 2), "image",
+                           ["a", "b"], steps=4)           # no conv layer: no Grad-CAM
+    assert sorted(e.maps) == ["integrated_gradients", "saliency"]
     with pytest.raises(ValueError, match="grad_cam needs a model with a Conv2d"):
         explain_prediction(models.mlp(4, 2, hidden=(3,)), cr.randn(1, 1, 2, 2), "image",
                            ["a", "b"], methods="grad_cam")

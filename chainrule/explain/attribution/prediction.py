@@ -172,7 +172,9 @@ def explain_prediction(model: nn.Module, x, kind: str, class_names: Sequence[str
     """Explain ``model``'s prediction for one input ``x`` (a batch of one, preprocessed as
     for the model) and draw the figure to ``out`` (when given).
 
-    ``baseline`` (shaped like ``x``; default zeros) is where integrated gradients, DeepLift,
+    ``methods`` default: saliency, integrated gradients and (for a model with a Conv2d)
+    Grad-CAM for images; integrated gradients otherwise. ``baseline`` (shaped like ``x``;
+    default zeros) is where integrated gradients, DeepLift,
     occlusion and ablation start from; for text it is ignored (zero embeddings). ``display``
     is the image to draw under the heatmaps (default: ``x`` itself); ``feature_names`` label
     the bars; ``target`` (a class index) defaults to the predicted class.
@@ -187,6 +189,8 @@ def explain_prediction(model: nn.Module, x, kind: str, class_names: Sequence[str
     """
     if kind not in DEFAULT_METHODS:
         raise ValueError(f"kind: expected 'image', 'tabular' or 'text', got {kind!r}")
+    if methods is None and kind == "image" and _last_conv(model) is None:
+        methods = ("saliency", "integrated_gradients")     # no conv layer for Grad-CAM
     methods = parse_methods(methods, kind)
     if "grad_cam" in methods and _last_conv(model) is None:
         raise ValueError("--method: grad_cam needs a model with a Conv2d layer (train one "
