@@ -6,7 +6,7 @@ Run (from the repository root; about two minutes on a shared 2-core CPU):
     python examples/attributions_mnist.py                  # writes docs/images/attributions-*.png
     python examples/attributions_mnist.py --out /tmp/figs --train-size 2000 --epochs 1
 
-It trains LeNet-5 (``chainrule.models.cnn``, ReLU and max pooling, no BatchNorm) on a seeded
+It trains LeNet-5 (``chainrule.cli.models.cnn``, ReLU and max pooling, no BatchNorm) on a seeded
 subset of the training images, then on test digits:
 
 * ``attributions-right.png``  three digits it classifies correctly, every method;
@@ -29,7 +29,8 @@ import time
 import numpy as np
 
 import chainrule as cr
-from chainrule import models, nn
+from chainrule import nn
+from chainrule.cli import models
 from chainrule.explain import attribution as A
 from chainrule.explain.attribution.figures import Panel, image_panels, new_figure, save_figure
 

@@ -29,7 +29,8 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import models, nn
+from chainrule import nn
+from chainrule.cli import models
 from chainrule.explain import attribution as A
 
 torch = pytest.importorskip("torch")
@@ -512,7 +513,8 @@ def runs(tmp_path_factory):
     files), mlp on a CSV with a header, lstm on 8-character Shakespeare windows."""
     pytest.importorskip("matplotlib")
     import matplotlib.image as mpimg
-    from chainrule import cli, cli_data
+    from chainrule import cli
+    from chainrule.cli import data as cli_data
     from chainrule.data import MNIST, write_idx
     folder = tmp_path_factory.mktemp("explain_runs")
     train = MNIST("train", normalize=False)
@@ -564,8 +566,8 @@ def test_explain_command_for_an_image_model(runs, capsys):
 
 def test_explain_command_for_a_table_names_the_features(runs, capsys):
     from chainrule import cli
-    from chainrule.explain.command import _csv_header
-    assert _csv_header(str(runs / "rows.csv")) == ["height", "width", "depth"]
+    from chainrule.cli.explain import csv_header
+    assert csv_header(str(runs / "rows.csv")) == ["height", "width", "depth"]
     assert cli.main(["explain", str(runs / "mlp"), str(runs / "rows.csv"), "--row", "2",
                      "--method", "integrated_gradients,feature_ablation"]) == 0
     out = capsys.readouterr().out
@@ -600,3 +602,15 @@ def test_explain_command_errors_are_one_line(runs, argv, message, capsys, monkey
     assert cli.main(["explain", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("chainrule explain: error:") and message in err[0]
+
+
+def test_docstring_examples_run():
+    import doctest
+    import importlib
+    for name in ("chainrule.explain.attribution", "chainrule.explain.attribution.gradient",
+                 "chainrule.explain.attribution.rules", "chainrule.explain.attribution.layer",
+                 "chainrule.explain.attribution.perturbation",
+                 "chainrule.explain.attribution.prediction", "chainrule.explain.layers"):
+        module = importlib.import_module(name)
+        result = doctest.testmod(module, extraglobs={"cr": cr}, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, name

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import models, nn
+from chainrule import nn
+from chainrule.cli import models
 
 
 def test_activations_and_gradients_equal_pytorch():

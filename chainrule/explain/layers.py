@@ -2,11 +2,11 @@
 prediction with respect to it, and how many of its units were dead or saturated.
 
     >>> import chainrule as cr
-    >>> from chainrule import models
-    >>> model = models.cnn().eval()
+    >>> model = cr.nn.Sequential(cr.nn.Conv2d(1, 6, 3), cr.nn.ReLU(), cr.nn.Flatten(),
+    ...                          cr.nn.Linear(6 * 26 * 26, 10))
     >>> views = cr.explain.layers(model, cr.randn(1, 1, 28, 28))
-    >>> views["0"].activation.shape          # the first conv layer's 6 feature maps
-    (1, 6, 28, 28)
+    >>> views["0"].activation.shape          # the conv layer's 6 feature maps
+    (1, 6, 26, 26)
     >>> text = str(views)                    # one line per layer
 """
 from __future__ import annotations

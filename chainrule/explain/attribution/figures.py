@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from chainrule.io.serialization import _create_temp_file
+from chainrule.io import write_atomically
 
 __all__ = ["save_figure", "new_figure", "image_panels", "feature_bars", "text_colours",
            "Panel"]
@@ -36,15 +36,7 @@ def save_figure(fig, path: str | os.PathLike) -> str:
     suffix = os.path.splitext(path)[1].lstrip(".").lower() or "png"
     buffer = io.BytesIO()
     fig.savefig(buffer, format=suffix)
-    fd, temp = _create_temp_file(folder, os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getvalue())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    write_atomically(path, buffer.getvalue())
     return path
 
 

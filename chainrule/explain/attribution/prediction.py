@@ -6,7 +6,7 @@ Three kinds of input, as ``chainrule train`` makes models for them:
 
 * ``image``   (1, C, H, W): heatmaps over the picture (Grad-CAM on the last Conv2d).
 * ``tabular`` (1, F): a bar chart per method over the named features.
-* ``text``    (1, T) character ids for a :class:`~chainrule.models.CharLSTM`: the methods
+* ``text``    (1, T) character ids for a :class:`~chainrule.cli.models.CharLSTM`: the methods
   run on the embedded characters ``(1, T, E)`` (baseline: all-zero embeddings) and each
   character's score is the sum over its embedding, so "which characters of the prompt made
   the model expect this next character" is read directly from the colours.
@@ -181,8 +181,7 @@ def explain_prediction(model: nn.Module, x, kind: str, class_names: Sequence[str
 
     Example:
         >>> import chainrule as cr
-        >>> from chainrule import models
-        >>> model = models.mlp(4, 3, hidden=(8,)).eval()
+        >>> model = cr.nn.Sequential(cr.nn.Linear(4, 8), cr.nn.ReLU(), cr.nn.Linear(8, 3))
         >>> e = explain_prediction(model, cr.randn(1, 4), "tabular", ["a", "b", "c"])
         >>> sorted(e.maps)
         ['integrated_gradients']
