@@ -32,13 +32,13 @@ import numpy as np
 from chainrule import backend, kernels
 from chainrule.backend import ONE
 from chainrule.grad_mode import (  # noqa: F401  (the public grad-mode switches live here too)
-    detect_anomaly, enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled,
-    state as _state)
+    detect_anomaly, enable_grad, inference_mode, is_grad_enabled, keep_arguments, no_grad,
+    set_grad_enabled, state as _state)
 from chainrule.tensor import Tensor, inplace_changes, leaves_hooked, outputs_watched, wrap
 
 __all__ = ["Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
            "inference_mode", "is_grad_enabled", "detect_anomaly", "zero_grad_",
-           "queue_callback"]
+           "queue_callback", "keep_arguments"]
 
 
 # ---------------------------------------------------------------------------- Function
@@ -83,7 +83,8 @@ class Function:
     _saved_versions: list | tuple = ()  # (version box, version, id of array) of each tensor
     # argument and of the output, checked when backward reads the saved arrays
     _inplace_changes_seen = -1   # tensor.inplace_changes when forward ran
-    _args = None            # (args, kwargs) of apply, kept for ``reference``
+    _args = None            # (args, kwargs) of apply, kept for ``reference`` (and by
+    #                         grad_mode.keep_arguments, for tools that read the graph back)
     _output = None          # weak reference to the output tensor
     seq = -1                # creation order: every input of a node was made before it
     _created_at = None      # stack summary, kept only under detect_anomaly
@@ -197,7 +198,7 @@ class Function:
                     break
         if record and out.dtype.kind in "fc":
             ctx.seq = next(_creation_counter)
-            if ctx._saved or cls.reference is not None:
+            if ctx._saved or cls.reference is not None or _state.keep_arguments:
                 # Checked by saved_tensors: an in-place change to any of these after this
                 # point would make backward read values that forward did not see. (An id,
                 # not the array, so an input's memory isn't kept alive; ids of saved arrays
@@ -206,7 +207,7 @@ class Function:
                 versions.append((box, box[0], id(out)))
                 ctx._saved_versions = versions
                 ctx._inplace_changes_seen = inplace_changes[0]
-                if cls.reference is not None:
+                if cls.reference is not None or _state.keep_arguments:
                     ctx._args = (args, kwargs)
             result._requires_grad = True
             result.grad_fn = ctx

@@ -13,6 +13,7 @@ import threading
 class _State(threading.local):
     grad_enabled = True
     anomaly = False
+    keep_arguments = False      # every recorded node keeps its apply() arguments (tracing)
 
 
 state = _State()
@@ -136,4 +137,20 @@ class detect_anomaly(contextlib.ContextDecorator):
 
     def __exit__(self, *exc):
         state.anomaly = self.prev
+        return False
+
+
+class keep_arguments(contextlib.ContextDecorator):
+    """Inside this block every recorded node keeps the arguments it was applied to
+    (``node._args``: the tensors and settings), so a tool can read the whole computation
+    back from the graph, as the ONNX exporter does. Example:
+    ``with keep_arguments(): out = model(x.requires_grad_())``"""
+
+    def __enter__(self):
+        self.prev = state.keep_arguments
+        state.keep_arguments = True
+        return self
+
+    def __exit__(self, *exc):
+        state.keep_arguments = self.prev
         return False

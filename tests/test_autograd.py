@@ -605,3 +605,19 @@ def test_a_failed_optimizer_step_still_bumps_what_it_changed():
     assert a._version == 1
     with pytest.raises(RuntimeError, match="modified in place"):
         loss.backward()
+
+
+def test_keep_arguments_records_every_nodes_arguments():
+    x = cr.tensor([[1.0, -2.0]], requires_grad=True)
+    w = cr.tensor([[0.5, 0.25], [1.0, -1.0]], requires_grad=True)
+    with cr.autograd.keep_arguments():
+        y = cr.relu(cr.nn.functional.linear(x, w)).sum(1)
+    sum_node = y.grad_fn
+    args, _ = sum_node._args
+    relu_node = args[0].grad_fn
+    (relu_in,), _ = relu_node._args
+    linear_args, _ = relu_in.grad_fn._args
+    assert linear_args[0] is x and linear_args[1] is w and linear_args[2] is None
+    assert args[1] == (1,)                       # the settings come along: the summed axes
+    z = cr.relu(x)                               # outside the block nothing extra is kept
+    assert z.grad_fn._args is None
