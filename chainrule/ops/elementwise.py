@@ -221,6 +221,19 @@ class Cos(Function):
         return -g * np.sin(a)
 
 
+class Tan(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tan(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):  # d tan a/da = 1 + tan^2 a
+        out, = ctx.saved_tensors
+        return g * (1 + out * out)
+
+
 class Tanh(Function):
     @staticmethod
     def forward(ctx, a):
@@ -529,6 +542,8 @@ abs = _unary("abs", Abs, "|a| (gradient sign(a), 0 at 0). Example: ``cr.abs(x)``
              floating=False, numpy=("absolute",), operators={"__abs__": "self"})
 sin = _unary("sin", Sin, "Sine. Example: ``cr.sin(x)``", numpy=("sin",))
 cos = _unary("cos", Cos, "Cosine. Example: ``cr.cos(x)``", numpy=("cos",))
+tan = _unary("tan", Tan, "Tangent. Example: ``cr.tan(x)``", numpy=("tan",),
+             samples=lambda s: [S(s.unit(2, 3)), S(s.unit())])
 tanh = _unary("tanh", Tanh, "Hyperbolic tangent. Example: ``cr.tanh(x)``",
               numpy=("tanh",), namespace=("cr", "F"))
 sigmoid = _unary("sigmoid", Sigmoid, "1 / (1 + e^-a), without overflow. Example: ``cr.sigmoid(z)``",
