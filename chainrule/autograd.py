@@ -246,18 +246,7 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
                   sink: "_Sink") -> None:
     """The engine shared by ``Tensor.backward`` and ``cr.grad``: walk the graph from
     ``roots`` and hand every finished gradient to ``sink``."""
-    grads: dict[int, Any] = {}      # id(node) -> gradient of its output, summed so far
-    heap: list = []                 # (-creation number, node): newest first
-    for r, g in zip(roots, root_grads):
-        fn = r.grad_fn
-        if fn is None:
-            continue
-        key = id(fn)
-        if key in grads:
-            grads[key] = grads[key] + g
-        else:
-            grads[key] = g
-            heappush(heap, (-fn.seq, fn))
+    grads, heap = _schedule_roots(roots, root_grads)
     waits = _LeafWaits(roots) if leaves_hooked[0] else None
     for r, g in zip(roots, root_grads):
         if r.grad_fn is None and r._requires_grad:     # x.backward() on a leaf itself
@@ -314,6 +303,24 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
         _pass_callbacks.pop()
     for callback in callbacks:
         callback()
+
+
+def _schedule_roots(roots: Sequence[Tensor], root_grads: Sequence) -> tuple[dict, list]:
+    """The pass's starting state: ``grads`` (id(node) -> gradient of its output, summed so
+    far) and ``heap`` ((-creation number, node), newest first) seeded from the roots."""
+    grads: dict[int, Any] = {}
+    heap: list = []
+    for r, g in zip(roots, root_grads):
+        fn = r.grad_fn
+        if fn is None:
+            continue
+        key = id(fn)
+        if key in grads:
+            grads[key] = grads[key] + g
+        else:
+            grads[key] = g
+            heappush(heap, (-fn.seq, fn))
+    return grads, heap
 
 
 def _fit(gi, data: np.ndarray, create_graph: bool):
