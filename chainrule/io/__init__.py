@@ -6,7 +6,13 @@ state in one safetensors file whose structure is JSON, never pickle.
     >>> cr.save({"epoch": 1, "best": float("inf")}, path)
     >>> cr.load(path)
     {'epoch': 1, 'best': inf}
-"""
-from chainrule.io.serialization import CheckpointError, load, save, write_atomically
 
-__all__ = ["save", "load", "CheckpointError", "write_atomically"]
+``cr.io.save_safetensors(state_dict, path)`` / ``cr.io.load_safetensors(path)`` exchange
+weights with PyTorch: plain safetensors files, exactly as ``safetensors.torch`` writes them.
+"""
+from chainrule.io._files import CheckpointError, write_atomically
+from chainrule.io.serialization import load, save
+from chainrule.io.weights import load_safetensors, save_safetensors
+
+__all__ = ["save", "load", "CheckpointError", "write_atomically", "save_safetensors",
+           "load_safetensors"]

@@ -48,7 +48,7 @@ def _where(path: tuple) -> str:
     return "obj" + "".join(f"[{p!r}]" for p in path)
 
 
-def _little_endian(arr: np.ndarray) -> np.ndarray:
+def little_endian(arr: np.ndarray) -> np.ndarray:
     """A C-contiguous little-endian copy when needed (the bytes safetensors expects).
     Not ``np.ascontiguousarray``: it turns 0-d arrays into 1-d ones."""
     if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and not np.little_endian):
@@ -81,7 +81,7 @@ class Encoder:
 
     def _array_node(self, kind: str, arr: np.ndarray, path: tuple) -> dict:
         _checked_dtype(arr, path)
-        arr = _little_endian(arr)
+        arr = little_endian(arr)
         name = self._name_for(path)
         self.arrays[name] = arr
         return {"type": kind, "key": name, "crc32": zlib.crc32(arr)}
@@ -97,7 +97,7 @@ class Encoder:
             arr = np.asarray(obj)
             _checked_dtype(arr, path)
             return {"type": "scalar", "dtype": arr.dtype.name,
-                    "hex": _little_endian(arr).tobytes().hex()}
+                    "hex": little_endian(arr).tobytes().hex()}
         if obj is None or isinstance(obj, bool):
             return obj
         if isinstance(obj, int):
@@ -225,6 +225,6 @@ def _decode_array(node: dict, kind: str, fetch: Callable, where: str):
         arr = fetch(name)
     except KeyError:
         raise TreeError(where, f"refers to array '{name}', which the file lacks") from None
-    if zlib.crc32(_little_endian(arr)) != node["crc32"]:
+    if zlib.crc32(little_endian(arr)) != node["crc32"]:
         raise TreeError(where, f"the bytes of array '{name}' fail their CRC-32 check")
     return Tensor(arr) if kind == "tensor" else arr
