@@ -187,6 +187,15 @@ def test_bfloat16_loads_as_exact_float32(tmp_path):
     assert loaded["n"].tolist() == [7]
 
 
+def test_checkpoints_written_by_cr_save_read_as_plain_weights(tmp_path):
+    model = nn.Linear(3, 2)
+    path = tmp_path / "run.ckpt"
+    cr.save({"model": model.state_dict(), "epoch": 4}, path)
+    loaded = cr.io.load_safetensors(path)
+    assert sorted(loaded) == ["model.bias", "model.weight"]
+    np.testing.assert_array_equal(loaded["model.weight"].numpy(), model.weight.numpy())
+
+
 def test_overwrite_is_atomic_and_leaves_no_temporary(tmp_path):
     path = tmp_path / "w.safetensors"
     cr.io.save_safetensors({"w": cr.zeros(3)}, path)

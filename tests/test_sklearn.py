@@ -339,6 +339,14 @@ def test_bad_mlp_parameters_are_named_at_fit(iris, params, message):
         est.fit(*iris)
 
 
+def test_sparse_inputs_are_refused_with_scikit_learns_message(iris):
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    X, y = iris
+    for est in (MLPClassifier(max_iter=1), NeuralNetClassifier(TinyNet, max_epochs=1)):
+        with pytest.raises(TypeError, match=r"dense data is required.*\.toarray\(\)"):
+            est.fit(scipy_sparse.csr_matrix(X), y)
+
+
 def test_single_class_and_diverging_loss_are_refused(iris):
     X, y = iris
     with pytest.raises(ValueError, match=r"needs samples of at least 2 classes .* only one "
@@ -392,6 +400,15 @@ def test_criterion_optimizer_and_nonlinearity(iris):
     assert weighted.criterion_.label_smoothing == 0.2
     raw = NeuralNetClassifier(TinyNet, predict_nonlinearity=None, max_epochs=1).fit(X, y)
     assert not np.allclose(raw.predict_proba(X).sum(axis=1), 1.0)  # the logits themselves
+
+    # BCEWithLogitsLoss on 0/1 targets: "auto" turns the logits into probabilities
+    labels = np.stack([y == 0, y == 2], axis=1).astype(float)
+    multilabel = NeuralNetRegressor(TinyNet, criterion=nn.BCEWithLogitsLoss,
+                                    optimizer=optim.Adam, lr=0.05, max_epochs=30,
+                                    batch_size=16, random_state=0).fit(X, labels)
+    proba = multilabel.predict(X)
+    assert proba.shape == (150, 2) and 0 < proba.min() and proba.max() < 1
+    assert ((proba > 0.5) == labels).mean() > 0.9
 
 
 def test_validation_history_and_callbacks(iris):
@@ -452,3 +469,17 @@ def test_missing_scikit_learn_names_the_extra(monkeypatch):
         monkeypatch.delitem(sys.modules, name)
     with pytest.raises(ImportError, match=r'pip install "chainrule\[sklearn\]"'):
         import chainrule.sklearn  # noqa: F401
+
+
+def test_benchmark_script_runs_in_miniature(monkeypatch, capsys):
+    import os
+    bench = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "benchmarks")
+    monkeypatch.syspath_prepend(bench)
+    import sklearn_mlp
+    sklearn_mlp.main(["--datasets", "sonar,ionosphere", "--hidden", "4", "--epochs", "2",
+                      "--folds", "2", "--seeds", "1", "--dtypes", "float32"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("MLP (4,), Adam lr 1e-3") and len(lines) == 3 + 4
+    assert lines[3].startswith("| sonar (208 x 60) | float32 | scikit-learn | 0.")
+    assert lines[6].startswith("| ionosphere (351 x 34) | float32 | chainrule | 0.")

@@ -1,9 +1,10 @@
 """What every chainrule estimator shares: checking data and hyperparameters, seeding,
 training through ``cr.train.fit``, and predicting in batches.
 
-A subclass says how to build its module, optimiser and loss, how many epochs to run and
-which callbacks watch them; a task mixin (:mod:`chainrule.sklearn._targets`) says how to
-turn ``y`` into training targets and outputs back into predictions.
+:class:`NetEstimator` runs ``fit`` and ``partial_fit``; its abstract methods are what each
+estimator supplies: its hyperparameter checks, how ``y`` becomes training targets (per
+task, with the helpers of :mod:`chainrule.sklearn._targets`), its module, optimiser and
+batch size, and how ``train.fit`` runs the epochs.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from chainrule.data import DataLoader, TensorDataset
 from chainrule.random import get_rng_state, manual_seed, set_rng_state
 
 _SEED_LIMIT = 2 ** 31 - 1
-PREDICT_BATCH = 1024  # rows per forward pass when predicting; outputs do not depend on it
+PREDICT_BATCH = 1024  # rows per forward pass when predicting (bounds the memory it takes)
 
 
 @contextlib.contextmanager

@@ -108,7 +108,7 @@ class _NeuralNetBase(NetEstimator):
                      high_open=True)
         if self.verbose not in (0, 1, 2):  # True and False are 1 and 0
             raise ValueError(f"{who}: verbose must be 0, 1 or 2, got {self.verbose!r}")
-        if not all(isinstance(cb, train.Callback) for cb in self.callbacks):
+        if not all(isinstance(cb, train.Callback) for cb in self.callbacks or ()):
             raise TypeError(f"{who}: callbacks must be cr.train.Callback objects, got "
                             f"{list(self.callbacks)!r}")
         if not (self.predict_nonlinearity in ("auto", None) or callable(self.predict_nonlinearity)):
@@ -189,7 +189,7 @@ class _NeuralNetBase(NetEstimator):
                   epochs=len(self.history_.epoch) + (1 if incremental else self.max_epochs),
                   start_epoch=len(self.history_.epoch), history=self.history_,
                   val_loader=val_loader, metrics=self._metrics(),
-                  callbacks=[*copy.deepcopy(list(self.callbacks)), nan_guard],
+                  callbacks=[*copy.deepcopy(list(self.callbacks or ())), nan_guard],
                   verbose=int(self.verbose))
 
     def _nonlinearity(self) -> Callable[[Tensor], Tensor]:
