@@ -26,28 +26,19 @@ def test_doctests_pass():
 
 
 # ------------------------------------------------------------------------ twins
-class GRUNet(nn.Module):
-    """Sequence classifier: bidirectional GRU, Linear on the last step's features."""
+def gru_net(nn):
+    """Sequence classifier: bidirectional GRU, Linear on the last step's features; one
+    definition for both libraries (``nn`` is ``chainrule.nn`` or ``torch.nn``)."""
+    class GRUNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(5, 8, num_layers=2, batch_first=True, bidirectional=True)
+            self.head = nn.Linear(16, 3)
 
-    def __init__(self):
-        super().__init__()
-        self.gru = nn.GRU(5, 8, num_layers=2, batch_first=True, bidirectional=True)
-        self.head = nn.Linear(16, 3)
-
-    def forward(self, x):
-        out, _ = self.gru(x)
-        return self.head(out[:, -1])
-
-
-class TorchGRUNet(tnn.Module):
-    def __init__(self):
-        super().__init__()
-        self.gru = tnn.GRU(5, 8, num_layers=2, batch_first=True, bidirectional=True)
-        self.head = tnn.Linear(16, 3)
-
-    def forward(self, x):
-        out, _ = self.gru(x)
-        return self.head(out[:, -1])
+        def forward(self, x):
+            out, _ = self.gru(x)
+            return self.head(out[:, -1])
+    return GRUNet()
 
 
 class TorchCharLSTM(tnn.Module):
@@ -85,28 +76,18 @@ TWINS = {
     "lstm": (lambda: models.lstm(11, embedding_dim=6, hidden_size=9, num_layers=2),
              lambda: TorchCharLSTM(11, 6, 9, 2),
              lambda rng, n: rng.integers(0, 11, (n, 7)), 11),
-    "gru": (GRUNet, TorchGRUNet,
+    "gru": (lambda: gru_net(nn), lambda: gru_net(tnn),
             lambda rng, n: rng.standard_normal((n, 6, 5)).astype(np.float32), 3),
 }
 
 
-def _train_chainrule(model, x, y, steps=3):
-    opt = cr.optim.Adam(model.parameters(), lr=0.01)
+def _train(lib, model, x, y, steps=3):
+    """A few Adam steps on cross-entropy; ``lib`` is chainrule or torch."""
+    opt = lib.optim.Adam(model.parameters(), lr=0.01)
     model.train()
     for _ in range(steps):
         opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(cr.tensor(x)), cr.tensor(y))
-        loss.backward()
-        opt.step()
-    return model.eval()
-
-
-def _train_torch(model, x, y, steps=3):
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    model.train()
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = tnn.functional.cross_entropy(model(torch.as_tensor(x)), torch.as_tensor(y))
+        loss = lib.nn.functional.cross_entropy(model(lib.as_tensor(x)), lib.as_tensor(y))
         loss.backward()
         opt.step()
     return model.eval()
@@ -123,7 +104,7 @@ def _outputs_equal(ours, theirs, x):
 def test_chainrule_trained_model_loads_into_its_pytorch_twin(tmp_path, rng, name):
     make_ours, make_theirs, inputs, classes = TWINS[name]
     x, y = inputs(rng, 8), rng.integers(0, classes, 8)
-    ours = _train_chainrule(make_ours(), x, y)
+    ours = _train(cr, make_ours(), x, y)
     path = tmp_path / f"{name}.safetensors"
     cr.io.save_safetensors(ours.state_dict(), path)
 
@@ -140,7 +121,7 @@ def test_chainrule_trained_model_loads_into_its_pytorch_twin(tmp_path, rng, name
 def test_pytorch_trained_model_loads_into_chainrule(tmp_path, rng, name):
     make_ours, make_theirs, inputs, classes = TWINS[name]
     x, y = inputs(rng, 8), rng.integers(0, classes, 8)
-    theirs = _train_torch(make_theirs(), x, y)
+    theirs = _train(torch, make_theirs(), x, y)
     path = tmp_path / f"{name}.safetensors"
     st_torch.save_file(theirs.state_dict(), str(path))
 

@@ -3,7 +3,7 @@ training through ``cr.train.fit``, and predicting in batches.
 
 :class:`NetEstimator` runs ``fit`` and ``partial_fit``; its abstract methods are what each
 estimator supplies: its hyperparameter checks, how ``y`` becomes training targets (per
-task, with the helpers of :mod:`chainrule.sklearn._targets`), its module, optimiser and
+task, see :mod:`chainrule.sklearn._tasks`), its module, optimiser and
 batch size, and how ``train.fit`` runs the epochs.
 """
 from __future__ import annotations
@@ -178,6 +178,11 @@ class NetEstimator(BaseEstimator, ABC):
         check_is_fitted(self, "module_")
         X = validate_data(self, X, reset=False, dtype=self._dtype, allow_nd=self._allow_nd)
         return train.predict(self.module_, X, batch_size=PREDICT_BATCH).astype(np.float64)
+
+    def _predicted(self, X) -> np.ndarray:
+        """What predictions are made of: the outputs, unless the estimator post-processes
+        them."""
+        return self._outputs(X)
 
 
 def loader_of(X: np.ndarray, y: np.ndarray, batch_size: int) -> DataLoader:

@@ -20,7 +20,6 @@ from abc import abstractmethod
 from typing import Any
 
 import numpy as np
-from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
@@ -32,8 +31,8 @@ from chainrule.nn import functional as F
 from chainrule.ops import sigmoid, softmax
 from chainrule.sklearn._base import (
     PREDICT_BATCH, NetEstimator, check_choice, check_number)
-from chainrule.sklearn._targets import (
-    check_known_classes, learn_classes, regression_predictions, regression_targets)
+from chainrule.sklearn._tasks import (
+    ClassifierTask, RegressorTask, check_known_classes, learn_classes)
 from chainrule.tensor import Tensor
 from chainrule.train.checkpoint import copy_state_dict
 
@@ -299,7 +298,7 @@ class _EpochRules(train.Callback):
 
 
 # ============================================================================ tasks
-class MLPClassifier(ClassifierMixin, _MLPBase):
+class MLPClassifier(ClassifierTask, _MLPBase):
     """Multi-layer perceptron classifier with scikit-learn's ``MLPClassifier`` interface,
     trained by chainrule (see the module docstring for what differs).
 
@@ -367,19 +366,6 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
         return sigmoid(scores).numpy()
 
     # --------------------------------------------------------------- public API
-    def fit(self, X, y) -> "MLPClassifier":
-        """Fit the model to ``X`` (n_samples, n_features) and labels ``y``; returns self."""
-        return self._fit(X, y, incremental=False)
-
-    def partial_fit(self, X, y, classes=None) -> "MLPClassifier":
-        """One epoch over ``X, y``. The first call needs ``classes``: every label any call
-        will bring (``np.unique(y_all)``)."""
-        if not hasattr(self, "classes_") and classes is None and \
-                not type_of_target(y).startswith("multilabel"):
-            raise ValueError(f"{self._who}: classes must be passed on the first call to "
-                             f"partial_fit")
-        return self._fit(X, y, incremental=True, classes=classes)
-
     def predict(self, X) -> np.ndarray:
         """Predicted labels (for multilabel targets, the 0/1 indicator matrix)."""
         proba = self._probabilities(self._outputs(X))
@@ -404,7 +390,7 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
         return tags
 
 
-class MLPRegressor(RegressorMixin, _MLPBase):
+class MLPRegressor(RegressorTask, _MLPBase):
     """Multi-layer perceptron regressor with scikit-learn's ``MLPRegressor`` interface,
     trained by chainrule on half the mean squared error (one or several targets).
 
@@ -418,15 +404,9 @@ class MLPRegressor(RegressorMixin, _MLPBase):
         True
     """
 
-    def _y_check_options(self) -> dict:
-        return {"multi_output": True, "y_numeric": True}
-
     def _encode_targets(self, y, *, first: bool, classes) -> np.ndarray:
-        targets = regression_targets(self._who, y, self._dtype,
-                                     None if first else self.n_outputs_)
-        if first:
-            self.n_outputs_ = targets.shape[1]
-            self.out_activation_ = "identity"
+        targets = super()._encode_targets(y, first=first, classes=classes)
+        self.out_activation_ = "identity"
         return targets
 
     def _data_loss(self, out, target):
@@ -435,20 +415,3 @@ class MLPRegressor(RegressorMixin, _MLPBase):
     def _validation_score(self, validation) -> float:
         X_val, targets = validation
         return float(r2_score(targets, train.predict(self.module_, X_val, PREDICT_BATCH)))
-
-    def fit(self, X, y) -> "MLPRegressor":
-        """Fit the model to ``X`` (n_samples, n_features) and targets ``y``; returns self."""
-        return self._fit(X, y, incremental=False)
-
-    def partial_fit(self, X, y) -> "MLPRegressor":
-        """One epoch over ``X, y`` (starting a new model on the first call)."""
-        return self._fit(X, y, incremental=True)
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted targets: ``(n_samples,)`` for one target, else ``(n_samples, n_targets)``."""
-        return regression_predictions(self._outputs(X))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags

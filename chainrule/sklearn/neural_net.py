@@ -26,14 +26,12 @@ from abc import abstractmethod
 from typing import Any, Callable
 
 import numpy as np
-from sklearn.base import ClassifierMixin, RegressorMixin
 
 from chainrule import nn, optim, train
 from chainrule.ops import exp, sigmoid, softmax
 from chainrule.sklearn._base import NetEstimator, check_number, loader_of
-from chainrule.sklearn._targets import (
-    check_known_classes, class_indices, learn_classes, regression_predictions,
-    regression_targets)
+from chainrule.sklearn._tasks import (
+    ClassifierTask, RegressorTask, check_known_classes, class_indices, learn_classes)
 from chainrule.tensor import Tensor
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
@@ -216,7 +214,7 @@ class _NeuralNetBase(NetEstimator):
         return np.asarray(result.data if isinstance(result, Tensor) else result)
 
 
-class NeuralNetClassifier(ClassifierMixin, _NeuralNetBase):
+class NeuralNetClassifier(ClassifierTask, _NeuralNetBase):
     """A ``cr.nn.Module`` that returns one score per class, ``(N, n_classes)``, as a
     scikit-learn classifier; trained on the class indices of ``y`` with
     ``CrossEntropyLoss`` unless ``criterion`` says otherwise.
@@ -263,18 +261,6 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNetBase):
             return criterion(out, target)
         return loss
 
-    def fit(self, X, y) -> "NeuralNetClassifier":
-        """Train on ``X`` and labels ``y`` for ``max_epochs`` epochs; returns self."""
-        return self._fit(X, y, incremental=False)
-
-    def partial_fit(self, X, y, classes=None) -> "NeuralNetClassifier":
-        """One more epoch over ``X, y``. The first call needs ``classes``
-        (``np.unique(y_all)``), as scikit-learn's incremental classifiers do."""
-        if not hasattr(self, "classes_") and classes is None:
-            raise ValueError(f"{self._who}: classes must be passed on the first call to "
-                             f"partial_fit")
-        return self._fit(X, y, incremental=True, classes=classes)
-
     def predict_proba(self, X) -> np.ndarray:
         """The module's outputs through ``predict_nonlinearity`` (softmax probabilities for
         the default criterion), ``(n_samples, n_classes)`` in the order of ``classes_``."""
@@ -286,7 +272,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNetBase):
         return self.classes_[best]
 
 
-class NeuralNetRegressor(RegressorMixin, _NeuralNetBase):
+class NeuralNetRegressor(RegressorTask, _NeuralNetBase):
     """A ``cr.nn.Module`` that returns ``(N, n_targets)`` as a scikit-learn regressor,
     trained with ``MSELoss`` unless ``criterion`` says otherwise.
 
@@ -308,32 +294,5 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNetBase):
     def _metrics(self):
         return ()
 
-    def _y_check_options(self) -> dict:
-        return {"multi_output": True, "y_numeric": True}
-
-    def _encode_targets(self, y, *, first: bool, classes) -> np.ndarray:
-        targets = regression_targets(self._who, y, self._dtype,
-                                     None if first else self.n_outputs_)
-        if first:
-            self.n_outputs_ = targets.shape[1]
-        return targets
-
     def _checked_loss(self, criterion):
         return criterion  # the regression losses name mismatched shapes themselves
-
-    def fit(self, X, y) -> "NeuralNetRegressor":
-        """Train on ``X`` and targets ``y`` for ``max_epochs`` epochs; returns self."""
-        return self._fit(X, y, incremental=False)
-
-    def partial_fit(self, X, y) -> "NeuralNetRegressor":
-        """One more epoch over ``X, y`` (starting a new model on the first call)."""
-        return self._fit(X, y, incremental=True)
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted targets: ``(n_samples,)`` for one target, else ``(n_samples, n_targets)``."""
-        return regression_predictions(self._predicted(X))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
