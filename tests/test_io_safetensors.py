@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import models, nn
+from chainrule import nn
+from chainrule.cli import models
 from chainrule.io import CheckpointError
 
 torch = pytest.importorskip("torch")
@@ -21,8 +22,10 @@ tnn = torch.nn
 
 
 def test_doctests_pass():
+    import chainrule.io._files
     import chainrule.io.weights
-    assert doctest.testmod(chainrule.io.weights).failed == 0
+    for module in (chainrule.io._files, chainrule.io.weights):
+        assert doctest.testmod(module).failed == 0, module.__name__
 
 
 # ------------------------------------------------------------------------ twins

@@ -21,7 +21,8 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import chainrule as cr  # noqa: E402
-from chainrule import models, nn, optim  # noqa: E402
+from chainrule import nn, optim  # noqa: E402
+from chainrule.cli import models  # noqa: E402
 from chainrule.sklearn import (  # noqa: E402
     MLPClassifier, MLPRegressor, NeuralNetClassifier, NeuralNetRegressor)
 

@@ -23,7 +23,8 @@ from typing import Mapping
 import numpy as np
 
 from chainrule.io._files import (
-    CheckpointError, as_path, check_file, read_header, require_safetensors, write_atomically)
+    CheckpointError, as_path, check_file, check_target, read_header, require_safetensors,
+    write_atomically)
 from chainrule.io._tree import STORABLE_DTYPES, little_endian
 from chainrule.tensor import Tensor
 
@@ -57,7 +58,8 @@ def save_safetensors(state_dict: Mapping[str, Tensor | np.ndarray], path: str | 
     path = as_path(path, who)
     arrays = _arrays_of(state_dict, who)
     text = _checked_metadata(metadata, who)
-    write_atomically(safetensors.numpy.save(arrays, metadata=text), path, who)
+    check_target(path, who)
+    write_atomically(path, safetensors.numpy.save(arrays, metadata=text))
 
 
 def _arrays_of(state_dict, who: str) -> dict[str, np.ndarray]:

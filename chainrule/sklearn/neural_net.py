@@ -2,7 +2,7 @@
 scikit-learn estimator (skorch's idea, with chainrule's training loop).
 
 ``module`` is a Module class, a function returning a Module (such as
-``cr.models.mlp``), or a Module instance (each fit trains a copy of it). A class or function
+``chainrule.cli.models.mlp``), or a Module instance (each fit trains a copy of it). A class or function
 is called with the ``module__`` parameters, plus the sizes the data decide when its
 signature asks for them and they are not given: ``in_features`` (features per sample) and
 ``out_features`` or ``num_classes`` (classes, or regression targets). So one estimator
@@ -221,7 +221,8 @@ class NeuralNetClassifier(ClassifierTask, _NeuralNetBase):
 
     Example:
         >>> from sklearn.datasets import load_iris
-        >>> from chainrule import models, optim
+        >>> from chainrule import optim
+        >>> from chainrule.cli import models
         >>> from chainrule.sklearn import NeuralNetClassifier
         >>> X, y = load_iris(return_X_y=True)
         >>> net = NeuralNetClassifier(models.mlp, module__hidden=(16,), optimizer=optim.Adam,
@@ -278,7 +279,8 @@ class NeuralNetRegressor(RegressorTask, _NeuralNetBase):
 
     Example:
         >>> import numpy as np
-        >>> from chainrule import models, optim
+        >>> from chainrule import optim
+        >>> from chainrule.cli import models
         >>> from chainrule.sklearn import NeuralNetRegressor
         >>> X = np.linspace(-1, 1, 200).reshape(-1, 1)
         >>> net = NeuralNetRegressor(models.mlp, module__hidden=(32,), module__activation="tanh",
