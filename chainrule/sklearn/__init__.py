@@ -6,9 +6,10 @@
   estimator (skorch's idea), configured with ``module__``/``optimizer__``/``criterion__``
   prefixed parameters.
 
-All four pass scikit-learn's estimator checks, so they work in ``Pipeline``,
+All four pass scikit-learn's estimator checks (but for one, explained in docs/sklearn.md:
+float32 predictions of a subset may differ in the last bits), so they work in ``Pipeline``,
 ``GridSearchCV`` and ``cross_val_score``, take pandas DataFrames, and pickle for
-scikit-learn's own use (joblib workers, ``clone``). Pickling is your choice for your own
+scikit-learn's own use (joblib's worker processes, model persistence). Pickling is your choice for your own
 files: unpickling runs code, so load only pickles you made. ``cr.load`` never unpickles; to
 share a fitted network, save its weights with
 ``cr.io.save_safetensors(estimator.module_.state_dict(), path)``.
