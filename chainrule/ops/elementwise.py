@@ -12,7 +12,7 @@ import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.backend import HALF, ONE, ShapeError, get_default_dtype
-from chainrule.ops.promotion import promote, result_type, same_dtype
+from chainrule.ops.promotion import promote, result_type, settled
 from chainrule.ops.registry import S, op
 from chainrule.tensor import Tensor
 
@@ -455,7 +455,7 @@ def _floating(a):
 
 def _binary(fn, name, doc, floating=False):
     def binary(a, b):
-        if not same_dtype(a, b):    # tensors of one dtype (the hot path) need no promotion
+        if not settled(a, b):    # tensors of one dtype (the hot path) need no promotion
             a, b = promote(a, b)
         if floating:
             a, b = _floating(a), _floating(b)
@@ -496,7 +496,7 @@ div = op(operators={"__truediv__": "self", "__rtruediv__": "reflected"},
                        S(s.positive(3, 4), 1.5), S(s.positive(5), -2)])
 def pow(a, b):
     """``a ** b`` for tensors and numbers (differentiable in both). Example: ``x ** 2``"""
-    if not same_dtype(a, b):
+    if not settled(a, b):
         a, b = promote(a, b)
         if isinstance(a, Tensor) and isinstance(b, float):
             a = _floating(a)

@@ -5,7 +5,7 @@ import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.backend import ShapeError
-from chainrule.ops.promotion import promote, same_dtype
+from chainrule.ops.promotion import promote, settled
 from chainrule.ops.registry import S, op
 
 
@@ -53,7 +53,7 @@ class MatMul(Function):
                        S(s.real(2, 3, 4), s.real(4))])
 def matmul(a, b):
     """Matrix product with NumPy/PyTorch semantics (``a @ b``). Example: ``x @ w.T``"""
-    if not same_dtype(a, b):
+    if not settled(a, b):
         a, b = promote(a, b)
     return MatMul.apply(a, b)
 

@@ -49,9 +49,15 @@ def result_type(*operands) -> np.dtype:
     return out
 
 
-def same_dtype(a, b) -> bool:
-    """True when no promotion can be needed: two tensors of one dtype (the hot path)."""
-    return type(a) is type(b) is Tensor and a.data.dtype is b.data.dtype
+def settled(a, b) -> bool:
+    """True when NumPy already gives PyTorch's dtype, so ``promote`` can be skipped (the hot
+    path): two tensors of one dtype, or a floating tensor and a Python number (both treat
+    the number as weak)."""
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            return a.data.dtype is b.data.dtype
+        return a.data.dtype.kind == "f" and (type(b) is float or type(b) is int)
+    return isinstance(b, Tensor) and b.data.dtype.kind == "f" and (type(a) is float or type(a) is int)
 
 
 def promote(*operands):
