@@ -339,8 +339,8 @@ def derive(session, layer: int, kind: str, row: int, col: int = 0, sample: int =
     checks = [("total gradient \u2202J/\u2202" + name, g, engine["grad"]),
               ("new value of " + name, new, engine["new"])]
     checks += [(f"optimiser state {k}", v, engine["after"][k]) for k, v in state_after.items()]
-    loss_text = ("J = \u2212(1/B) \u03a3_s [y log \u0177 + (1 \u2212 y) log(1 \u2212 \u0177)],  "
-                 "\u0177 = \u03c3(z)" if d.classification else "J = (1/B) \u03a3_s (y \u2212 \u0177)\u00b2")
+    loss_text = ("\u2212(1/B) \u03a3_s [y log \u0177 + (1 \u2212 y) log(1 \u2212 \u0177)] with "
+                 "\u0177 = \u03c3(z)" if d.classification else "(1/B) \u03a3_s (y \u2212 \u0177)\u00b2")
     penalty = session.penalty(session.model)
     penalty = float(penalty.item()) if hasattr(penalty, "item") else float(penalty)
     point = int(rows[sample])

@@ -254,8 +254,8 @@ class Session:
 
     def _points(self, Z: np.ndarray, rows: np.ndarray) -> list:
         y = self.problem.y
-        return [[round(float(Z[i, 0]), 4), round(float(Z[i, 1]), 4), round(float(y[i]), 4)]
-                for i in rows]
+        return [[round(float(Z[i, 0]), 4), round(float(Z[i, 1]), 4), round(float(y[i]), 4),
+                 int(i)] for i in rows]
 
     def frame(self, full: bool = False) -> dict:
         """The training state now: losses, weights, heatmaps, gradient flow."""
