@@ -8,8 +8,8 @@ one of the settings' fixed names, never text the page sent.
 
 The run folder has the layout ``chainrule train`` writes: ``config.json`` and a
 ``last.ckpt`` holding the model's and the optimiser's state and that config, plus the
-points as ``train.csv`` / ``test.csv`` (the config's data section names them) and the loss
-history.
+points as ``<dataset>.csv`` / ``<dataset>-test.csv`` (the config's data section names them)
+and the loss history.
 """
 from __future__ import annotations
 
@@ -207,7 +207,9 @@ def write_run(session, base: str) -> str:
     s, p = session.settings, session.problem
     folder = new_run_folder(base, s.dataset)
     classification = s.problem == "classification"
-    train_csv, test_csv = os.path.join(folder, "train.csv"), os.path.join(folder, "test.csv")
+    # evaluate names the data after the training file: "on the spiral test split"
+    train_csv = os.path.join(folder, f"{s.dataset}.csv")
+    test_csv = os.path.join(folder, f"{s.dataset}-test.csv")
     _write_points(train_csv, p.X[p.train], p.y[p.train], classification)
     _write_points(test_csv, p.X[p.test], p.y[p.test], classification)
     config = run_config(session, train_csv, test_csv)
