@@ -14,14 +14,13 @@ and the loss history.
 from __future__ import annotations
 
 import datetime
-import json
 import os
-import secrets
 
 import numpy as np
 
 import chainrule as cr
 from chainrule import io
+from chainrule.cli.runs import save_history, write_json
 from chainrule.playground.problem import generator_call
 from chainrule.playground.settings import MOMENTUM
 from chainrule.train import History
@@ -176,16 +175,7 @@ def run_config(session, train_csv: str, test_csv: str) -> dict:
 def _write_points(path: str, X: np.ndarray, y: np.ndarray, classification: bool) -> None:
     labels = y.astype(np.int64).astype(str) if classification else [repr(float(v)) for v in y]
     rows = [f"{float(a)!r},{float(b)!r},{label}" for (a, b), label in zip(X, labels)]
-    _write_text(path, "x1,x2,label\n" + "\n".join(rows) + "\n")
-
-
-def _write_text(path: str, text: str) -> None:
-    """Write through a uniquely named temporary file in the same folder, then rename."""
-    folder, name = os.path.split(os.path.abspath(path))
-    temp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
-    with open(temp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(temp, path)
+    io.write_atomically(path, ("x1,x2,label\n" + "\n".join(rows) + "\n").encode("utf-8"))
 
 
 def new_run_folder(base: str, dataset: str) -> str:
@@ -220,7 +210,6 @@ def write_run(session, base: str) -> str:
     ckpt = make_checkpoint(session.model, session.optimizer, epoch=session.epoch,
                            global_step=session.total_steps, history=history, config=config)
     io.save(ckpt, os.path.join(folder, "last.ckpt"))
-    _write_text(os.path.join(folder, "config.json"), json.dumps(config, indent=1) + "\n")
-    if len(history):
-        history.to_csv(os.path.join(folder, "history.csv"))
+    write_json(os.path.join(folder, "config.json"), config)
+    save_history(history, folder, plot=False)
     return folder
