@@ -2,9 +2,9 @@
 
 Each tab that connects to ``/ws`` gets its own :class:`~chainrule.playground.session.Session`
 (its own data, network and optimiser); the socket closing ends the session and drops it.
-Training runs in worker threads, a short slice at a time, so one tab's training never
-blocks another tab's clicks: each slice ends with a frame (losses, weights, heatmaps,
-gradient flow) sent to its tab.
+Training runs in a worker thread, a short slice at a time, the playing tabs taking turns,
+so one tab's training never blocks another tab's clicks: each slice ends with a frame
+(losses, weights, heatmaps, gradient flow) sent to its tab.
 
 Messages from the page are JSON objects with a ``type`` among :data:`MESSAGE_TYPES`; their
 fields are checked (:mod:`chainrule.playground.settings`) and nothing in them is evaluated
@@ -40,7 +40,8 @@ from chainrule.playground.session import Session
 from chainrule.playground.settings import SettingsError
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
-SLICE_SECONDS = 0.04        # training between two frames of a playing tab
+SLICE_SECONDS = 0.04        # training between two frames of a tab playing alone
+MIN_SLICE_SECONDS = 0.02    # ... and the shortest turn when many tabs play
 MAX_SESSIONS = 64           # tabs served at once; more are refused with a message
 MAX_MESSAGE_BYTES = 2 * MAX_UPLOAD_BYTES + 4096   # a CSV upload in its JSON envelope
 MESSAGE_TYPES = ("settings", "play", "pause", "step", "reset", "explain", "upload",
@@ -63,9 +64,10 @@ def _finite(obj: Any) -> Any:
 class Tab:
     """One connected tab: its session, the lock that orders work on it, its trainer."""
 
-    def __init__(self, websocket: WebSocket, runs_dir: str):
+    def __init__(self, websocket: WebSocket, runs_dir: str, training: anyio.CapacityLimiter):
         self.websocket = websocket
         self.runs_dir = runs_dir
+        self.training = training
         self.session: Session | None = None
         self.lock = asyncio.Lock()
         self.trainer: asyncio.Task | None = None
@@ -76,7 +78,13 @@ class Tab:
             return await anyio.to_thread.run_sync(fn, *args)
 
     async def send(self, message: dict) -> None:
-        await self.websocket.send_text(json.dumps(_finite(message), allow_nan=False))
+        text = json.dumps(_finite(message), allow_nan=False)
+        try:
+            await self.websocket.send_text(text)
+        except (RuntimeError, OSError) as e:
+            # Starlette raises a RuntimeError (WebSocketDisconnected) to send on a closed
+            # socket: the tab went away while we worked; end it as a disconnect.
+            raise WebSocketDisconnect(code=1006) from e
 
     # --------------------------------------------------------------- training
     def playing(self) -> bool:
@@ -97,12 +105,20 @@ class Tab:
 
     async def _train(self) -> None:
         session = self.session
+        app = self.websocket.app
 
-        def slice_and_frame() -> dict:
-            session.train_for(SLICE_SECONDS)
+        def slice_and_frame(seconds: float) -> dict:
+            session.train_for(seconds)
             return session.frame()
         while True:
-            frame = await self.run(slice_and_frame)
+            # One tab trains at a time, the tabs taking turns: the GIL lets only one thread
+            # run Python anyway, and with one trainer the event loop (and every tab's clicks,
+            # which do not wait for this turn) gets the GIL back within a few milliseconds.
+            # The more tabs play, the shorter each turn, so every tab still redraws often.
+            playing = sum(tab.playing() for tab in app.state.sessions.values())
+            seconds = max(MIN_SLICE_SECONDS, SLICE_SECONDS / max(1, playing))
+            async with self.training:
+                frame = await self.run(slice_and_frame, seconds)
             frame["playing"] = True
             await self.send(frame)
             await asyncio.sleep(0)   # let this tab's own messages in between slices
@@ -180,7 +196,9 @@ async def _websocket(websocket: WebSocket) -> None:
                                               f"its limit; close one and reload"}))
         await websocket.close()
         return
-    tab = Tab(websocket, app.state.runs_dir)
+    if app.state.training is None:   # made here, inside the server's event loop
+        app.state.training = anyio.CapacityLimiter(1)
+    tab = Tab(websocket, app.state.runs_dir, app.state.training)
     token = secrets.token_urlsafe(18)
     sessions[token] = tab
     try:
@@ -240,6 +258,7 @@ def create_app(runs_dir: str = "runs", max_sessions: int = MAX_SESSIONS) -> Star
     app.state.sessions = {}
     app.state.runs_dir = runs_dir
     app.state.max_sessions = max_sessions
+    app.state.training = None
     return app
 
 
