@@ -47,6 +47,8 @@ def main(epochs: int = 300) -> dict:
     start = Session()
     start.update_settings({**XOR, "activation": "sigmoid"})
     out["sigmoid_slope_start"] = hidden_slopes(start)
+    first, _ = trained({**XOR, "activation": "sigmoid"}, 1)
+    out["sigmoid_flow_epoch1"] = first.frame()["flow"]
     session, losses = trained({**XOR, "activation": "sigmoid"}, epochs, checkpoints)
     out["sigmoid_slope_trained"] = hidden_slopes(session)
     out["sigmoid_losses"] = losses
@@ -54,6 +56,8 @@ def main(epochs: int = 300) -> dict:
     print(f"   mean sigma'(z) per hidden unit at the start {np.round(out['sigmoid_slope_start'], 3)}, "
           f"after {epochs} epochs {np.round(out['sigmoid_slope_trained'], 3)}")
     print("   test loss " + ", ".join(f"epoch {e}: {v:.3f}" for e, v in losses))
+    print("   gradient norms in epoch 1: " + ", ".join(
+        f"{layer['name']} {layer['grad_norm']:.2e}" for layer in out["sigmoid_flow_epoch1"]["layers"]))
     print("2. the same with tanh and ReLU (seeds 0-3), and ReLU with 8 units")
     for name, settings in [("tanh", {**XOR, "activation": "tanh"}),
                            *[(f"relu seed {s}", {**XOR, "activation": "relu", "seed": s})

@@ -128,6 +128,7 @@ class Session:
         p = self.problem
         self.inputs = p.inputs(s.features)
         self.targets = p.y.reshape(-1, 1)
+        self.grid_inputs = p.inputs(s.features, grid_points(p.extent, OUTPUT_GRID))
         self._new_epoch_order()
         self._record_losses()
 
@@ -278,8 +279,7 @@ class Session:
 
     def _heatmaps(self) -> dict:
         """The output over the plane, and every hidden neuron's own output."""
-        grid = grid_points(self.problem.extent, OUTPUT_GRID)
-        a = cr.Tensor(self.problem.inputs(self.settings.features, grid))
+        a = cr.Tensor(self.grid_inputs)
         hidden: list[list[str]] = []
         sub = (slice(None, None, OUTPUT_GRID // NEURON_GRID),) * 2
         with cr.no_grad():
