@@ -122,9 +122,8 @@ def test_a_2_3_1_network_learns_xor():
 
 
 # ------------------------------------------------------------- derivation vs PyTorch
-def _torch_twin(session, torch):
-    """The session's network, loss, regulariser and optimiser in PyTorch."""
-    s = session.settings
+def torch_network(session, torch):
+    """The session's network in PyTorch (float64), with its current weights."""
     layers = []
     for k, lin in enumerate(session.linears):
         t = torch.nn.Linear(lin.in_features, lin.out_features).double()
@@ -133,9 +132,15 @@ def _torch_twin(session, torch):
             t.bias.copy_(torch.from_numpy(lin.bias.data))
         layers.append(t)
         if k < len(session.linears) - 1:
-            layers.append({"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh,
-                           "sigmoid": torch.nn.Sigmoid, "linear": torch.nn.Identity}[s.activation]())
-    model = torch.nn.Sequential(*layers)
+            layers.append({"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid,
+                           "linear": torch.nn.Identity}[session.settings.activation]())
+    return torch.nn.Sequential(*layers)
+
+
+def _torch_twin(session, torch):
+    """The session's network, loss, regulariser and optimiser in PyTorch."""
+    s = session.settings
+    model = torch_network(session, torch)
     opt = (torch.optim.Adam(model.parameters(), lr=s.lr) if s.optimizer == "adam" else
            torch.optim.SGD(model.parameters(), lr=s.lr,
                            momentum=S.MOMENTUM if s.optimizer == "momentum" else 0.0))

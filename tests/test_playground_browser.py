@@ -22,6 +22,7 @@ if not os.path.exists(CHROMIUM):
     pytest.skip(f"no {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
 from chainrule.playground.server import bind, make_server, url_of  # noqa: E402
+from test_playground import torch_network  # noqa: E402  (tests/ is on sys.path under pytest)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -45,16 +46,7 @@ def server(tmp_path):
 
 def torch_gradients(session, rows):
     """PyTorch's gradient of every parameter, and of the output z, on the batch ``rows``."""
-    layers = []
-    for k, lin in enumerate(session.linears):
-        t = torch.nn.Linear(lin.in_features, lin.out_features).double()
-        with torch.no_grad():
-            t.weight.copy_(torch.from_numpy(lin.weight.data))
-            t.bias.copy_(torch.from_numpy(lin.bias.data))
-        layers.append(t)
-        if k < len(session.linears) - 1:
-            layers.append(torch.nn.Tanh())
-    model = torch.nn.Sequential(*layers)
+    model = torch_network(session, torch)
     z = model(torch.from_numpy(session.inputs[rows]))
     z.retain_grad()
     torch.nn.BCEWithLogitsLoss()(z, torch.from_numpy(session.targets[rows])).backward()
