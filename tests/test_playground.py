@@ -350,3 +350,12 @@ def test_chainrule_playground_serves_on_a_free_local_port_until_interrupted(tmp_
     bad = subprocess.run([sys.executable, "-m", "chainrule", "playground", "--port", "70000"],
                          capture_output=True, text=True, env=env(), cwd=tmp_path)
     assert bad.returncode == 1 and bad.stderr.startswith("chainrule: error: --port must be")
+
+
+def test_docstring_examples_run():
+    import doctest
+    import chainrule as cr
+    from chainrule.playground import server, session, settings
+    for module in (settings, session, server):
+        result = doctest.testmod(module, extraglobs={"cr": cr})
+        assert result.failed == 0 and result.attempted > 0, module.__name__

@@ -13,6 +13,7 @@ The objective is the data loss plus the regulariser on the weights (not the bias
 
     >>> s = Session()
     >>> s.update_settings({"dataset": "xor", "hidden": [3], "activation": "sigmoid"})
+    {'changed': 'data'}
     >>> s.step()["type"]
     'step'
 """
