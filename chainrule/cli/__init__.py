@@ -55,7 +55,20 @@ from chainrule.cli.errors import UserError
 __all__ = ["COMMANDS", "UserError", "build_parser", "main"]
 
 # Every command, in the order ``chainrule --help`` lists them.
-COMMANDS = (train, evaluate, predict, sample, explain, summary, playground)
+COMMANDS = (train, evaluate, predict, sample, playground, explain, summary)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help, measuring the command names at the indent they are printed with:
+    Python before 3.12 measures them two columns short, which would push the help of a name
+    longer than 8 characters (``playground``) onto a line of its own."""
+
+    def add_argument(self, action):
+        super().add_argument(action)
+        if action.help is not argparse.SUPPRESS:
+            for sub in self._iter_indented_subactions(action):   # indented as printed
+                width = len(self._format_action_invocation(sub)) + self._current_indent
+                self._action_max_length = max(self._action_max_length, width)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,7 +81,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``chainrule`` and of every command in :data:`COMMANDS`."""
     parser = _Parser(prog="chainrule", description="Train, evaluate and explain neural networks "
-                     "built on chainrule (NumPy autograd).")
+                     "built on chainrule (NumPy autograd).", formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in COMMANDS:
