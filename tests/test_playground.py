@@ -359,3 +359,11 @@ def test_docstring_examples_run():
     for module in (settings, session, server):
         result = doctest.testmod(module, extraglobs={"cr": cr})
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def test_a_name_pointed_at_this_computer_by_another_site_is_refused(tmp_path):
+    from starlette.testclient import TestClient
+    from chainrule.playground.server import create_app
+    app = create_app(str(tmp_path), allowed_hosts=["127.0.0.1", "localhost"])
+    assert TestClient(app, base_url="http://127.0.0.1:8765").get("/").status_code == 200
+    assert TestClient(app, base_url="http://evil.example:8765").get("/").status_code == 400

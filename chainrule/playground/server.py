@@ -27,6 +27,8 @@ from typing import Any, Callable
 
 import anyio
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -241,8 +243,11 @@ async def _script(request: Request) -> Response:
         "Content-Disposition": 'attachment; filename="playground_network.py"'})
 
 
-def create_app(runs_dir: str = "runs", max_sessions: int = MAX_SESSIONS) -> Starlette:
-    """The playground app; exported run folders go under ``runs_dir``.
+def create_app(runs_dir: str = "runs", max_sessions: int = MAX_SESSIONS,
+               allowed_hosts: list[str] | None = None) -> Starlette:
+    """The playground app; exported run folders go under ``runs_dir``. With
+    ``allowed_hosts``, requests naming any other host are refused (a page on another site
+    that points its own name at 127.0.0.1, "DNS rebinding", must not reach the server).
 
     Example:
         >>> app = create_app("runs")
@@ -254,7 +259,8 @@ def create_app(runs_dir: str = "runs", max_sessions: int = MAX_SESSIONS) -> Star
         Route("/export/script/{token}", _script),
         WebSocketRoute("/ws", _websocket),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ])
+    ], middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)]
+        if allowed_hosts else None)
     app.state.sessions = {}
     app.state.runs_dir = runs_dir
     app.state.max_sessions = max_sessions
@@ -285,7 +291,12 @@ def make_server(sock: socket.socket, runs_dir: str = "runs"):
     """A uvicorn server for the app (``server.run(sockets=[sock])`` serves until
     ``server.should_exit`` is set or Ctrl-C)."""
     import uvicorn
-    config = uvicorn.Config(create_app(runs_dir), log_level="warning", lifespan="off",
+    host = sock.getsockname()[0]
+    # On this computer only, the page is reached by these names; a --host the user chose
+    # (a LAN address, 0.0.0.0) is reached by names we cannot know.
+    local = ["127.0.0.1", "localhost"] if host == "127.0.0.1" else None
+    config = uvicorn.Config(create_app(runs_dir, allowed_hosts=local), log_level="warning",
+                            lifespan="off",
                             ws_max_size=MAX_MESSAGE_BYTES, ws_ping_interval=None)
     return uvicorn.Server(config)
 
