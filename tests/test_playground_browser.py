@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
 
 sync_api = pytest.importorskip("playwright.sync_api")

@@ -177,7 +177,7 @@ class Derivation:
         f, a, z = self.act(m), self.a(m)[s, k], self.z(m)[s, k]
         lhs = f"{_FNAME[f]}\u2032({self.z_name(m, k)})"
         if f == "sigmoid":
-            return _row(lhs, f"a(1 \u2212 a)", f"{num(a)}\u00b7(1 \u2212 {num(a, True)})",
+            return _row(lhs, "a(1 \u2212 a)", f"{num(a)}\u00b7(1 \u2212 {num(a, True)})",
                         num(fp), value=fp, checked=True)
         if f == "tanh":
             return _row(lhs, "1 \u2212 a\u00b2", f"1 \u2212 {num(a, True)}\u00b2", num(fp),

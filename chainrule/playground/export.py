@@ -129,7 +129,7 @@ def script_text(session) -> str:
         "",
         "",
         f"rng = np.random.default_rng({s.seed})",
-        f"print(f'start: train loss {{loss_on(train):.4f}}, test loss {{loss_on(test):.4f}}')",
+        "print(f'start: train loss {loss_on(train):.4f}, test loss {loss_on(test):.4f}')",
         "for epoch in range(1, args.epochs + 1):",
         "    shuffled = rng.permutation(train)",
         f"    for start in range(0, len(shuffled), {s.batch_size}):",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+import time
 from typing import Any
 
 import numpy as np
@@ -217,7 +218,6 @@ class Session:
 
     def train_for(self, seconds: float, max_steps: int = 100_000) -> int:
         """Train for about ``seconds`` of compute; returns the number of steps taken."""
-        import time
         start, taken = time.perf_counter(), 0
         while taken < max_steps and time.perf_counter() - start < seconds:
             self.train_step()
