@@ -236,7 +236,8 @@ def test_exported_run_folder_is_read_by_chainrule_evaluate(tmp_path, dataset, pr
     session = Session()
     session.update_settings({"dataset": dataset, "problem": problem, "optimizer": "adam",
                              "features": ["x1", "x2", "x1^2", "x2^2"]})
-    session.train_for(0.2)
+    for _ in range(2 * session.steps_per_epoch + 3):   # two epochs and a bit
+        session.train_step()
     folder = write_run(session, str(tmp_path / "runs"))
     assert sorted(os.listdir(folder)) == sorted(
         ["config.json", "last.ckpt", "history.csv", "history.json", f"{dataset}.csv",

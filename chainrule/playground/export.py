@@ -14,13 +14,13 @@ and the loss history.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 
 import numpy as np
 
 import chainrule as cr
 from chainrule import io
-from chainrule.cli.runs import save_history, write_json
 from chainrule.playground.problem import generator_call
 from chainrule.playground.settings import MOMENTUM
 from chainrule.train import History
@@ -210,6 +210,9 @@ def write_run(session, base: str) -> str:
     ckpt = make_checkpoint(session.model, session.optimizer, epoch=session.epoch,
                            global_step=session.total_steps, history=history, config=config)
     io.save(ckpt, os.path.join(folder, "last.ckpt"))
-    write_json(os.path.join(folder, "config.json"), config)
-    save_history(history, folder, plot=False)
+    io.write_atomically(os.path.join(folder, "config.json"),
+                        (json.dumps(config, indent=1) + "\n").encode("utf-8"))
+    if len(history):
+        history.to_csv(os.path.join(folder, "history.csv"))
+        history.to_json(os.path.join(folder, "history.json"))
     return folder

@@ -29,7 +29,6 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import nn, optim
-from chainrule.cli import models
 from chainrule.explain import GradientFlowCallback
 from chainrule.nn import init
 from chainrule.playground.problem import Upload, grid_points, make_problem, read_upload
@@ -38,6 +37,34 @@ from chainrule.playground.settings import MOMENTUM, Settings, SettingsError, par
 OUTPUT_GRID = 64        # pixels per side of the output heatmap
 NEURON_GRID = 32        # ... of each neuron's own heatmap (every other output pixel)
 HISTORY_LIMIT = 5000    # loss-curve points kept per session (older ones are thinned)
+
+
+ACTIVATION_LAYERS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+                     "linear": nn.Identity}
+
+
+def build_network(n_inputs: int, hidden, activation: str) -> nn.Sequential:
+    """``Flatten``, then ``Linear`` and the activation for each hidden layer, then a
+    ``Linear`` to the one output: the layout of the command line's ``mlp`` model, so an
+    exported network's config (``{"kind": "mlp", ...}``) rebuilds it in ``chainrule
+    evaluate`` and its state dict fits.
+
+    Example:
+        >>> build_network(2, [3], "tanh")
+        Sequential(
+          (0): Flatten(start_dim=1, end_dim=-1)
+          (1): Linear(in_features=2, out_features=3, bias=True)
+          (2): Tanh()
+          (3): Linear(in_features=3, out_features=1, bias=True)
+        )
+    """
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = n_inputs
+    for size in hidden:
+        layers += [nn.Linear(width, size), ACTIVATION_LAYERS[activation]()]
+        width = size
+    layers.append(nn.Linear(width, 1))
+    return nn.Sequential(*layers)
 
 
 def encode_heatmap(values: np.ndarray) -> str:
@@ -111,7 +138,7 @@ class Session:
         s = self.settings
         self.resets += 1
         rng = np.random.default_rng([s.seed, 2, self.resets])
-        model = models.mlp(len(s.features), 1, hidden=s.hidden, activation=s.activation)
+        model = build_network(len(s.features), s.hidden, s.activation)
         model.double()   # float64: the derivation and the engine agree to rounding
         for layer in self.linears_of(model):
             # PyTorch's default initialisation, drawn from this session's own generator
