@@ -125,3 +125,39 @@ def test_argument_errors(call, message):
         call()
     with pytest.raises(TypeError, match="seed must be"):
         make_xor(10, seed="abc")
+
+
+# ------------------------------------------------------------------- regression sets
+from chainrule.data import make_gaussian_bumps, make_plane  # noqa: E402
+
+REGRESSION = {"plane": make_plane, "bumps": make_gaussian_bumps}
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSION))
+def test_regression_sets_shapes_seeding_and_noise(name):
+    make = REGRESSION[name]
+    X, y = make(300, noise=0.0, seed=4)
+    assert X.shape == (300, 2) and X.dtype == np.float32
+    assert y.shape == (300,) and y.dtype == np.float32
+    assert np.abs(X).max() <= 1.0 and -1.01 <= y.min() and y.max() <= 1.01
+    X2, y2 = make(300, noise=0.0, seed=4)
+    assert np.array_equal(X, X2) and np.array_equal(y, y2)
+    noisy, y3 = make(4000, noise=0.2, seed=1)
+    clean, y4 = make(4000, noise=0.0, seed=1)
+    np.testing.assert_array_equal(y3, y4)  # noise moves the points, not the targets
+    delta = (noisy - clean).astype(np.float64)
+    assert abs(delta.std() - 0.2) < 0.02
+    with pytest.raises(ValueError, match="noise"):
+        make(10, noise=-1.0)
+
+
+def test_plane_and_bumps_targets_follow_their_formulas():
+    X, y = make_plane(200, seed=0)
+    np.testing.assert_allclose(y, X.astype(np.float64).sum(1) / 2, atol=1e-6)
+    X, y = make_gaussian_bumps(2000, seed=0)
+    # at a bump's centre the target is about its sign; between rows of bumps about 0
+    near_up = np.hypot(X[:, 0] + 2 / 3, X[:, 1] - 5 / 12) < 0.05
+    near_down = np.hypot(X[:, 0], X[:, 1] - 5 / 12) < 0.05
+    assert y[near_up].min() > 0.9 and y[near_down].max() < -0.9
+    far = (np.abs(X[:, 1]) < 0.02) & (np.abs(X[:, 0]) > 0.9)
+    assert np.abs(y[far]).max() < 0.05

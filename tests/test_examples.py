@@ -83,3 +83,13 @@ def test_generated_ratings_have_the_stated_structure():
     assert set(pairs[:, 0]) == set(range(50)) and set(pairs[:, 1]) == set(range(40))
     assert 0.25 < len(pairs) / (50 * 40) < 0.36
     assert abs(float(ratings.mean()) - 3.0) < 0.5
+
+
+def test_playground_lesson_measures_the_slopes_and_the_gradient_flow():
+    lesson = load_example("playground_lesson")
+    out = lesson.main(epochs=3)
+    # sigma'(z) = a (1 - a) is at most 1/4: every sigmoid layer shrinks the backward signal
+    assert np.all(out["sigmoid_slope_start"] <= 0.25) and np.all(out["sigmoid_slope_start"] > 0.15)
+    assert out["deep sigmoid"]["status"] == "vanishing"
+    assert out["deep tanh"]["status"] == "healthy" and out["deep relu"]["status"] == "healthy"
+    assert out["reg l1"]["near_zero"] > out["reg none"]["near_zero"]

@@ -9,6 +9,7 @@
     chainrule sample runs/shakespeare --prompt "ROMEO:" --length 300 --temperature 0.8
     chainrule explain --example 2-3-1
     chainrule summary --layers 784,128,10 --batch-size 32
+    chainrule playground                 # the browser playground on 127.0.0.1
 
 Every problem with the user's input ends in one line on stderr, ``chainrule: error: ...``,
 and a non-zero exit status (2 for bad options, 1 for bad files or data, 130 for Ctrl-C).
@@ -17,8 +18,8 @@ and a non-zero exit status (2 for bad options, 1 for bad files or data, 130 for 
 
 Layout: one module per command (:mod:`~chainrule.cli.train`, :mod:`~chainrule.cli.evaluate`,
 :mod:`~chainrule.cli.predict`, :mod:`~chainrule.cli.sample`, :mod:`~chainrule.cli.explain`,
-:mod:`~chainrule.cli.summary`) and the modules they share: :mod:`~chainrule.cli.errors` (the
-one error type, :class:`UserError`), :mod:`~chainrule.cli.data` and
+:mod:`~chainrule.cli.summary`, :mod:`~chainrule.cli.playground`) and the modules they share:
+:mod:`~chainrule.cli.errors` (the one error type, :class:`UserError`), :mod:`~chainrule.cli.data` and
 :mod:`~chainrule.cli.images` (data preparation), :mod:`~chainrule.cli.models` (model
 building), :mod:`~chainrule.cli.optimizers`, :mod:`~chainrule.cli.runs` (run folders and
 checkpoint loading), :mod:`~chainrule.cli.output` (what the commands print) and
@@ -48,13 +49,26 @@ import traceback
 from typing import Sequence
 
 from chainrule._version import __version__
-from chainrule.cli import evaluate, explain, predict, sample, summary, train
+from chainrule.cli import evaluate, explain, playground, predict, sample, summary, train
 from chainrule.cli.errors import UserError
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "main"]
 
 # Every command, in the order ``chainrule --help`` lists them.
-COMMANDS = (train, evaluate, predict, sample, explain, summary)
+COMMANDS = (train, evaluate, predict, sample, playground, explain, summary)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help, measuring the command names at the indent they are printed with:
+    Python before 3.12 measures them two columns short, which would push the help of a name
+    longer than 8 characters (``playground``) onto a line of its own."""
+
+    def add_argument(self, action):
+        super().add_argument(action)
+        if action.help is not argparse.SUPPRESS:
+            for sub in self._iter_indented_subactions(action):   # indented as printed
+                width = len(self._format_action_invocation(sub)) + self._current_indent
+                self._action_max_length = max(self._action_max_length, width)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,7 +81,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``chainrule`` and of every command in :data:`COMMANDS`."""
     parser = _Parser(prog="chainrule", description="Train, evaluate and explain neural networks "
-                     "built on chainrule (NumPy autograd).")
+                     "built on chainrule (NumPy autograd).", formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in COMMANDS:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.cli.errors import UserError
-from chainrule.data import datasets, generated, load_csv, load_idx_pair
+from chainrule.data import datasets, expand_features, generated, load_csv, load_idx_pair
 
 # Named data sets: the shipped files and the generated 2-D problems.
 SHIPPED = ("mnist", "sonar", "ionosphere")
@@ -148,6 +148,16 @@ def load_raw(spec: dict[str, Any]) -> Raw:
         X, y, names = load_csv(path, label_column=-1)
         if X.shape[1] == 0:
             raise UserError(f"{path}: needs feature columns before the label column")
+        if "test_path" in spec:   # a test file of its own (the playground's exports)
+            X_te, y_te, names_te = load_csv(spec["test_path"], label_column=-1)
+            if X_te.shape[1] != X.shape[1] or names_te != names:
+                raise UserError(f"{spec['test_path']} does not have the columns and classes "
+                                f"of {path}")
+            if spec.get("task") == "regression":
+                return Raw(X, y.astype(np.float32), X_te, y_te.astype(np.float32), ["value"],
+                           "tabular")
+            both, names = _class_indices(np.concatenate([y, y_te]), names, path)
+            return Raw(X, both[:len(y)], X_te, both[len(y):], names, "tabular")
         y, names = _class_indices(y, names, path)
         if len(names) < 2:
             raise UserError(f"{path}: the label column has a single class {names}; need >= 2")
@@ -222,6 +232,14 @@ def apply_preprocessing(X: np.ndarray, prep: dict[str, Any], source: str = "inpu
             raise UserError(f"{source}: the model reads windows of {shape[0]} characters, got "
                             f"shape {X.shape}")
         return X.astype(np.int64)
+    if prep.get("features"):
+        # Points (x1, x2), standardised, then expanded into the model's input features.
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != 2:
+            raise UserError(f"{source}: the model reads points (x1, x2), 2 values per sample; "
+                            f"the data has sample shape {X.shape[1:]}")
+        Z = (X * prep["scale"] - np.asarray(prep["mean"])) / np.asarray(prep["std"])
+        return expand_features(Z, prep["features"]).astype(np.float32)
     if X.ndim < 2 or int(np.prod(X.shape[1:])) != per_sample:
         got = int(np.prod(X.shape[1:])) if X.ndim >= 2 else 1
         raise UserError(f"{source}: the model expects {per_sample} values per sample "
@@ -278,7 +296,8 @@ def read_feature_rows(path: str, prep: dict[str, Any]) -> np.ndarray:
     except ValueError as e:
         raise UserError(f"{e} (predict reads rows of {int(np.prod(prep['input_shape']))} numeric "
                         f"features, without a label column)") from None
-    if prep["kind"] == "tabular" and X.shape[1] != prep["input_shape"][0]:
+    width = 2 if prep.get("features") else prep["input_shape"][0]   # features: points (x1, x2)
+    if prep["kind"] == "tabular" and X.shape[1] != width:
         raise UserError(f"{path} has {X.shape[1]} columns, but the model expects "
-                        f"{prep['input_shape'][0]} features (one per column, no label column)")
+                        f"{width} features (one per column, no label column)")
     return X

@@ -10,7 +10,7 @@ import argparse
 
 from chainrule.cli.data import describe, make_spec, prepare
 from chainrule.cli.errors import UserError
-from chainrule.cli.output import report
+from chainrule.cli.output import report, report_regression
 from chainrule.cli.runs import load_run
 
 NAME = "evaluate"
@@ -49,5 +49,8 @@ def run(args: argparse.Namespace) -> int:
               f"{names}; classes are matched by position")
     print(f"{ckpt_path} (epoch {ckpt['epoch']}) on the {describe(spec)} test split "
           f"({len(data.y_test)} samples)")
-    report(model, data.X_test, data.y_test, names, batch_size=args.batch_size)
+    if spec.get("task") == "regression":   # the playground's regression networks
+        report_regression(model, data.X_test, data.y_test, batch_size=args.batch_size)
+    else:
+        report(model, data.X_test, data.y_test, names, batch_size=args.batch_size)
     return 0

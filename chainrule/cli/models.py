@@ -30,7 +30,7 @@ __all__ = ["ACTIVATIONS", "MODELS", "mlp", "cnn", "lstm", "CharLSTM", "generate"
 
 # Command-line name -> the nn layer.
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
-               "leaky_relu": nn.LeakyReLU}
+               "leaky_relu": nn.LeakyReLU, "linear": nn.Identity}
 
 
 def _activation(name: str) -> nn.Module:

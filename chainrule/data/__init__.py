@@ -19,11 +19,13 @@ from chainrule.data.sampler import (
 from chainrule.data.dataloader import DataLoader
 from chainrule.data.idx import IDXError, load_idx_pair, read_idx, write_idx
 from chainrule.data.tabular import load_csv
-from chainrule.data import datasets, generated
+from chainrule.data import datasets, features, generated
 from chainrule.data.datasets import (
     MNIST, CharDataset, Ionosphere, Sonar, TinyShakespeare, load_ionosphere, load_mnist,
     load_shakespeare, load_sonar)
-from chainrule.data.generated import make_blobs, make_circles, make_moons, make_spirals, make_xor
+from chainrule.data.features import expand_features
+from chainrule.data.generated import (
+    make_blobs, make_circles, make_gaussian_bumps, make_moons, make_plane, make_spirals, make_xor)
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "default_collate",
@@ -32,5 +34,6 @@ __all__ = [
     "load_idx_pair", "IDXError", "load_csv", "datasets", "generated", "MNIST", "Sonar",
     "Ionosphere", "CharDataset", "TinyShakespeare", "load_mnist", "load_sonar",
     "load_ionosphere", "load_shakespeare", "make_xor", "make_circles", "make_moons",
-    "make_spirals", "make_blobs",
+    "make_spirals", "make_blobs", "make_plane", "make_gaussian_bumps", "features",
+    "expand_features",
 ]

@@ -1,10 +1,13 @@
-"""Synthetic 2-D classification sets for toy problems and tests.
+"""Synthetic 2-D sets for toy problems and tests: classification (xor, circles, moons,
+spirals, Gaussian blobs) and regression (a plane, Gaussian bumps).
 
-Every generator returns ``(X float32 (n, 2), y int64 (n,))``. Randomness comes from
+Every classification generator returns ``(X float32 (n, 2), y int64 (n,))``, every
+regression generator ``(X float32 (n, 2), y float32 (n,))``. Randomness comes from
 ``seed``: an int (a fresh ``numpy.random.default_rng(seed)``), a ``numpy.random.Generator``,
 or None for chainrule's global generator (so ``cr.manual_seed`` governs it). ``noise`` is the
 standard deviation of Gaussian noise added to both coordinates after the labels are fixed,
-so large noise makes the classes overlap. Classes are as balanced as ``n`` allows, and
+so large noise makes the classes overlap (for regression: blurs the target). Classes are as
+balanced as ``n`` allows, and
 samples are shuffled unless ``shuffle=False`` (then they come class by class).
 """
 from __future__ import annotations
@@ -48,14 +51,14 @@ def _split(n: int, parts: int) -> list[int]:
 
 
 def _finish(points: np.ndarray, labels: np.ndarray, noise: float, shuffle: bool,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+            rng: np.random.Generator, label_dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
     # Drawn even when noise is 0, so one seed gives the same shuffle at every noise level
     # (the clean and the noisy set then differ by the noise alone).
     points = points + rng.normal(0.0, noise, size=points.shape)
     if shuffle:
         order = rng.permutation(len(labels))
         points, labels = points[order], labels[order]
-    return points.astype(np.float32), labels.astype(np.int64)
+    return points.astype(np.float32), labels.astype(label_dtype)
 
 
 def make_xor(n: int = 200, noise: float = 0.1, seed: Seed = None, shuffle: bool = True
@@ -186,3 +189,46 @@ def make_blobs(n: int = 200, centers: int | np.ndarray = 3, std: float = 1.0,
     points = np.repeat(centre_array, counts, axis=0)
     labels = np.repeat(np.arange(len(centre_array)), counts)
     return _finish(points, labels, std, shuffle, rng)
+
+
+def make_plane(n: int = 200, noise: float = 0.0, seed: Seed = None, shuffle: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Regression on a tilted plane: X uniform in [-1, 1]^2, target y = (x1 + x2) / 2, so y
+    lies in [-1, 1] (a network without hidden layers fits it exactly).
+
+    Example:
+        >>> X, y = make_plane(100, seed=0)
+        >>> X.shape, y.dtype, bool(abs(y - X.sum(1) / 2).max() < 1e-6)
+        ((100, 2), dtype('float32'), True)
+    """
+    n = _check_n(n, "make_plane")
+    noise = _check_nonneg(noise, "noise", "make_plane")
+    rng = _rng(seed, "make_plane")
+    points = rng.uniform(-1.0, 1.0, size=(n, 2))
+    return _finish(points, points.sum(axis=1) / 2, noise, shuffle, rng, np.float32)
+
+
+# (centre x, centre y, sign) of each bump: three up, three down, in a checkerboard.
+_BUMPS = np.array([[-2 / 3, 5 / 12, 1], [0, 5 / 12, -1], [2 / 3, 5 / 12, 1],
+                   [-2 / 3, -5 / 12, -1], [0, -5 / 12, 1], [2 / 3, -5 / 12, -1]])
+_BUMP_WIDTH = 0.2
+
+
+def make_gaussian_bumps(n: int = 200, noise: float = 0.0, seed: Seed = None,
+                        shuffle: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Regression on six Gaussian bumps: X uniform in [-1, 1]^2 and
+    y = sum_k s_k exp(-|x - c_k|^2 / (2 * 0.2^2)) with three bumps up (s_k = +1) and three
+    down (s_k = -1) in a checkerboard on a 3 x 2 grid of centres c_k; y lies in [-1, 1].
+
+    Example:
+        >>> X, y = make_gaussian_bumps(500, seed=0)
+        >>> bool(-1.01 < y.min() < -0.5 and 0.5 < y.max() < 1.01)
+        True
+    """
+    n = _check_n(n, "make_gaussian_bumps")
+    noise = _check_nonneg(noise, "noise", "make_gaussian_bumps")
+    rng = _rng(seed, "make_gaussian_bumps")
+    points = rng.uniform(-1.0, 1.0, size=(n, 2))
+    sq_dist = ((points[:, None, :] - _BUMPS[None, :, :2]) ** 2).sum(axis=2)
+    target = (_BUMPS[:, 2] * np.exp(-sq_dist / (2 * _BUMP_WIDTH ** 2))).sum(axis=1)
+    return _finish(points, target, noise, shuffle, rng, np.float32)
