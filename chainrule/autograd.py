@@ -277,7 +277,16 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
                     if waits is not None and t.grad_fn is None:
                         waits.arrived(t, None, sink)
                     continue
-                gi = _fit(gi, t.data, create_graph)
+                if create_graph:
+                    gi = _fit(gi, t.data)
+                else:                       # _fit's plain branch, inline: the hot path
+                    if type(gi) is Tensor:
+                        gi = gi.data        # a rule that applied another Function (index)
+                    data = t.data
+                    if gi.shape != data.shape:
+                        gi = backend.sum_to(gi, data.shape)
+                    if gi.dtype is not data.dtype and gi.dtype != data.dtype:
+                        gi = gi.astype(data.dtype)
                 fn = t.grad_fn
                 if fn is None:
                     if plain and t.grad is None and waits is None:
@@ -323,16 +332,14 @@ def _schedule_roots(roots: Sequence[Tensor], root_grads: Sequence) -> tuple[dict
     return grads, heap
 
 
-def _fit(gi, data: np.ndarray, create_graph: bool):
-    """A rule's gradient made ready for its input: an array (a Tensor when recording),
-    summed back over broadcast dims, in the input's dtype."""
-    if create_graph:
-        if not isinstance(gi, Tensor):
-            gi = Tensor(np.asarray(gi))
-    elif type(gi) is Tensor:
-        gi = gi.data        # a rule that applied another Function (index -> scatter)
+def _fit(gi, data: np.ndarray):
+    """A rule's gradient made ready for its input under create_graph: a Tensor, summed back
+    over broadcast dims, in the input's dtype (the plain pass does the same inline, on
+    arrays)."""
+    if not isinstance(gi, Tensor):
+        gi = Tensor(np.asarray(gi))
     if gi.shape != data.shape:
-        gi = gi.sum_to_size(data.shape) if create_graph else backend.sum_to(gi, data.shape)
+        gi = gi.sum_to_size(data.shape)
     if gi.dtype is not data.dtype and gi.dtype != data.dtype:
         gi = gi.astype(data.dtype)
     return gi
@@ -617,7 +624,11 @@ def zero_grad_(t, set_to_none: bool = True) -> None:
         return
     if set_to_none:
         t.grad = None
-        kernels.keep_spare(t, grad)
+        data = grad.data if type(grad) is Tensor else getattr(grad, "data", None)
+        large = getattr(data, "nbytes", 0) >= kernels.SPARE_MIN_BYTES
+        del data            # keep_spare counts the references to the array: hold none here
+        if large:
+            kernels.keep_spare(t, grad)
     elif getattr(grad, "grad_fn", None) is not None:
         # A gradient recorded under create_graph: replace it by a detached zero.
         t.grad = Tensor(np.zeros_like(grad.data))

@@ -201,12 +201,15 @@ def keep_spare(t, grad) -> None:
 
 def _spare_for(t, shape: tuple, dtype) -> np.ndarray | None:
     """The spare array to compute leaf ``t``'s gradient into, or None. Taken at most once:
-    a second use of ``t`` in the same backward gets a fresh array."""
+    a second use of ``t`` in the same backward gets a fresh array. (``dtype`` may be a
+    callable giving it, so the usual case, no spare, does not compute it.)"""
     if not _enabled or t is None or t.data.nbytes < SPARE_MIN_BYTES:
         return None                     # too small to have been kept (the usual case)
     spare = getattr(t, "_grad_spare", None)
     if spare is None:
         return None
+    if callable(dtype):
+        dtype = dtype()
     if _reference_counts(spare) != _UNSHARED_SPARE:
         spare = None                     # somehow held elsewhere too: never write into it
     t._grad_spare = None
@@ -218,7 +221,7 @@ def _spare_for(t, shape: tuple, dtype) -> np.ndarray | None:
 def product_into_grad(leaf, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b``, the gradient of ``leaf`` (a weight), written into the array its last
     gradient left behind when there is one (see ``keep_spare``)."""
-    buf = _spare_for(leaf, (a.shape[0], b.shape[1]), np.result_type(a, b))
+    buf = _spare_for(leaf, (a.shape[0], b.shape[1]), lambda: np.result_type(a, b))
     return np.dot(a, b) if buf is None else np.matmul(a, b, out=buf)
 
 
