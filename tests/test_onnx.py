@@ -315,3 +315,276 @@ class Shapes(nn.Module):
 
 def test_flatten_view_permute_cat_index_as_they_occur_in_models(tmp_path):
     check_export(Shapes(), lambda b: floats(b, 2, 4, 5), tmp_path)
+
+
+# ------------------------------------------------- elementwise and reductions, opsets
+class Arithmetic(nn.Module):
+    """Most elementwise primitives and every reduction, on positive and signed values."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 6)
+        self.register_buffer("mask", cr.tensor(np.array([True, False, True, True, False, True])))
+
+    def forward(self, x):
+        z = self.lin(x)                                     # signed
+        p = cr.exp(z * 0.3) + 0.5                           # positive
+        parts = [
+            cr.log(p), cr.sqrt(p), cr.log1p(p), p ** 1.5, 2.0 ** z, p ** z, 1.0 / p, -z,
+            cr.abs(z), cr.sin(z), cr.cos(z), cr.tan(z * 0.2), cr.erf(z), z.clamp(-0.5, 0.7),
+            z.clamp(min=0.1), cr.maximum(z, p - 1), cr.minimum(z, 0.3 * p),
+            cr.where(self.mask, z, p), z.masked_fill(self.mask, -1.0), cr.sign(z),
+            cr.floor(z * 2), cr.ceil(z * 2), cr.round(z * 2), cr.trunc(z * 2),
+            cr.cumsum(z, 1), z.softmax(-1), z.log_softmax(1), z.astype(np.float64).astype(np.float32),
+            z.clone(), cr.rsqrt(p), cr.square(z), cr.log2(p), cr.log10(p),
+            cr.leaky_relu(z, 0.3), cr.elu(z), cr.softplus(z, 3.0, 2.0), cr.silu(z), cr.gelu(z),
+            z[:, [0, 5, 5, 1]],
+        ]
+        reductions = [z.sum(1, keepdim=True), z.mean(1, keepdim=True), p.prod(1, keepdim=True),
+                      z.amax(1, keepdim=True), z.amin(1, keepdim=True),
+                      cr.norm(z, 2, dim=1, keepdim=True), cr.norm(z, 1, dim=1, keepdim=True),
+                      cr.norm(z, 3, dim=1, keepdim=True), cr.norm(z, float("inf"), dim=1, keepdim=True),
+                      cr.logsumexp(z, 1, keepdim=True), z.var(1, keepdim=True),
+                      z.std(1, keepdim=True), z.sum(), z.mean()]
+        return cr.cat(parts, 1), cr.cat(reductions[:-2], 1), reductions[-2], reductions[-1]
+
+
+@pytest.mark.parametrize("opset", [17, 18, 21])
+def test_elementwise_and_reductions(opset, tmp_path):
+    check_export(Arithmetic(), lambda b: floats(b, 4), tmp_path, opset=opset)
+
+
+def test_gather_along_a_dim_with_constant_indices(tmp_path):
+    index = cr.tensor(np.array([[2, 0, 1, 1], [3, 3, 0, 2]]))
+
+    class Pick(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 4)
+
+        def forward(self, x):
+            z = self.lin(x)                                  # (N, 4)
+            return z[:2].gather(1, index), z
+
+    check_export(Pick(), lambda b: floats(b, 3), tmp_path, example_batch=2, batches=(2, 5))
+
+
+# ------------------------------------------------------------------------- errors
+class Cube(cr.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        return grad * 3 * x * x
+
+
+class Wrap(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.lin, self.fn = nn.Linear(3, 3), fn
+
+    def forward(self, x):
+        return self.fn(self.lin(x))
+
+
+def test_a_function_without_onnx_form_is_named(tmp_path):
+    with pytest.raises(ExportError, match=r"^Cube \(from test_onnx\) has no ONNX form"):
+        cr.onnx.export(Wrap(Cube.apply), floats(2, 3), tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_loss_in_the_forward_pass_is_named(tmp_path):
+    target = cr.tensor(np.array([0, 2]))
+    with pytest.raises(ExportError, match="SoftmaxCrossEntropy.* has no ONNX form"):
+        cr.onnx.export(Wrap(lambda z: F.cross_entropy(z, target)), floats(2, 3),
+                       tmp_path / "m.onnx")
+
+
+def test_a_constant_computed_from_the_input_outside_the_graph_is_refused(tmp_path):
+    # x.data > 0 is computed on the array: the engine does not see it, the file would
+    # freeze the example's mask.
+    with pytest.raises(ExportError, match="Mul: argument 1 is a constant that changes with "
+                                          "the input's values"):
+        cr.onnx.export(Wrap(lambda z: z * (z.data > 0)), floats(2, 3), tmp_path / "m.onnx")
+
+
+def test_control_flow_on_values_is_refused(tmp_path):
+    def branch(z):
+        return cr.relu(z) if float(z.data.sum()) > 0 else cr.tanh(z) * 2
+    x = cr.tensor(np.full((2, 3), 5.0, dtype=np.float32))
+    model = Wrap(branch)
+    model.lin.weight.data[...] = np.eye(3)
+    model.lin.bias.data[...] = -6.0                      # the second input flips the branch
+    with pytest.raises(ExportError, match="computation changes with its input"):
+        cr.onnx.export(model, x, tmp_path / "m.onnx")
+
+
+def test_a_constant_whose_shape_follows_the_batch_is_refused(tmp_path):
+    def add_noise_shaped_like(z):
+        return z + np.ones(z.shape, dtype=np.float32)
+    with pytest.raises(ExportError, match="Add: argument 1 is a constant of shape \\(2, 3\\) "
+                                          "whose shape follows the input's dynamic sizes"):
+        cr.onnx.export(Wrap(add_noise_shaped_like), floats(2, 3), tmp_path / "m.onnx",
+                       dynamic_axes={"input": [0]})
+    # with fixed sizes it is an ordinary constant
+    check_export(Wrap(add_noise_shaped_like), lambda b: floats(b, 3), tmp_path,
+                 batch_axes=(), example_batch=2, batches=(2,))
+
+
+def test_variable_length_sequences_are_refused(tmp_path):
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(3, 4)
+
+        def forward(self, x):
+            return self.gru(x, lengths=[4, 2])[0]
+    with pytest.raises(ExportError, match="GRUSequence: variable-length sequences"):
+        cr.onnx.export(Masked(), floats(4, 2, 3), tmp_path / "m.onnx")
+
+
+def test_lstm_cell_states_at_every_step_have_no_onnx_form(tmp_path):
+    from chainrule.ops.recurrent import LSTMSequence
+
+    class AllCells(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(cr.randn(8, 2).data)
+
+        def forward(self, xproj):
+            h0 = np.zeros((xproj.shape[1], 2), dtype=np.float32)
+            return LSTMSequence.apply(xproj, h0, h0, self.w, None)[1]
+    with pytest.raises(ExportError, match="cell states at every step have no ONNX form"):
+        cr.onnx.export(AllCells(), floats(3, 2, 8), tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(opset_version=16), ValueError, "opset_version must be an int from 17"),
+    (dict(opset_version="17"), ValueError, "opset_version must be an int from 17"),
+    (dict(input_names=["a", "b"]), ValueError, "input_names must be at most 1"),
+    (dict(output_names=[""]), ValueError, "output_names must be at most 1 distinct non-empty"),
+    (dict(dynamic_axes={"x": {0: "batch"}}), ValueError, "dynamic_axes names 'x'"),
+    (dict(dynamic_axes={"input": {2: "batch"}}), ValueError, "has axis 2, but 'input' has 2 dims"),
+    (dict(dynamic_axes={"input": 0}), TypeError, r"dynamic_axes\['input'\] must be a dict"),
+    (dict(dynamic_axes=[0]), TypeError, "dynamic_axes must be a dict"),
+])
+def test_bad_arguments_are_named(kwargs, error, match, tmp_path):
+    with pytest.raises(error, match=match):
+        cr.onnx.export(nn.Linear(3, 2), floats(2, 3), tmp_path / "m.onnx", **kwargs)
+
+
+def test_bad_example_input_and_target(tmp_path):
+    with pytest.raises(TypeError, match="example input 0 has dtype <U1"):
+        cr.onnx.export(nn.Linear(3, 2), np.array(["a"]), tmp_path / "m.onnx")
+    with pytest.raises(TypeError, match="f must be a path or a binary file object, got int"):
+        cr.onnx.export(nn.Linear(3, 2), floats(2, 3), 3)
+    with pytest.raises(ExportError, match="returned a dict"):
+        cr.onnx.export(Wrap(lambda z: {"z": z}), floats(2, 3), tmp_path / "m.onnx")
+
+
+# ------------------------------------------------------------------- the interface
+def test_names_file_objects_metadata_and_output_dims(tmp_path):
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 2), nn.Linear(4, 5)
+
+        def forward(self, x, y):
+            return self.a(x), (self.b(y), self.a(x).sum(1))
+
+    model = TwoHeads()
+    buffer = io.BytesIO()
+    proto = cr.onnx.export(model, (floats(2, 3), floats(2, 4)), buffer,
+                           input_names=["x", "y"], output_names=["p"],
+                           dynamic_axes={"x": {0: "n"}, "y": [0]}, metadata={"task": "demo"})
+    assert buffer.getvalue() == proto.SerializeToString()
+    dims = lambda v: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+    assert [(i.name, dims(i)) for i in proto.graph.input] == [("x", ["n", 3]),
+                                                              ("y", ["y_dynamic_axes_1", 4])]
+    assert [(o.name, dims(o)) for o in proto.graph.output] == [
+        ("p", ["n", 2]), ("output_1", ["y_dynamic_axes_1", 5]), ("output_2", ["n"])]
+    assert {p.key: p.value for p in proto.metadata_props} == {"task": "demo"}
+    assert proto.producer_name == "chainrule"
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    x, y = floats(4, 3), floats(6, 4)
+    got = session.run(None, {"x": x.data, "y": y.data})
+    expected = chainrule_outputs(model, x, y)
+    assert [g.shape for g in got] == [(4, 2), (6, 5), (4,)]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=0, atol=ATOL)
+
+
+def test_frozen_parameters_export_and_stay_frozen(tmp_path):
+    model = models.mlp(4, 2, hidden=(3,))
+    model[1].requires_grad_(False)
+    check_export(model, lambda b: floats(b, 4), tmp_path)
+    assert not model[1].weight.requires_grad and model[3].weight.requires_grad
+
+
+def test_inference_model_runs_a_file_like_a_chainrule_model(tmp_path):
+    model = randomise_batch_norms(models.mlp(5, 3, hidden=(4,), batch_norm=True))
+    cr.onnx.export(model, floats(2, 5), tmp_path / "m.onnx", dynamic_axes={"input": [0]},
+                   metadata={"k": "v"})
+    runner = cr.onnx.InferenceModel(tmp_path / "m.onnx")
+    X = np.random.default_rng(0).normal(size=(9, 5)).astype(np.float32)
+    np.testing.assert_allclose(cr.train.predict(runner, X, batch_size=4),
+                               cr.train.predict(model, X), rtol=0, atol=ATOL)
+    assert runner.metadata == {"k": "v"} and runner.input_names == ["input"]
+    assert isinstance(runner(X[:2]), cr.Tensor)
+    with pytest.raises(TypeError, match="takes 1 input"):
+        runner(X, X)
+    with pytest.raises(RuntimeError, match="cannot be trained"):
+        runner.train()
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        cr.onnx.InferenceModel(tmp_path / "none.onnx")
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="onnxruntime cannot load it"):
+        cr.onnx.InferenceModel(tmp_path / "bad.onnx")
+
+
+def test_the_emitter_table_lists_the_supported_operations():
+    from chainrule.onnx import registry
+    names = registry.supported()
+    for fn in ("Linear", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d",
+               "AffineNormalize", "EmbeddingLookup", "LSTMSequence", "GRUSequence",
+               "RNNSequence", "Index", "Reshape", "Softmax"):
+        assert fn in names
+    assert registry.emitter_for(Cube) is None
+
+
+def test_a_registered_emitter_exports_a_new_function(tmp_path):
+    from chainrule.onnx import registry
+    registry.emitter(Cube)(lambda node, g: g.op("Pow", [node.input(0), g.constant(3.0, node.dtype)]))
+    try:
+        check_export(Wrap(Cube.apply), lambda b: floats(b, 3), tmp_path)
+    finally:
+        del registry.EMITTERS[Cube]
+
+
+def test_sizes_read_from_the_input_where_no_rule_fits(tmp_path):
+    class Token(nn.Module):
+        """A learned token broadcast over the batch (as a ViT's class token), and a reshape
+        whose two sizes each follow another dynamic axis."""
+
+        def __init__(self):
+            super().__init__()
+            self.token = nn.Parameter(cr.randn(1, 1, 4).data)
+
+        def forward(self, x):                                   # (N, T, 4)
+            n, t, f = x.shape
+            tokens = cr.cat([self.token.expand(n, -1, -1), x], dim=1)     # (N, T + 1, 4)
+            swapped = x.reshape(t, n, f)                        # a reshape, not a transpose
+            return tokens.sum(1), swapped[-1]
+
+    model, path = Token(), tmp_path / "t.onnx"
+    proto = cr.onnx.export(model, floats(3, 5, 4), path,
+                           dynamic_axes={"input": {0: "batch", 1: "time"}})
+    assert "Shape" in op_types(proto)
+    for n, t in ((1, 5), (4, 2), (2, 7)):
+        x = floats(n, t, 4)
+        for got, expected in zip(run_onnx(path, x.data), chainrule_outputs(model, x)):
+            np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL)

@@ -232,14 +232,18 @@ def _example_inputs(args) -> list[Tensor]:
 
 
 def _names(argument: str, names, count: int, stem: str) -> list[str]:
-    """The given names (filled up with defaults), or ``input`` / ``input_0``, ``input_1`` ..."""
+    """The given names, the rest by position: ``input`` for one, else ``input_0``, ``input_1`` ..."""
     given = list(names or [])
     if len(given) > count or any(not isinstance(n, str) or not n for n in given) \
             or len(set(given)) != len(given):
         raise ValueError(f"export: {argument} must be at most {count} distinct non-empty "
                          f"strings (one per {stem}), got {names!r}")
-    defaults = [stem] if count == 1 else [f"{stem}_{i}" for i in range(count)]
-    return given + [d for d in defaults if d not in given][:count - len(given)]
+    if count == 1 and not given:
+        return [stem]
+    names = given + [f"{stem}_{i}" for i in range(len(given), count)]
+    if len(set(names)) != len(names):
+        raise ValueError(f"export: {argument} {names} repeat a name; name every {stem}")
+    return names
 
 
 def _dynamic_axes(dynamic_axes, input_names, output_names, input_shapes,

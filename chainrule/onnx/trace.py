@@ -104,14 +104,16 @@ def collect_nodes(outputs: Sequence[Tensor]) -> list[Function]:
 
 def second_input(x: Tensor, axes: Sequence[int], growth: Sequence[int]) -> Tensor:
     """Another input for the second trace: each axis in ``axes`` longer by the matching
-    ``growth`` (its entries repeated cyclically), and other values: floats scaled and
-    shifted, integers and booleans rolled (so indices stay valid)."""
+    ``growth`` (its entries repeated cyclically), and other values in the same domain: the
+    entries in reverse order along every axis, floats also scaled by 1.5 (signs kept),
+    integers and booleans also rolled by one place (so indices stay valid)."""
     data = x.data
     for axis, extra in zip(axes, growth):
         n = data.shape[axis]
         data = np.take(data, np.arange(n + extra) % n, axis=axis)
+    data = np.flip(data)
     if data.dtype.kind in "fc":
-        data = (data * 1.25 + 0.25).astype(data.dtype)
+        data = data * np.asarray(1.5, data.dtype)
     elif data.size:
         data = np.roll(data.reshape(-1), 1).reshape(data.shape)
     return Tensor(np.ascontiguousarray(data))
