@@ -97,3 +97,24 @@ def test_out_and_opset_options_and_errors(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert cli.main(["evaluate", "plain.onnx"]) == 1
     assert "not written by 'chainrule export'" in capsys.readouterr().err
+
+
+def test_playground_run_exports_and_scores_the_same(tmp_path, monkeypatch, capsys):
+    from chainrule.playground.export import write_run
+    from chainrule.playground.session import Session
+    session = Session()
+    session.update_settings({"dataset": "plane", "problem": "regression", "optimizer": "adam",
+                             "features": ["x1", "x2", "x1^2"]})
+    for _ in range(session.steps_per_epoch):
+        session.train_step()
+    folder = write_run(session, str(tmp_path / "runs"))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert cli.main(["evaluate", folder]) == 0
+    from_chainrule = capsys.readouterr().out
+    assert cli.main(["export", folder]) == 0
+    assert "output 'prediction'" in capsys.readouterr().out
+    assert cli.main(["evaluate", f"{folder}/model.onnx"]) == 0
+    from_onnx = capsys.readouterr().out
+    assert "mean squared error" in from_onnx
+    assert report_without_header(from_onnx) == report_without_header(from_chainrule)

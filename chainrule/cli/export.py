@@ -5,7 +5,8 @@ next to the checkpoint, for onnxruntime and every other ONNX tool.
     chainrule evaluate runs/mnist-mlp-20240101-120000/model.onnx   # scored by onnxruntime
 
 The file takes the *preprocessed* input (standardised pixels or features, or character ids,
-shape ``(batch, *input_shape)``, the batch size free) and gives the logits. It carries the
+shape ``(batch, *input_shape)``, the batch size free) and gives the logits (a playground
+regression network: its predictions, output ``prediction``). It carries the
 run's config (data, preprocessing, class names) in its metadata, so ``chainrule evaluate``
 can rebuild the test split for it alone. After writing, the file is run by onnxruntime
 (when installed) on random inputs and compared with the chainrule model.
@@ -52,9 +53,11 @@ def run(args: argparse.Namespace) -> int:
     metadata = {"chainrule.config": json.dumps(loaded.config),
                 "chainrule.epoch": str(loaded.ckpt.get("epoch", 0)),
                 "chainrule.checkpoint": os.path.basename(loaded.ckpt_path)}
+    # a playground regression network predicts values, every other model class logits
+    output = "prediction" if loaded.config["data"].get("task") == "regression" else "logits"
     try:
-        proto = export(loaded.model, example, out, input_names=["input"], output_names=["logits"],
-                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        proto = export(loaded.model, example, out, input_names=["input"], output_names=[output],
+                       dynamic_axes={"input": {0: "batch"}, output: {0: "batch"}},
                        opset_version=args.opset, metadata=metadata)
     except ImportError as e:
         raise UserError(str(e)) from None
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"cannot export {loaded.ckpt_path}: {e}") from None
     shape = ", ".join(["batch"] + [str(s) for s in example.shape[1:]])
     print(f"wrote {out} (ONNX opset {args.opset}, {len(proto.graph.node)} operators): input "
-          f"'input' ({shape}), {example.dtype}, preprocessed as in training; output 'logits'")
+          f"'input' ({shape}), {example.dtype}, preprocessed as in training; output '{output}'")
     _check_with_onnxruntime(loaded, out)
     return 0
 
