@@ -201,8 +201,8 @@ def _checked(obj, twin, fail, what: str) -> np.ndarray:
     if a.dtype != b.dtype or not np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"):
         raise fail(f"{what} is a constant that changes with the input's values: it was "
                    f"computed from the input by something the engine does not record "
-                   f"(integer or comparison arithmetic, argmax, .data or .numpy(), random "
-                   f"draws), so it would be frozen into the file")
+                   f"(integer or comparison arithmetic, argmax, .data or .numpy(), a no_grad "
+                   f"block, random draws), so it would be frozen into the file")
     return a
 
 

@@ -41,7 +41,8 @@ class _LSTMStates(Composite):
         steps, twin_steps = node.shapes(0)[0][1], node.shapes(0)[1][1]
         if _is_int(key) and int(key) == 0:                      # every hidden state
             return g.squeeze(self.y, [1])
-        if isinstance(key, tuple) and len(key) == 2 and all(map(_is_int, key + twin_key)) \
+        if isinstance(key, tuple) and isinstance(twin_key, tuple) and len(key) == 2 \
+                and len(twin_key) == 2 and all(map(_is_int, key + twin_key)) \
                 and int(key[0]) == 1 and int(twin_key[0]) == 1:
             last, twin_last = (0, 0) if self.reverse else (steps - 1, twin_steps - 1)
             if int(key[1]) % steps == last and int(twin_key[1]) % twin_steps == twin_last:
