@@ -494,6 +494,8 @@ def test_bad_example_input_and_target(tmp_path):
         cr.onnx.export(nn.Linear(3, 2), np.array(["a"]), tmp_path / "m.onnx")
     with pytest.raises(TypeError, match="f must be a path or a binary file object, got int"):
         cr.onnx.export(nn.Linear(3, 2), floats(2, 3), 3)
+    with pytest.raises(TypeError, match="model must be a chainrule nn.Module, got function"):
+        cr.onnx.export(lambda x: x, floats(2, 3), tmp_path / "m.onnx")
     with pytest.raises(ExportError, match="returned a dict"):
         cr.onnx.export(Wrap(lambda z: {"z": z}), floats(2, 3), tmp_path / "m.onnx")
 

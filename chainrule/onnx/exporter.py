@@ -12,6 +12,7 @@ from onnx import helper
 from chainrule._version import __version__
 from chainrule.autograd import Function
 from chainrule.io import write_atomically
+from chainrule.nn import Module
 from chainrule.onnx.graph import GraphBuilder
 from chainrule.onnx.node import Composite, Node
 from chainrule.onnx.registry import emitter_for
@@ -29,6 +30,8 @@ def export_model(model, args, f, input_names: Sequence[str] | None = None,
                  opset_version: int | None = None,
                  metadata: Mapping[str, str] | None = None) -> onnx.ModelProto:
     """The body of :func:`chainrule.onnx.export` (see there)."""
+    if not isinstance(model, Module):
+        raise TypeError(f"export: model must be a chainrule nn.Module, got {type(model).__name__}")
     opset = _opset(opset_version)
     inputs = _example_inputs(args)
     input_names = _names("input_names", input_names, len(inputs), "input")
@@ -80,7 +83,7 @@ class Exporter:
         self.owner: dict[int, Tensor] = {}                  # id(array) -> its tensor
         self._twin_node = {id(a): b for a, b in zip(first.nodes, second.nodes)}
         self._views: dict[int, Node] = {}
-        self._constants: dict[tuple, str] = {}
+        self._constants: dict[tuple, tuple[np.ndarray, str]] = {}
         self._sizes: dict[tuple, str | None] = {}
         for t, name in zip(first.inputs, self.input_names):
             self.values[id(t)] = g.reserve(name)
@@ -153,12 +156,14 @@ class Exporter:
         array = _checked(obj, twin, fail, what)
         if dtype is not None:
             array = array.astype(dtype, copy=False)
+        # An array read twice (the same mask in every layer) is stored once. The entry keeps
+        # the array alive, so its id cannot be reused by another array meanwhile.
         key = (id(obj), array.dtype.str) if isinstance(obj, np.ndarray) else None
         if key is not None and key in self._constants:
-            return self._constants[key]
+            return self._constants[key][1]
         name = self.g.constant(array)
         if key is not None:
-            self._constants[key] = name
+            self._constants[key] = (obj, name)
         return name
 
     def _parameter(self, t: Tensor) -> str:

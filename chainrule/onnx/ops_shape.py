@@ -240,9 +240,7 @@ def _position(node, k: int, twin: int, n: int, m: int) -> int:
     """An integer index as ONNX should read it: counted from the end when it followed a
     dynamic size (``x[:, -1]`` on a dynamic sequence)."""
     k, twin = k % n, twin % m
-    if k == twin and n == m:
-        return k
-    if k - n == twin - m:
+    if n != m and k - n == twin - m:
         return k - n
     if k == twin:
         return k
