@@ -235,6 +235,25 @@ def test_recurrent_layers_return_every_output(kind, kwargs, tmp_path):
     assert kind in op_types(proto)
 
 
+@pytest.mark.parametrize("cell", [lambda: nn.LSTMCell(3, 4), lambda: nn.GRUCell(3, 4),
+                                  lambda: nn.RNNCell(3, 4, nonlinearity="relu")],
+                         ids=["lstm-cell", "gru-cell", "rnn-cell"])
+def test_cells_in_a_python_loop(cell, tmp_path):
+    class Unrolled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = cell()
+
+        def forward(self, x):                       # (N, T, 3): one cell step per t
+            state, outs = None, []
+            for t in range(x.shape[1]):
+                state = self.cell(x[:, t], state)
+                outs.append(state[0] if isinstance(state, tuple) else state)
+            return cr.stack(outs, 1)
+
+    check_export(Unrolled(), lambda b: floats(b, 4, 3), tmp_path)
+
+
 def test_lstm_with_initial_states_as_inputs(tmp_path):
     layer = nn.LSTM(3, 4, num_layers=2)
     make = lambda b: (floats(5, b, 3), floats(2, b, 4), floats(2, b, 4))
