@@ -28,6 +28,7 @@ from chainrule import data
 from chainrule import optim
 from chainrule import explain
 from chainrule import train
+from chainrule import onnx
 
 # dtype names as in PyTorch (cr.float32 ...), usable wherever a dtype is taken
 float16, float32, float64 = _np.dtype(_np.float16), _np.dtype(_np.float32), _np.dtype(_np.float64)

@@ -619,9 +619,12 @@ def randn_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
 def from_dlpack(obj) -> Tensor:
     """A tensor sharing the memory of any DLPack-capable CPU array (a PyTorch tensor, a
     NumPy array, ...), like ``torch.from_dlpack``. Example: ``cr.from_dlpack(torch_tensor)``"""
+    if not hasattr(obj, "__dlpack__"):
+        raise TypeError(f"from_dlpack: expected a DLPack-capable array (a PyTorch tensor, a "
+                        f"NumPy array ...), got a {type(obj).__name__}, which has no __dlpack__")
     try:
         array = np.from_dlpack(obj)
     except (TypeError, BufferError, RuntimeError) as e:
         raise TypeError(f"from_dlpack: cannot share the memory of a {type(obj).__name__} ({e}); "
-                        f"only CPU arrays can be shared with NumPy") from None
+                        f"only CPU arrays of NumPy's dtypes can be shared") from None
     return Tensor(array)

@@ -5,6 +5,7 @@
     chainrule train --resume runs/mnist-mlp-20240101-120000
     chainrule evaluate runs/mnist-mlp-20240101-120000
     chainrule predict runs/mnist-mlp-20240101-120000 digit.png
+    chainrule export runs/mnist-mlp-20240101-120000             # -> model.onnx
     chainrule train --data shakespeare --model lstm --out runs/shakespeare
     chainrule sample runs/shakespeare --prompt "ROMEO:" --length 300 --temperature 0.8
     chainrule explain --example 2-3-1
@@ -17,9 +18,10 @@ and a non-zero exit status (2 for bad options, 1 for bad files or data, 130 for 
 2 for any bad input.
 
 Layout: one module per command (:mod:`~chainrule.cli.train`, :mod:`~chainrule.cli.evaluate`,
-:mod:`~chainrule.cli.predict`, :mod:`~chainrule.cli.sample`, :mod:`~chainrule.cli.explain`,
-:mod:`~chainrule.cli.summary`, :mod:`~chainrule.cli.playground`) and the modules they share:
-:mod:`~chainrule.cli.errors` (the one error type, :class:`UserError`), :mod:`~chainrule.cli.data` and
+:mod:`~chainrule.cli.predict`, :mod:`~chainrule.cli.export`, :mod:`~chainrule.cli.sample`,
+:mod:`~chainrule.cli.explain`, :mod:`~chainrule.cli.summary`, :mod:`~chainrule.cli.playground`)
+and the modules they share: :mod:`~chainrule.cli.errors` (the one error type,
+:class:`UserError`), :mod:`~chainrule.cli.data` and
 :mod:`~chainrule.cli.images` (data preparation), :mod:`~chainrule.cli.models` (model
 building), :mod:`~chainrule.cli.optimizers`, :mod:`~chainrule.cli.runs` (run folders and
 checkpoint loading), :mod:`~chainrule.cli.output` (what the commands print) and
@@ -49,13 +51,14 @@ import traceback
 from typing import Sequence
 
 from chainrule._version import __version__
-from chainrule.cli import evaluate, explain, playground, predict, sample, summary, train
+from chainrule.cli import (evaluate, explain, export, playground, predict, sample, summary,
+                           train)
 from chainrule.cli.errors import UserError
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "main"]
 
 # Every command, in the order ``chainrule --help`` lists them.
-COMMANDS = (train, evaluate, predict, sample, playground, explain, summary)
+COMMANDS = (train, evaluate, predict, export, sample, playground, explain, summary)
 
 
 class _Formatter(argparse.HelpFormatter):

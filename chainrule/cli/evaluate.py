@@ -3,6 +3,7 @@ of a trained model, on its own test split or on other data (``--data``, ``--idx-
 
     chainrule evaluate runs/mnist-mlp-20240101-120000
     chainrule evaluate runs/moons-mlp-20240101-120000/last.ckpt --data circles
+    chainrule evaluate runs/mnist-mlp-20240101-120000/model.onnx   # by onnxruntime
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import argparse
 
 from chainrule.cli.data import describe, make_spec, prepare
 from chainrule.cli.errors import UserError
+from chainrule.cli.export import load_onnx_run
 from chainrule.cli.output import report, report_regression
 from chainrule.cli.runs import load_run
 
@@ -18,7 +20,8 @@ HELP = "test-set loss, accuracy, confusion matrix, report"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR")
+    parser.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR",
+                        help="or a model.onnx written by 'chainrule export'")
     parser.add_argument("--data", default=None, metavar="NAME_OR_CSV",
                         help="evaluate on this data's test split instead of the run's own")
     parser.add_argument("--idx-images", metavar="PATH")
@@ -27,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ckpt_path, ckpt, config, model, prep, names = load_run(args.checkpoint)
+    load = load_onnx_run if args.checkpoint.lower().endswith(".onnx") else load_run
+    ckpt_path, ckpt, config, model, prep, names = load(args.checkpoint)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.data is not None or args.idx_images is not None:
