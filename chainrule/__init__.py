@@ -29,6 +29,8 @@ from chainrule import optim
 from chainrule import explain
 from chainrule import train
 from chainrule import onnx
+from chainrule import threads, distributed
+from chainrule.threads import get_num_threads, set_num_threads
 
 # dtype names as in PyTorch (cr.float32 ...), usable wherever a dtype is taken
 float16, float32, float64 = _np.dtype(_np.float16), _np.dtype(_np.float32), _np.dtype(_np.float64)

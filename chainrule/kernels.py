@@ -25,6 +25,8 @@ import threading
 
 import numpy as np
 
+from chainrule import threads
+
 _enabled = os.environ.get("CHAINRULE_KERNELS", "1") != "0"
 
 
@@ -69,17 +71,10 @@ def tune_malloc() -> bool:
 
 # ------------------------------------------------------------------------- thread pool
 def num_threads() -> int:
-    """Threads chainrule's own loops may use (BLAS keeps its own pool): the first of
-    ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` that is set, as the
-    BLAS libraries read them, else the number of CPUs this process may run on."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        value = os.environ.get(var, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:          # not Linux
-        return os.cpu_count() or 1
+    """Threads chainrule's own loops may use (BLAS keeps its own pool): see
+    ``chainrule.threads.pool_size`` (a count set with ``cr.set_num_threads``, else
+    ``OMP_NUM_THREADS``-style variables, else the fitted count, else the CPUs we may use)."""
+    return threads.pool_size()
 
 
 _pool = None

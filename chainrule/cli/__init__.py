@@ -53,6 +53,7 @@ from typing import Sequence
 from chainrule._version import __version__
 from chainrule.cli import (evaluate, explain, export, playground, predict, sample, summary,
                            train)
+from chainrule.cli.distributed import report_error
 from chainrule.cli.errors import UserError
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "main"]
@@ -118,11 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["summary", "--layers", "4,3,2", "--format", "json"])    # doctest: +SKIP
         0
     """
+    # Under mpiexec, report_error also names the failing rank and ends every rank.
     try:
         return _run(build_parser(), argv)
     except KeyboardInterrupt:
-        print("\nchainrule: interrupted", file=sys.stderr)
-        return 130
+        return report_error("\nchainrule: interrupted", 130)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
@@ -132,10 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # traceback.
         error = e if isinstance(e, UserError) else UserError(_one_line(e))
         name = "chainrule" if error.command is None else f"chainrule {error.command}"
-        print(f"{name}: error: {_one_line(error)}", file=sys.stderr)
-        return error.status
+        return report_error(f"{name}: error: {_one_line(error)}", error.status)
     except Exception:
         traceback.print_exc()
-        print("chainrule: internal error (a bug in chainrule, not in your input, is likely); "
-              "please report the command and the traceback above", file=sys.stderr)
-        return 3
+        return report_error("chainrule: internal error (a bug in chainrule, not in your "
+                            "input, is likely); please report the command and the traceback "
+                            "above", 3)

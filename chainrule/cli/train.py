@@ -5,6 +5,7 @@ config.json, curves.png, test_metrics.json); ``--resume`` continues a run exactl
     chainrule train --data sonar --hidden 64,32 --dropout 0.2 --epochs 100
     chainrule train --data shakespeare --model lstm --out runs/shakespeare
     chainrule train --resume runs/mnist-mlp-20240101-120000
+    mpiexec -n 2 chainrule train         # data parallel: see chainrule/cli/distributed.py
 """
 from __future__ import annotations
 
@@ -17,13 +18,12 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import nn
-from chainrule.cli import models
+from chainrule.cli import distributed, models
 from chainrule.cli.data import NAMES, describe, make_spec, prepare
 from chainrule.cli.errors import UserError, check_number
 from chainrule.cli.optimizers import LR_SCHEDULES, OPTIMIZERS, make_optimizer, make_scheduler
 from chainrule.cli.output import report, say
 from chainrule.cli.runs import new_run_dir, save_history, write_json
-from chainrule.data import DataLoader, TensorDataset
 from chainrule.train import (
     EarlyStopping, LambdaCallback, ModelCheckpoint, fit, load_checkpoint, read_checkpoint)
 
@@ -164,6 +164,9 @@ def _train_config(args, spec_name: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    distributed.start()             # under mpiexec: join the other ranks
+    if distributed.rank() != 0:
+        args.quiet = True           # rank 0 alone prints
     if args.resume is not None:
         return _resume(args)
     idx = {"images": args.idx_images, "labels": args.idx_labels,
@@ -179,19 +182,22 @@ def run(args: argparse.Namespace) -> int:
     if args.val_split is None:  # each data set has its own default
         spec["val_split"] = DEFAULTS[spec["name"]]["val_split"]
     train_cfg = _train_config(args, spec["name"])
+    distributed.per_rank_batch(train_cfg["batch_size"])    # divides evenly, or a clear error
     say(args, f"loading {describe(spec)} ...")
     data = prepare(spec)
     model_cfg = _model_config(args, spec["name"], data.preprocessing, len(data.class_names))
     cr.manual_seed(train_cfg["seed"])
     model = models.build_model(model_cfg)
     optimizer = make_optimizer(train_cfg, model.parameters())
-    run_dir = new_run_dir(args.out, describe(spec), model_cfg["kind"])
+    run_dir = distributed.share_run_dir(new_run_dir(args.out, describe(spec), model_cfg["kind"])
+                                        if distributed.rank() == 0 else None)
     config = {"chainrule_version": cr.__version__,
               "created": datetime.datetime.now().isoformat(timespec="seconds"),
               "data": {**spec, "class_names": data.class_names,
                        "preprocessing": data.preprocessing},
-              "model": model_cfg, "train": train_cfg}
-    write_json(os.path.join(run_dir, "config.json"), config)
+              "model": model_cfg, "train": {**train_cfg, "world_size": distributed.world_size()}}
+    if distributed.rank() == 0:
+        write_json(os.path.join(run_dir, "config.json"), config)
     n_params = sum(p.numel() for p in model.parameters())
     say(args, f"{describe(spec)}: {len(data.y_train)} train / "
               f"{0 if data.y_val is None else len(data.y_val)} validation / {len(data.y_test)} test "
@@ -242,27 +248,31 @@ def _resume(args) -> int:
     cr.manual_seed(train_cfg["seed"])
     model = models.build_model(model_cfg)
     optimizer = make_optimizer(train_cfg, model.parameters())
-    write_json(os.path.join(run_dir, "config.json"), config)
+    if distributed.rank() == 0:
+        write_json(os.path.join(run_dir, "config.json"), config)
     return _run(args, model, optimizer, data, config, run_dir, resume=ckpt)
 
 
 def _run(args, model, optimizer, data, config, run_dir: str, resume) -> int:
     cfg = config["train"]
-    train_loader = DataLoader(TensorDataset(data.X_train, data.y_train),
-                              batch_size=cfg["batch_size"], shuffle=True)
-    val_loader = None
-    if data.X_val is not None:
-        val_loader = DataLoader(TensorDataset(data.X_val, data.y_val), batch_size=512)
+    train_loader, val_loader = distributed.loaders(data, cfg["batch_size"], cfg["seed"])
+    if distributed.header(cfg["batch_size"]):
+        say(args, distributed.header(cfg["batch_size"]))
+    model = distributed.wrap(model, cfg["seed"])
     monitor = "val_loss" if val_loader is not None else "loss"
     checkpoint = ModelCheckpoint(run_dir, monitor=monitor)
     callbacks = [checkpoint,
-                 LambdaCallback(on_epoch_end=lambda s: save_history(s.history, run_dir, plot=False))]
+                 LambdaCallback(on_epoch_end=lambda s: s.rank == 0 and save_history(
+                     s.history, run_dir, plot=False))]
     if cfg["patience"] > 0:
         callbacks.append(EarlyStopping(monitor=monitor, patience=cfg["patience"]))
     history = fit(model, nn.CrossEntropyLoss(), optimizer, train_loader, cfg["epochs"],
                   val_loader=val_loader, callbacks=callbacks, verbose=0 if args.quiet else 1,
                   scheduler=make_scheduler(cfg, optimizer, len(train_loader)),
                   scheduler_interval="batch", resume=resume, config=config)
+    if distributed.rank() != 0:
+        return 0                    # rank 0 tests the model and writes the rest
+    model = distributed.unwrap(model)
     save_history(history, run_dir, plot=True)
     if history.interrupted:
         return 130

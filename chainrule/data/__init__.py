@@ -17,6 +17,7 @@ from chainrule.data.sampler import (
     BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
     WeightedRandomSampler)
 from chainrule.data.dataloader import DataLoader
+from chainrule.data.distributed import DistributedSampler
 from chainrule.data.idx import IDXError, load_idx_pair, read_idx, write_idx
 from chainrule.data.tabular import load_csv
 from chainrule.data import datasets, features, generated
@@ -30,7 +31,7 @@ from chainrule.data.generated import (
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "default_collate",
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
-    "WeightedRandomSampler", "BatchSampler", "DataLoader", "read_idx", "write_idx",
+    "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "DataLoader", "read_idx", "write_idx",
     "load_idx_pair", "IDXError", "load_csv", "datasets", "generated", "MNIST", "Sonar",
     "Ionosphere", "CharDataset", "TinyShakespeare", "load_mnist", "load_sonar",
     "load_ionosphere", "load_shakespeare", "make_xor", "make_circles", "make_moons",

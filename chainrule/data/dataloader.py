@@ -7,6 +7,7 @@ import numpy as np
 
 from chainrule.data.collate import default_collate
 from chainrule.data.dataset import Dataset
+from chainrule.data.distributed import DistributedSampler
 from chainrule.data.sampler import (
     BatchSampler, RandomSampler, SequentialSampler, check_generator, check_positive_int)
 
@@ -102,7 +103,7 @@ class DataLoader:
         bs = self.batch_sampler
         if (self.collate_fn is not None or not isinstance(self.dataset, Dataset)
                 or type(bs) is not BatchSampler
-                or type(bs.sampler) not in (SequentialSampler, RandomSampler)):
+                or type(bs.sampler) not in (SequentialSampler, RandomSampler, DistributedSampler)):
             return None
         order = np.fromiter(bs.sampler, dtype=np.int64)
         size = bs.batch_size

@@ -42,9 +42,13 @@ from chainrule.nn.pooling import (  # noqa: E402
 from chainrule.nn.rnn import (  # noqa: E402
     GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase)
 from chainrule.nn.utils import rnn as _utils_rnn  # noqa: E402,F401  (cr.nn.utils.rnn)
+# Data parallelism over processes (chainrule.distributed): DDP and SyncBatchNorm.
+from chainrule.nn import parallel  # noqa: E402
+from chainrule.nn.sync_batchnorm import SyncBatchNorm  # noqa: E402
 
 __all__ += [
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d",
     "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "Dropout1d", "Dropout2d",
     "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell",
+    "SyncBatchNorm", "parallel",
 ]

@@ -261,6 +261,7 @@ class ModelCheckpoint(Callback):
     (``epoch`` counts from 1). A checkpoint holds the model, optimizer and scheduler state,
     the epoch, the global step, the RNG state, the history and ``fit``'s ``config``: enough for
     ``fit(..., resume=path)`` to continue exactly. Weights that are not finite are never saved.
+    In data-parallel training every rank runs it and rank 0 writes the files.
 
     Example:
         >>> ckpt = ModelCheckpoint("runs/exp1", monitor="val_accuracy")   # mode "auto" -> max
@@ -287,7 +288,8 @@ class ModelCheckpoint(Callback):
         _check_monitor(state, self.monitor, "ModelCheckpoint")
         self.best, _ = _best_so_far(state, self.monitor, self.mode)
         if self.dirpath is not None:
-            os.makedirs(self.dirpath, exist_ok=True)
+            if state.rank == 0:         # rank 0 writes the files (save_checkpoint)
+                os.makedirs(self.dirpath, exist_ok=True)
             state.checkpoint_dir = self.dirpath
 
     def on_epoch_end(self, state: TrainState) -> None:
@@ -302,7 +304,8 @@ class ModelCheckpoint(Callback):
         if self.filepath is not None:
             if improved or not self.save_best_only:
                 path = self.filepath.format(epoch=state.epoch, **state.logs)
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                if state.rank == 0:
+                    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
                 save_checkpoint(path, state)
                 self.last_path = path
                 if improved:
@@ -338,6 +341,8 @@ class CSVLogger(Callback):
         self._keys: list[str] | None = None
 
     def on_train_begin(self, state: TrainState) -> None:
+        if state.rank != 0:
+            return                      # one log per run: rank 0 writes it
         keep = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
         self._keys = None
         if keep:
@@ -349,6 +354,8 @@ class CSVLogger(Callback):
         self._writer = csv.writer(self._file, delimiter=self.separator)
 
     def on_epoch_end(self, state: TrainState) -> None:
+        if self._file is None:
+            return
         if self._keys is None:
             self._keys = list(state.logs)
             self._writer.writerow(["epoch"] + self._keys)

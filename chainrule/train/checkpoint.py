@@ -10,12 +10,15 @@ previous file intact). It holds::
     epoch               epochs finished
     global_step         optimizer steps taken
     rng_state           chainrule's global generator (shuffling, dropout, ...)
+    rank_rng_states     (data-parallel runs) every rank's generator, in rank order
     loader_rng_state    the training loader's own generator, when it has one
     history             the History so far
     config              the caller's dict (how to rebuild the model and its data)
 
 Restoring all of it makes the next epoch draw the same shuffles and dropout masks and apply
-the same updates as an uninterrupted run: the parameters match bit for bit.
+the same updates as an uninterrupted run: the parameters match bit for bit (for a
+data-parallel run, resumed with the same number of processes). The model is saved without
+its DistributedDataParallel wrapper, so a checkpoint loads into the plain model and back.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import numpy as np
 from chainrule import io  # io needs only tensor: it sits below train, which saves runs
 from chainrule.random import get_rng_state, set_rng_state
 from chainrule.train.history import History
+from chainrule.train import ranks
 from chainrule.train.state import TrainState
 
 FORMAT = "chainrule.checkpoint"
@@ -51,7 +55,7 @@ def make_checkpoint(model, optimizer=None, scheduler=None, *, epoch: int = 0,
     return {
         "format": FORMAT,
         "version": VERSION,
-        "model": copy_state_dict(model),
+        "model": copy_state_dict(ranks.unwrap(model)),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "epoch": int(epoch),
@@ -64,11 +68,15 @@ def make_checkpoint(model, optimizer=None, scheduler=None, *, epoch: int = 0,
 
 
 def save_checkpoint(path: str | os.PathLike, state: TrainState) -> None:
-    """Write the loop's state at the end of ``state.epoch`` to ``path``."""
+    """Write the loop's state at the end of ``state.epoch`` to ``path``. With several
+    ranks every rank calls it (their generator states are gathered) and rank 0 writes."""
     ckpt = make_checkpoint(state.model, state.optimizer, state.scheduler, epoch=state.epoch,
                            global_step=state.global_step, history=state.history,
                            config=state.config, train_loader=state.train_loader)
-    io.save(ckpt, os.fspath(path))
+    if state.world_size > 1:
+        ckpt["rank_rng_states"] = ranks.rng_states()
+    if state.rank == 0:
+        io.save(ckpt, os.fspath(path))
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -125,7 +133,7 @@ def load_checkpoint(checkpoint: str | os.PathLike | Mapping, model, optimizer=No
         ckpt = read_checkpoint(checkpoint)
     CheckpointError = io.CheckpointError
     try:
-        model.load_state_dict(ckpt["model"])
+        ranks.unwrap(model).load_state_dict(ckpt["model"])
     except RuntimeError as e:  # missing/unexpected keys, shape mismatches: all named in e
         raise CheckpointError(f"checkpoint {where!r} does not fit this model: {e}") from None
     if optimizer is not None:
@@ -138,7 +146,11 @@ def load_checkpoint(checkpoint: str | os.PathLike | Mapping, model, optimizer=No
                                   "(it was saved from a run without a scheduler)")
         scheduler.load_state_dict(ckpt["scheduler"])
     if restore_rng:
-        set_rng_state(ckpt["rng_state"])
+        # A data-parallel run restores each rank's own generator (same world size).
+        per_rank = ckpt.get("rank_rng_states")
+        rank, world = ranks.rank_and_size()
+        set_rng_state(per_rank[rank] if per_rank and len(per_rank) == world
+                      else ckpt["rng_state"])
         gen = _loader_generator(train_loader)
         if gen is not None and ckpt.get("loader_rng_state") is not None:
             gen.bit_generator.state = ckpt["loader_rng_state"]

@@ -22,8 +22,10 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from chainrule import threads
 from chainrule.autograd import no_grad
 from chainrule.tensor import Tensor
+from chainrule.train import ranks
 from chainrule.train.callbacks import (
     Callback, CallbackList, LRSchedulerCallback, TerminateOnNaN)
 from chainrule.train.checkpoint import load_checkpoint
@@ -76,6 +78,18 @@ def evaluate(model, loader, loss_fn: Callable | None = None,
         {'loss': 0.071, 'accuracy': 0.978}
     """
     metric_objs = make_metrics(metrics)
+    loss_sum, seen = _evaluation_pass(model, loader, loss_fn, metric_objs)
+    if seen == 0:
+        raise ValueError("evaluate: the loader produced no batches")
+    logs = {"loss": loss_sum / seen} if loss_fn is not None else {}
+    for m in metric_objs:
+        logs[m.name] = m.compute()
+    return logs
+
+
+def _evaluation_pass(model, loader, loss_fn, metric_objs: list) -> tuple[float, int]:
+    """Feed every batch of ``loader`` to the metrics in eval mode, without a graph;
+    returns (summed loss, samples)."""
     was_training = getattr(model, "training", False)
     model.eval()
     loss_sum, seen = 0.0, 0
@@ -92,12 +106,7 @@ def evaluate(model, loader, loss_fn: Callable | None = None,
                 seen += n
     finally:
         model.train(was_training)
-    if seen == 0:
-        raise ValueError("evaluate: the loader produced no batches")
-    logs = {"loss": loss_sum / seen} if loss_fn is not None else {}
-    for m in metric_objs:
-        logs[m.name] = m.compute()
-    return logs
+    return loss_sum, seen
 
 
 # ------------------------------------------------------------------- predict
@@ -169,6 +178,16 @@ def fit(model, loss_fn: Callable, optimizer, train_loader, epochs: int, val_load
     written from such weights. Ctrl-C stops cleanly after printing how to resume; both
     return the History so far.
 
+    Data-parallel (``chainrule.distributed`` initialised with several processes, the model
+    wrapped in ``nn.parallel.DistributedDataParallel``, each rank's loader giving it its
+    share, e.g. through ``data.DistributedSampler``): losses and metrics are combined over
+    the ranks, rank 0 alone shows progress and writes checkpoints and logs, and a loader
+    whose sampler has ``set_epoch`` gets the epoch number before each epoch. See
+    ``chainrule.train.ranks``.
+
+    The first ``fit`` in a process also fits the BLAS thread count to the cores the process
+    may really use (``cr.threads.fit_threads``; a count the user set is kept).
+
     Example:
         >>> hist = cr.train.fit(model, cr.nn.CrossEntropyLoss(), opt, train_loader, 10,
         ...                     val_loader=val_loader,
@@ -179,6 +198,11 @@ def fit(model, loss_fn: Callable, optimizer, train_loader, epochs: int, val_load
         raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
     if verbose not in (0, 1, 2):
         raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose!r}")
+    rank, world = ranks.rank_and_size()
+    ranks.check_model(model, world)
+    if rank != 0:
+        verbose = 0             # one progress display: rank 0's
+    threads.fit_threads()
     if resume is not None:
         ckpt = load_checkpoint(resume, model, optimizer, scheduler, train_loader=train_loader)
         start_epoch, global_step = ckpt["epoch"], ckpt["global_step"]
@@ -192,6 +216,7 @@ def fit(model, loss_fn: Callable, optimizer, train_loader, epochs: int, val_load
     state = TrainState(model, loss_fn, optimizer, scheduler, train_loader, val_loader,
                        int(epochs), int(start_epoch), int(global_step), history,
                        make_metrics(metrics), config, verbose)
+    state.rank, state.world_size = rank, world
     cbs = list(callbacks)
     if scheduler is not None:
         cbs.append(LRSchedulerCallback(scheduler, scheduler_interval, scheduler_monitor))
@@ -217,6 +242,8 @@ def fit(model, loss_fn: Callable, optimizer, train_loader, epochs: int, val_load
             if state.stop_training:
                 break
     except KeyboardInterrupt:
+        if world > 1:
+            raise               # ranks stop at different points: the job ends instead
         state.interrupted = True
         state.stop_reason = _interrupt_message(state)
     callback_list.call("on_train_end", state)
@@ -229,10 +256,13 @@ def fit(model, loss_fn: Callable, optimizer, train_loader, epochs: int, val_load
 
 def _train_epoch(state: TrainState, callbacks: CallbackList) -> None:
     model, optimizer, loss_fn = state.model, state.optimizer, state.loss_fn
-    state._loss_sum, state._seen, state.batch = 0.0, 0, 0
+    state._loss_sum, state._seen, state._local_seen, state.batch = 0.0, 0, 0, 0
     for m in state.metrics:
         m.reset()
     model.train()
+    sampler = getattr(state.train_loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(state.epoch)      # a DistributedSampler's order for this epoch
     callbacks.call("on_epoch_begin", state)
     for batch in state.train_loader:
         x, y = _unpack(batch, "fit")
@@ -246,6 +276,10 @@ def _train_epoch(state: TrainState, callbacks: CallbackList) -> None:
         loss.backward()
         optimizer.step()
         state.global_step += 1
+        state._local_seen += state.batch_size
+        if state.world_size > 1:
+            state.batch_loss, state.batch_size = ranks.global_batch(state.batch_loss,
+                                                                    state.batch_size)
         state._loss_sum += state.batch_loss * state.batch_size
         state._seen += state.batch_size
         if math.isfinite(state.batch_loss):
@@ -261,15 +295,35 @@ def _train_epoch(state: TrainState, callbacks: CallbackList) -> None:
 def _finish_epoch(state: TrainState, callbacks: CallbackList) -> None:
     """Logs for the epoch (train, then validation), history row, then the callbacks:
     scheduler step, early stopping, checkpoints, CSV, display."""
-    logs = state.running_logs()
+    if state.world_size == 1:
+        logs = state.running_logs()
+    else:
+        logs = {"loss": state._loss_sum / state._seen}
+        logs.update(ranks.combined_metrics(state.metrics, state._local_seen))
     if state.val_loader is not None:
-        val = evaluate(state.model, state.val_loader, state.loss_fn,
-                       [m.fresh() for m in state.metrics])
-        logs.update({f"val_{k}": v for k, v in val.items()})
+        logs.update({f"val_{k}": v for k, v in _validate(state).items()})
     logs["lr"] = state.lr()  # the rate this epoch trained with (before an epoch-end step)
     state.logs = logs
     state.history.append(state.epoch, logs)
     callbacks.call("on_epoch_end", state)
+
+
+def _validate(state: TrainState) -> dict[str, float]:
+    """Validation logs: ``evaluate`` on the val loader; with several ranks, each rank's
+    share combined, on rank 0's buffers (the plain module: no collective per batch, so the
+    ranks' shares may differ in size)."""
+    metric_objs = [m.fresh() for m in state.metrics]
+    if state.world_size == 1:
+        return evaluate(state.model, state.val_loader, state.loss_fn, metric_objs)
+    ranks.sync_buffers(state.model)
+    loss_sum, seen = _evaluation_pass(ranks.unwrap(state.model), state.val_loader,
+                                      state.loss_fn, metric_objs)
+    loss_sum, total = ranks.sum_over_ranks(loss_sum, seen)
+    if total == 0:
+        raise ValueError("fit: val_loader produced no batches on any rank")
+    logs = {"loss": loss_sum / total}
+    logs.update(ranks.combined_metrics(metric_objs, seen))
+    return logs
 
 
 def _interrupt_message(state: TrainState) -> str:

@@ -46,11 +46,17 @@ class TrainState:
         self.checkpoint_dir: str | None = None
         self.writer: Callable[[str], None] = lambda msg: print(msg, flush=True)
         self._loss_sum = 0.0
-        self._seen = 0
+        self._seen = 0          # samples this epoch (over every rank)
+        self._local_seen = 0    # samples this epoch on this rank
+        # Data-parallel training: this process's rank and how many train together. Rank 0
+        # alone prints and writes files.
+        self.rank, self.world_size = 0, 1
 
     def echo(self, msg: str, verbose_only: bool = True) -> None:
         """Show a message: an informational one (``verbose_only``) through the progress
         display unless ``verbose=0``; one that explains a stop or a refusal on stderr."""
+        if self.rank != 0:
+            return
         if not verbose_only:
             print(msg, file=sys.stderr, flush=True)
         elif self.verbose:
