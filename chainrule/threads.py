@@ -40,6 +40,8 @@ __all__ = ["set_num_threads", "get_num_threads", "fit_threads", "user_chose_thre
 _explicit: int | None = None
 _fitted: int | None = None
 _measured = False          # fit_threads has measured once in this process
+# Cores other processes kept busy when fit_threads measured (None: not measured).
+measured_busy: float | None = None
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -208,12 +210,15 @@ def fit_threads(ranks_sharing: int = 1, busy: float | None = None, once: bool = 
 
     Example: ``cr.threads.fit_threads()`` at the start of a script with its own loop.
     """
-    global _fitted, _measured
+    global _fitted, _measured, measured_busy
     if isinstance(ranks_sharing, bool) or not isinstance(ranks_sharing, int) or ranks_sharing < 1:
         raise ValueError(f"fit_threads: ranks_sharing must be a positive int, got {ranks_sharing!r}")
     if user_chose_threads() or (once and _measured):
         return get_num_threads()
     _measured = True
+    if busy is None:
+        busy = busy_elsewhere()
+    measured_busy = busy
     n = max(1, usable_cpus(busy) // ranks_sharing)
     current = _blas_threads()
     if current is not None:

@@ -281,10 +281,13 @@ def test_fit_threads_lowers_never_raises_and_respects_the_users_choice(monkeypat
     monkeypatch.setattr(threads, "_explicit", None)
     monkeypatch.setattr(threads, "_fitted", None)
     monkeypatch.setattr(threads, "_measured", False)
+    monkeypatch.setattr(threads, "measured_busy", None)
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda: 0.25)
     monkeypatch.setattr(threads, "usable_cpus", lambda busy=None: 4)
     monkeypatch.setattr(threads, "_blas_threads", lambda: 2)
     monkeypatch.setattr(threads, "_limit_blas", lambda n: applied.append(n) or True)
     assert threads.fit_threads(ranks_sharing=1) == 2 and applied == [2]   # BLAS had 2: kept
+    assert threads.measured_busy == 0.25
     assert threads.fit_threads() == 2 and applied == [2]                  # measured once
     monkeypatch.setattr(threads, "_measured", False)
     assert threads.fit_threads(ranks_sharing=4) == 1 and applied[-1] == 1

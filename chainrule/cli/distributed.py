@@ -20,13 +20,13 @@ import time
 import numpy as np
 
 import chainrule as cr
-from chainrule import distributed as dist
+from chainrule import distributed as dist, threads
 from chainrule.cli.errors import UserError
 from chainrule.data import DataLoader, DistributedSampler, Subset, TensorDataset
 from chainrule.train.ranks import unwrap
 
 __all__ = ["start", "rank", "world_size", "per_rank_batch", "loaders", "wrap", "unwrap",
-           "header", "report_error", "share_run_dir"]
+           "header", "finish", "report_error", "share_run_dir"]
 
 # A failing rank other than 0 waits this long before reporting: when every rank meets the
 # same error (a bad file, say), rank 0 reports it once and its abort ends the others first.
@@ -93,9 +93,26 @@ def header(batch_size: int) -> str | None:
     world = world_size()
     if world == 1:
         return None
-    return (f"data parallel: {world} processes x {batch_size // world} samples = global batch "
+    line = (f"data parallel: {world} processes x {batch_size // world} samples = global batch "
             f"{batch_size} (--batch-size is the global batch; the learning rate is the one "
             f"for it, unscaled); rank 0 writes the run folder")
+    busy = threads.measured_busy
+    if busy is not None and busy >= 0.5:
+        line += (f"\nnote: other programs kept {busy:.1f} of this machine's cores busy as the "
+                 f"job started; the ranks wait for each other at every step, so expect less "
+                 f"speed-up than on an idle machine")
+    return line
+
+
+def finish() -> None:
+    """Wait here, sleeping, until every rank is done (rank 0 tests the model and writes the
+    run folder after training). MPI's own wait at exit would spin on a core that rank 0
+    needs."""
+    if world_size() == 1:
+        return
+    work = dist.barrier(async_op=True)
+    while not work.is_completed():
+        time.sleep(0.01)
 
 
 def share_run_dir(run_dir: str | None) -> str:

@@ -271,7 +271,8 @@ def _run(args, model, optimizer, data, config, run_dir: str, resume) -> int:
                   scheduler=make_scheduler(cfg, optimizer, len(train_loader)),
                   scheduler_interval="batch", resume=resume, config=config)
     if distributed.rank() != 0:
-        return 0                    # rank 0 tests the model and writes the rest
+        distributed.finish()        # rank 0 tests the model and writes the rest
+        return 0
     model = distributed.unwrap(model)
     save_history(history, run_dir, plot=True)
     if history.interrupted:
@@ -290,4 +291,5 @@ def _run(args, model, optimizer, data, config, run_dir: str, resume) -> int:
     files = [f for f in ("best.ckpt", "last.ckpt", "history.csv", "history.json", "config.json",
                          "curves.png", "test_metrics.json") if os.path.exists(os.path.join(run_dir, f))]
     print(f"\nrun saved in {run_dir}: {', '.join(files)}")
+    distributed.finish()
     return 0

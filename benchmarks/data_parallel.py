@@ -3,8 +3,8 @@ PyTorch with 2 threads in one process, and against PyTorch's own DistributedData
 (gloo backend) on 2 ranks x 1 thread, on the same global batch; and the default
 `chainrule train` epoch through `mpiexec -n 2` against the single process.
 
-    python3 benchmarks/distributed.py                          # lenet, cnn32, lstm, mlp + epoch
-    python3 benchmarks/distributed.py --cases mlp --rounds 1 --repeats 5 --no-epoch
+    python3 benchmarks/data_parallel.py                          # lenet, cnn32, lstm, mlp + epoch
+    python3 benchmarks/data_parallel.py --cases mlp --rounds 1 --repeats 5 --no-epoch
 
 Each case (benchmarks/cases.py; its batch is the global batch, split in halves between the
 ranks) runs as three separate jobs, one after the other, in ``--rounds`` rounds whose order
