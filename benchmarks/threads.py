@@ -85,8 +85,8 @@ def main(argv=None) -> int:
     settings = [("default", None), ("1 thread", 1)] + ([(f"{cpus} threads", cpus)] if cpus > 1 else [])
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {cpus} CPUs  case {args.case}  load average "
           f"{os.getloadavg()[0]:.2f}")
-    for load in ("idle", "one busy process on the other core"):
-        busy = busy_process() if load != "idle" else None
+    for load in ("the machine as it is", "plus one busy process on the other core"):
+        busy = busy_process() if load.startswith("plus") else None
         try:
             time.sleep(0.5 if busy else 0)
             results = {name: [] for name, _ in settings}

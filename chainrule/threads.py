@@ -212,7 +212,8 @@ def fit_threads(ranks_sharing: int = 1, busy: float | None = None, once: bool = 
     """
     global _fitted, _measured, measured_busy
     if isinstance(ranks_sharing, bool) or not isinstance(ranks_sharing, int) or ranks_sharing < 1:
-        raise ValueError(f"fit_threads: ranks_sharing must be a positive int, got {ranks_sharing!r}")
+        raise ValueError(f"fit_threads: ranks_sharing must be a positive int, "
+                         f"got {ranks_sharing!r}")
     if user_chose_threads() or (once and _measured):
         return get_num_threads()
     _measured = True

@@ -80,9 +80,12 @@ def loaders(data, batch_size: int, seed: int) -> tuple[DataLoader, DataLoader | 
 
 def wrap(model, seed: int):
     """With several ranks: the model in DistributedDataParallel (rank 0's weights for all),
-    and each rank's own random stream (dropout masks) from ``seed`` and its rank."""
+    its BatchNorm layers as SyncBatchNorm (statistics of the global batch, as one process
+    would have them; the checkpoints' keys are the same), and each rank's own random stream
+    (dropout masks) from ``seed`` and its rank."""
     if world_size() == 1:
         return model
+    model = cr.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = cr.nn.parallel.DistributedDataParallel(model)
     cr.manual_seed(seed + rank())
     return model

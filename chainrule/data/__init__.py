@@ -31,7 +31,8 @@ from chainrule.data.generated import (
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "default_collate",
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
-    "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "DataLoader", "read_idx", "write_idx",
+    "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "DataLoader", "read_idx",
+    "write_idx",
     "load_idx_pair", "IDXError", "load_csv", "datasets", "generated", "MNIST", "Sonar",
     "Ionosphere", "CharDataset", "TinyShakespeare", "load_mnist", "load_sonar",
     "load_ionosphere", "load_shakespeare", "make_xor", "make_circles", "make_moons",

@@ -45,7 +45,8 @@ class DistributedSampler(Sampler):
             rank = dist.get_rank() if dist.is_initialized() else 0
         for name, value, low in (("num_replicas", num_replicas, 1), ("seed", seed, 0)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"DistributedSampler: {name} must be an int >= {low}, got {value!r}")
+                raise ValueError(f"DistributedSampler: {name} must be an int >= {low}, "
+                                 f"got {value!r}")
         if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) \
                 or not 0 <= rank < num_replicas:
             raise ValueError(f"DistributedSampler: invalid rank {rank!r}, rank should be in the "
@@ -68,7 +69,8 @@ class DistributedSampler(Sampler):
     def set_epoch(self, epoch: int) -> None:
         """Use the order of epoch ``epoch`` (counted as the caller likes; fit counts from 1)."""
         if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"DistributedSampler.set_epoch: epoch must be an int >= 0, got {epoch!r}")
+            raise ValueError(f"DistributedSampler.set_epoch: epoch must be an int >= 0, "
+                             f"got {epoch!r}")
         self.epoch = int(epoch)
 
     def indices(self) -> np.ndarray:

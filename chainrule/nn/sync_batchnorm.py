@@ -22,7 +22,8 @@ from chainrule.tensor import Tensor
 __all__ = ["SyncBatchNorm", "sync_batch_norm"]
 
 
-def _global_statistics(x: np.ndarray, local_mean: np.ndarray, local_var: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def _global_statistics(x: np.ndarray, local_mean: np.ndarray,
+                       local_var: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """(mean, biased variance, count) per channel over the global batch, from every
     process's (count, mean, variance), combined in float64 with Chan et al.'s rule:
     M2 = sum_r n_r (var_r + (mean_r - mean)^2), so no large sums of squares cancel."""

@@ -47,7 +47,8 @@ def check_model(model, world: int) -> None:
     if world > 1 and not isinstance(model, DistributedDataParallel):
         raise ValueError(f"fit: {world} processes are training together but the model is not "
                          f"wrapped in nn.parallel.DistributedDataParallel, so each would train "
-                         f"its own copy; wrap it: model = nn.parallel.DistributedDataParallel(model)")
+                         f"its own copy; wrap it: "
+                         f"model = nn.parallel.DistributedDataParallel(model)")
 
 
 def global_batch(loss: float, count: int) -> tuple[float, int]:
