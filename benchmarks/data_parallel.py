@@ -230,6 +230,9 @@ def main(argv=None) -> int:
         ap.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {os.cpu_count()} cores  load average "
           f"{os.getloadavg()[0]:.2f}  rounds={args.rounds} repeats={args.repeats}")
+    if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
+        print("# WARNING: other work is running on this machine: every figure is slower than "
+              "on an idle machine, multi-threaded ones most, so the verdicts do not hold")
     header = (f"{'case':<8} {'torch 2 thr':>12} {'chainrule 2x1':>14} {'torch DDP 2x1':>14} "
               f"{'ours/torch2':>12} {'ours/DDP':>9}  notes")
     print(header)

@@ -14,7 +14,8 @@ When the group has more than one process, ``init_process_group`` also
   ranks on two cores run one thread each instead of two each;
 * makes an exception that nobody catches stop the whole job: the failing rank prints its
   traceback and one line naming itself and the cause, then ``MPI_Abort`` ends every rank
-  (the others would otherwise wait for it forever inside a collective).
+  (the others would otherwise wait for it forever inside a collective). A rank that leaves
+  with ``sys.exit(n)`` is not an exception Python reports: end the job with :func:`abort`.
 """
 from __future__ import annotations
 
