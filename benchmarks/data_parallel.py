@@ -67,6 +67,8 @@ def _env(threads: int) -> dict:
 def run_job(job: str, case: str, args) -> dict:
     common = ["--worker", job, "--case", case, "--repeats", str(args.repeats),
               "--warmup", str(args.warmup)]
+    if args.inner:
+        common += ["--inner", str(args.inner)]
     if job == "torch-2-threads":
         cmd, env = [sys.executable, __file__] + common, _env(2)
     else:
@@ -111,7 +113,7 @@ def worker_torch_threads(case, args) -> dict:
     torch.set_num_threads(2)
     ours = case.build_chainrule()
     runner = case.build_torch(ours)
-    ms = _time(lambda: runner.step(), case.inner, args.repeats, args.warmup)
+    ms = _time(lambda: runner.step(), args.inner or case.inner, args.repeats, args.warmup)
     return {"ms": ms, "threads": torch.get_num_threads()}
 
 
@@ -127,7 +129,7 @@ def worker_chainrule(case, args) -> dict:
     runner = ChainruleRunner(case, cr.nn.parallel.DistributedDataParallel(case.model(cr.nn)))
     runner.x = cr.Tensor(_half(runner.x.data, rank, world, sequences))
     runner.y = cr.Tensor(_half(runner.y.data, rank, world, False))
-    ms = _time(runner.step, case.inner, args.repeats, args.warmup, dist.barrier)
+    ms = _time(runner.step, args.inner or case.inner, args.repeats, args.warmup, dist.barrier)
     return {"ms": ms, "threads": cr.get_num_threads(), "note": note}
 
 
@@ -177,7 +179,7 @@ def worker_torch_ddp(case, args) -> dict:
     sequences = case.name in ("lstm", "gru")
     runner.x = torch.from_numpy(_half(runner.x.numpy(), rank, world, sequences))
     runner.y = torch.from_numpy(_half(runner.y.numpy(), rank, world, False))
-    ms = _time(runner.step, case.inner, args.repeats, args.warmup, tdist.barrier)
+    ms = _time(runner.step, args.inner or case.inner, args.repeats, args.warmup, tdist.barrier)
     tdist.destroy_process_group()
     return {"ms": ms, "threads": torch.get_num_threads(), "rank": rank}
 
@@ -208,6 +210,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--inner", type=int, help="steps per timed block (default: the case's)")
     ap.add_argument("--epoch-rounds", type=int, default=2,
                     help="rounds of the `chainrule train` epoch comparison")
     ap.add_argument("--no-epoch", action="store_true", help="skip the `chainrule train` epoch")

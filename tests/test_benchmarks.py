@@ -66,3 +66,19 @@ def test_gemm_rate_counts_the_gemms_a_step_does():
     note = _mlp_large_gflops(flops / 1e9 / 100 * 1e3, 100.0)     # 100 GFLOP/s at a 100 peak
     assert note.startswith("100 GFLOP/s = 100% of the GEMM peak") and "target >= 85%: met" in note
     assert "MISSED by 5 points" in _mlp_large_gflops(flops / 1e9 / 80 * 1e3, 100.0)
+
+
+def test_data_parallel_py_times_three_jobs_and_checks_the_two_rank_step():
+    pytest.importorskip("torch")
+    pytest.importorskip("mpi4py")
+    text = _run("data_parallel.py", "--cases", "xor", "--rounds", "1", "--repeats", "1",
+                "--warmup", "1", "--inner", "3", "--no-epoch")
+    row = [line for line in text.splitlines() if line.startswith("xor")]
+    assert len(row) == 1 and "agrees with PyTorch on the global batch over 3 steps" in row[0]
+    assert "chainrule threads per rank 1" in row[0]
+
+
+def test_threads_py_compares_the_default_with_explicit_counts():
+    text = _run("threads.py", "--case", "xor", "--rounds", "1", "--batches", "2")
+    lines = [line for line in text.splitlines() if "default / best explicit" in line]
+    assert len(lines) == 2 and lines[1].startswith("plus one busy process on the other core")
