@@ -38,7 +38,7 @@ from chainrule.tensor import Tensor, inplace_changes, leaves_hooked, outputs_wat
 
 __all__ = ["Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
            "inference_mode", "is_grad_enabled", "detect_anomaly", "zero_grad_",
-           "queue_callback", "keep_arguments"]
+           "queue_callback", "keep_arguments", "leaf_uses"]
 
 
 # ---------------------------------------------------------------------------- Function
@@ -523,24 +523,11 @@ class _LeafWaits:
     last user has contributed (data-parallel training starts averaging a gradient then)."""
 
     def __init__(self, roots: Sequence[Tensor]):
-        self.left: dict[int, int] = {}
+        hooked = {key: entry for key, entry in leaf_uses(roots).items()
+                  if getattr(entry[0], "_hooks", None) or getattr(entry[0], "_post_hooks", None)}
+        self.left: dict[int, int] = {key: uses for key, (_, uses) in hooked.items() if uses}
         self.sums: dict[int, Any] = {}
-        self.tensors: dict[int, Tensor] = {}
-        seen: set[int] = set()
-        stack = [r.grad_fn for r in roots if r.grad_fn is not None]
-        while stack:
-            node = stack.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            for t in node.inputs:
-                if t is None:
-                    continue
-                if t.grad_fn is not None:
-                    stack.append(t.grad_fn)
-                elif getattr(t, "_hooks", None) or getattr(t, "_post_hooks", None):
-                    self.left[id(t)] = self.left.get(id(t), 0) + 1
-                    self.tensors[id(t)] = t
+        self.tensors: dict[int, Tensor] = {key: t for key, (t, _) in hooked.items()}
 
     def direct(self, t: Tensor, g, sink: _Sink) -> None:
         self.tensors[id(t)] = t
@@ -580,6 +567,42 @@ class _LeafWaits:
     def flush(self, sink: _Sink) -> None:
         for key in list(self.sums):
             self._finish(self.tensors[key], sink)
+
+
+def leaf_uses(outputs) -> dict[int, list]:
+    """Every leaf tensor that requires grad and that the graph behind ``outputs`` (a Tensor,
+    or tuples, lists and dicts of them) reaches, as ``id(leaf) -> [leaf, uses]``: how many
+    node inputs it feeds (0 for an output that is itself a leaf). Data-parallel training
+    uses it to find the parameters a forward pass left unused.
+
+    Example: ``used = leaf_uses(model(x))``, then ``id(p) in used`` for each parameter.
+    """
+    found: dict[int, list] = {}
+    stack, seen, pending = [], set(), [outputs]
+    while pending:
+        o = pending.pop()
+        if isinstance(o, Tensor):
+            if o.grad_fn is not None:
+                stack.append(o.grad_fn)
+            elif o._requires_grad:
+                found.setdefault(id(o), [o, 0])
+        elif isinstance(o, (tuple, list)):
+            pending.extend(o)
+        elif isinstance(o, dict):
+            pending.extend(o.values())
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for t in node.inputs:
+            if t is None:
+                continue
+            if t.grad_fn is not None:
+                stack.append(t.grad_fn)
+            else:
+                found.setdefault(id(t), [t, 0])[1] += 1
+    return found
 
 
 # A stack of the callback lists of the passes in progress (a pass may run inside another:

@@ -621,3 +621,13 @@ def test_keep_arguments_records_every_nodes_arguments():
     assert args[1] == (1,)                       # the settings come along: the summed axes
     z = cr.relu(x)                               # outside the block nothing extra is kept
     assert z.grad_fn._args is None
+
+
+def test_leaf_uses_counts_the_inputs_each_leaf_feeds():
+    a = cr.tensor([1.0, 2.0], requires_grad=True)
+    b = cr.tensor([3.0, 4.0], requires_grad=True)
+    unused = cr.tensor([0.5], requires_grad=True)
+    y = (a * a + b).sum()
+    uses = cr.autograd.leaf_uses({"out": [y, b]})
+    assert uses[id(a)] == [a, 2] and uses[id(b)] == [b, 1]
+    assert id(unused) not in uses

@@ -26,7 +26,7 @@ from typing import Iterator
 
 import numpy as np
 
-from chainrule.autograd import is_grad_enabled, queue_callback
+from chainrule.autograd import is_grad_enabled, leaf_uses, queue_callback
 from chainrule.distributed import group as _group_module
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
@@ -114,7 +114,7 @@ class DistributedDataParallel(Module):
         self._armed = False           # this backward averages (set by forward)
         self._started = False         # a hook of this backward has fired
         self._next = 0                # the next bucket to start
-        self._reached: set[int] = set()
+        self._reached = set()                # ids of the parameters the last forward used
         self._used_map: np.ndarray | None = None
         self._used_request = None
         self._handles = []
@@ -188,7 +188,7 @@ class DistributedDataParallel(Module):
         self._started, self._next = False, 0
         self._used_request = None
         if self.find_unused_parameters:
-            self._reached = _leaves_reached(out)
+            self._reached = leaf_uses(out).keys()
 
     @contextlib.contextmanager
     def no_sync(self) -> Iterator[None]:
@@ -300,34 +300,3 @@ class DistributedDataParallel(Module):
         sizes = [f"{b.flat.nbytes / 2 ** 20:.2f}" for b in self._buckets]
         return (f"world_size={self._world}, buckets={len(self._buckets)} "
                 f"({', '.join(sizes)} MB)")
-
-
-def _leaves_reached(out) -> set[int]:
-    """ids of the leaf tensors the graph behind ``out`` (any nesting of tuples, lists and
-    dicts of Tensors) reaches: the parameters this forward used."""
-    stack, seen, leaves = [], set(), set()
-    pending = [out]
-    while pending:
-        o = pending.pop()
-        if isinstance(o, Tensor):
-            if o.grad_fn is not None:
-                stack.append(o.grad_fn)
-            elif o.requires_grad:
-                leaves.add(id(o))
-        elif isinstance(o, (tuple, list)):
-            pending.extend(o)
-        elif isinstance(o, dict):
-            pending.extend(o.values())
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        for t in node.inputs:
-            if t is None:
-                continue
-            if t.grad_fn is not None:
-                stack.append(t.grad_fn)
-            else:
-                leaves.add(id(t))
-    return leaves
