@@ -114,7 +114,7 @@ class DistributedDataParallel(Module):
         self._armed = False           # this backward averages (set by forward)
         self._started = False         # a hook of this backward has fired
         self._next = 0                # the next bucket to start
-        self._reached = set()                # ids of the parameters the last forward used
+        self._reached = set()         # ids of the parameters the last forward used
         self._used_map: np.ndarray | None = None
         self._used_request = None
         self._handles = []
