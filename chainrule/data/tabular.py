@@ -36,12 +36,13 @@ class MissingValueError(ValueError):
     not keep: any cell with ``missing='error'``, a label cell unless ``missing='drop'``.
 
     ``where`` names the file, line and column (``data.csv: line 4, column 3 ('BMI')``),
-    ``text`` is the cell as written, ``in_label`` tells a label cell from a feature cell.
+    ``text`` is the cell as written, ``problem`` says what is wrong with it ("is missing",
+    "is not a finite number") and ``in_label`` tells a label cell from a feature cell.
     """
 
-    def __init__(self, message: str, where: str, text: str, in_label: bool):
+    def __init__(self, message: str, where: str, text: str, problem: str, in_label: bool):
         super().__init__(message)
-        self.where, self.text, self.in_label = where, text, in_label
+        self.where, self.text, self.problem, self.in_label = where, text, problem, in_label
 
 
 def _is_number(text: str) -> bool:
@@ -189,7 +190,7 @@ def _missing_error(path, rows, row: int, col: int, names, in_label: bool) -> Mis
     else:
         hint = ("pass missing='drop' to drop such rows or missing='keep' to read them as NaN "
                 "and fill them yourself")
-    return MissingValueError(f"load_csv: {where}: {text!r} {what}; {hint}", where, text,
+    return MissingValueError(f"load_csv: {where}: {text!r} {what}; {hint}", where, text, what,
                              in_label)
 
 
