@@ -4,6 +4,7 @@ checked against autograd. Or, given a run and an input, why the trained model pr
 it does.
 
     chainrule explain --example 2-3-1
+    chainrule explain --example linear          # linear regression, three steps
     chainrule explain --layers 2,2,1 --activations tanh,none --input 1,2 --target 0 --loss bce
     chainrule explain runs/mnist-cnn-20240101-120000 digit.png --method saliency,deeplift
 
@@ -66,7 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            help="the figure (default RUN_DIR/explain-<input name>.png)")
     src = parser.add_argument_group("the network")
     src.add_argument("--example", metavar="NAME",
-                     help="a preset: 2-3-1 (the classic worked example)")
+                     help="a preset: 2-3-1 (the classic worked example), 1-1 (linear "
+                          "regression: one weight, one bias; also 'linear') or 1-2-1 (the "
+                          "same regression with a hidden layer of two tanh units)")
     src.add_argument("--file", metavar="PATH",
                      help="a JSON or YAML file with layers, activations, weights, biases, "
                           "input, target, loss, lr, steps")
