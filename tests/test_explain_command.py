@@ -47,8 +47,9 @@ def test_linear_regression_preset_is_gradient_descent_by_hand(name, capsys):
     losses, w, b = _gradient_descent_on_a_line()
     assert doc["sizes"] == [1, 1] and doc["activations"] == ["identity"]
     assert doc["losses"] == pytest.approx(losses, rel=1e-12)
-    (weight, bias), = doc["parameters"]
-    assert weight[0] == pytest.approx([w], rel=1e-12) and bias == pytest.approx([b], rel=1e-12)
+    (layer,) = doc["parameters"]
+    assert layer["weight"][0] == pytest.approx([w], rel=1e-12)
+    assert layer["bias"] == pytest.approx([b], rel=1e-12)
     assert _explain(["--example", name]) == 0
     out = capsys.readouterr().out
     assert out.startswith("3 training steps of a 1-1 network")
