@@ -32,15 +32,16 @@ MAX_AUTO_CLASSES = 20
 
 def detect_task(y: np.ndarray, class_names: list[str] | None) -> tuple[str, str]:
     """``(task, reason)`` for labels as :func:`chainrule.data.load_csv` returns them: text
-    labels are classes; several columns, fractional numbers or more than
-    :data:`MAX_AUTO_CLASSES` distinct whole numbers are regression targets.
+    labels are classes (no reason given: nothing else is possible); several columns,
+    fractional numbers or more than :data:`MAX_AUTO_CLASSES` distinct whole numbers are
+    regression targets.
 
     Example:
         >>> detect_task(np.array([0.5, 1.25]), None)
         ('regression', 'the target holds fractional numbers')
     """
-    if class_names is not None:
-        return "classification", f"{len(class_names)} classes named by text"
+    if class_names is not None:  # words are classes: nothing to explain
+        return "classification", ""
     if y.ndim == 2:
         return "regression", f"{y.shape[1]} numeric target columns"
     if y.dtype.kind == "f" and np.any(y != np.round(y)):
