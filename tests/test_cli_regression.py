@@ -126,6 +126,16 @@ def test_predict_prints_values_in_the_targets_units_and_scores_a_labelled_file(p
     assert "against the file's y: rmse" in out and "(20 rows)" in out
 
 
+def test_explaining_a_prediction_of_a_regression_run_is_refused_clearly(plane_run, capsys,
+                                                                      monkeypatch):
+    folder, _ = plane_run
+    monkeypatch.chdir(folder)
+    _write(folder / "one.csv", np.array([[0.0, 0.0]]), ["x1", "x2"])
+    assert _main("explain", "run", "one.csv") == 2
+    assert "run is a regression run; chainrule explain RUN_DIR INPUT explains the predictions " \
+           "of classifiers" in capsys.readouterr().err
+
+
 def test_summary_of_a_regression_run(plane_run, capsys, monkeypatch):
     folder, _ = plane_run
     monkeypatch.chdir(folder)

@@ -3,7 +3,8 @@ checkpoint in it holds.
 
 A run folder written by ``chainrule train`` holds ``config.json`` (data spec, preprocessing,
 model and training settings), ``best.ckpt`` / ``last.ckpt`` (each carrying the same config),
-``history.csv`` / ``history.json``, ``curves.png`` and ``test_metrics.json``.
+``history.csv`` / ``history.json``, ``curves.png`` and ``test_metrics.json`` (a regression
+run also ``parity.png``, ``residuals.png`` and, with one input, ``fit.png``).
 """
 from __future__ import annotations
 
