@@ -107,6 +107,20 @@ def test_evaluate_prints_the_same_scores(plane_run, capsys, monkeypatch):
     assert "least-squares baseline" in out and "confusion" not in out
 
 
+def test_evaluate_on_other_data_with_the_same_columns(plane_run, capsys, monkeypatch):
+    folder, _ = plane_run
+    monkeypatch.chdir(folder)
+    X, y = _plane(n=50, seed=9)
+    _write(folder / "more.csv", np.c_[X, y], ["x1", "x2", "y"])
+    assert _main("evaluate", "run", "--data", "more.csv") == 0
+    out = capsys.readouterr().out
+    assert "on the more test split (10 samples)" in out and "(10 samples, in the units of y)" in out
+    assert "least-squares baseline" not in out   # fitted only on the run's own rows
+    (folder / "words.csv").write_text("x1,x2,y\n1,2,a\n3,4,b\n5,6,c\n")
+    assert _main("evaluate", "run", "--data", "words.csv") == 1
+    assert "'a' is not a number" in capsys.readouterr().err
+
+
 def test_predict_prints_values_in_the_targets_units_and_scores_a_labelled_file(plane_run,
                                                                                 capsys,
                                                                                 monkeypatch):
