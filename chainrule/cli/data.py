@@ -35,8 +35,8 @@ GENERATED = {"spirals": (generated.make_spirals, {"noise": 0.02, "turns": 2.0}, 
 TEXT = {"shakespeare": {"seq_len": 32, "windows": 20000, "test_windows": 2000}}
 NAMES = SHIPPED + tuple(GENERATED) + tuple(TEXT)
 REGRESSION = ("diabetes", "sine")  # the named sets with numeric targets
-# Named sets split the same way whatever --seed says, so every run (and the least-squares
-# baseline in the docs) is measured on the same test rows.
+# Named sets that split the same way whatever --seed says, so every run (and the
+# least-squares baseline in the docs) is measured on the same test rows.
 FIXED_SPLIT_SEED = {"diabetes": 0}
 
 

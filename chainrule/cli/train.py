@@ -183,9 +183,9 @@ def _model_config(args, spec_name: str, data: Prepared) -> dict[str, Any]:
 def _loss_name(args, task: str) -> str:
     if task != "regression":
         if args.loss is not None:
-            raise UserError(f"--loss chooses a regression loss; this data is a classification "
-                            f"(trained with cross-entropy); --task regression to predict "
-                            f"numbers")
+            raise UserError("--loss chooses a regression loss; this data is a classification "
+                            "(trained with cross-entropy); --task regression to predict "
+                            "numbers")
         return "cross_entropy"
     return LOSS_ALIASES.get(args.loss, args.loss or "mse")
 
