@@ -137,7 +137,7 @@ def test_predict_prints_values_in_the_targets_units_and_scores_a_labelled_file(p
     _write(folder / "labelled.csv", np.c_[X, y], ["x1", "x2", "y"])
     assert _main("predict", "run", "labelled.csv") == 0
     out = capsys.readouterr().out
-    assert "against the file's y: rmse" in out and "(20 rows)" in out
+    assert "against the file's y: mse " in out and "(20 rows)" in out
 
 
 def test_explaining_a_prediction_of_a_regression_run_is_refused_clearly(plane_run, capsys,
@@ -170,7 +170,7 @@ def test_several_targets_are_scored_per_target(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "averaged over the targets" in out
     table = out[out.index("target "):].splitlines()
-    assert table[0].split()[:4] == ["target", "rmse", "mae", "r2"]
+    assert table[0].split()[:5] == ["target", "mse", "rmse", "mae", "r2"]
     assert [row.split()[0] for row in table[1:3]] == ["a", "b"]
     scores = json.loads((tmp_path / "r" / "test_metrics.json").read_text())
     assert scores["targets"] == ["a", "b"] and set(scores["per_target"]) == {"a", "b"}

@@ -20,7 +20,7 @@ from chainrule.cli.runs import load_run
 from chainrule.cli.targets import run_scaling
 
 NAME = "evaluate"
-HELP = "test-set scores: accuracy and confusion matrix, or RMSE and R^2"
+HELP = "test-set scores: accuracy or RMSE, R^2 and more"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

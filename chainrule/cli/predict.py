@@ -29,7 +29,7 @@ from chainrule.cli.targets import run_scaling, to_target_units
 from chainrule.train import predict
 
 NAME = "predict"
-HELP = "predict classes or values for CSV rows or an image"
+HELP = "predict classes or values for CSV rows or images"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
