@@ -32,6 +32,7 @@ from chainrule.cli.images import IMAGE_SUFFIXES, image_to_mnist
 from chainrule.cli.network_spec import merged_spec, network_from_spec, numbers
 from chainrule.cli.runs import load_run
 from chainrule.cli.tables import read_prediction_rows, sniff_delimiter
+from chainrule.cli.targets import run_scaling
 from chainrule.data import csv_header
 from chainrule.explain.attribution import explain_prediction
 from chainrule.explain.presets import get_example
@@ -156,7 +157,7 @@ def _explain_run(args) -> str:
             raise UserError(f"--{opt} belongs to the step-by-step trace; it cannot be used "
                             f"with RUN_DIR INPUT")
     _, _, config, model, prep, names = load_run(args.run_dir)
-    if "targets" in prep:
+    if run_scaling(config["data"], prep) is not None:
         raise UserError(f"{args.run_dir} is a regression run; chainrule explain RUN_DIR INPUT "
                         f"explains the predictions of classifiers")
     path = args.run_input

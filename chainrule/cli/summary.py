@@ -19,6 +19,7 @@ from chainrule.cli.data import describe
 from chainrule.cli.errors import UserError, usage_errors
 from chainrule.cli.network_spec import int_list, merged_spec, network_from_spec
 from chainrule.cli.runs import load_run
+from chainrule.cli.targets import run_scaling
 from chainrule.explain.summary import summary
 from chainrule.nn import Module
 
@@ -84,7 +85,8 @@ def _trained(args) -> tuple[Module, tuple[int, ...], str]:
         raise UserError(f"RUN_DIR names the model; {', '.join(given)} cannot be given with it")
     loaded = load_run(args.run)
     data, prep = loaded.config["data"], loaded.preprocessing
-    task = (f"a regression of {', '.join(prep['targets']['names'])}" if "targets" in prep
+    scaling = run_scaling(data, prep)
+    task = (f"a regression of {', '.join(scaling['names'])}" if scaling is not None
             else f"a classification into {len(loaded.class_names)} classes")
     shape = (tuple(int_list(args.input_shape, "--input-shape")) if args.input_shape
              else tuple(prep["input_shape"]))
