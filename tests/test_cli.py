@@ -53,7 +53,7 @@ def test_train_writes_a_complete_run_folder(moons_run):
     out = result.stdout
     assert "test set (best epoch" in out and "confusion matrix" in out and "f1-score" in out
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["model"] == {"kind": "mlp", "in_features": 2, "num_classes": 2,
+    assert config["model"] == {"kind": "mlp", "in_features": 2, "out_features": 2,
                                "hidden": [16, 16], "activation": "relu", "dropout": 0.0,
                                "batch_norm": False}
     assert config["data"]["name"] == "moons" and config["train"]["epochs"] == 4
@@ -199,7 +199,9 @@ BAD_INPUTS = [
     (("train", "--data", "imagenet"), ["unknown --data 'imagenet'", "mnist"]),
     (("train", "--data", "moons", "--hidden", "256,abc"), ["bad hidden layer sizes", "'abc'"]),
     (("train", "--data", "moons", "--hidden", "0"), ["bad hidden layer sizes"]),
-    (("predict", RUN, "three.csv"), ["3 columns", "expects 2 features"]),
+    (("predict", RUN, "four.csv"), ["4 columns", "expects 2 features", "label", "3 columns"]),
+    (("predict", RUN, "three.csv"), ["three.csv", "labels ['3', '6'] are not among the model's "
+                                     "classes (0, 1)"]),
     (("train", "--data", "ragged.csv"), ["ragged.csv", "line 2"]),
     (("train", "--data", "moons", "--optimizer", "lbfgs"), ["invalid choice: 'lbfgs'"]),
     (("train", "--data", "moons", "--momentum", "0.9"), ["--momentum applies to sgd"]),
@@ -221,6 +223,7 @@ def test_bad_input_ends_in_one_line_error(moons_run, tmp_path, args, fragments):
     folder, _ = moons_run
     run_dir = folder / "run"
     (tmp_path / "three.csv").write_text("1,2,3\n4,5,6\n")
+    (tmp_path / "four.csv").write_text("1,2,3,4\n4,5,6,7\n")
     (tmp_path / "ragged.csv").write_text("1,2,0\n3,1\n")
     (tmp_path / "pic.png").write_bytes(b"not really a png")
     whole = (run_dir / "best.ckpt").read_bytes()

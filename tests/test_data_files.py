@@ -25,6 +25,7 @@ PUBLISHED_SHA256 = {
     "uci-sonar/sonar.names": "f3d650ae9772b1a5021d977fe9f8194259f3dddec1922128c8104cf1c4e7250f",
     "uci-ionosphere/ionosphere.data": "46d52186b84e20be52918adb93e8fb9926b34795ff7504c24350ae0616a04bbd",
     "uci-ionosphere/ionosphere.names": "a368e4fd9b910a3ac97fa306add17446c13105367e17f5b691455db2ea8411cf",
+    "diabetes/diabetes.tab.txt": "0555e4a1cdccc6d60145de2154ec3078923f89124957a7fd6c749773f2513872",
 }
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -41,7 +42,8 @@ def test_package_table_and_readme_agree_with_published_values():
     assert datasets.SHA256 == PUBLISHED_SHA256
     readme = (datasets.FILES_DIR / "README.md").read_text(encoding="utf-8")
     assert set(re.findall(r"`([0-9a-f]{64})`", readme)) >= set(PUBLISHED_SHA256.values())
-    for licence in ("CC BY-SA 3.0", "CC BY 4.0", "public domain", "MIT", "Gorman", "Sigillito"):
+    for licence in ("CC BY-SA 3.0", "CC BY 4.0", "public domain", "MIT", "Gorman", "Sigillito",
+                    "Efron", "BSD-3-Clause"):
         assert licence in readme
     assert datasets.verify_files() == {name: True for name in PUBLISHED_SHA256}
 
@@ -114,6 +116,19 @@ def test_uci_sets():
     assert len(sonar) == 208 and sonar.classes == ["M", "R"] and len(iono) == 351
     xb, yb = next(iter(DataLoader(iono, batch_size=64)))
     assert xb.shape == (64, 34) and yb.dtype == np.int64
+
+
+def test_diabetes_regression_set():
+    X, y, names = datasets.load_diabetes()
+    assert X.shape == (442, 10) and X.dtype == np.float32 and y.dtype == np.float32
+    assert names == ["AGE", "SEX", "BMI", "BP", "S1", "S2", "S3", "S4", "S5", "S6"]
+    assert set(np.unique(X[:, 1]).tolist()) == {1.0, 2.0} and (y.min(), y.max()) == (25, 346)
+    # The provenance check: least squares with an intercept on all rows, R^2 = 0.5177.
+    A = np.c_[X.astype(np.float64), np.ones(len(X))]
+    residual = y - A @ np.linalg.lstsq(A, y.astype(np.float64), rcond=None)[0]
+    assert 1 - residual @ residual / np.sum((y - y.mean()) ** 2) == pytest.approx(0.5177, abs=1e-4)
+    ds = datasets.Diabetes()
+    assert len(ds) == 442 and ds.feature_names == names
 
 
 def test_shakespeare_and_char_dataset():

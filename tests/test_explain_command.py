@@ -25,6 +25,48 @@ def test_example_231(capsys):
     assert "J = (y - yhat)^2 = (1 - 0.635015)^2 = 0.133214" in out
 
 
+def _gradient_descent_on_a_line(steps=3, lr=0.1):
+    """Linear regression by hand: yhat = w x + b, J = mean (y - yhat)^2 over the preset's
+    four points of y = 2x + 1, dJ/dw = mean 2 (yhat - y) x, dJ/db = mean 2 (yhat - y)."""
+    xs, ys = [-1.0, 0.0, 1.0, 2.0], [-1.0, 1.0, 3.0, 5.0]
+    w = b = 0.0
+    losses = []
+    for _ in range(steps):
+        errors = [w * x + b - y for x, y in zip(xs, ys)]
+        losses.append(sum(e * e for e in errors) / 4)
+        dw = sum(2 * e * x for e, x in zip(errors, xs)) / 4
+        db = sum(2 * e for e in errors) / 4
+        w, b = w - lr * dw, b - lr * db
+    return losses, w, b
+
+
+@pytest.mark.parametrize("name", ["1-1", "linear", "LINEAR_REGRESSION", "11"])
+def test_linear_regression_preset_is_gradient_descent_by_hand(name, capsys):
+    assert _explain(["--example", name, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    losses, w, b = _gradient_descent_on_a_line()
+    assert doc["sizes"] == [1, 1] and doc["activations"] == ["identity"]
+    assert doc["losses"] == pytest.approx(losses, rel=1e-12)
+    (layer,) = doc["parameters"]
+    assert layer["weight"][0] == pytest.approx([w], rel=1e-12)
+    assert layer["bias"] == pytest.approx([b], rel=1e-12)
+    assert _explain(["--example", name]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("3 training steps of a 1-1 network")
+    assert "J = (1/B) sum_s (y - yhat)^2 = 9" in out and "id'(z1) = 1" in out
+
+
+def test_regression_preset_with_a_hidden_layer(capsys):
+    assert _explain(["--example", "1-2-1", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["sizes"] == [1, 2, 1] and doc["activations"] == ["tanh", "identity"]
+    assert doc["x"] == [[-1.0], [0.0], [1.0], [2.0]] and doc["y"] == [[-1.0], [1.0], [3.0], [5.0]]
+    assert doc["losses"][0] > doc["losses"][1] > doc["losses"][2] > doc["final_loss"]
+    assert all(step["checked"] for step in doc["steps"] if not step["kind"].startswith("update"))
+    assert _explain(["--example", "2-2-2"]) == 2
+    assert "available: 2-3-1, 1-1, 1-2-1" in capsys.readouterr().err
+
+
 def test_example_markdown_and_steps(capsys):
     assert _explain(["--example", "2-3-1", "--format", "markdown", "--steps", "3"]) == 0
     out = capsys.readouterr().out

@@ -392,18 +392,26 @@ def test_regression_metrics_match_sklearn(seed):
     weights = [0.2, 0.3, 0.5]
     for ours, theirs in ((metrics.mean_squared_error, skm.mean_squared_error),
                          (metrics.mean_absolute_error, skm.mean_absolute_error),
-                         (metrics.r2_score, skm.r2_score)):
+                         (metrics.root_mean_squared_error, skm.root_mean_squared_error),
+                         (metrics.r2_score, skm.r2_score),
+                         (metrics.explained_variance_score, skm.explained_variance_score)):
         _close(ours(y1, p1), theirs(y1, p1))
         _close(ours(y2, p2), theirs(y2, p2))
         _close(ours(y2, p2, multioutput="raw_values"), theirs(y2, p2, multioutput="raw_values"))
         _close(ours(y2, p2, multioutput=weights), theirs(y2, p2, multioutput=weights))
         _close(ours(cr.tensor(y1), cr.tensor(p1.astype(np.float32))),
                theirs(y1, p1.astype(np.float32).astype(np.float64)))
-    _close(metrics.r2_score(y2, p2, multioutput="variance_weighted"),
-           skm.r2_score(y2, p2, multioutput="variance_weighted"))
+    for ours, theirs in ((metrics.r2_score, skm.r2_score),
+                         (metrics.explained_variance_score, skm.explained_variance_score)):
+        _close(ours(y2, p2, multioutput="variance_weighted"),
+               theirs(y2, p2, multioutput="variance_weighted"))
+    _close(metrics.max_error(y1, p1), skm.max_error(y1, p1))
+    _close(metrics.max_error(y2[:, :1], p2[:, :1]), skm.max_error(y2[:, :1], p2[:, :1]))
 
 
-def test_r2_constant_targets_follow_sklearn():
+@pytest.mark.parametrize("name", ["r2_score", "explained_variance_score"])
+def test_constant_targets_follow_sklearn(name):
+    ours, theirs = getattr(metrics, name), getattr(skm, name)
     constant = np.array([[2.0, 1.0], [2.0, 2.0], [2.0, 3.0]])
     guesses = np.array([[2.0, 1.0], [2.0, 2.5], [2.0, 3.0]])
     wrong = np.array([[1.0, 1.0], [2.0, 2.5], [2.0, 3.0]])
@@ -412,10 +420,15 @@ def test_r2_constant_targets_follow_sklearn():
             for force_finite in (True, False):
                 with warnings.catch_warnings(), np.errstate(all="ignore"):
                     warnings.simplefilter("ignore")
-                    _close(metrics.r2_score(constant, pred, multioutput=multioutput,
-                                            force_finite=force_finite),
-                           skm.r2_score(constant, pred, multioutput=multioutput,
-                                        force_finite=force_finite))
+                    _close(ours(constant, pred, multioutput=multioutput,
+                                force_finite=force_finite),
+                           theirs(constant, pred, multioutput=multioutput,
+                                  force_finite=force_finite))
+    # An offset that is the same everywhere costs R^2 but not the explained variance.
+    _close(ours([1.0, 2.0, 4.0], [2.0, 3.0, 5.0]), theirs([1.0, 2.0, 4.0], [2.0, 3.0, 5.0]))
+
+
+def test_r2_of_one_sample_is_nan_with_a_warning():
     with pytest.warns(UserWarning, match="fewer than two samples"):
         assert np.isnan(metrics.r2_score([1.0], [2.0]))
 
@@ -434,3 +447,7 @@ def test_regression_errors():
     with pytest.raises(ValueError, match=r"multioutput weights have shape \(3,\), expected one "
                                          r"per output: \(2,\)"):
         metrics.mean_squared_error(np.zeros((2, 2)), np.zeros((2, 2)), multioutput=[1, 1, 1])
+    with pytest.raises(ValueError, match=r"max_error: takes one output, got 2 .*per column"):
+        metrics.max_error(np.zeros((2, 2)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="multioutput must be one of"):
+        metrics.explained_variance_score([1.0, 2.0], [1.0, 2.0], multioutput="median")

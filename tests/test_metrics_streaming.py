@@ -121,6 +121,62 @@ def test_regression_metrics_stream_to_the_one_shot_values(seed, shape):
     assert mae.compute() == pytest.approx(metrics.mean_absolute_error(y, p), rel=1e-12)
 
 
+# Each streaming regression metric and the one-shot function it must equal.
+STREAMED = [(metrics.MeanSquaredError, metrics.mean_squared_error),
+            (metrics.MeanAbsoluteError, metrics.mean_absolute_error),
+            (metrics.RootMeanSquaredError, metrics.root_mean_squared_error),
+            (metrics.R2Score, metrics.r2_score),
+            (metrics.ExplainedVariance, metrics.explained_variance_score)]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("stream, one_shot", STREAMED, ids=lambda c: getattr(c, "__name__", ""))
+def test_every_regression_metric_streams_to_its_one_shot_value_per_target(seed, stream,
+                                                                          one_shot):
+    rng = np.random.default_rng(seed)
+    # Targets far from 0 with a small spread: the sums-of-squares shortcut would lose
+    # digits here, the merged moments do not.
+    y = 1e4 + rng.normal(size=(60, 3)) * [1.0, 10.0, 0.1]
+    p = y + rng.normal(size=(60, 3))
+    multioutputs = ["raw_values", "uniform_average", [0.2, 0.3, 0.5]]
+    if stream in (metrics.R2Score, metrics.ExplainedVariance):
+        multioutputs.append("variance_weighted")
+    for multioutput in multioutputs:
+        m = stream(multioutput=multioutput)
+        for yb, pb in _batches(rng, 60, y, p):
+            m.update(cr.tensor(yb), pb)
+        np.testing.assert_allclose(m.compute(), one_shot(y, p, multioutput=multioutput),
+                                   rtol=1e-9)
+    m = stream()
+    for yb, pb in _batches(rng, 60, y[:, 0], p[:, 0]):
+        m.update(yb, pb)
+    assert m.compute() == pytest.approx(one_shot(y[:, 0], p[:, 0]), rel=1e-9)
+
+
+def test_max_error_streams_per_target_and_matches_the_one_shot_value():
+    rng = np.random.default_rng(0)
+    y, p = rng.normal(size=(40, 2)), rng.normal(size=(40, 2))
+    worst = metrics.MaxError(multioutput="raw_values")
+    for yb, pb in _batches(rng, 40, y, p):
+        worst.update(yb, pb)
+    np.testing.assert_array_equal(worst.compute(), [metrics.max_error(y[:, k], p[:, k])
+                                                    for k in range(2)])
+
+
+def test_streaming_r2_follows_the_one_shot_rules_for_constant_and_tiny_targets():
+    r2 = metrics.R2Score(multioutput="raw_values")
+    r2.update([[2.0, 1.0], [2.0, 2.0]], [[2.0, 1.0], [1.0, 2.5]])
+    r2.update([[2.0, 3.0]], [[2.0, 3.0]])
+    np.testing.assert_array_equal(
+        r2.compute(), metrics.r2_score([[2.0, 1.0], [2.0, 2.0], [2.0, 3.0]],
+                                       [[2.0, 1.0], [1.0, 2.5], [2.0, 3.0]],
+                                       multioutput="raw_values"))
+    one = metrics.R2Score()
+    one.update([1.0], [2.0])
+    with pytest.warns(UserWarning, match="fewer than two samples"):
+        assert np.isnan(one.compute())
+
+
 def test_streaming_errors_are_clear():
     with pytest.raises(ValueError, match=r"Accuracy.compute\(\): no data yet"):
         metrics.Accuracy().compute()
@@ -148,3 +204,7 @@ def test_streaming_errors_are_clear():
         mse.update(np.zeros((2, 2)), np.zeros((2, 2)))
     with pytest.raises(ValueError, match=r"MeanAbsoluteError.compute\(\): no data yet"):
         metrics.MeanAbsoluteError().compute()
+    with pytest.raises(ValueError, match=r"R2Score.compute\(\): no data yet"):
+        metrics.R2Score().compute()
+    with pytest.raises(ValueError, match="MaxError: multioutput must be one of"):
+        metrics.MaxError(multioutput="variance_weighted")

@@ -248,7 +248,8 @@ def test_exported_run_folder_is_read_by_chainrule_evaluate(tmp_path, dataset, pr
                          capture_output=True, text=True, env=env(), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     import re
-    shown = float(re.search(r"^loss (?:\(mean squared error\) )?([0-9.]+)", out.stdout, re.M).group(1))
+    # classification prints "loss ...", regression "mse ..." (its loss) first
+    shown = float(re.search(r"^(?:loss|mse) ([0-9.]+)", out.stdout, re.M).group(1))
     # the run's model is rebuilt in float32: the same loss to its precision and the 4 digits
     assert shown == pytest.approx(session.data_loss(session.problem.test), abs=2e-4)
     assert f"test split ({len(session.problem.test)} samples)" in out.stdout

@@ -129,6 +129,26 @@ def test_metric_specs_objects_functions_and_errors():
         train.fit(model, nn.CrossEntropyLoss(), opt, tr, 1, metrics=["accuracy", "acc"], verbose=0)
 
 
+def test_regression_metrics_by_name_equal_the_one_shot_functions_on_validation():
+    cr.manual_seed(0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3)).astype(np.float32)
+    y = (X @ np.array([[1.0, 0.5], [-2.0, 0.0], [0.5, 1.0]]) + 0.1).astype(np.float32)
+    tr = DataLoader(TensorDataset(X[40:], y[40:]), batch_size=16, shuffle=True)
+    va = DataLoader(TensorDataset(X[:40], y[:40]), batch_size=7)
+    model = nn.Linear(3, 2)
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    hist = train.fit(model, nn.MSELoss(), opt, tr, 3, val_loader=va, verbose=0,
+                     metrics=["mse", "rmse", "mae", "r2"])
+    pred = train.predict(model, X[:40])
+    for name, fn in (("mse", cr.metrics.mean_squared_error),
+                     ("rmse", cr.metrics.root_mean_squared_error),
+                     ("mae", cr.metrics.mean_absolute_error), ("r2", cr.metrics.r2_score)):
+        assert hist[f"val_{name}"][-1] == pytest.approx(fn(y[:40], pred), rel=1e-5), name
+    assert hist["val_mse"][-1] == pytest.approx(hist["val_loss"][-1], rel=1e-5)
+    assert hist["val_r2"][-1] > hist["val_r2"][0]
+
+
 def test_bad_arguments_are_named():
     model = small_model()
     X, y, tr, va = moons()

@@ -2,6 +2,7 @@
 
     chainrule train                      # MLP on the shipped MNIST -> runs/mnist-mlp-<time>/
     chainrule train --data sonar --hidden 64,32 --dropout 0.2 --epochs 100
+    chainrule train --data diabetes      # a regression: scores in the target's units
     chainrule train --resume runs/mnist-mlp-20240101-120000
     chainrule evaluate runs/mnist-mlp-20240101-120000
     chainrule predict runs/mnist-mlp-20240101-120000 digit.png
@@ -21,10 +22,12 @@ Layout: one module per command (:mod:`~chainrule.cli.train`, :mod:`~chainrule.cl
 :mod:`~chainrule.cli.predict`, :mod:`~chainrule.cli.export`, :mod:`~chainrule.cli.sample`,
 :mod:`~chainrule.cli.explain`, :mod:`~chainrule.cli.summary`, :mod:`~chainrule.cli.playground`)
 and the modules they share: :mod:`~chainrule.cli.errors` (the one error type,
-:class:`UserError`), :mod:`~chainrule.cli.data` and
-:mod:`~chainrule.cli.images` (data preparation), :mod:`~chainrule.cli.models` (model
-building), :mod:`~chainrule.cli.optimizers`, :mod:`~chainrule.cli.runs` (run folders and
-checkpoint loading), :mod:`~chainrule.cli.output` (what the commands print) and
+:class:`UserError`), :mod:`~chainrule.cli.data`, :mod:`~chainrule.cli.tables` and
+:mod:`~chainrule.cli.images` (data preparation), :mod:`~chainrule.cli.targets` (classes or
+numbers; regression targets' units), :mod:`~chainrule.cli.models` (model building),
+:mod:`~chainrule.cli.optimizers`, :mod:`~chainrule.cli.runs` (run folders and checkpoint
+loading), :mod:`~chainrule.cli.output` and :mod:`~chainrule.cli.plots` (what the commands
+print and draw) and
 :mod:`~chainrule.cli.network_spec` (the small networks of ``explain`` and ``summary``).
 
 Adding a command ``chainrule NAME``:

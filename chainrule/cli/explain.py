@@ -4,6 +4,7 @@ checked against autograd. Or, given a run and an input, why the trained model pr
 it does.
 
     chainrule explain --example 2-3-1
+    chainrule explain --example linear          # linear regression, three steps
     chainrule explain --layers 2,2,1 --activations tanh,none --input 1,2 --target 0 --loss bce
     chainrule explain runs/mnist-cnn-20240101-120000 digit.png --method saliency,deeplift
 
@@ -20,17 +21,19 @@ error: ...``); a trace that disagrees with autograd prints why and exits with st
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 
 import numpy as np
 
-from chainrule.cli.data import apply_preprocessing, read_feature_rows, read_text_window
+from chainrule.cli.data import apply_preprocessing, read_text_window
 from chainrule.cli.errors import UserError, usage_errors
 from chainrule.cli.images import IMAGE_SUFFIXES, image_to_mnist
 from chainrule.cli.network_spec import merged_spec, network_from_spec, numbers
 from chainrule.cli.runs import load_run
+from chainrule.cli.tables import read_prediction_rows, sniff_delimiter
+from chainrule.cli.targets import run_scaling
+from chainrule.data import csv_header
 from chainrule.explain.attribution import explain_prediction
 from chainrule.explain.presets import get_example
 from chainrule.explain.trace import LOSSES, TraceMismatchError, trace
@@ -66,7 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            help="the figure (default RUN_DIR/explain-<input name>.png)")
     src = parser.add_argument_group("the network")
     src.add_argument("--example", metavar="NAME",
-                     help="a preset: 2-3-1 (the classic worked example)")
+                     help="a preset: 2-3-1 (the classic worked example), 1-1 (linear "
+                          "regression: one weight, one bias; also 'linear') or 1-2-1 (the "
+                          "same regression with a hidden layer of two tanh units)")
     src.add_argument("--file", metavar="PATH",
                      help="a JSON or YAML file with layers, activations, weights, biases, "
                           "input, target, loss, lr, steps")
@@ -141,20 +146,6 @@ def _explain(args) -> str:
                  steps=steps, format=args.format, precision=args.precision)
 
 
-def csv_header(path: str) -> list[str] | None:
-    """The first row of a CSV when it is a header (none of its fields is a number)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        for fields in csv.reader(f):
-            if any(field.strip() for field in fields):
-                fields = [field.strip() for field in fields]
-                try:
-                    [float(field) for field in fields]
-                except ValueError:
-                    return fields
-                return None
-    return None
-
-
 def _explain_run(args) -> str:
     """``chainrule explain RUN_DIR INPUT``: the prediction, its top classes, the
     attributions' completeness, and the figure."""
@@ -165,7 +156,10 @@ def _explain_run(args) -> str:
         if getattr(args, opt, None) is not None:
             raise UserError(f"--{opt} belongs to the step-by-step trace; it cannot be used "
                             f"with RUN_DIR INPUT")
-    _, _, _, model, prep, names = load_run(args.run_dir)
+    _, _, config, model, prep, names = load_run(args.run_dir)
+    if run_scaling(config["data"], prep) is not None:
+        raise UserError(f"{args.run_dir} is a regression run; chainrule explain RUN_DIR INPUT "
+                        f"explains the predictions of classifiers")
     path = args.run_input
     if not os.path.isfile(path):
         raise UserError(f"input file {path!r} does not exist")
@@ -179,14 +173,14 @@ def _explain_run(args) -> str:
         raw = image_to_mnist(path, side=prep["input_shape"][-1])
         x, display = apply_preprocessing(raw[None], prep, path), raw
     else:
-        rows = read_feature_rows(path, prep)
+        rows, _ = read_prediction_rows(path, config["data"], prep, names)
         if not 1 <= args.row <= len(rows):
             raise UserError(f"--row {args.row}: {path} has {len(rows)} rows (1 to {len(rows)})")
         x = apply_preprocessing(rows[args.row - 1:args.row], prep, path)
         if kind == "image":
             display = rows[args.row - 1].reshape(x.shape[2:]) * prep["scale"]
         else:
-            header = csv_header(path)
+            header = csv_header(path, sniff_delimiter(path))
             feature_names = header if header and len(header) == x.shape[1] else None
     # Images start from a black picture (raw zeros, preprocessed); tables from the training
     # mean (zero after standardisation); text from all-zero embeddings.

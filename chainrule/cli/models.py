@@ -64,12 +64,13 @@ def parse_hidden(text: str | Sequence[int]) -> tuple[int, ...]:
     return sizes
 
 
-def mlp(in_features: int, num_classes: int, hidden: Sequence[int] = (256, 128),
+def mlp(in_features: int, out_features: int, hidden: Sequence[int] = (256, 128),
         activation: str = "relu", dropout: float = 0.0, batch_norm: bool = False) -> nn.Sequential:
     """A multi-layer perceptron; inputs of any shape ``(N, ...)`` are flattened first.
 
     Each hidden layer is ``Linear -> [BatchNorm1d] -> activation -> [Dropout]``; the last
-    Linear gives ``num_classes`` logits (feed them to ``CrossEntropyLoss``).
+    Linear gives ``out_features`` outputs: one logit per class (feed them to
+    ``CrossEntropyLoss``) or one value per regression target.
     """
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
@@ -83,7 +84,7 @@ def mlp(in_features: int, num_classes: int, hidden: Sequence[int] = (256, 128),
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         width = size
-    layers.append(nn.Linear(width, int(num_classes)))
+    layers.append(nn.Linear(width, int(out_features)))
     return nn.Sequential(*layers)
 
 
@@ -214,12 +215,15 @@ def generate(model: CharLSTM, prompt: Sequence[int], length: int, temperature: f
 
 def build_model(config: Mapping[str, Any]) -> nn.Module:
     """Rebuild a model from the ``"model"`` section of a run's config, e.g.
-    ``{"kind": "mlp", "in_features": 784, "num_classes": 10, "hidden": [256, 128],
+    ``{"kind": "mlp", "in_features": 784, "out_features": 10, "hidden": [256, 128],
     "activation": "relu", "dropout": 0.0, "batch_norm": false}``."""
     if not isinstance(config, Mapping) or "kind" not in config:
         raise ValueError(f"model config must be a dict with a 'kind' entry, got {config!r}")
     kind = config["kind"]
     args = {k: v for k, v in config.items() if k != "kind"}
+    if kind == "mlp" and "num_classes" in args and "out_features" not in args:
+        # Runs saved before regression existed named the mlp's outputs "num_classes".
+        args["out_features"] = args.pop("num_classes")
     if kind not in _BUILDERS:
         raise ValueError(f"unknown model {kind!r}; choose from {', '.join(MODELS)}")
     try:

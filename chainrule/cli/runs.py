@@ -3,12 +3,14 @@ checkpoint in it holds.
 
 A run folder written by ``chainrule train`` holds ``config.json`` (data spec, preprocessing,
 model and training settings), ``best.ckpt`` / ``last.ckpt`` (each carrying the same config),
-``history.csv`` / ``history.json``, ``curves.png`` and ``test_metrics.json``.
+``history.csv`` / ``history.json``, ``curves.png`` and ``test_metrics.json`` (a regression
+run also ``parity.png``, ``residuals.png`` and, with one input, ``fit.png``).
 """
 from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import sys
 from typing import Any, NamedTuple
@@ -82,9 +84,23 @@ def new_run_dir(out: str | None, data_name: str, model_kind: str) -> str:
     return path
 
 
+def _json_safe(obj):
+    """``obj`` with every NaN or infinite float replaced by None: JSON has no NaN, and a
+    bare ``NaN`` token breaks strict readers (browsers, jq, most languages)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
 def write_json(path: str, obj) -> None:
-    """Write ``obj`` as indented JSON, replacing ``path`` in one step."""
-    write_atomically(path, (json.dumps(obj, indent=1) + "\n").encode("utf-8"))
+    """Write ``obj`` as indented, strict JSON (a non-finite number becomes null),
+    replacing ``path`` in one step."""
+    text = json.dumps(_json_safe(obj), indent=1, allow_nan=False)
+    write_atomically(path, (text + "\n").encode("utf-8"))
 
 
 def save_history(history: History, run_dir: str, plot: bool) -> None:

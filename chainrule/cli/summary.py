@@ -1,6 +1,7 @@
 """``chainrule summary``: a model's parameters, multiply-adds (forward and backward) and
 activation memory, layer by layer and per training step.
 
+    chainrule summary runs/mnist-mlp-20240101-120000     # the model a run trained
     chainrule summary --layers 784,128,10 --batch-size 32
     chainrule summary --model mypackage.models:make_cnn --input-shape 1,28,28
 
@@ -14,8 +15,11 @@ import os
 import sys
 from typing import Any
 
+from chainrule.cli.data import describe
 from chainrule.cli.errors import UserError, usage_errors
 from chainrule.cli.network_spec import int_list, merged_spec, network_from_spec
+from chainrule.cli.runs import load_run
+from chainrule.cli.targets import run_scaling
 from chainrule.explain.summary import summary
 from chainrule.nn import Module
 
@@ -27,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Count a model's parameters, multiply-adds (forward and backward) "
                           "and activation memory, layer by layer and per training step.")
     src = parser.add_argument_group("the model")
+    src.add_argument("run", nargs="?", metavar="RUN_DIR",
+                     help="a run folder or checkpoint written by 'chainrule train'")
     src.add_argument("--model", metavar="MODULE:NAME",
                      help="a Module (or a function/class returning one) to import, e.g. "
                           "mypackage.models:make_cnn")
@@ -69,7 +75,33 @@ def _import_model(target: str) -> Module:
     return obj
 
 
+def _trained(args) -> tuple[Module, tuple[int, ...], str]:
+    """The model of a run folder, the shape of one of its samples and a line saying what
+    it was trained on."""
+    given = [flag for flag, value in (("--model", args.model), ("--file", args.file),
+                                      ("--layers", args.layers),
+                                      ("--activations", args.activations)) if value]
+    if given:
+        raise UserError(f"RUN_DIR names the model; {', '.join(given)} cannot be given with it")
+    loaded = load_run(args.run)
+    data, prep = loaded.config["data"], loaded.preprocessing
+    scaling = run_scaling(data, prep)
+    task = (f"a regression of {', '.join(scaling['names'])}" if scaling is not None
+            else f"a classification into {len(loaded.class_names)} classes")
+    shape = (tuple(int_list(args.input_shape, "--input-shape")) if args.input_shape
+             else tuple(prep["input_shape"]))
+    line = (f"{loaded.ckpt_path} (epoch {loaded.ckpt['epoch']}): the "
+            f"{loaded.config['model']['kind']} model of {describe(data)}, {task}")
+    return loaded.model, shape, line
+
+
 def _summary(args) -> str:
+    if args.run:
+        model, shape, line = _trained(args)
+        if args.batch_size < 1:
+            raise UserError(f"--batch-size must be positive, got {args.batch_size}")
+        result = summary(model, shape, batch_size=args.batch_size, dtype=args.dtype)
+        return result.to_json() if args.format == "json" else f"{line}\n\n{result}"
     if args.model:
         if args.file or args.layers:
             raise UserError("--model cannot be combined with --file or --layers")

@@ -1,34 +1,54 @@
-"""``chainrule train``: train a classifier and write a run folder (checkpoints, history,
-config.json, curves.png, test_metrics.json); ``--resume`` continues a run exactly.
+"""``chainrule train``: train a classifier or a regression and write a run folder
+(checkpoints, history, config.json, curves.png, test_metrics.json; for regression also
+parity.png and residuals.png); ``--resume`` continues a run exactly.
 
     chainrule train                      # MLP on the shipped MNIST -> runs/mnist-mlp-<time>/
     chainrule train --data sonar --hidden 64,32 --dropout 0.2 --epochs 100
+    chainrule train --data diabetes      # regression: disease progression from 10 measurements
+    chainrule train --data houses.csv --target price --loss huber
     chainrule train --data shakespeare --model lstm --out runs/shakespeare
     chainrule train --resume runs/mnist-mlp-20240101-120000
     mpiexec -n 2 chainrule train         # data parallel: see chainrule/cli/distributed.py
+
+A CSV's last column (or ``--target``) is the label: text or a few whole numbers make a
+classification, fractional numbers, several columns or more than 20 distinct whole numbers
+a regression (the header says which and why; ``--task`` decides instead).
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import os
+import sys
 from typing import Any
 
 import numpy as np
 
 import chainrule as cr
 from chainrule import nn
+from chainrule import metrics
 from chainrule.cli import distributed, models
-from chainrule.cli.data import NAMES, describe, make_spec, prepare
+from chainrule.cli.data import (
+    NAMES, Prepared, apply_preprocessing, describe, make_spec, prepare)
 from chainrule.cli.errors import UserError, check_number
 from chainrule.cli.optimizers import LR_SCHEDULES, OPTIMIZERS, make_optimizer, make_scheduler
-from chainrule.cli.output import report, say
+from chainrule.cli.output import regression_report, report, say
+from chainrule.cli.plots import save_fit_plot, save_regression_plots
 from chainrule.cli.runs import new_run_dir, save_history, write_json
+from chainrule.cli.tables import MISSING, parse_target
+from chainrule.cli.targets import TASKS, InTargetUnits, to_target_units
 from chainrule.train import (
-    EarlyStopping, LambdaCallback, ModelCheckpoint, fit, load_checkpoint, read_checkpoint)
+    EarlyStopping, LambdaCallback, ModelCheckpoint, fit, load_checkpoint, predict,
+    read_checkpoint, save_checkpoint)
 
 NAME = "train"
 HELP = "train a model (default: an MLP on MNIST)"
+
+# --loss (regression) -> the loss module; classification always uses cross-entropy. Huber
+# and smooth L1 with threshold 1 agree; on standardised targets 1 is one standard deviation.
+LOSSES = {"mse": nn.MSELoss, "mae": nn.L1Loss, "huber": nn.HuberLoss,
+          "smooth_l1": nn.SmoothL1Loss, "cross_entropy": nn.CrossEntropyLoss}
+LOSS_ALIASES = {"l1": "mae"}
 
 # Training defaults per data set, chosen (and measured) so the plain command does well:
 # the MNIST default reaches >= 97.5% test accuracy in a few minutes on a 2-core CPU.
@@ -43,22 +63,39 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "csv": dict(epochs=50, batch_size=32, lr=1e-3, hidden="64,32", val_split=0.2, patience=10),
     "idx": dict(epochs=10, batch_size=128, lr=1e-3, hidden="256,128", val_split=0.1, patience=3),
     "shakespeare": dict(epochs=5, batch_size=64, lr=3e-3, hidden="128", val_split=0.1, patience=2),
+    # Diabetes is nearly linear: a small tanh layer with dropout matches the least-squares
+    # line on the test split (measured in docs/regression.md); bigger nets only overfit.
+    "diabetes": dict(epochs=200, batch_size=32, lr=1e-3, hidden="16", val_split=0.2, patience=20,
+                     activation="tanh", dropout=0.2),
+    "sine": dict(epochs=200, batch_size=32, lr=1e-2, hidden="16", val_split=0.2, patience=30,
+                 activation="tanh"),
 }
 EMBEDDING_DIM = 32  # character embedding size of the lstm model
 # Options a resumed run takes from its checkpoint (only --epochs and --quiet may be given).
 _FIXED_ON_RESUME = ("data", "idx_images", "idx_labels", "idx_test_images", "idx_test_labels",
-                    "model", "hidden", "activation", "dropout", "batch_norm", "optimizer", "lr",
+                    "task", "target", "missing", "loss", "model", "hidden", "activation", "dropout", "batch_norm", "optimizer", "lr",
                     "weight_decay", "momentum", "lr_schedule", "batch_size", "seed", "val_split",
                     "patience", "out")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.description = ("Train a classifier and write a run folder with checkpoints, history "
-                     "(CSV/JSON), config.json and curves.png.")
+    p.description = ("Train a classifier or a regression and write a run folder with "
+                     "checkpoints, history (CSV/JSON), config.json and curves.png (and for "
+                     "regression parity.png and residuals.png).")
     d = p.add_argument_group("data")
     d.add_argument("--data", default=None, metavar="NAME_OR_CSV",
                    help=f"{', '.join(NAMES)}, or a CSV file (label in the last column); "
                         f"default mnist")
+    d.add_argument("--task", choices=TASKS, default=None,
+                   help="what to predict; default: found from the labels (text or up to 20 "
+                        "whole numbers: classes; fractions or more values: regression)")
+    d.add_argument("--target", metavar="NAME[,NAME]",
+                   help="the CSV's label column(s) by header name or number from 1 "
+                        "(default: the last column); several make a regression")
+    d.add_argument("--missing", choices=MISSING, default=None,
+                   help="empty, NA, NaN or Inf cells: error (default; names the line and "
+                        "column), drop the rows, or fill with the training rows' column mean "
+                        "or with zero")
     d.add_argument("--idx-images", metavar="PATH", help="IDX file of training images/rows")
     d.add_argument("--idx-labels", metavar="PATH", help="IDX file of training labels")
     d.add_argument("--idx-test-images", metavar="PATH", help="IDX file of test images/rows")
@@ -76,6 +113,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--batch-norm", action="store_true", default=None,
                    help="BatchNorm after each hidden layer")
     o = p.add_argument_group("optimisation")
+    o.add_argument("--loss", choices=(*[k for k in LOSSES if k != "cross_entropy"],
+                                      *LOSS_ALIASES), default=None,
+                   help="regression loss on standardised targets: mse (default), mae (= l1), "
+                        "huber or smooth_l1 (threshold 1 standard deviation); classification "
+                        "uses cross-entropy")
     o.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default adam")
     o.add_argument("--lr", type=float, metavar="LR",
                    help="learning rate (the peak rate with --lr-schedule onecycle)")
@@ -97,11 +139,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def _model_config(args, spec_name: str, prep: dict, num_classes: int) -> dict[str, Any]:
+def _model_config(args, spec_name: str, data: Prepared) -> dict[str, Any]:
     """The model section of the config: what ``models.build_model`` needs, checked."""
+    prep = data.preprocessing
+    regression = data.task == "regression"
+    outputs = len(data.target_names) if regression else len(data.class_names)
     kind = args.model or ("lstm" if prep["kind"] == "text" else "mlp")
-    activation = args.activation or "relu"
-    dropout = 0.0 if args.dropout is None else args.dropout
+    if regression and kind != "mlp":
+        raise UserError(f"regression uses the mlp model; the {kind} model predicts classes")
+    defaults = DEFAULTS[spec_name]
+    activation = args.activation or defaults.get("activation", "relu")
+    dropout = defaults.get("dropout", 0.0) if args.dropout is None else args.dropout
     check_number("--dropout", dropout, 0.0, 1.0)
     if prep["kind"] == "text" and kind != "lstm":
         raise UserError(f"{spec_name} is character text: use --model lstm")
@@ -113,7 +161,7 @@ def _model_config(args, spec_name: str, prep: dict, num_classes: int) -> dict[st
                                  else DEFAULTS[spec_name]["hidden"])
     if kind == "mlp":
         return {"kind": "mlp", "in_features": int(np.prod(prep["input_shape"])),
-                "num_classes": num_classes, "hidden": list(hidden), "activation": activation,
+                "out_features": outputs, "hidden": list(hidden), "activation": activation,
                 "dropout": dropout, "batch_norm": bool(args.batch_norm)}
     if kind == "lstm":
         for flag, value in (("--activation", args.activation), ("--batch-norm", args.batch_norm)):
@@ -122,15 +170,25 @@ def _model_config(args, spec_name: str, prep: dict, num_classes: int) -> dict[st
         if len(set(hidden)) != 1:
             raise UserError(f"--hidden for lstm gives one size per stacked layer, all equal "
                             f"(as nn.LSTM has), got {args.hidden}")
-        return {"kind": "lstm", "vocab_size": num_classes, "embedding_dim": EMBEDDING_DIM,
+        return {"kind": "lstm", "vocab_size": outputs, "embedding_dim": EMBEDDING_DIM,
                 "hidden_size": hidden[0], "num_layers": len(hidden), "dropout": dropout}
     shape = prep["input_shape"]  # cnn
     if prep["kind"] != "image" or shape[1] != shape[2]:
         raise UserError("the cnn model needs square images (mnist or IDX images); "
                         f"this data is {prep['kind']} with input shape {shape}")
-    return {"kind": "cnn", "in_channels": shape[0], "num_classes": num_classes,
+    return {"kind": "cnn", "in_channels": shape[0], "num_classes": outputs,
             "image_size": shape[1], "activation": activation, "dropout": dropout,
             "batch_norm": bool(args.batch_norm)}
+
+
+def _loss_name(args, task: str) -> str:
+    if task != "regression":
+        if args.loss is not None:
+            raise UserError("--loss chooses a regression loss; this data is a classification "
+                            "(trained with cross-entropy); --task regression to predict "
+                            "numbers")
+        return "cross_entropy"
+    return LOSS_ALIASES.get(args.loss, args.loss or "mse")
 
 
 def _train_config(args, spec_name: str) -> dict[str, Any]:
@@ -148,7 +206,6 @@ def _train_config(args, spec_name: str) -> dict[str, Any]:
         "batch_size": defaults["batch_size"] if args.batch_size is None else args.batch_size,
         "seed": 0 if args.seed is None else args.seed,
         "patience": defaults["patience"] if args.patience is None else args.patience,
-        "loss": "cross_entropy",
     }
     check_number("--lr", cfg["lr"], 0.0, low_open=True)
     check_number("--weight-decay", cfg["weight_decay"], 0.0)
@@ -178,14 +235,19 @@ def run(args: argparse.Namespace) -> int:
     if args.dropout is not None:
         check_number("--dropout", args.dropout, 0.0, 1.0)
     seed = 0 if args.seed is None else args.seed
-    spec = make_spec(args.data or "mnist", seed, args.val_split or 0.0, idx=idx)
+    spec = make_spec(args.data or "mnist", seed, args.val_split or 0.0, idx=idx, task=args.task,
+                     target=parse_target(args.target), missing=args.missing or "error")
     if args.val_split is None:  # each data set has its own default
         spec["val_split"] = DEFAULTS[spec["name"]]["val_split"]
     train_cfg = _train_config(args, spec["name"])
     distributed.per_rank_batch(train_cfg["batch_size"])    # divides evenly, or a clear error
+    if args.loss is not None and spec["task"] == "classification":
+        _loss_name(args, "classification")  # refuse before loading the data
     say(args, f"loading {describe(spec)} ...")
     data = prepare(spec)
-    model_cfg = _model_config(args, spec["name"], data.preprocessing, len(data.class_names))
+    spec["task"] = data.task  # found in the data when --task was not given
+    train_cfg["loss"] = _loss_name(args, data.task)
+    model_cfg = _model_config(args, spec["name"], data)
     cr.manual_seed(train_cfg["seed"])
     model = models.build_model(model_cfg)
     optimizer = make_optimizer(train_cfg, model.parameters())
@@ -196,12 +258,22 @@ def run(args: argparse.Namespace) -> int:
               "data": {**spec, "class_names": data.class_names,
                        "preprocessing": data.preprocessing},
               "model": model_cfg, "train": {**train_cfg, "world_size": distributed.world_size()}}
+    if data.target_columns is not None:
+        config["data"]["target_columns"] = data.target_columns
     if distributed.rank() == 0:
         write_json(os.path.join(run_dir, "config.json"), config)
     n_params = sum(p.numel() for p in model.parameters())
+    if data.reason:
+        other = "classification" if data.task == "regression" else "regression"
+        say(args, f"task: {data.task} ({data.reason}; --task {other} to override)")
+    for note in data.notes:
+        say(args, f"note: {note}")
+    predicts = (f"{len(data.class_names)} classes" if data.task == "classification" else
+                f"regression of {', '.join(data.target_names)} ({train_cfg['loss']} loss on "
+                f"standardised targets)")
     say(args, f"{describe(spec)}: {len(data.y_train)} train / "
               f"{0 if data.y_val is None else len(data.y_val)} validation / {len(data.y_test)} test "
-              f"samples, {len(data.class_names)} classes; {model_cfg['kind']} with {n_params:,} "
+              f"samples, {predicts}; {model_cfg['kind']} with {n_params:,} "
               f"parameters; run folder {run_dir}")
     return _run(args, model, optimizer, data, config, run_dir, resume=None)
 
@@ -253,8 +325,30 @@ def _resume(args) -> int:
     return _run(args, model, optimizer, data, config, run_dir, resume=ckpt)
 
 
+def _metrics(data: Prepared) -> list:
+    """What the progress line and the history show besides the loss: accuracy, or for
+    regression the MAE and RMSE in the targets' own units."""
+    if data.task != "regression":
+        return ["accuracy"]
+    scaling = data.preprocessing["targets"]
+    return [("mae", InTargetUnits(metrics.MeanAbsoluteError(), scaling)),
+            ("rmse", InTargetUnits(metrics.RootMeanSquaredError(), scaling))]
+
+
+def _divergence_message(run_dir: str) -> str:
+    """Where training can go on from after the loss became NaN/Inf: say only what is true."""
+    last = os.path.join(run_dir, "last.ckpt")
+    epoch = read_checkpoint(last)["epoch"] if os.path.isfile(last) else 0
+    if epoch == 0:
+        return (f"training diverged before the first epoch finished, so {run_dir} holds no "
+                f"trained checkpoint; start again with a lower --lr")
+    return (f"training diverged; {last} holds the last good weights (epoch {epoch}); start a "
+            f"new run with a lower --lr rather than resuming at this one")
+
+
 def _run(args, model, optimizer, data, config, run_dir: str, resume) -> int:
     cfg = config["train"]
+    regression = data.task == "regression"
     train_loader, val_loader = distributed.loaders(data, cfg["batch_size"], cfg["seed"])
     if distributed.header(cfg["batch_size"]):
         say(args, distributed.header(cfg["batch_size"]))
@@ -264,10 +358,17 @@ def _run(args, model, optimizer, data, config, run_dir: str, resume) -> int:
     callbacks = [checkpoint,
                  LambdaCallback(on_epoch_end=lambda s: s.rank == 0 and save_history(
                      s.history, run_dir, plot=False))]
+    if resume is None:
+        # The state before the first step, so a run stopped in its first epoch can resume
+        # (bit for bit: the RNG and loader states are those the first epoch starts from).
+        initial = os.path.join(run_dir, "last.ckpt")
+        # Every rank calls it (the ranks' generator states are gathered); rank 0 writes.
+        callbacks.append(LambdaCallback(on_train_begin=lambda s: save_checkpoint(initial, s)))
     if cfg["patience"] > 0:
         callbacks.append(EarlyStopping(monitor=monitor, patience=cfg["patience"]))
-    history = fit(model, nn.CrossEntropyLoss(), optimizer, train_loader, cfg["epochs"],
-                  val_loader=val_loader, callbacks=callbacks, verbose=0 if args.quiet else 1,
+    history = fit(model, LOSSES[cfg.get("loss", "cross_entropy")](), optimizer, train_loader,
+                  cfg["epochs"], val_loader=val_loader, metrics=_metrics(data),
+                  callbacks=callbacks, verbose=0 if args.quiet else 1,
                   scheduler=make_scheduler(cfg, optimizer, len(train_loader)),
                   scheduler_interval="batch", resume=resume, config=config)
     if distributed.rank() != 0:
@@ -278,7 +379,7 @@ def _run(args, model, optimizer, data, config, run_dir: str, resume) -> int:
     if history.interrupted:
         return 130
     if history.diverged:
-        raise UserError(f"training diverged; the last good checkpoint is in {run_dir}")
+        raise UserError(_divergence_message(run_dir))
     best = os.path.join(run_dir, "best.ckpt")
     if os.path.isfile(best):
         ckpt = load_checkpoint(best, model, restore_rng=False)
@@ -286,10 +387,52 @@ def _run(args, model, optimizer, data, config, run_dir: str, resume) -> int:
     else:
         which = "final weights"
     print(f"\ntest set ({which}): ", end="")
-    result = report(model, data.X_test, data.y_test, data.class_names)
+    plots: list[str] = []
+    if regression:
+        result, truth, pred = regression_report(
+            model, data.X_test, data.y_test, data.preprocessing["targets"],
+            baseline_rows=_baseline_rows(data))
+        plots = _plots(run_dir, model, data, truth, pred)
+    else:
+        result = report(model, data.X_test, data.y_test, data.class_names)
     write_json(os.path.join(run_dir, "test_metrics.json"), result)
     files = [f for f in ("best.ckpt", "last.ckpt", "history.csv", "history.json", "config.json",
-                         "curves.png", "test_metrics.json") if os.path.exists(os.path.join(run_dir, f))]
+                         "curves.png", *plots, "test_metrics.json")
+             if os.path.exists(os.path.join(run_dir, f))]
     print(f"\nrun saved in {run_dir}: {', '.join(files)}")
     distributed.finish()
     return 0
+
+
+def _baseline_rows(data: Prepared):
+    """The rows a least-squares baseline is fitted on (training and validation: the model
+    saw both), for tables only (a straight line through image pixels says little)."""
+    if data.preprocessing["kind"] != "tabular":
+        return None
+    if data.X_val is None:
+        return data.X_train, data.y_train
+    return np.concatenate([data.X_train, data.X_val]), np.concatenate([data.y_train, data.y_val])
+
+
+def _plots(run_dir: str, model, data: Prepared, truth: np.ndarray, pred: np.ndarray
+           ) -> list[str]:
+    """parity.png and residuals.png; for one input and one target also fit.png, the curve."""
+    names = data.target_names
+    try:
+        files = save_regression_plots(run_dir, truth, pred, names)
+        prep = data.preprocessing
+        if prep["input_shape"] == [1] and len(names) == 1:
+            # Back to the input's own units: x = (z * std + mean) / scale, the inverse of
+            # the preprocessing.
+            x = (data.X_test[:, 0].astype(np.float64) * prep["std"][0] + prep["mean"][0]) \
+                / prep["scale"]
+            grid = np.linspace(x.min(), x.max(), 200)[:, None]
+            curve = to_target_units(predict(model, apply_preprocessing(grid, prep)),
+                                    prep["targets"])
+            files.append(save_fit_plot(run_dir, x, truth[:, 0], grid[:, 0], curve[:, 0], "x",
+                                       names[0]))
+        return files
+    except ImportError:
+        print("chainrule: note: matplotlib is not installed; no parity.png, residuals.png or "
+              "fit.png (pip install 'chainrule[plot]')", file=sys.stderr)
+        return []

@@ -8,6 +8,8 @@ SHA-256 values are in ``chainrule/data/files/README.md``.
   :class:`Sonar`, :class:`Ionosphere`
 * Tiny Shakespeare (public domain text): :func:`load_shakespeare`, :class:`CharDataset`,
   :class:`TinyShakespeare`
+* Diabetes progression (Efron et al. 2004), a regression set: :func:`load_diabetes`,
+  :class:`Diabetes`
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from chainrule.tensor import Tensor
 from chainrule.data.dataset import Dataset, TensorDataset
 from chainrule.data.idx import load_idx_pair
 from chainrule.data.sampler import check_positive_int
-from chainrule.data.tabular import load_csv
+from chainrule.data.tabular import csv_header, load_csv
 
 FILES_DIR = Path(__file__).resolve().parent / "files"
 
@@ -37,6 +39,7 @@ SHA256: dict[str, str] = {
     "uci-sonar/sonar.names": "f3d650ae9772b1a5021d977fe9f8194259f3dddec1922128c8104cf1c4e7250f",
     "uci-ionosphere/ionosphere.data": "46d52186b84e20be52918adb93e8fb9926b34795ff7504c24350ae0616a04bbd",
     "uci-ionosphere/ionosphere.names": "a368e4fd9b910a3ac97fa306add17446c13105367e17f5b691455db2ea8411cf",
+    "diabetes/diabetes.tab.txt": "0555e4a1cdccc6d60145de2154ec3078923f89124957a7fd6c749773f2513872",
 }
 
 _MNIST_FILES = {
@@ -110,6 +113,24 @@ def load_ionosphere() -> tuple[np.ndarray, np.ndarray, list[str]]:
     """UCI Ionosphere radar returns: ``(X float32 (351, 34), y int64, ["b", "g"])``;
     label 0 = "b" (bad, no structure), 1 = "g" (good, structure in the ionosphere)."""
     X, y, names = load_csv(data_path("uci-ionosphere/ionosphere.data"), header=False)
+    return X, y, names
+
+
+def load_diabetes() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Diabetes progression, a regression set: ``(X float32 (442, 10), y float32 (442,),
+    feature names)``. The features are the raw baseline measurements AGE, SEX (1 or 2),
+    BMI, BP (mean arterial pressure) and the blood serum values S1-S6 (not centred or
+    scaled, unlike scikit-learn's default); y is a measure of disease progression one year
+    later (25 to 346).
+
+    Example:
+        >>> X, y, names = load_diabetes()
+        >>> X.shape, names[:4], float(y.min()), float(y.max())
+        ((442, 10), ['AGE', 'SEX', 'BMI', 'BP'], 25.0, 346.0)
+    """
+    path = data_path("diabetes/diabetes.tab.txt")
+    X, y, _ = load_csv(path, label_column="Y", delimiter="\t", numeric_labels=True)
+    names = [n for n in csv_header(path, delimiter="\t") if n != "Y"]
     return X, y, names
 
 
@@ -198,6 +219,15 @@ class Ionosphere(TensorDataset):
 
     def __init__(self):
         X, y, self.classes = load_ionosphere()
+        super().__init__(X, y)
+
+
+class Diabetes(TensorDataset):
+    """The diabetes progression set as a TensorDataset of ``(features float32 (10,),
+    target float32)``; ``feature_names`` = ["AGE", "SEX", "BMI", ...]."""
+
+    def __init__(self):
+        X, y, self.feature_names = load_diabetes()
         super().__init__(X, y)
 
 

@@ -1,8 +1,9 @@
-"""Synthetic 2-D sets for toy problems and tests: classification (xor, circles, moons,
-spirals, Gaussian blobs) and regression (a plane, Gaussian bumps).
+"""Synthetic sets for toy problems and tests: 2-D classification (xor, circles, moons,
+spirals, Gaussian blobs), 2-D regression (a plane, Gaussian bumps) and a noisy 1-D curve (sine).
 
-Every classification generator returns ``(X float32 (n, 2), y int64 (n,))``, every
-regression generator ``(X float32 (n, 2), y float32 (n,))``. Randomness comes from
+Every classification generator returns ``(X float32 (n, 2), y int64 (n,))``, every 2-D
+regression generator ``(X float32 (n, 2), y float32 (n,))``; :func:`make_sine`, the first
+regression a learner can see, ``(X float32 (n, 1), y float32 (n,))``. Randomness comes from
 ``seed``: an int (a fresh ``numpy.random.default_rng(seed)``), a ``numpy.random.Generator``,
 or None for chainrule's global generator (so ``cr.manual_seed`` governs it). ``noise`` is the
 standard deviation of Gaussian noise added to both coordinates after the labels are fixed,
@@ -232,3 +233,27 @@ def make_gaussian_bumps(n: int = 200, noise: float = 0.0, seed: Seed = None,
     sq_dist = ((points[:, None, :] - _BUMPS[None, :, :2]) ** 2).sum(axis=2)
     target = (_BUMPS[:, 2] * np.exp(-sq_dist / (2 * _BUMP_WIDTH ** 2))).sum(axis=1)
     return _finish(points, target, noise, shuffle, rng, np.float32)
+
+
+def make_sine(n: int = 200, noise: float = 0.1, seed: Seed = None,
+              x_range: tuple[float, float] = (-3.0, 3.0)) -> tuple[np.ndarray, np.ndarray]:
+    """A noisy sine curve, the first regression a learner can see: x drawn uniformly from
+    ``x_range``, y = sin(x) + noise * N(0, 1). A straight line cannot follow it (its best
+    R^2 over (-3, 3) is about 0.7); one hidden layer of a few tanh units can.
+
+    Example:
+        >>> X, y = make_sine(100, noise=0.0, seed=0)
+        >>> X.shape, y.dtype, bool(np.allclose(y, np.sin(X[:, 0]), atol=1e-6))
+        ((100, 1), dtype('float32'), True)
+    """
+    n = _check_n(n, "make_sine")
+    noise = _check_nonneg(noise, "noise", "make_sine")
+    low, high = (float(v) for v in x_range)
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"make_sine: x_range must be two finite numbers (low, high) with "
+                         f"low < high, got {x_range!r}")
+    rng = _rng(seed, "make_sine")
+    x = rng.uniform(low, high, size=n)
+    # Drawn even when noise is 0, as in the classification sets: one seed, same x.
+    y = np.sin(x) + rng.normal(0.0, noise, size=n)
+    return x[:, None].astype(np.float32), y.astype(np.float32)

@@ -7,6 +7,11 @@ with sigmoid units, squared-error loss and learning rate 0.1. Run it with
     >>> ex = cr.explain.presets.example_231()
     >>> print(ex.trace())                       # doctest: +SKIP
 
+``example_linear()`` (``--example 1-1``, or ``linear``) is the first regression: one input,
+one weight, one bias, fitted to points of a line by gradient descent, three steps;
+``example_121()`` (``--example 1-2-1``) fits the same points with one hidden layer of two
+tanh units in front of the same linear output.
+
 Weights follow the textbook's naming w_ij = the weight from input i to hidden unit j, so
 the Linear weight W1 (3x2, PyTorch layout (out, in)) has W1[j, i] = w_ij.
 """
@@ -21,7 +26,8 @@ from chainrule import nn
 from chainrule.autograd import no_grad
 from chainrule.explain.trace import trace
 
-__all__ = ["Example", "example_231", "EXAMPLES", "get_example", "build_network"]
+__all__ = ["Example", "example_231", "example_linear", "example_121", "EXAMPLES", "get_example",
+           "build_network"]
 
 
 @dataclass
@@ -118,14 +124,58 @@ def example_231() -> Example:
         model=model, x=np.array([0.1, 0.2]), y=np.array([1.0]), loss="mse", lr=0.1)
 
 
-EXAMPLES = {"2-3-1": example_231}
+# The regression presets' data: four points of the line y = 2x + 1, one row per sample.
+_LINE_X = np.array([[-1.0], [0.0], [1.0], [2.0]])
+_LINE_Y = 2.0 * _LINE_X + 1.0
+
+
+def example_linear() -> Example:
+    """Linear regression by gradient descent: yhat = w x + b with one weight and one bias,
+    both starting at 0, on the points (-1, -1), (0, 1), (1, 3), (2, 5) of y = 2x + 1;
+    J = mean over the four points of (y - yhat)^2, learning rate 0.1, three steps.
+
+    Example:
+        >>> ex = example_linear()
+        >>> ex.model[0].weight.tolist(), ex.model[0].bias.tolist(), ex.steps
+        ([[0.0]], [0.0], 3)
+    """
+    model = build_network([1, 1], ["none"], weights=[[[0.0]]], biases=[[0.0]])
+    return Example(
+        name="1-1",
+        description="linear regression: yhat = w x + b, one weight and one bias; "
+                    "J = mean (y - yhat)^2 over 4 points of y = 2x + 1",
+        model=model, x=_LINE_X.copy(), y=_LINE_Y.copy(), loss="mse", lr=0.1, steps=3)
+
+
+def example_121() -> Example:
+    """The same regression with one hidden layer: two tanh units (weights 0.5 and -0.3,
+    biases 0 and 0.2) feed a linear output (weights 0.4 and -0.6, bias 0.1); same points,
+    loss, learning rate and three steps as :func:`example_linear`.
+
+    Example:
+        >>> ex = example_121()
+        >>> [type(m).__name__ for m in ex.model]
+        ['Linear', 'Tanh', 'Linear']
+    """
+    model = build_network([1, 2, 1], ["tanh", "none"], weights=[[[0.5], [-0.3]], [[0.4, -0.6]]],
+                          biases=[[0.0, 0.2], [0.1]])
+    return Example(
+        name="1-2-1",
+        description="regression with one hidden layer: 1 input -> 2 tanh units -> 1 linear "
+                    "output; J = mean (y - yhat)^2 over 4 points of y = 2x + 1",
+        model=model, x=_LINE_X.copy(), y=_LINE_Y.copy(), loss="mse", lr=0.1, steps=3)
+
+
+EXAMPLES = {"2-3-1": example_231, "1-1": example_linear, "1-2-1": example_121}
+_ALIASES = {"231": "2-3-1", "linear": "1-1", "linear-regression": "1-1", "11": "1-1",
+            "121": "1-2-1"}
 
 
 def get_example(name: str) -> Example:
-    """A preset by name (``"2-3-1"``)."""
-    key = str(name).strip().lower()
-    if key in ("231", "2_3_1"):
-        key = "2-3-1"
+    """A preset by name: ``"2-3-1"``, ``"1-1"`` (or ``"linear"``), ``"1-2-1"``."""
+    key = str(name).strip().lower().replace("_", "-")
+    key = _ALIASES.get(key, key)
     if key not in EXAMPLES:
-        raise ValueError(f"unknown example {name!r}; available: {', '.join(EXAMPLES)}")
+        raise ValueError(f"unknown example {name!r}; available: {', '.join(EXAMPLES)} "
+                         f"(1-1 is also called linear)")
     return EXAMPLES[key]()

@@ -109,7 +109,7 @@ class _TextStyle:
 
     def dact(self, f: str, arg: str) -> str:
         return {"sigmoid": f"sigma'({arg})", "tanh": f"tanh'({arg})", "relu": f"relu'({arg})",
-                "identity": f"1'({arg})"}[f]
+                "identity": f"id'({arg})"}[f]
 
     def square(self, e: str) -> str:
         return f"({e})^2"
@@ -181,7 +181,8 @@ class _LatexStyle(_TextStyle):
 
     def dact(self, f: str, arg: str) -> str:
         return {"sigmoid": rf"\sigma'({arg})", "tanh": rf"\tanh'({arg})",
-                "relu": rf"\operatorname{{relu}}'({arg})", "identity": rf"1'({arg})"}[f]
+                "relu": rf"\operatorname{{relu}}'({arg})",
+                "identity": rf"\operatorname{{id}}'({arg})"}[f]
 
     def square(self, e: str) -> str:
         return rf"\left({e}\right)^2"

@@ -14,14 +14,19 @@ from chainrule.metrics.classification import (
     recall_score, f1_score, fbeta_score, classification_report)
 from chainrule.metrics.ranking import (
     roc_curve, roc_auc_score, precision_recall_curve, average_precision_score, auc)
-from chainrule.metrics.regression import mean_squared_error, mean_absolute_error, r2_score
+from chainrule.metrics.regression import (
+    mean_squared_error, mean_absolute_error, root_mean_squared_error, r2_score,
+    explained_variance_score, max_error)
 from chainrule.metrics.streaming import (
-    Metric, Mean, Accuracy, ConfusionMatrix, MeanSquaredError, MeanAbsoluteError)
+    Metric, Mean, Accuracy, ConfusionMatrix, MeanSquaredError, MeanAbsoluteError,
+    RootMeanSquaredError, R2Score, ExplainedVariance, MaxError)
 
 __all__ = [
     "accuracy", "confusion_matrix", "precision_recall_fscore_support", "precision_score",
     "recall_score", "f1_score", "fbeta_score", "classification_report",
     "roc_curve", "roc_auc_score", "precision_recall_curve", "average_precision_score", "auc",
-    "mean_squared_error", "mean_absolute_error", "r2_score",
+    "mean_squared_error", "mean_absolute_error", "root_mean_squared_error", "r2_score",
+    "explained_variance_score", "max_error",
     "Metric", "Mean", "Accuracy", "ConfusionMatrix", "MeanSquaredError", "MeanAbsoluteError",
+    "RootMeanSquaredError", "R2Score", "ExplainedVariance", "MaxError",
 ]

@@ -11,6 +11,7 @@ equals the one-shot function on the concatenated data.
 """
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -19,7 +20,7 @@ from chainrule.metrics._checks import (
     ArrayLike, as_labels, as_scores, check_same_length, check_zero_division, to_numpy)
 from chainrule.metrics.classification import (
     correct_count, counts_matrix, normalize_counts, prf_from_counts)
-from chainrule.metrics.regression import regression_pair
+from chainrule.metrics.regression import combine_outputs, fraction_explained, regression_pair
 
 
 class Metric(ABC):
@@ -233,38 +234,73 @@ class ConfusionMatrix(Metric):
         return f"ConfusionMatrix(num_classes={self.num_classes}, samples={int(self.counts.sum())})"
 
 
-class _MeanError(Metric):
-    """Running mean of an elementwise error, per output, averaged over outputs."""
+# ---------------------------------------------------------------------------- regression
+class _RegressionMetric(Metric):
+    """Running statistics of ``y_true`` and ``y_pred`` (shape (N,) or (N, K)) per output;
+    ``compute()`` gives one value per output (``multioutput='raw_values'``) or their mean
+    (``'uniform_average'``, the default) or a weighted mean (an array of K weights)."""
 
     _name = ""
+    _multioutput_choices: tuple = ("raw_values", "uniform_average")
+
+    def __init__(self, multioutput="uniform_average") -> None:
+        if isinstance(multioutput, str) and multioutput not in self._multioutput_choices:
+            raise ValueError(f"{self._name}: multioutput must be one of "
+                             f"{self._multioutput_choices} or an array of weights, got "
+                             f"{multioutput!r}")
+        self.multioutput = multioutput
+        super().__init__()
 
     def reset(self) -> None:
-        self.sums: np.ndarray | None = None
         self.count = 0
+        self.outputs: int | None = None
+        self._reset_sums()
+
+    @abstractmethod
+    def _reset_sums(self) -> None:
+        """Forget the per-output statistics."""
+
+    @abstractmethod
+    def _accumulate(self, truth: np.ndarray, pred: np.ndarray) -> None:
+        """Fold one batch (float64, shape (n, K)) into the statistics."""
+
+    def update(self, y_true: ArrayLike, y_pred: ArrayLike) -> None:
+        fn = f"{self._name}.update"
+        truth, pred = regression_pair(y_true, y_pred, fn)
+        if self.outputs is not None and truth.shape[1] != self.outputs:
+            raise ValueError(f"{fn}: this batch has {truth.shape[1]} outputs, earlier batches "
+                             f"had {self.outputs}")
+        self.outputs = truth.shape[1]
+        self._accumulate(truth, pred)
+        self.count += truth.shape[0]
+
+    def _combine(self, per_output: np.ndarray):
+        return combine_outputs(per_output, self.multioutput, f"{self._name}.compute")
+
+    def __repr__(self) -> str:
+        return f"{self._name}(count={self.count})"
+
+
+class _MeanError(_RegressionMetric):
+    """Running mean of an elementwise error, per output."""
+
+    def _reset_sums(self) -> None:
+        self.sums: np.ndarray | None = None
 
     @abstractmethod
     def _error(self, diff: np.ndarray) -> np.ndarray:
         """The elementwise error of ``y_true - y_pred``."""
 
-    def update(self, y_true: ArrayLike, y_pred: ArrayLike) -> None:
-        fn = f"{self._name}.update"
-        truth, pred = regression_pair(y_true, y_pred, fn)
+    def _accumulate(self, truth: np.ndarray, pred: np.ndarray) -> None:
         batch = self._error(truth - pred).sum(axis=0)
-        if self.sums is None:
-            self.sums = batch
-        elif self.sums.shape != batch.shape:
-            raise ValueError(f"{fn}: this batch has {batch.size} outputs, earlier batches had "
-                             f"{self.sums.size}")
-        else:
-            self.sums = self.sums + batch
-        self.count += truth.shape[0]
+        self.sums = batch if self.sums is None else self.sums + batch
 
-    def compute(self) -> float:
+    def _per_output(self) -> np.ndarray:
         self._require_data(self.count)
-        return float(np.mean(self.sums / self.count))
+        return self.sums / self.count
 
-    def __repr__(self) -> str:
-        return f"{self._name}(count={self.count})"
+    def compute(self):
+        return self._combine(self._per_output())
 
 
 class MeanSquaredError(_MeanError):
@@ -284,6 +320,23 @@ class MeanSquaredError(_MeanError):
         return diff ** 2
 
 
+class RootMeanSquaredError(MeanSquaredError):
+    """Running root mean squared error (per output, then averaged): the streaming form of
+    :func:`~chainrule.metrics.root_mean_squared_error`.
+
+    Example:
+        >>> rmse = RootMeanSquaredError()
+        >>> rmse.update([3.0, -0.5], [2.5, 0.0]); rmse.update([2.0, 7.0], [2.0, 8.0])
+        >>> rmse.compute()
+        0.6123724356957945
+    """
+
+    _name = "RootMeanSquaredError"
+
+    def compute(self):
+        return self._combine(np.sqrt(self._per_output()))
+
+
 class MeanAbsoluteError(_MeanError):
     """Running mean absolute error: the streaming form of
     :func:`~chainrule.metrics.mean_absolute_error`.
@@ -299,3 +352,129 @@ class MeanAbsoluteError(_MeanError):
 
     def _error(self, diff: np.ndarray) -> np.ndarray:
         return np.abs(diff)
+
+
+class _Moments:
+    """Per-column count, mean and sum of squared deviations (M2), merged batch by batch
+    with Chan et al.'s pairwise update, which stays accurate where the textbook
+    sum(x^2) - n mean^2 cancels catastrophically:
+
+        n = n_a + n_b,   d = mean_b - mean_a,
+        mean = mean_a + d n_b / n,   M2 = M2_a + M2_b + d^2 n_a n_b / n
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean: np.ndarray | float = 0.0
+        self.m2: np.ndarray | float = 0.0
+
+    def add(self, values: np.ndarray) -> None:
+        n_b = values.shape[0]
+        mean_b = values.mean(axis=0)
+        m2_b = ((values - mean_b) ** 2).sum(axis=0)
+        n = self.n + n_b
+        delta = mean_b - self.mean
+        self.mean = self.mean + delta * (n_b / n)
+        self.m2 = self.m2 + m2_b + delta ** 2 * (self.n * n_b / n)
+        self.n = n
+
+
+class _ExplainedFraction(_RegressionMetric):
+    """R^2 and explained variance: ``1 - numerator / denominator`` per output from the
+    moments of the targets and of the residuals ``y_true - y_pred``."""
+
+    _multioutput_choices = ("raw_values", "uniform_average", "variance_weighted")
+
+    def __init__(self, multioutput="uniform_average", force_finite: bool = True) -> None:
+        self.force_finite = bool(force_finite)
+        super().__init__(multioutput)
+
+    def _reset_sums(self) -> None:
+        self.targets = _Moments()
+        self.residuals = _Moments()
+
+    def _accumulate(self, truth: np.ndarray, pred: np.ndarray) -> None:
+        self.targets.add(truth)
+        self.residuals.add(truth - pred)
+
+    @abstractmethod
+    def _fraction(self) -> tuple[np.ndarray, np.ndarray]:
+        """(numerator, denominator) per output."""
+
+    def compute(self):
+        self._require_data(self.count)
+        numerator, denominator = self._fraction()
+        return fraction_explained(numerator, denominator, self.multioutput,
+                                  f"{self._name}.compute", self.force_finite)
+
+
+class R2Score(_ExplainedFraction):
+    """Running coefficient of determination: the streaming form of
+    :func:`~chainrule.metrics.r2_score` (same rules for constant targets and
+    ``multioutput``; fewer than two samples give NaN with a warning).
+
+    The residual sum of squares is M2 + n mean^2 of the residuals, the total sum of
+    squares the M2 of the targets, both merged exactly across batches.
+
+    Example:
+        >>> r2 = R2Score()
+        >>> r2.update([3.0, -0.5], [2.5, 0.0]); r2.update([2.0, 7.0], [2.0, 8.0])
+        >>> round(r2.compute(), 12)
+        0.948608137045
+    """
+
+    _name = "R2Score"
+
+    def _fraction(self) -> tuple[np.ndarray, np.ndarray]:
+        r = self.residuals
+        return r.m2 + r.n * r.mean ** 2, self.targets.m2
+
+    def compute(self):
+        if 0 < self.count < 2:
+            warnings.warn(f"{self._name}: R^2 is undefined for fewer than two samples (NaN)",
+                          stacklevel=2)
+            return float("nan")
+        return super().compute()
+
+
+class ExplainedVariance(_ExplainedFraction):
+    """Running explained variance, 1 - Var(y - y_pred) / Var(y): the streaming form of
+    :func:`~chainrule.metrics.explained_variance_score`.
+
+    Example:
+        >>> ev = ExplainedVariance()
+        >>> ev.update([3.0, -0.5], [2.5, 0.0]); ev.update([2.0, 7.0], [2.0, 8.0])
+        >>> round(ev.compute(), 12)
+        0.957173447537
+    """
+
+    _name = "ExplainedVariance"
+
+    def _fraction(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.residuals.m2 / self.count, self.targets.m2 / self.count
+
+
+class MaxError(_RegressionMetric):
+    """Running largest absolute error per output: the streaming form of
+    :func:`~chainrule.metrics.max_error` (which, like scikit-learn's, takes one output;
+    this one also reports several with ``multioutput='raw_values'``).
+
+    Example:
+        >>> worst = MaxError()
+        >>> worst.update([3.0, 2.0], [4.0, 2.0]); worst.update([7.0], [5.5])
+        >>> worst.compute()
+        1.5
+    """
+
+    _name = "MaxError"
+
+    def _reset_sums(self) -> None:
+        self.worst: np.ndarray | None = None
+
+    def _accumulate(self, truth: np.ndarray, pred: np.ndarray) -> None:
+        batch = np.abs(truth - pred).max(axis=0)
+        self.worst = batch if self.worst is None else np.maximum(self.worst, batch)
+
+    def compute(self):
+        self._require_data(self.count)
+        return self._combine(self.worst)

@@ -336,6 +336,9 @@ def _interrupt_message(state: TrainState) -> str:
     if not saved:
         return f"training {where}; no epoch had finished, so there is no checkpoint to resume from"
     last = saved[0]
-    return (f"training {where}; the checkpoints in {state.checkpoint_dir} are intact (last "
-            f"complete epoch: {state.history.epoch[-1]}). Resume with: chainrule train --resume "
-            f"{state.checkpoint_dir}  (or cr.train.fit(..., resume='{last}'))")
+    # A checkpoint of the starting state (chainrule train writes one) resumes from epoch 1.
+    done = (f"last complete epoch: {state.history.epoch[-1]}" if len(state.history)
+            else "no epoch had finished; resuming starts again at epoch 1")
+    return (f"training {where}; the checkpoints in {state.checkpoint_dir} are intact ({done}). "
+            f"Resume with: chainrule train --resume {state.checkpoint_dir}  (or "
+            f"cr.train.fit(..., resume='{last}'))")

@@ -2,7 +2,7 @@
 
 A metric may be given as
 
-* a name: ``"accuracy"`` (or ``"acc"``), ``"mse"``, ``"mae"``;
+* a name: ``"accuracy"`` (or ``"acc"``), ``"mse"``, ``"rmse"``, ``"mae"``, ``"r2"``;
 * a ``chainrule.metrics.Metric`` object (``Accuracy(top_k=5)``), logged under its class name
   in snake case (``accuracy``, ``mean_squared_error``), or a ``(name, Metric)`` pair;
 * a function ``f(y_true, y_pred) -> float`` (``cr.metrics.accuracy``), averaged over
@@ -28,8 +28,12 @@ _BY_NAME: dict[str, tuple[str, Callable[[], Any]]] = {
     "acc": ("accuracy", _metrics.Accuracy),
     "mse": ("mse", _metrics.MeanSquaredError),
     "mean_squared_error": ("mse", _metrics.MeanSquaredError),
+    "rmse": ("rmse", _metrics.RootMeanSquaredError),
+    "root_mean_squared_error": ("rmse", _metrics.RootMeanSquaredError),
     "mae": ("mae", _metrics.MeanAbsoluteError),
     "mean_absolute_error": ("mae", _metrics.MeanAbsoluteError),
+    "r2": ("r2", _metrics.R2Score),
+    "r2_score": ("r2", _metrics.R2Score),
 }
 
 
