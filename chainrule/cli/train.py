@@ -300,6 +300,9 @@ def _resume(args) -> int:
             raise UserError(f"{run_dir!r} holds no last.ckpt to resume from")
     ckpt = read_checkpoint(ckpt_path)
     config = ckpt["config"]
+    if isinstance(config, dict) and "distillation" in config:
+        raise UserError(f"the run in {run_dir!r} was distilled from a teacher ('chainrule "
+                        f"distill'), which cannot be resumed; start the distillation again")
     try:
         train_cfg = config["train"]
         spec = {k: v for k, v in config["data"].items() if k not in ("class_names", "preprocessing")}

@@ -90,7 +90,7 @@ def apply(args: argparse.Namespace, model: nn.Module) -> tuple[Any, dict | None]
         try:
             frozen = freeze(model, _patterns(args.freeze))
         except ValueError as e:
-            raise UserError(f"--freeze: {e}") from None
+            raise UserError(f"--freeze: {str(e).removeprefix('freeze: ')}") from None
         print(f"  frozen: {', '.join(frozen)}")
     params = _groups(model, loaded, args.backbone_lr)
     if args.backbone_lr is not None:
