@@ -26,7 +26,7 @@ from chainrule.cli.runs import load_run, new_run_dir, write_json
 from chainrule.train import Distiller
 
 NAME = "distill"
-HELP = "train a student model from a trained teacher (knowledge distillation)"
+HELP = "train a student model from a trained teacher (distillation)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
