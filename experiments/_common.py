@@ -107,6 +107,16 @@ def figure_path(docs: str, name: str) -> tuple[str, str]:
     return os.path.join(folder, name), f"img/{name}"
 
 
+def save_figure(fig, docs: str, name: str) -> str:
+    """Save a matplotlib figure as ``img/<name>`` beside the docs page (and close it);
+    returns the link to put in the page."""
+    path, link = figure_path(docs, name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return link
+
+
 def write_results(docs: str, markdown: str) -> None:
     """Replace the results section of ``docs`` (a new page holds only the section)."""
     section = f"{BEGIN}\n{markdown.strip()}\n{END}"

@@ -49,7 +49,6 @@ def main(argv=None) -> dict:
                      f"{len(history)} (best {best_epoch})"])
 
     plt = _common.pyplot()
-    path, link = _common.figure_path(args.docs, "distillation-curves.png")
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for label in list(runs)[1:]:
         h = histories[label]
@@ -60,9 +59,7 @@ def main(argv=None) -> dict:
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    link = _common.save_figure(fig, args.docs, "distillation-curves.png")
 
     command = "python experiments/distillation.py" + (" --quick" if quick else "")
     text = "\n\n".join([

@@ -75,7 +75,6 @@ def main(argv=None) -> dict:
                      reached(label, 0.95), reached(label, 0.97)])
 
     plt = _common.pyplot()
-    path, link = _common.figure_path(args.docs, "federated-accuracy.png")
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, (xs, accs) in curves.items():
         style = "k--" if label == "centralised" else "-"
@@ -84,19 +83,14 @@ def main(argv=None) -> dict:
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(max(0.0, min(min(a) for _, a in curves.values()) * 100 - 2), 100)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    link = _common.save_figure(fig, args.docs, "federated-accuracy.png")
     counts = federated.label_counts(y, splits[f"Dirichlet {ALPHA}"])
-    mix_path, mix_link = _common.figure_path(args.docs, "federated-clients.png")
     fig, ax = plt.subplots(figsize=(5, 3.4))
     ax.imshow(counts.T, cmap="Blues", aspect="auto")
     ax.set_xlabel("client")
     ax.set_ylabel("digit")
     ax.set_title(f"samples per digit and client, Dirichlet alpha {ALPHA}")
-    fig.tight_layout()
-    fig.savefig(mix_path, dpi=110)
-    plt.close(fig)
+    mix_link = _common.save_figure(fig, args.docs, "federated-clients.png")
 
     sizes = [len(p) for p in splits[f"Dirichlet {ALPHA}"]]
     command = "python experiments/federated.py" + (" --quick" if quick else "")

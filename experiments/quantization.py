@@ -100,7 +100,6 @@ def main(argv=None) -> dict:
                      f"{n / m['float_seconds']:,.0f}", f"{n / m['int8_seconds']:,.0f}"])
 
     plt = _common.pyplot()
-    path, link = _common.figure_path(args.docs, "quantization-logits.png")
     fl, q = results["lenet"]["logits"]
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     ax.plot(fl.reshape(-1), q.reshape(-1), ".", ms=2, alpha=0.5)
@@ -109,9 +108,7 @@ def main(argv=None) -> dict:
     ax.set_xlabel("float32 logit")
     ax.set_ylabel("int8 logit")
     ax.set_title(f"LeNet-5, {len(fl)} test digits x 10 logits")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    link = _common.save_figure(fig, args.docs, "quantization-logits.png")
 
     mlp = results["mlp"]
     command = "python experiments/quantization.py" + (" --quick" if quick else "")

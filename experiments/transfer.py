@@ -117,7 +117,6 @@ def main(argv=None) -> dict:
 
     rows = [[f"{n} ({5 * n} images)"] + [cell(n, m) for m in METHODS] for n in LABELS_PER_CLASS]
     plt = _common.pyplot()
-    path, link = _common.figure_path(args.docs, "transfer-curves.png")
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), sharey=True)
     for ax, n in zip(axes, LABELS_PER_CLASS):
         for method in METHODS:
@@ -127,9 +126,7 @@ def main(argv=None) -> dict:
         ax.set_xlabel("epoch")
     axes[0].set_ylabel("accuracy on 500 test digits 5-9 (%)")
     axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    link = _common.save_figure(fig, args.docs, "transfer-curves.png")
 
     command = "python experiments/transfer.py" + (" --quick" if quick else "")
     text = "\n\n".join([

@@ -55,8 +55,9 @@ def table_rows(section: str) -> list[list[str]]:
 def test_pruning_experiment(work):
     result, section = run_quick("pruning", work, "pruning.md")
     rows = table_rows(section)
-    assert [r[0] for r in rows] == ["50%", "80%", "90%", "95%", "structured, 50%", "structured, 80%"]
-    assert [r[1] for r in rows[:4]] == ["50.0%", "80.0%", "90.0%", "95.0%"]
+    assert [r[0] for r in rows] == ["0% (dense)", "50%", "80%", "90%", "95%", "structured, 50%",
+                                    "structured, 80%"]
+    assert [r[1] for r in rows[:5]] == ["0.0%", "50.0%", "80.0%", "90.0%", "95.0%"]
     assert result["results"]["u0.9"]["sparse_weights_bytes"] < result["results"]["u0.5"]["sparse_weights_bytes"]
 
 

@@ -98,6 +98,28 @@ def _smallest(scores: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(scores, kind="stable")[:k]
 
 
+def _entries_mask(amount, t: np.ndarray, default_mask: np.ndarray, ranking) -> np.ndarray:
+    """``default_mask`` with the ``amount`` entries that ``ranking()`` (one score per entry,
+    drawn only when something is pruned) ranks lowest set to 0."""
+    k = _count_to_prune(amount, t.size)
+    mask = np.array(default_mask, copy=True)
+    if k:
+        mask.reshape(-1)[_smallest(ranking(), k)] = 0
+    return mask
+
+
+def _slices_mask(amount, dim: int, t: np.ndarray, default_mask: np.ndarray, ranking) -> np.ndarray:
+    """``default_mask`` with the ``amount`` slices along ``dim`` that ``ranking(dim)`` (one
+    score per slice) ranks lowest set to 0."""
+    dim = _check_dim(t, dim)
+    k = _count_to_prune(amount, t.shape[dim])
+    if k == 0:
+        return default_mask
+    keep = np.ones(t.shape[dim], dtype=bool)
+    keep[_smallest(ranking(dim), k)] = False
+    return _channel_mask(t, dim, keep) * default_mask
+
+
 # --------------------------------------------------------------------------- methods
 class BasePruningMethod(ABC):
     """A way of computing a mask; also the forward pre-hook that applies it.
@@ -276,11 +298,8 @@ class RandomUnstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t, default_mask):
-        k = _count_to_prune(self.amount, t.size)
-        mask = np.array(default_mask, copy=True)
-        if k:
-            mask.reshape(-1)[_smallest(default_generator().random(t.size), k)] = 0
-        return mask
+        return _entries_mask(self.amount, t, default_mask,
+                             lambda: default_generator().random(t.size))
 
     @classmethod
     def apply(cls, module, name, amount):
@@ -297,11 +316,7 @@ class L1Unstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t, default_mask):
-        k = _count_to_prune(self.amount, t.size)
-        mask = np.array(default_mask, copy=True)
-        if k:
-            mask.reshape(-1)[_smallest(np.abs(t).reshape(-1), k)] = 0
-        return mask
+        return _entries_mask(self.amount, t, default_mask, lambda: np.abs(t).reshape(-1))
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):
@@ -319,13 +334,8 @@ class RandomStructured(BasePruningMethod):
         self.amount, self.dim = amount, dim
 
     def compute_mask(self, t, default_mask):
-        dim = _check_dim(t, self.dim)
-        k = _count_to_prune(self.amount, t.shape[dim])
-        if k == 0:
-            return default_mask
-        keep = np.ones(t.shape[dim], dtype=bool)
-        keep[_smallest(default_generator().random(t.shape[dim]), k)] = False
-        return _channel_mask(t, dim, keep) * default_mask
+        return _slices_mask(self.amount, self.dim, t, default_mask,
+                            lambda dim: default_generator().random(t.shape[dim]))
 
     @classmethod
     def apply(cls, module, name, amount, dim=-1):
@@ -343,15 +353,10 @@ class LnStructured(BasePruningMethod):
         self.amount, self.n, self.dim = amount, n, dim
 
     def compute_mask(self, t, default_mask):
-        dim = _check_dim(t, self.dim)
-        k = _count_to_prune(self.amount, t.shape[dim])
-        if k == 0:
-            return default_mask
-        slices = np.moveaxis(t, dim, 0).reshape(t.shape[dim], -1).astype(np.float64)
-        norms = np.linalg.norm(slices, ord=self.n, axis=1)
-        keep = np.ones(t.shape[dim], dtype=bool)
-        keep[_smallest(norms, k)] = False
-        return _channel_mask(t, dim, keep) * default_mask
+        def norms(dim: int) -> np.ndarray:          # the L-n norm of each slice
+            slices = np.moveaxis(t, dim, 0).reshape(t.shape[dim], -1).astype(np.float64)
+            return np.linalg.norm(slices, ord=self.n, axis=1)
+        return _slices_mask(self.amount, self.dim, t, default_mask, norms)
 
     @classmethod
     def apply(cls, module, name, amount, n, dim, importance_scores=None):
