@@ -25,7 +25,7 @@ def main(argv=None) -> dict:
     quick = args.quick
     teacher = _common.base_run(args.work, "lenet",
                                ["--model", "cnn", "--epochs", 1 if quick else 3], quick)
-    epochs = 2 if quick else 8
+    epochs = 2 if quick else 20
     common = ["--hidden", 64, "--epochs", epochs, "--seed", 0, "--quiet"]
     alone = os.path.join(args.work, "mlp64-alone")
     distilled = os.path.join(args.work, "mlp64-distilled")

@@ -13,8 +13,6 @@ Centralised training runs the same SGD over all the data, one epoch for every tw
 """
 from __future__ import annotations
 
-import numpy as np
-
 import _common
 
 import chainrule as cr

@@ -16,6 +16,7 @@ Three ways to use the few labels, each with the same seed, data and number of st
 """
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -85,16 +86,26 @@ def build(method: str, source: dict, seed: int):
 
 def main(argv=None) -> dict:
     ap = _common.parser(__doc__, "transfer.md")
-    ap.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
+    ap.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     args = ap.parse_args(argv)
     quick = args.quick
     seeds = [int(s) for s in args.seeds.split(",")][:1 if quick else None]
     X, y, X_test, y_test = mnist_digits(quick)
     os.makedirs(args.work, exist_ok=True)
     source = pretrain(X, y, 1, os.path.join(args.work, "lenet-digits-0-4.ckpt"))
+    source_model = cnn(num_classes=5)
+    source_model.load_state_dict(source)
+    seen = y_test < 5
+    source_acc = float((cr.train.predict(source_model, X_test[seen]).argmax(1) == y_test[seen]).mean())
     target_test = y_test >= 5
     Xt, yt = X_test[target_test], y_test[target_test] - 5
     curve = DataLoader(TensorDataset(Xt[:500], yt[:500]), batch_size=500)
+    # Each finished run is kept, so an interrupted experiment continues where it stopped.
+    done_file = os.path.join(args.work, f"transfer-runs{'-quick' if quick else ''}.json")
+    done = {}
+    if os.path.exists(done_file):
+        with open(done_file) as f:
+            done = json.load(f)
     results: dict = {}
     for seed in seeds:
         for n in LABELS_PER_CLASS:
@@ -102,13 +113,18 @@ def main(argv=None) -> dict:
             loader = DataLoader(TensorDataset(X[chosen], y[chosen] - 5), batch_size=32,
                                 shuffle=True, generator=np.random.default_rng(seed))
             for method in METHODS:
-                model, opt = build(method, source, seed)
-                epochs = 2 if quick else EPOCHS[n]
-                history = cr.train.fit(model, nn.CrossEntropyLoss(), opt, loader, epochs,
-                                       val_loader=curve, verbose=0)
-                acc = float((cr.train.predict(model, Xt).argmax(1) == yt).mean())
-                results[(seed, n, method)] = (acc, history["val_accuracy"])
-                print(f"seed {seed}, {n} labels per class, {method}: {acc:.4f}", flush=True)
+                key = f"{seed}/{n}/{method}"
+                if key not in done:
+                    model, opt = build(method, source, seed)
+                    epochs = 2 if quick else EPOCHS[n]
+                    history = cr.train.fit(model, nn.CrossEntropyLoss(), opt, loader, epochs,
+                                           val_loader=curve, verbose=0)
+                    acc = float((cr.train.predict(model, Xt).argmax(1) == yt).mean())
+                    done[key] = [acc, history["val_accuracy"]]
+                    with open(done_file, "w") as f:
+                        json.dump(done, f)
+                    print(f"seed {seed}, {n} labels per class, {method}: {acc:.4f}", flush=True)
+                results[(seed, n, method)] = tuple(done[key])
 
     def cell(n, method):
         accs = [results[(s, n, method)][0] for s in seeds]
@@ -132,7 +148,7 @@ def main(argv=None) -> dict:
     text = "\n\n".join([
         _common.provenance(command),
         f"Source network: LeNet-5 trained one epoch on the {int((y < 5).sum()):,} training digits "
-        f"0-4 (Adam, one-cycle schedule to lr 1e-3). Target: the digits 5-9 (labels 0-4), "
+        f"0-4 (Adam, one-cycle schedule to lr 1e-3; {source_acc:.2%} on the test digits 0-4). Target: the digits 5-9 (labels 0-4), "
         f"trained with batches of 32 for {', '.join(f'{EPOCHS[n]} epochs at {n}' for n in LABELS_PER_CLASS)}"
         f" labels per class; test accuracy on all {len(yt):,} test digits 5-9, the mean over seeds "
         f"{', '.join(map(str, seeds))} (each seed's value in brackets: another draw of the labelled "
