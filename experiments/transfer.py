@@ -2,7 +2,7 @@
 10, 50 and 200 labels per class, against LeNet-5 trained from scratch on the same labels
 (results section of docs/transfer.md).
 
-    python experiments/transfer.py            # about 20 CPU-minutes
+    python experiments/transfer.py            # about 2 CPU-minutes on one core
     python experiments/transfer.py --quick    # a miniature run (what the tests do)
 
 Three ways to use the few labels, each with the same seed, data and number of steps:
