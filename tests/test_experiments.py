@@ -47,9 +47,11 @@ def run_quick(name: str, work, page: str, *extra) -> tuple[dict, str]:
     return result, section
 
 
-def table_rows(section: str) -> list[list[str]]:
-    lines = [l for l in section.splitlines() if l.startswith("| ")]
-    return [[c.strip() for c in l.strip("|").split("|")] for l in lines[1:]]
+def table_rows(section: str, which: int = 0) -> list[list[str]]:
+    """The body rows of the section's ``which``-th Markdown table."""
+    tables = [block.splitlines() for block in section.split("\n\n")
+              if block.startswith("| ")]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in tables[which][2:]]
 
 
 def test_pruning_experiment(work):
@@ -64,6 +66,7 @@ def test_pruning_experiment(work):
 def test_quantization_experiment(work):
     result, section = run_quick("quantization", work, "quantization.md")
     assert [r[0] for r in table_rows(section)] == ["mlp", "lenet"]
+    assert [r[0] for r in table_rows(section, 1)] == ["mlp", "lenet"]       # the ONNX table
     for m in result["results"].values():
         assert m["float_weights_bytes"] / m["int8_weights_bytes"] > 3
     assert "Quantisation-aware fine-tuning" in section and "int8_matmul" in section

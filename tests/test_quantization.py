@@ -269,3 +269,30 @@ def test_workflow_errors_name_the_problem():
         Q.prepare(nn.Linear(2, 2))
     with pytest.raises(ValueError, match="'1' is not a Linear or Conv2d"):
         Q.quantized_skeleton(nn.Sequential(nn.Linear(2, 2), nn.ReLU()), ["1"])
+
+
+def test_an_int8_model_exports_as_qdq_onnx_that_onnxruntime_reproduces(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    X, y = small_data()
+    model = small_cnn()
+    train_briefly(model, X, y)
+    qmodel = Q.quantize(model, cr.train.predict, (X[:200],))
+    path = tmp_path / "int8.onnx"
+    cr.onnx.export(qmodel, cr.tensor(X[:2]), path, dynamic_axes={"input": {0: "batch"}})
+    proto = onnx.load(path)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("QuantizeLinear") == 3 and ops.count("DequantizeLinear") == 6
+    weights = {i.name: i.data_type for i in proto.graph.initializer if i.name.endswith(".weight")}
+    assert weights == {"0.weight": onnx.TensorProto.INT8, "4.weight": onnx.TensorProto.INT8,
+                       "6.weight": onnx.TensorProto.INT8}
+    # The QDQ graph as written (no runtime fusions) computes what chainrule's int8 model does.
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    theirs = session.run(None, {"input": X})[0]
+    ours = cr.train.predict(qmodel, X)
+    np.testing.assert_allclose(theirs, ours, atol=1e-3 * np.abs(ours).max())
+    assert np.array_equal(theirs.argmax(1), ours.argmax(1))
+    with pytest.raises(RuntimeError, match="int8 layers are for inference"):
+        qmodel(cr.tensor(X[:2], requires_grad=True)).sum().backward()

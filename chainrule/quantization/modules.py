@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from chainrule import nn
+from chainrule.autograd import Function
 from chainrule.ops.conv import pair
 from chainrule.quantization.functional import (
     QINT8_MAX, QINT8_MIN, fake_quantize_per_channel_affine, fake_quantize_per_tensor_affine,
@@ -35,7 +36,7 @@ from chainrule.quantization.observers import (
 from chainrule.tensor import Tensor
 
 __all__ = ["QuantizedLinear", "QuantizedConv2d", "FakeQuantize", "QATLinear", "QATConv2d",
-           "quantize_weight"]
+           "quantize_weight", "QuantizedLinearFunction", "QuantizedConv2dFunction"]
 
 
 def quantize_weight(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -46,6 +47,80 @@ def quantize_weight(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return quantize_per_channel(weight, scale, zero_point, axis=0), scale
 
 
+# ----------------------------------------------------------------- the int8 arithmetic
+def _rescale(acc: np.ndarray, weight: np.ndarray, weight_scale: np.ndarray, bias,
+             input_scale: np.ndarray, input_zero_point: np.ndarray, shape: tuple) -> np.ndarray:
+    """float32 outputs from the int32 accumulators ``acc``: the input's zero point taken out
+    (``z_x sum_k W_q[o, k]``, an int32 constant per output), times ``s_x s_w[o]``, plus the
+    bias; ``shape`` broadcasts the per-output values along acc's output axis."""
+    zero_share = int(input_zero_point) * weight.reshape(weight.shape[0], -1).sum(axis=1, dtype=np.int32)
+    acc -= zero_share.reshape(shape)
+    y = acc.astype(np.float32)
+    y *= (input_scale * weight_scale).astype(np.float32).reshape(shape)
+    if bias is not None:
+        y += bias.reshape(shape)
+    return y
+
+
+class _Int8Inference(Function):
+    """Base of the int8 layers' operations: recorded like any operation (so ``cr.onnx``
+    can export them, as QDQ), but without a gradient."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("int8 layers are for inference: no gradient flows through them; "
+                           "train the float model (or a prepare_qat model) and convert it again")
+
+
+class QuantizedLinearFunction(_Int8Inference):
+    """y = s_x s_w (x_q W_q^T - z_x sum_k W_q) + b for float input x (..., in): x quantised
+    with (s_x, z_x), the product int8 x int8 accumulated in int32."""
+
+    @staticmethod
+    def forward(ctx, x, weight, weight_scale, bias, input_scale, input_zero_point):
+        xq = quantize_per_tensor(x, float(input_scale), int(input_zero_point))
+        acc = int8_matmul(xq.reshape(-1, weight.shape[1]), weight.T)
+        y = _rescale(acc, weight, weight_scale, bias, input_scale, input_zero_point, (1, -1))
+        return y.reshape(x.shape[:-1] + (weight.shape[0],))
+
+
+class QuantizedConv2dFunction(_Int8Inference):
+    """A convolution of float input x (N, C, H, W) quantised with (s_x, z_x), padded with z_x
+    (the code of a real 0), its windows multiplied by the int8 filters in int32."""
+
+    @staticmethod
+    def forward(ctx, x, weight, weight_scale, bias, input_scale, input_zero_point, *,
+                stride, padding, dilation, groups):
+        xq = quantize_per_tensor(x, float(input_scale), int(input_zero_point))
+        cols, (ho, wo) = _columns(xq, weight.shape[2:], stride, padding, dilation,
+                                  int(input_zero_point))
+        o = weight.shape[0]
+        w = weight.reshape(groups, o // groups, -1)
+        per_group = cols.reshape(groups, cols.shape[0] // groups, -1)
+        acc = np.concatenate([int8_matmul(w[i], per_group[i]) for i in range(groups)])
+        y = _rescale(acc, weight, weight_scale, bias, input_scale, input_zero_point, (-1, 1))
+        return np.ascontiguousarray(y.reshape(o, x.shape[0], ho, wo).transpose(1, 0, 2, 3))
+
+
+def _columns(xq: np.ndarray, kernel, stride, padding, dilation, fill: int):
+    """(N, C, H, W) int8 -> the (C*kh*kw, N*Ho*Wo) int8 windows, and (Ho, Wo); the input is
+    padded (top, bottom, left, right) with ``fill``."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    top, bottom, left, right = padding
+    xp = np.pad(xq, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
+    ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    wo = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    if ho < 1 or wo < 1:
+        raise ValueError(f"QuantizedConv2d: the padded input {xp.shape[2:]} is smaller than "
+                         f"the dilated kernel")
+    view = np.lib.stride_tricks.sliding_window_view(
+        xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+    view = view[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :ho, :wo]          # (N, C, Ho, Wo, kh, kw)
+    cols = view.transpose(1, 4, 5, 0, 2, 3).reshape(xq.shape[1] * kh * kw, -1)
+    return cols, (ho, wo)
+
+
+# ---------------------------------------------------------------------------- layers
 class _Quantized(nn.Module):
     """What both quantised layers share: the int8 weight, its scales, the input's qparams."""
 
@@ -66,26 +141,9 @@ class _Quantized(nn.Module):
         self.input_scale = Tensor(np.array(input_scale, dtype=np.float32).reshape(()))
         self.input_zero_point = Tensor(np.array(input_zero_point, dtype=np.int32).reshape(()))
 
-    def _quantize_input(self, x) -> np.ndarray:
-        data = x.data if isinstance(x, Tensor) else np.asarray(x)
-        return quantize_per_tensor(data, float(self.input_scale.data),
-                                   int(self.input_zero_point.data))
-
-    def _rescale(self, acc: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        """float32 outputs from the int32 accumulators ``acc`` (..., out) broadcast by
-        ``shape``, with the input's zero point taken out and the bias added."""
-        w = self.weight.data.reshape(self.weight.shape[0], -1)
-        zero_share = int(self.input_zero_point.data) * w.sum(axis=1, dtype=np.int32)
-        acc -= zero_share.reshape(shape)
-        multiplier = (self.input_scale.data * self.weight_scale.data).astype(np.float32)
-        y = acc.astype(np.float32)
-        y *= multiplier.reshape(shape)
-        if self.bias is not None:
-            y += self.bias.data.reshape(shape)
-        return y
-
-    def weight_bytes(self) -> int:
-        return sum(b.data.nbytes for b in self.buffers())
+    def _arguments(self) -> tuple:
+        return (self.weight, self.weight_scale, self.bias, self.input_scale,
+                self.input_zero_point)
 
 
 class QuantizedLinear(_Quantized):
@@ -113,13 +171,10 @@ class QuantizedLinear(_Quantized):
         return q
 
     def forward(self, input: Tensor) -> Tensor:
-        x = self._quantize_input(input)
-        if x.shape[-1] != self.in_features:
+        if input.ndim < 1 or input.shape[-1] != self.in_features:
             raise ValueError(f"QuantizedLinear: expected inputs with {self.in_features} features "
-                             f"in the last dimension, got shape {x.shape}")
-        acc = int8_matmul(x.reshape(-1, self.in_features), self.weight.data.T)
-        y = self._rescale(acc, (1, -1))
-        return Tensor(y.reshape(x.shape[:-1] + (self.out_features,)))
+                             f"in the last dimension, got shape {tuple(input.shape)}")
+        return QuantizedLinearFunction.apply(input, *self._arguments())
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -169,40 +224,16 @@ class QuantizedConv2d(_Quantized):
         q._set(conv, input_scale, input_zero_point)
         return q
 
-    def _columns(self, x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-        """(N, C, H, W) int8 -> (C*kh*kw, N*Ho*Wo) int8 windows, and (Ho, Wo)."""
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
-        top, bottom, left, right = _explicit_padding(self.padding, self.kernel_size, self.dilation)
-        fill = int(self.input_zero_point.data)
-        xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
-        ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
-        wo = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
-        if ho < 1 or wo < 1:
-            raise ValueError(f"QuantizedConv2d: the padded input {xp.shape[2:]} is smaller than "
-                             f"the dilated kernel")
-        view = np.lib.stride_tricks.sliding_window_view(
-            xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
-        view = view[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :ho, :wo]      # (N, C, Ho, Wo, kh, kw)
-        cols = view.transpose(1, 4, 5, 0, 2, 3).reshape(x.shape[1] * kh * kw, -1)
-        return cols, (ho, wo)
-
     def forward(self, input: Tensor) -> Tensor:
-        x = self._quantize_input(input)
-        unbatched = x.ndim == 3
-        if unbatched:
-            x = x[None]
+        unbatched = input.ndim == 3
+        x = input.unsqueeze(0) if unbatched else input
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"QuantizedConv2d: expected input (N, {self.in_channels}, H, W), "
-                             f"got shape {x.shape}")
-        cols, (ho, wo) = self._columns(x)
-        g, o = self.groups, self.out_channels
-        w = self.weight.data.reshape(g, o // g, -1)
-        per_group = cols.reshape(g, cols.shape[0] // g, -1)
-        acc = np.concatenate([int8_matmul(w[i], per_group[i]) for i in range(g)])   # (O, N*L)
-        y = self._rescale(acc, (-1, 1))
-        y = y.reshape(o, x.shape[0], ho, wo).transpose(1, 0, 2, 3)
-        y = np.ascontiguousarray(y)
-        return Tensor(y[0] if unbatched else y)
+                             f"got shape {tuple(input.shape)}")
+        y = QuantizedConv2dFunction.apply(
+            x, *self._arguments(), stride=self.stride, groups=self.groups, dilation=self.dilation,
+            padding=_explicit_padding(self.padding, self.kernel_size, self.dilation))
+        return y.squeeze(0) if unbatched else y
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
