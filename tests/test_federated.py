@@ -1,14 +1,21 @@
 """chainrule.federated: the splits, weighted averaging, FedAvg's identities with centralised
 training, FedProx's proximal term, client sampling, and independence from where and in what
-order clients run."""
+order clients run: in one process, and (marked ``mpi``) on two MPI ranks under mpiexec,
+whose run must equal the one-process run exactly."""
 import doctest
+import json
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import federated, nn
-from chainrule.federated import algorithms, partition
+import chainrule.distributed as dist
+from chainrule import cli, federated, nn, train
+from chainrule.federated import algorithms, clients as client_runners, partition
 
 from conftest import seed_from_test_name
 
@@ -176,6 +183,44 @@ def test_results_do_not_depend_on_the_order_clients_run_in():
     np.testing.assert_array_equal(weights[0], weights[1])
 
 
+def test_distributed_clients_in_a_group_of_one_are_the_sequential_run():
+    # Integer buffers (BatchNorm's num_batches_tracked), float32 weights, momentum and the
+    # proximal term all travel through the runner's float64 rows unchanged.
+    X, y = toy(200)
+    data = cr.data.TensorDataset(X.astype(np.float32), y)
+    clients = [cr.data.Subset(data, p) for p in federated.iid_partition(len(y), 5, seed=2)]
+    states = []
+    dist.destroy_process_group()
+    with pytest.raises(ValueError, match="DistributedClients: no process group.*init_process_group"):
+        federated.DistributedClients()
+    dist.init_process_group("mpi")            # no launcher: a group of one
+    try:
+        for runner in (None, federated.DistributedClients()):
+            cr.manual_seed(4)
+            model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+            history = federated.federate(model, clients, 3, federated.FedProx(0.1, fraction=0.6),
+                                         batch_size=16, momentum=0.5, runner=runner, verbose=0)
+            states.append((history["loss"], model.state_dict()))
+    finally:
+        dist.destroy_process_group()
+    assert states[0][0] == states[1][0]
+    for key, value in states[0][1].items():
+        assert value.dtype == states[1][1][key].dtype
+        np.testing.assert_array_equal(value.data, states[1][1][key].data, err_msg=key)
+    assert int(states[1][1]["1.num_batches_tracked"].data) > 0
+
+
+def test_state_rows_round_trip_exactly():
+    state = {"w": RNG.standard_normal((3, 4)).astype(np.float32), "n": np.array(2**40 + 3),
+             "d": RNG.standard_normal(5)}
+    layout = [(k, v.shape, v.dtype) for k, v in state.items()]
+    row = client_runners._flat([state], layout)[0]
+    back = client_runners._unflat(row, layout)
+    for key, value in state.items():
+        assert back[key].dtype == value.dtype
+        np.testing.assert_array_equal(back[key], value)
+
+
 @pytest.mark.parametrize("call,match", [
     (lambda m, c: federated.federate(m, c, 0), "rounds must be an int >= 1"),
     (lambda m, c: federated.federate(m, c, 1, federated.FedAvg(fraction=0)), "fraction must be in"),
@@ -187,3 +232,42 @@ def test_bad_settings_are_named(call, match):
     X, y = toy(20)
     with pytest.raises(ValueError, match=match):
         call(nn.Linear(4, 2), [cr.data.TensorDataset(X, y)])
+
+
+# ==================================================================== a real MPI job
+def _mpiexec() -> str | None:
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return beside if os.path.exists(beside) else shutil.which("mpiexec")
+
+
+@pytest.mark.mpi
+def test_the_command_on_two_ranks_equals_the_one_process_run(tmp_path, capsys):
+    """``mpiexec -n 2 chainrule federate`` (client c on rank c mod 2: five clients drawn
+    three a round, so the ranks train unequal shares) ends with the same history, the same
+    best model and the same test result as the command in one process, and rank 0 alone
+    prints and writes."""
+    pytest.importorskip("mpi4py")
+    launcher = _mpiexec()
+    if launcher is None:
+        pytest.skip("mpiexec not found (pip install 'chainrule[mpi]')")
+    options = ["federate", "--data", "moons", "--clients", "5", "--fraction", "0.6", "--rounds",
+               "3", "--hidden", "16", "--lr", "0.1", "--momentum", "0.5", "--algorithm",
+               "fedprox", "--mu", "0.1", "--seed", "3"]
+    assert cli.main(options + ["--out", str(tmp_path / "one"), "--quiet"]) == 0
+    capsys.readouterr()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    job = subprocess.run([launcher, "-n", "2", sys.executable, "-m", "chainrule", *options,
+                          "--out", str(tmp_path / "two")], capture_output=True, text=True,
+                         timeout=180, env=env, cwd=str(tmp_path))
+    assert job.returncode == 0, job.stdout + job.stderr
+    assert "client c on rank c mod 2" in job.stdout
+    assert job.stdout.count("round 1/3") == 1 and job.stdout.count("test set") == 1
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert json.loads((two / "config.json").read_text())["federated"]["world_size"] == 2
+    for name in ("history.json", "test_metrics.json"):
+        assert json.loads((one / name).read_text()) == json.loads((two / name).read_text()), name
+    best = [train.read_checkpoint(run / "best.ckpt") for run in (one, two)]
+    assert best[0]["epoch"] == best[1]["epoch"]
+    for key, value in best[0]["model"].items():
+        np.testing.assert_array_equal(value, best[1]["model"][key], err_msg=key)

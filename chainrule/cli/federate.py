@@ -3,12 +3,18 @@ IID or Dirichlet non-IID split of a data set's training part; writes a run folde
 
     chainrule federate --clients 10 --alpha 0.3 --rounds 50
     chainrule federate --clients 10 --iid --rounds 50 --algorithm fedprox --mu 0.01
+    mpiexec -n 2 chainrule federate --clients 10 --alpha 0.3 --rounds 50
 
 Each round a ``--fraction`` of the clients trains the global model for ``--local-epochs``
 epochs of SGD on its own share and the server averages their models, weighted by their
 numbers of samples. The global model is scored on the validation split after every round;
 ``best.ckpt`` keeps the round with the lowest validation loss, and the test split is
 reported at the end.
+
+Under ``mpiexec -n N`` the clients run on the N ranks (client ``c`` on rank ``c mod N``,
+:class:`~chainrule.federated.DistributedClients`) and the run ends with the same model as
+the same command in one process; rank 0 alone scores the rounds, prints and writes the run
+folder.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import federated
-from chainrule.cli import models, train
+from chainrule.cli import distributed, models, train
 from chainrule.cli.data import NAMES, describe, make_spec, prepare
 from chainrule.cli.errors import UserError, check_number
 from chainrule.cli.output import report, say
@@ -83,6 +89,10 @@ def _check(args) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    distributed.start()             # under mpiexec: join the other ranks
+    lead = distributed.rank() == 0
+    if not lead:
+        args.quiet = True           # rank 0 alone prints
     _check(args)
     alpha = None if args.iid else (0.3 if args.alpha is None else args.alpha)
     spec = make_spec(args.data, args.seed, args.val_split)
@@ -109,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
                 else federated.FedAvg(args.fraction))
     cr.manual_seed(args.seed)
     model = models.build_model(model_cfg)
-    run_dir = new_run_dir(args.out, describe(spec), "federated")
+    run_dir = distributed.share_run_dir(new_run_dir(args.out, describe(spec), "federated")
+                                        if lead else None)
     sizes = [len(p) for p in parts]
     counts = federated.label_counts(data.y_train, parts)
     config = {"chainrule_version": cr.__version__,
@@ -123,17 +134,25 @@ def run(args: argparse.Namespace) -> int:
                             "mu": args.mu if args.algorithm == "fedprox" else None,
                             "lr": args.lr, "momentum": args.momentum,
                             "batch_size": args.batch_size, "seed": args.seed,
+                            "world_size": distributed.world_size(),
                             "client_sizes": sizes, "client_label_counts": counts.tolist()}}
-    write_json(os.path.join(run_dir, "config.json"), config)
+    if lead:
+        write_json(os.path.join(run_dir, "config.json"), config)
     share = counts.max(axis=1) / counts.sum(axis=1)
     say(args, f"{args.clients} clients ({'IID' if alpha is None else f'Dirichlet alpha {alpha:g}'}): "
               f"{min(sizes)}-{max(sizes)} samples each, the largest class holds "
               f"{share.mean():.0%} of a client's samples on average; {strategy}; run folder {run_dir}")
+    runner = None
+    if distributed.world_size() > 1:
+        runner = federated.DistributedClients()
+        say(args, f"clients on {runner.world_size} processes: client c on rank c mod "
+                  f"{runner.world_size}; rank 0 scores the rounds and writes the run folder")
 
     train_set = TensorDataset(data.X_train, data.y_train)
     clients = [Subset(train_set, p) for p in parts]
-    val = None if data.X_val is None else DataLoader(TensorDataset(data.X_val, data.y_val),
-                                                     batch_size=512)
+    val = None
+    if data.X_val is not None and lead:     # rank 0 alone scores the rounds
+        val = DataLoader(TensorDataset(data.X_val, data.y_val), batch_size=512)
     best = {"loss": np.inf}
 
     def keep_best(round_, history, global_model) -> None:
@@ -147,7 +166,11 @@ def run(args: argparse.Namespace) -> int:
     history = federated.federate(model, clients, args.rounds, strategy, lr=args.lr,
                                  momentum=args.momentum, local_epochs=args.local_epochs,
                                  batch_size=args.batch_size, val_loader=val, seed=args.seed,
-                                 verbose=0 if args.quiet else 1, on_round_end=keep_best)
+                                 runner=runner, verbose=0 if args.quiet else 1,
+                                 on_round_end=keep_best if lead else None)
+    if not lead:
+        distributed.finish()        # rank 0 tests the model and writes the rest
+        return 0
     save_history(history, run_dir, plot=True)
     ckpt = load_checkpoint(os.path.join(run_dir, "best.ckpt"), model, restore_rng=False)
     print(f"\ntest set (global model after round {ckpt['epoch']}, the lowest validation loss): ",
@@ -155,4 +178,5 @@ def run(args: argparse.Namespace) -> int:
     result = report(model, data.X_test, data.y_test, data.class_names)
     write_json(os.path.join(run_dir, "test_metrics.json"), result)
     print(f"\nrun saved in {run_dir}")
+    distributed.finish()
     return 0

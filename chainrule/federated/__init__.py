@@ -15,18 +15,19 @@ non-IID splits of a data set.
 
 Layout: :mod:`~chainrule.federated.partition` (splits), :mod:`~chainrule.federated.algorithms`
 (client sampling, the clients' objective, weighted averaging),
-:mod:`~chainrule.federated.clients` (local training and the runner that executes a round's
-clients: :class:`SequentialClients` in one process) and :mod:`~chainrule.federated.server`
-(:func:`federate`, the loop over rounds).
+:mod:`~chainrule.federated.clients` (local training and the runners that execute a round's
+clients: :class:`SequentialClients` in one process, :class:`DistributedClients` on MPI
+ranks) and :mod:`~chainrule.federated.server` (:func:`federate`, the loop over rounds).
 
-Running the clients on MPI ranks needs only another runner with the same ``run`` method;
-everything else is already independent of where a client runs (each client's shuffling is
-seeded by the run's seed, the round and the client index).
+Under ``mpiexec -n N`` with ``runner=DistributedClients()`` each rank trains its clients and
+the run ends with the same model as in one process: each client's shuffling is seeded by
+the run's seed, the round and the client index, never by where it runs.
 """
 from chainrule.federated.algorithms import ClientResult, FedAvg, FedProx, weighted_average
-from chainrule.federated.clients import LocalTrainer, SequentialClients
+from chainrule.federated.clients import DistributedClients, LocalTrainer, SequentialClients
 from chainrule.federated.partition import dirichlet_partition, iid_partition, label_counts
 from chainrule.federated.server import federate
 
 __all__ = ["federate", "FedAvg", "FedProx", "ClientResult", "weighted_average", "LocalTrainer",
-           "SequentialClients", "iid_partition", "dirichlet_partition", "label_counts"]
+           "SequentialClients", "DistributedClients", "iid_partition", "dirichlet_partition",
+           "label_counts"]

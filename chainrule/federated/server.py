@@ -6,6 +6,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from chainrule import threads
 from chainrule.federated.algorithms import FedAvg
 from chainrule.federated.clients import LocalTrainer, SequentialClients
 from chainrule.nn.loss import CrossEntropyLoss
@@ -34,7 +35,9 @@ def federate(model: Module, client_datasets: Sequence, rounds: int,
 
     Args:
         strategy: :class:`FedAvg` (default, every client every round) or :class:`FedProx`.
-        runner: where the clients run; default :class:`SequentialClients` (this process).
+        runner: where the clients run; default :class:`SequentialClients` (this process),
+            or :class:`DistributedClients` on the ranks of an MPI process group (every rank
+            calls ``federate`` alike; each ends with the same model as one process would).
 
     Example:
         >>> parts = iid_partition(len(train_set), num_clients=10)               # doctest: +SKIP
@@ -50,6 +53,7 @@ def federate(model: Module, client_datasets: Sequence, rounds: int,
     strategy = FedAvg() if strategy is None else strategy
     runner = SequentialClients() if runner is None else runner
     loss_fn = CrossEntropyLoss() if loss_fn is None else loss_fn
+    threads.fit_threads()       # the clients' loop is our own, not fit's, which would do it
     # The clients train a workspace copy; the global model changes only by aggregation.
     trainer = LocalTrainer(copy.deepcopy(model), client_datasets, loss_fn, strategy,
                            local_epochs, batch_size, lr, momentum, seed)
