@@ -182,3 +182,18 @@ def test_init_from_takes_matching_weights_freezes_and_groups(moons_run, capsys):
 def test_bad_input_ends_in_one_line_error(moons_run, capsys, args, fragment):
     args = [moons_run / "run" if a == "<run>" else a for a in args]
     assert fragment in one_line_error(capsys, *args)
+
+
+def test_regression_runs_are_refused_by_name(tmp_path, capsys):
+    # prune and quantize score accuracy and distill needs class probabilities: a run that
+    # predicts numbers gets one clear line, not an error from deep inside a metric.
+    assert cli.main(["train", "--data", "sine", "--epochs", "1", "--out", str(tmp_path / "reg"),
+                     "--quiet"]) == 0
+    capsys.readouterr()
+    for command in (["prune", tmp_path / "reg", "--amount", 0.5], ["quantize", tmp_path / "reg"],
+                    ["distill", "--teacher", tmp_path / "reg"]):
+        line = one_line_error(capsys, *command)
+        assert f"is a regression run; chainrule {command[0]} works on classifiers" in line, line
+    line = one_line_error(capsys, "federate", "--data", "sine", "--rounds", 1,
+                          "--out", tmp_path / "fed")
+    assert "federate trains classifiers; sine has numeric targets" in line

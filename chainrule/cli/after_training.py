@@ -14,7 +14,8 @@ from chainrule.cli.errors import UserError
 from chainrule.cli.runs import LoadedRun
 from chainrule.train import predict
 
-__all__ = ["run_data", "accuracy", "saved_size", "kib", "output_folder", "refuse_quantized"]
+__all__ = ["run_data", "accuracy", "saved_size", "kib", "output_folder", "refuse_quantized",
+           "refuse_regression"]
 
 
 def run_data(loaded: LoadedRun) -> Prepared:
@@ -50,3 +51,10 @@ def refuse_quantized(loaded: LoadedRun, what: str) -> None:
     if "quantization" in loaded.config:
         raise UserError(f"{loaded.ckpt_path!r} holds an int8 (quantised) model, which cannot be "
                         f"{what}; use the float run it was made from")
+
+
+def refuse_regression(loaded: LoadedRun, command: str) -> None:
+    """These commands score (and distil) class predictions; a regression run has none."""
+    if loaded.config.get("data", {}).get("task") == "regression":
+        raise UserError(f"{loaded.ckpt_path!r} is a regression run; chainrule {command} works on "
+                        f"classifiers (it scores accuracy, or distils class probabilities)")

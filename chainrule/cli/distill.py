@@ -17,7 +17,7 @@ import os
 
 import chainrule as cr
 from chainrule.cli import models, train
-from chainrule.cli.after_training import refuse_quantized, run_data
+from chainrule.cli.after_training import refuse_quantized, refuse_regression, run_data
 from chainrule.cli.data import describe
 from chainrule.cli.errors import UserError, check_number
 from chainrule.cli.optimizers import LR_SCHEDULES, OPTIMIZERS, make_optimizer
@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         args.hidden = "64"
     teacher = load_run(args.teacher)
     refuse_quantized(teacher, "distilled from")
+    refuse_regression(teacher, "distill")
     spec = {k: v for k, v in teacher.config["data"].items()
             if k not in ("class_names", "preprocessing")}
     if teacher.preprocessing["kind"] == "text":
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     train_cfg = train._train_config(args, spec["name"])
     say(args, f"loading {describe(spec)} (the teacher's data) ...")
     data = run_data(teacher)
-    model_cfg = train._model_config(args, spec["name"], data.preprocessing, len(data.class_names))
+    model_cfg = train._model_config(args, spec["name"], data)
     cr.manual_seed(train_cfg["seed"])
     student = models.build_model(model_cfg)
     optimizer = make_optimizer(train_cfg, student.parameters())

@@ -27,7 +27,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import federated
 from chainrule.cli import distributed, models, train
-from chainrule.cli.data import NAMES, describe, make_spec, prepare
+from chainrule.cli.data import NAMES, REGRESSION, describe, make_spec, prepare
 from chainrule.cli.errors import UserError, check_number
 from chainrule.cli.output import report, say
 from chainrule.cli.runs import new_run_dir, save_history, write_json
@@ -58,7 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="FedProx's proximal weight (default 0.01)")
     o = p.add_argument_group("model and local training")
     o.add_argument("--data", default="mnist", metavar="NAME_OR_CSV",
-                   help=f"{', '.join(n for n in NAMES if n != 'shakespeare')}, or a CSV file")
+                   help=f"{', '.join(n for n in NAMES if n not in ('shakespeare', *REGRESSION))}, "
+                        f"or a CSV file of classes")
     o.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
     o.add_argument("--hidden", metavar="SIZES", help="mlp hidden sizes (default: as chainrule train)")
     o.add_argument("--lr", type=float, default=0.05, metavar="LR", help="client SGD rate (default 0.05)")
@@ -103,8 +104,10 @@ def run(args: argparse.Namespace) -> int:
     data = prepare(spec)
     model_args = argparse.Namespace(model=args.model, hidden=args.hidden, activation=None,
                                     dropout=None, batch_norm=None)
-    model_cfg = train._model_config(model_args, spec["name"], data.preprocessing,
-                                    len(data.class_names))
+    if data.task == "regression":
+        raise UserError(f"federate trains classifiers; {describe(spec)} has numeric targets "
+                        f"(regression)")
+    model_cfg = train._model_config(model_args, spec["name"], data)
     if args.clients > len(data.y_train):
         raise UserError(f"--clients {args.clients} is more than the {len(data.y_train)} "
                         f"training samples")

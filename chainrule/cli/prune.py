@@ -22,7 +22,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn
 from chainrule.cli.after_training import (
-    accuracy, kib, output_folder, refuse_quantized, run_data, saved_size)
+    accuracy, kib, output_folder, refuse_quantized, refuse_regression, run_data, saved_size)
 from chainrule.cli.errors import UserError, check_number
 from chainrule.cli.optimizers import make_optimizer
 from chainrule.cli.output import say
@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     loaded = load_run(args.checkpoint)
     refuse_quantized(loaded, "pruned")
+    refuse_regression(loaded, "prune")
     model, config = loaded.model, loaded.config
     kind = "structured" if args.structured else f"{args.scope} unstructured"
     tag = f"pruned-{args.amount * 100:g}" + ("-structured" if args.structured else "")

@@ -19,7 +19,7 @@ import numpy as np
 
 from chainrule import io, quantization
 from chainrule.cli.after_training import (
-    accuracy, kib, output_folder, refuse_quantized, run_data, saved_size)
+    accuracy, kib, output_folder, refuse_quantized, refuse_regression, run_data, saved_size)
 from chainrule.cli.errors import UserError
 from chainrule.cli.output import say
 from chainrule.cli.runs import load_run, write_json
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     loaded = load_run(args.checkpoint)
     refuse_quantized(loaded, "quantised again")
+    refuse_regression(loaded, "quantize")
     out = args.out or output_folder(args.checkpoint, "quantized.ckpt")
     if os.path.isdir(out):
         raise UserError(f"--out {out!r} is a folder; give a file name")
