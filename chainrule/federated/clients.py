@@ -119,8 +119,8 @@ class DistributedClients:
     the same one as in one process. Only rank 0 should print and write files.
 
     The all-reduce adds rows that only their owner fills (the others send zeros), which
-    copies each client's state, sample count and loss bit for bit whatever the order of
-    the additions. It moves (clients in the round) x (model size) float64 values per rank;
+    copies each client's state, sample count and loss exactly whatever the order of the
+    additions (x + 0 = x; only a -0.0 arrives as 0.0, which compares and computes alike). It moves (clients in the round) x (model size) float64 values per rank;
     summing the weighted states on each rank first would move one model's worth, but
     would make the average depend on how the clients fall on the ranks (floating-point
     addition is not associative), so runs on different numbers of ranks would drift apart.
