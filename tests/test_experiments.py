@@ -89,6 +89,5 @@ def test_federated_experiment(work):
     result, section = run_quick("federated", work, "federated.md")
     assert [r[0] for r in table_rows(section)] == [
         "IID, FedAvg", "IID, FedProx mu=0.01", "Dirichlet 0.3, FedAvg",
-        "Dirichlet 0.3, FedProx mu=0.01", "Dirichlet 0.3, FedProx mu=0.1",
-        "Dirichlet 0.3, FedProx mu=1", "centralised"]
+        "Dirichlet 0.3, FedProx mu=0.01", "centralised"]
     assert all(len(accs) in (1, 2) for accs in result.values())
