@@ -4,7 +4,10 @@ checkpoint in it holds.
 A run folder written by ``chainrule train`` holds ``config.json`` (data spec, preprocessing,
 model and training settings), ``best.ckpt`` / ``last.ckpt`` (each carrying the same config),
 ``history.csv`` / ``history.json``, ``curves.png`` and ``test_metrics.json`` (a regression
-run also ``parity.png``, ``residuals.png`` and, with one input, ``fit.png``).
+run also ``parity.png``, ``residuals.png`` and, with one input, ``fit.png``). Checkpoints
+written by ``chainrule prune`` store mostly-zero weights as bitmasks, and those of
+``chainrule quantize`` hold int8 layers (named in their config's ``quantization`` section);
+:func:`load_run` rebuilds both.
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ from chainrule import nn
 from chainrule.cli.errors import UserError
 from chainrule.cli.models import build_model
 from chainrule.io import write_atomically
+from chainrule.nn.utils.prune import dense_state_dict
+from chainrule.quantization import quantized_skeleton
 from chainrule.train import History, load_checkpoint, read_checkpoint
 
 __all__ = ["LoadedRun", "resolve_checkpoint", "load_run", "new_run_dir", "write_json",
@@ -56,9 +61,12 @@ def load_run(path: str) -> LoadedRun:
     try:
         model = build_model(config["model"])
         prep, names = config["data"]["preprocessing"], config["data"]["class_names"]
+        if "quantization" in config:
+            quantized_skeleton(model, config["quantization"]["layers"])
     except (KeyError, TypeError):
         raise UserError(f"{ckpt_path!r} lacks the model/data config that 'chainrule train' "
                         f"writes, so it cannot be rebuilt from the command line") from None
+    ckpt["model"] = dense_state_dict(ckpt["model"])
     load_checkpoint(ckpt, model, restore_rng=False)
     return LoadedRun(ckpt_path, ckpt, config, model, prep, names)
 

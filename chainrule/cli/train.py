@@ -27,7 +27,7 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn
 from chainrule import metrics
-from chainrule.cli import distributed, models
+from chainrule.cli import distributed, models, transfer
 from chainrule.cli.data import (
     NAMES, Prepared, apply_preprocessing, describe, make_spec, prepare)
 from chainrule.cli.errors import UserError, check_number
@@ -75,7 +75,7 @@ EMBEDDING_DIM = 32  # character embedding size of the lstm model
 _FIXED_ON_RESUME = ("data", "idx_images", "idx_labels", "idx_test_images", "idx_test_labels",
                     "task", "target", "missing", "loss", "model", "hidden", "activation", "dropout", "batch_norm", "optimizer", "lr",
                     "weight_decay", "momentum", "lr_schedule", "batch_size", "seed", "val_split",
-                    "patience", "out")
+                    "patience", "out", "init_from", "freeze", "backbone_lr")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -137,6 +137,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last.ckpt")
     r.add_argument("--out", metavar="DIR", help="run folder (default runs/<data>-<model>-<time>)")
     r.add_argument("--quiet", action="store_true", help="no progress output")
+    transfer.add_arguments(p)
 
 
 def _model_config(args, spec_name: str, data: Prepared) -> dict[str, Any]:
@@ -234,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
         models.parse_hidden(args.hidden)
     if args.dropout is not None:
         check_number("--dropout", args.dropout, 0.0, 1.0)
+    transfer.check(args)
     seed = 0 if args.seed is None else args.seed
     spec = make_spec(args.data or "mnist", seed, args.val_split or 0.0, idx=idx, task=args.task,
                      target=parse_target(args.target), missing=args.missing or "error")
@@ -250,7 +252,8 @@ def run(args: argparse.Namespace) -> int:
     model_cfg = _model_config(args, spec["name"], data)
     cr.manual_seed(train_cfg["seed"])
     model = models.build_model(model_cfg)
-    optimizer = make_optimizer(train_cfg, model.parameters())
+    params, transfer_cfg = transfer.apply(args, model)
+    optimizer = make_optimizer(train_cfg, params)
     run_dir = distributed.share_run_dir(new_run_dir(args.out, describe(spec), model_cfg["kind"])
                                         if distributed.rank() == 0 else None)
     config = {"chainrule_version": cr.__version__,
@@ -260,6 +263,8 @@ def run(args: argparse.Namespace) -> int:
               "model": model_cfg, "train": {**train_cfg, "world_size": distributed.world_size()}}
     if data.target_columns is not None:
         config["data"]["target_columns"] = data.target_columns
+    if transfer_cfg is not None:
+        config["transfer"] = transfer_cfg
     if distributed.rank() == 0:
         write_json(os.path.join(run_dir, "config.json"), config)
     n_params = sum(p.numel() for p in model.parameters())
@@ -295,6 +300,9 @@ def _resume(args) -> int:
             raise UserError(f"{run_dir!r} holds no last.ckpt to resume from")
     ckpt = read_checkpoint(ckpt_path)
     config = ckpt["config"]
+    if isinstance(config, dict) and "distillation" in config:
+        raise UserError(f"the run in {run_dir!r} was distilled from a teacher ('chainrule "
+                        f"distill'), which cannot be resumed; start the distillation again")
     try:
         train_cfg = config["train"]
         spec = {k: v for k, v in config["data"].items() if k not in ("class_names", "preprocessing")}
@@ -319,7 +327,7 @@ def _resume(args) -> int:
     data = prepare(spec, preprocessing=prep)
     cr.manual_seed(train_cfg["seed"])
     model = models.build_model(model_cfg)
-    optimizer = make_optimizer(train_cfg, model.parameters())
+    optimizer = make_optimizer(train_cfg, transfer.resume_parameters(model, config))
     if distributed.rank() == 0:
         write_json(os.path.join(run_dir, "config.json"), config)
     return _run(args, model, optimizer, data, config, run_dir, resume=ckpt)
@@ -346,7 +354,7 @@ def _divergence_message(run_dir: str) -> str:
             f"new run with a lower --lr rather than resuming at this one")
 
 
-def _run(args, model, optimizer, data, config, run_dir: str, resume) -> int:
+def _run(args, model, optimizer, data, config, run_dir: str, resume, loss_fn=None) -> int:
     cfg = config["train"]
     regression = data.task == "regression"
     train_loader, val_loader = distributed.loaders(data, cfg["batch_size"], cfg["seed"])
@@ -366,8 +374,8 @@ def _run(args, model, optimizer, data, config, run_dir: str, resume) -> int:
         callbacks.append(LambdaCallback(on_train_begin=lambda s: save_checkpoint(initial, s)))
     if cfg["patience"] > 0:
         callbacks.append(EarlyStopping(monitor=monitor, patience=cfg["patience"]))
-    history = fit(model, LOSSES[cfg.get("loss", "cross_entropy")](), optimizer, train_loader,
-                  cfg["epochs"], val_loader=val_loader, metrics=_metrics(data),
+    history = fit(model, loss_fn or LOSSES[cfg.get("loss", "cross_entropy")](), optimizer,
+                  train_loader, cfg["epochs"], val_loader=val_loader, metrics=_metrics(data),
                   callbacks=callbacks, verbose=0 if args.quiet else 1,
                   scheduler=make_scheduler(cfg, optimizer, len(train_loader)),
                   scheduler_interval="batch", resume=resume, config=config)
