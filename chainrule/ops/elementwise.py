@@ -95,11 +95,13 @@ class Pow(Function):
         # d(0^b)/db = 0 for b >= 0 (not 0 * ln 0 = nan) but -inf * sign for b < 0 (where
         # 0^b = inf). Shifting the base by (a == 0) where it matters keeps the rule in
         # operators, so it stays differentiable under create_graph.
-        ga = g * b * (a + (zero & (b == 0))) ** (b - 1) if need_a else None
+        # (The shifts are cast to the output's dtype: a bool added to a number base, 2 ** x,
+        # would otherwise give the default float dtype under create_graph.)
+        ga = g * b * (a + (zero & (b == 0)).astype(out.dtype)) ** (b - 1) if need_a else None
         gb = None
         if need_b:
             with np.errstate(divide="ignore", invalid="ignore"):
-                gb = g * out * np.log(a + (zero & (b >= 0)))
+                gb = g * out * np.log(a + (zero & (b >= 0)).astype(out.dtype))
         return ga, gb
 
 
@@ -293,18 +295,24 @@ class LeakyRelu(Function):
 
 
 class Elu(Function):
+    """scale * (a if a > 0 else alpha (e^(input_scale a) - 1)): ELU, and with other
+    constants SELU and CELU, as PyTorch's kernel shares them."""
+
     @staticmethod
-    def forward(ctx, a, alpha=1.0):
+    def forward(ctx, a, alpha=1.0, scale=1.0, input_scale=1.0):
         pos = a > 0
-        out = np.where(pos, a, alpha * np.expm1(np.minimum(a, 0))).astype(a.dtype, copy=False)
-        ctx.alpha = alpha
+        neg = alpha * np.expm1(np.minimum(a, 0) * input_scale)
+        out = np.where(pos, a * scale if scale != 1 else a,
+                       neg * scale if scale != 1 else neg).astype(a.dtype, copy=False)
+        ctx.alpha, ctx.scale, ctx.input_scale = alpha, scale, input_scale
         ctx.save_for_backward(pos.astype(a.dtype), out)
         return out
 
     @staticmethod
-    def backward(ctx, g):  # d/da = 1 if a > 0 else alpha e^a = out + alpha
+    def backward(ctx, g):  # d/da = scale if a > 0 else input_scale (out + alpha scale)
         pos, out = ctx.saved_tensors
-        return g * (pos + (1 - pos) * (out + ctx.alpha)), None
+        negative = (out + ctx.alpha * ctx.scale) * ctx.input_scale
+        return g * (pos * ctx.scale + (1 - pos) * negative), None, None, None
 
 
 class Softplus(Function):
@@ -430,6 +438,20 @@ class Where(Function):
         return None, (g * cond if need_a else None), (g * not_cond if need_b else None)
 
 
+class PiecewiseBinary(Function):
+    """A piecewise-constant function of two tensors (rounded division): zero gradient for
+    both, as ``Piecewise``."""
+
+    @staticmethod
+    def forward(ctx, a, b, fn):
+        return fn(a, b)
+
+    @staticmethod
+    def backward(ctx, g):  # d/da = d/db = 0
+        zero = g * 0
+        return zero, zero, None
+
+
 class Piecewise(Function):
     """A piecewise-constant function (sign, floor, round ...): its derivative is 0 wherever
     it exists, and PyTorch's convention is a zero gradient everywhere, so gradients flow
@@ -484,11 +506,55 @@ sub = op(operators={"__sub__": "self", "__rsub__": "reflected"}, numpy=("subtrac
 mul = op(operators={"__mul__": "self", "__rmul__": "reflected"}, numpy=("multiply",),
          samples=lambda s: [*_pair(s, ((2, 3, 4), (3, 1)), ((), (2, 3))), S(s.real(3), 1.5)])(
     _binary(Mul, "mul", "a * b with broadcasting. Example: ``cr.mul(x, w)``"))
-div = op(operators={"__truediv__": "self", "__rtruediv__": "reflected"},
-         numpy=("true_divide", "divide"),
-         samples=lambda s: [S(s.real(3, 4), s.positive(4)), S(s.real(3), 4.0)])(
-    _binary(Div, "div", "a / b (true division) with broadcasting. Example: ``cr.div(x, 2)``",
-            floating=True))
+_true_divide = _binary(Div, "div", "a / b", floating=True)
+
+
+@op(operators={"__truediv__": "self", "__rtruediv__": "reflected"},
+    numpy=("true_divide", "divide"), aliases=("divide", "true_divide"),
+    methods={"divide": True, "true_divide": True},
+    samples=lambda s: [S(s.real(3, 4), s.positive(4)), S(s.real(3), 4.0),
+                       S(s.real(3, 4) * 4, s.positive(4), rounding_mode="trunc"),
+                       S(s.real(3, 4) * 4, s.real(4), rounding_mode="floor")])
+def div(a, b, *, rounding_mode: str | None = None):
+    """a / b with broadcasting: true division (integers give floats), or rounded towards
+    zero (``rounding_mode="trunc"``) or down (``"floor"``, Python's ``//``), which keep an
+    integer dtype and have a zero gradient. Example: ``cr.div(x, 2)``,
+    ``cr.div(n, 3, rounding_mode="floor")``"""
+    if rounding_mode is None:
+        return _true_divide(a, b)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
+                         f"{rounding_mode!r}")
+    return _rounded_division(a, b, rounding_mode)
+
+
+def _rounded_division(a, b, mode: str):
+    a, b = promote(a, b)
+    _broadcast_check("div", a, b)
+    if _dtype_kind(a, b) in "iub":
+        if (np.asarray(_data(b)) == 0).any():
+            raise ZeroDivisionError(f"div: integer division by zero (rounding_mode={mode!r})")
+        return _plain(_int_trunc_divide if mode == "trunc" else np.floor_divide, a, b)
+    fn = _trunc_divide if mode == "trunc" else np.floor_divide
+    if not isinstance(a, Tensor):
+        a = Tensor(np.asarray(a, dtype=result_type(a, b)))
+    return PiecewiseBinary.apply(a, b, fn)
+
+
+def _dtype_kind(*xs) -> str:
+    return result_type(*xs).kind
+
+
+def _trunc_divide(a, b):
+    """trunc(a / b), as PyTorch rounds a floating division towards zero."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.trunc(np.true_divide(a, b))
+
+
+def _int_trunc_divide(a, b):
+    """Integer division rounded towards zero (C's, PyTorch's), where NumPy floors."""
+    q = np.floor_divide(a, b)
+    return q + ((q < 0) & (q * b != a))
 
 
 @op(operators={"__pow__": "self", "__rpow__": "reflected"}, numpy=("power",),

@@ -103,6 +103,7 @@ class OpInfo:
     second_order: bool
     tolerance: dict
     notes: str
+    torch_tolerance: dict = field(default_factory=dict)
 
     def torch_function(self, torch_module) -> Callable | None:
         """The PyTorch twin: ``torch.<name>`` or ``torch.nn.functional.<name>`` by default."""
@@ -128,7 +129,8 @@ def op(*, name: str | None = None, namespace: str | tuple[str, ...] = "cr",
        operators: dict | None = None, numpy: tuple[str, ...] | dict = (),
        aliases: tuple[str, ...] = (), differentiable: bool = True, dtypes: str = "float",
        samples: Callable | None = None, torch: Any = "same", second_order: bool = True,
-       tolerance: dict | None = None, notes: str = "") -> Callable:
+       tolerance: dict | None = None, notes: str = "",
+       torch_tolerance: dict | None = None) -> Callable:
     """Declare the decorated function as a public op (see the module docstring).
 
     ``method``: True binds ``Tensor.<name>`` to the function itself, a string binds it under
@@ -143,7 +145,8 @@ def op(*, name: str | None = None, namespace: str | tuple[str, ...] = "cr",
     ``torch``: "same" (the PyTorch function of the same name), another dotted name,
     a callable ``(torch, *args, **kwargs)``, or None where PyTorch has no twin.
     ``second_order=False`` excludes the op from the generated gradgradcheck; say why in
-    ``notes``.
+    ``notes``. ``torch_tolerance`` (rtol, atol) loosens the comparison with PyTorch where
+    PyTorch itself rounds (a float32 constant in a float64 rule); say why in ``notes``.
     """
     spaces = (namespace,) if isinstance(namespace, str) else tuple(namespace)
 
@@ -164,7 +167,7 @@ def op(*, name: str | None = None, namespace: str | tuple[str, ...] = "cr",
             if isinstance(numpy, dict) else {n: fn for n in numpy}
         info = OpInfo(op_name, fn, spaces, bound, dunders, routed,
                       tuple(aliases), differentiable, dtypes, samples, torch, second_order,
-                      dict(tolerance or {}), notes)
+                      dict(tolerance or {}), notes, dict(torch_tolerance or {}))
         for space in spaces:
             key = (space, op_name)
             if key in REGISTRY:
