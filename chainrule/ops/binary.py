@@ -13,8 +13,7 @@ import numpy as np
 from chainrule.autograd import Function
 from chainrule.backend import ShapeError
 from chainrule.ops.elementwise import (
-    _broadcast_check, _data, _floating, _plain, abs, div, exp, log, log1p, maximum, minimum,
-    pow, where)
+    _broadcast_check, _data, _floating, _plain, div, exp, log, maximum, minimum, pow, where)
 from chainrule.ops.promotion import promote, result_type
 from chainrule.ops.registry import S, op
 from chainrule.tensor import Tensor
@@ -208,17 +207,17 @@ def lcm(input, other):
     return _plain(np.lcm, a, b)
 
 
-@op(samples=_pair_samples)
+@op(samples=lambda s: [*_pair_samples(s), S(np.array([0.5, -3.0, 700.0]), np.array([0.5, 2.0, 700.0]))])
 def logaddexp(input, other):
     """log(e^input + e^other), without overflow. Example: ``cr.logaddexp(a, b)``"""
     a, b = _promoted("logaddexp", input, other, floating=True)
     a, b = _as_tensor(a, b), _as_tensor(b, a)
-    both_inf = np.isinf(a.data) & (a.data == b.data)   # equal infinities: the result is a
-    d = a - b
-    if both_inf.any():
-        d = where(both_inf, 0.0, d)
-    out = maximum(a, b) + log1p(exp(-abs(d)))
-    return where(both_inf, a, out) if both_inf.any() else out
+    # Shifted by the larger input held constant (any shift gives the same function, and its
+    # derivatives are then smooth everywhere, ties included); an infinite shift by 0.
+    with np.errstate(invalid="ignore"):
+        shift = np.maximum(a.data, b.data)
+    shift = Tensor(np.where(np.isfinite(shift), shift, 0).astype(shift.dtype, copy=False))
+    return log(exp(a - shift) + exp(b - shift)) + shift
 
 
 @op(samples=_pair_samples)

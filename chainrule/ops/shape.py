@@ -509,10 +509,15 @@ def sum_to_size(a, shape):
     return SumTo.apply(a, shape)
 
 
-@op(numpy={"cumsum": lambda a, axis=None, dtype=None, out=None: cumsum(a, axis)},
+@op(numpy={"cumsum": lambda a, axis=None, dtype=None, out=None: cumsum(a, axis, dtype=dtype)},
     samples=lambda s: [S(s.real(3, 4), 1), S(s.real(3, 4), 0), S(s.real(5), -1)])
-def cumsum(a, dim: int):
-    """Running sum along ``dim``. Example: ``cr.cumsum(x, dim=0)``"""
+def cumsum(a, dim: int, *, dtype=None):
+    """Running sum along ``dim`` (integers and bools sum in int64, as in PyTorch, unless
+    ``dtype`` says otherwise). Example: ``cr.cumsum(x, dim=0)``"""
+    target = np.dtype(dtype) if dtype is not None else (
+        np.dtype(np.int64) if a.dtype.kind in "biu" else a.dtype)
+    if a.dtype != target:
+        a = a.astype(target)
     if a.ndim == 0:
         return reshape(Cumsum.apply(reshape(a, (1,)), _dim(dim, 0, "cumsum")), ())
     return Cumsum.apply(a, _dim(dim, a.ndim, "cumsum"))
