@@ -110,6 +110,8 @@ class IndexScatter(Function):
     @staticmethod
     def forward(ctx, g, key, shape):
         ctx.key = key
+        # (A 0-d gradient may arrive as a plain number: apply() passes NumPy scalars on so.)
+        g = np.asarray(g)
         return _poly.scatter_array(g, key, shape, g.dtype)
 
     @staticmethod
