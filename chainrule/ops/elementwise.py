@@ -696,18 +696,28 @@ def clamp(a, min=None, max=None):
 
 @op(method=False, numpy=("where",),
     samples=lambda s: [S(s.bools(3, 4), s.real(3, 4), s.real(4)), S(s.bools(3, 4), s.real(3, 4), 0.0)])
-def where(condition, a, b):
-    """Pick from ``a`` where ``condition`` holds, else from ``b`` (differentiable in a, b).
+def where(condition, input=None, other=None):
+    """Pick from ``input`` where ``condition`` holds, else from ``other`` (differentiable in
+    both); ``cr.where(condition)`` alone is ``cr.nonzero(condition, as_tuple=True)``.
     Example: ``cr.where(x > 0, x, 0.0)``"""
+    if input is None and other is None:
+        from chainrule.ops.layout import nonzero     # (layout builds on this module)
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where: give both input and other, or neither")
     cond = np.asarray(_data(condition))
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
-    a, b = promote(a, b)
+    a, b = promote(input, other)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        # two numbers: PyTorch's dtype for them (a float is the default float dtype)
+        dtype = result_type(a, b)
+        a, b = np.asarray(a, dtype), np.asarray(b, dtype)
     shapes = [np.shape(cond), np.shape(_data(a)), np.shape(_data(b))]
     try:
         np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(f"where: shapes {shapes[0]} (condition), {shapes[1]} and {shapes[2]} "
+        raise ShapeError(f"where: shapes {shapes[0]} (condition), {shapes[1]} and {shapes[2]} "
                          "cannot be broadcast together") from None
     return Where.apply(cond, a, b)
 
