@@ -16,7 +16,7 @@ from chainrule.ops import _poly
 from chainrule.ops.binary import logaddexp
 from chainrule.ops.elementwise import _floating
 from chainrule.ops.registry import S, op
-from chainrule.ops.shape import gather, reshape, stack, unbind
+from chainrule.ops.shape import cat, gather, index, reshape, stack, unbind
 from chainrule.tensor import Tensor
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -170,3 +170,25 @@ def logcumsumexp(input, dim: int):
     if a.ndim == 0:
         return reshape(logcumsumexp(reshape(a, (1,)), _scan_dim(a, dim, "logcumsumexp")), ())
     return LogCumSumExp.apply(a, _scan_dim(a, dim, "logcumsumexp"))
+
+
+@op(samples=lambda s: [S(s.real(3, 5)), S(s.real(4, 3), 2, 0), S(s.real(3, 4), 1, -1, s.real(3, 1), s.real(3, 2))])
+def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None):
+    """The ``n``-th forward difference along ``dim`` (``out[i] = x[i+1] - x[i]``), after
+    joining ``prepend`` and ``append`` to the ends; for bools, ``x[i+1] != x[i]``.
+    Example: ``cr.diff(t)``"""
+    if input.ndim == 0:
+        raise ValueError("diff: expects a tensor with at least one dim")
+    d = _scan_dim(input, dim, "diff")
+    parts = [p if isinstance(p, Tensor) or p is None else Tensor(np.asarray(p))
+             for p in (prepend, input, append)]
+    parts = [p.reshape(input.shape[:d] + (1,) + input.shape[d + 1:]) if p is not None and p.ndim == 0
+             else p for p in parts]
+    x = cat([p for p in parts if p is not None], d) if prepend is not None or append is not None \
+        else input
+    for _ in range(n):
+        size = x.shape[d]
+        later = index(x, (slice(None),) * d + (slice(1, size),))
+        earlier = index(x, (slice(None),) * d + (slice(0, size - 1),))
+        x = Tensor(later.data != earlier.data) if x.dtype == np.bool_ else later - earlier
+    return x
