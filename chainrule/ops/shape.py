@@ -439,24 +439,72 @@ def unbind(a, dim: int = 0) -> tuple:
     return tuple(index(a, (slice(None),) * d + (i,)) for i in range(a.shape[d]))
 
 
+def _source_positions(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
+    """For each position of a dim of size ``n`` padded by (lo, hi), the input position it
+    copies: mirrored without repeating the edge ("reflect"), the nearest edge ("replicate")
+    or wrapped around ("circular"). Negative widths crop."""
+    positions = np.arange(-lo, n + hi)
+    if mode == "reflect":
+        period = 2 * (n - 1)
+        folded = np.abs(positions) % period if period else np.zeros_like(positions)
+        return np.where(folded < n, folded, period - folded)
+    if mode == "replicate":
+        return np.clip(positions, 0, n - 1)
+    return positions % n
+
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
 @op(namespace=("cr", "F"), method=False, torch="nn.functional.pad",
-    samples=lambda s: [S(s.real(2, 3, 2), (1, 2)), S(s.real(2, 3, 2), (0, 1, 2, 0), value=-1.5)])
+    samples=lambda s: [S(s.real(2, 3, 2), (1, 2)), S(s.real(2, 3, 2), (0, 1, 2, 0), value=-1.5),
+                       S(s.real(2, 3, 4), (2, 1), "reflect"), S(s.real(1, 2, 3, 3), (1, 2, 2, 0), "replicate"),
+                       S(s.real(1, 2, 3, 4), (1, 1, 2, 1), "circular"), S(s.real(2, 3, 4), (-1, 2)),
+                       S(s.real(1, 2, 5), (2, -1), "replicate")])
 def pad(input, pad, mode: str = "constant", value: float | None = None):
-    """Pad with a constant; ``pad`` lists (before, after) pairs from the *last* dim, as in
-    ``torch.nn.functional.pad``: ``F.pad(x, (1, 1))`` pads the last dim by one on each side."""
+    """Pad (or crop, with negative widths) the last dims: ``pad`` lists (before, after) pairs
+    from the *last* dim, as in ``torch.nn.functional.pad``. ``mode``: "constant" (``value``,
+    0 by default), "reflect" (mirrored, the edge not repeated; widths below the size),
+    "replicate" (the edge repeated) or "circular" (wrapped around).
+    Example: ``F.pad(x, (1, 1))`` pads the last dim by one on each side"""
     a = input
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
     if len(pad) % 2 or len(pad) // 2 > a.ndim:
         raise ValueError(f"pad: expected an even number of widths for at most {a.ndim} dims, "
                          f"got {tuple(pad)}")
+    if mode != "constant" and value not in (None, 0, 0.0):
+        raise ValueError(f"pad: value={value} only applies to mode='constant', not {mode!r}")
     widths = [(0, 0)] * a.ndim
     for i in range(len(pad) // 2):
-        lo, hi = int(pad[2 * i]), int(pad[2 * i + 1])
-        if lo < 0 or hi < 0:
-            raise ValueError("pad: negative padding is not supported")
-        widths[a.ndim - 1 - i] = (lo, hi)
-    return Pad.apply(a, tuple(widths), 0.0 if value is None else value)
+        widths[a.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if mode == "constant":
+        crop = tuple(slice(builtins.max(-lo, 0), n - builtins.max(-hi, 0))
+                     for (lo, hi), n in zip(widths, a.shape))
+        if builtins.any(lo < 0 or hi < 0 for lo, hi in widths):
+            if builtins.any(s.stop - s.start < 0 for s in crop):
+                raise ValueError(f"pad: the negative widths {tuple(pad)} crop more than the "
+                                 f"input's shape {a.shape}")
+            a = index(a, crop)
+        widths = tuple((builtins.max(lo, 0), builtins.max(hi, 0)) for lo, hi in widths)
+        if not builtins.any(lo or hi for lo, hi in widths):
+            return a if a is not input else Pad.apply(a, widths, 0.0)
+        return Pad.apply(a, widths, 0.0 if value is None else value)
+    out = a
+    for d, (lo, hi) in enumerate(widths):
+        if not (lo or hi):
+            continue
+        n = a.shape[d]
+        if mode == "reflect" and (lo >= n or hi >= n):
+            raise ValueError(f"pad: reflect padding ({lo}, {hi}) must be smaller than the "
+                             f"dim it pads (size {n}, dim {d} of shape {a.shape})")
+        if n == 0:
+            raise ValueError(f"pad: cannot {mode}-pad an empty dim {d} (shape {a.shape})")
+        if mode == "circular" and (lo > n or hi > n):
+            raise ValueError(f"pad: circular padding ({lo}, {hi}) can be at most the size {n} "
+                             f"of dim {d}")
+        out = index(out, (slice(None),) * d + (_source_positions(n, lo, hi, mode),))
+    return out
 
 
 def _int_index(index, name: str) -> np.ndarray:
