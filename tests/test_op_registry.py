@@ -143,8 +143,16 @@ def _torch_call(info, sample, dtype):
             leaves.append(t)
             return t
         return torch.tensor(array.astype(dtype) if kind == "const" else array)
+    def dtypes(obj):       # NumPy dtypes in the sample (dtype=np.int64) as PyTorch's
+        if isinstance(obj, (tuple, list)):
+            return type(obj)(dtypes(o) for o in obj)
+        if isinstance(obj, dict):
+            return {k: dtypes(v) for k, v in obj.items()}
+        if isinstance(obj, np.dtype) or (isinstance(obj, type) and issubclass(obj, np.generic)):
+            return getattr(torch, {"bool": "bool"}.get(np.dtype(obj).name, np.dtype(obj).name))
+        return obj
     fn = info.torch_function(torch)
-    return fn(*_map(sample.args, make), **_map(sample.kwargs, make)), leaves
+    return fn(*dtypes(_map(sample.args, make)), **dtypes(_map(sample.kwargs, make))), leaves
 
 
 @pytest.mark.parametrize("info,sample", CASES)

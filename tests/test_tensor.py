@@ -340,7 +340,7 @@ class TestMixedOperands:
 
     def test_unsupported_ufunc_is_a_clear_error(self):
         with pytest.raises(TypeError, match="not a chainrule operation"):
-            np.arctan2(cr.tensor([1.0]), cr.tensor([1.0]))
+            np.cbrt(cr.tensor([1.0]))
 
     def test_dtype_of_mixed_arithmetic(self):
         f32 = cr.tensor([1.0, 2.0])

@@ -24,8 +24,8 @@ from chainrule.tensor import numpy_overrides as _numpy_overrides
 from chainrule.ops import (  # noqa: F401  (each module declares its ops on import)
     conv, elementwise, embedding, linalg, loss, nn, norm, pool, recurrent, reduce, shape)
 from chainrule.ops import (  # noqa: F401,E402
-    activation, binary, layout, products, scan, scatter, sorting, statistics, unary, volumetric,
-    windows)
+    activation, binary, creation, layout, products, scan, scatter, sorting, statistics, unary,
+    volumetric, windows)
 from chainrule.ops import registry
 from chainrule.ops.elementwise import cast  # noqa: F401
 from chainrule.ops.nn import linear  # noqa: F401  (public as F.linear)
