@@ -23,9 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from chainrule import backend
-from chainrule.grad_mode import is_grad_enabled
 from chainrule.hooks import RemovableHandle
-from chainrule.random import default_generator
 
 Shape = tuple[int, ...]
 
@@ -406,95 +404,6 @@ class Tensor:
         elif self._requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
-
-    # ------------------------------------------------------------- assignment
-    def __setitem__(self, key, value) -> None:
-        """Write into the values of a tensor that takes no part in gradients."""
-        if self._requires_grad and is_grad_enabled():
-            raise RuntimeError(
-                "__setitem__: in-place assignment into a tensor that requires grad would "
-                "corrupt its gradient; wrap it in cr.no_grad() or use a new tensor")
-        if isinstance(value, Tensor) and value._requires_grad and is_grad_enabled():
-            raise RuntimeError(
-                "__setitem__: the value requires grad, and writing it into a plain tensor "
-                "would drop its gradient; build the result with cr.where, cr.cat or cr.stack")
-        if isinstance(key, Tensor):
-            key = key.data
-        elif isinstance(key, tuple):
-            key = tuple(k.data if isinstance(k, Tensor) else k for k in key)
-        self.data[key] = value.data if isinstance(value, Tensor) else value
-        self._version += 1
-
-    # -------------------------------------------------------------- in place
-    def _inplace(self, values) -> "Tensor":
-        """Shared path of every in-place method: check, write, bump the version."""
-        if self._requires_grad and self.grad_fn is None and is_grad_enabled():
-            raise RuntimeError(
-                "a leaf tensor that requires grad is being changed in place; "
-                "wrap the change in cr.no_grad()")
-        if self.grad_fn is not None:
-            raise RuntimeError("in-place change of a tensor produced by an operation is not "
-                               "supported; compute a new tensor instead")
-        try:
-            np.copyto(self.data, values, casting="same_kind")
-        except (TypeError, ValueError) as e:
-            v = np.asarray(values)
-            raise type(e)(f"in-place update of a tensor of shape {self.shape} and dtype "
-                          f"{self.dtype} with a value of shape {v.shape} and dtype {v.dtype} "
-                          f"is not possible ({e}); compute a new tensor instead") from None
-        self._version += 1
-        return self
-
-    def _other(self, other):
-        return other.data if isinstance(other, Tensor) else other
-
-    def _iop(self, name: str, other, inplace):
-        """``t += x``: in place (bumping the version) when allowed, otherwise a new tensor
-        (a non-leaf inside a recorded graph), so the gradient stays right either way."""
-        if self.grad_fn is not None and is_grad_enabled():
-            return getattr(self, name)(other)
-        return inplace(other)
-
-    def __iadd__(self, other): return self._iop("add", other, self.add_)
-    def __isub__(self, other): return self._iop("sub", other, self.sub_)
-    def __imul__(self, other): return self._iop("mul", other, self.mul_)
-    def __itruediv__(self, other): return self._iop("div", other, self.div_)
-
-    def _combine_(self, name: str, fn, other) -> "Tensor":
-        o = self._other(other)
-        try:
-            values = fn(self.data, o)
-        except ValueError:
-            raise ValueError(f"{name}: cannot update a tensor of shape {self.shape} in place with "
-                             f"a value of shape {np.shape(o)}") from None
-        return self._inplace(values)
-
-    def add_(self, other, alpha=1): return self._combine_("add_", lambda a, b: a + alpha * b, other)
-    def sub_(self, other, alpha=1): return self._combine_("sub_", lambda a, b: a - alpha * b, other)
-    def mul_(self, other): return self._combine_("mul_", np.multiply, other)
-    def div_(self, other): return self._combine_("div_", np.true_divide, other)
-    def zero_(self): return self._inplace(0)
-    def fill_(self, value): return self._inplace(self._other(value))
-    def copy_(self, src): return self._inplace(np.broadcast_to(self._other(src), self.shape))
-    def clamp_(self, min=None, max=None): return self._inplace(np.clip(self.data, min, max))
-    def exp_(self): return self._inplace(np.exp(self.data))
-    def log_(self): return self._inplace(np.log(self.data))
-    def sqrt_(self): return self._inplace(np.sqrt(self.data))
-    def abs_(self): return self._inplace(np.abs(self.data))
-    def neg_(self): return self._inplace(-self.data)
-    def relu_(self): return self._inplace(np.maximum(self.data, 0))
-    def sigmoid_(self): return self._inplace(0.5 * (1 + np.tanh(0.5 * self.data)))
-    def tanh_(self): return self._inplace(np.tanh(self.data))
-
-    def masked_fill_(self, mask, value):
-        m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
-        return self._inplace(np.where(m, self._other(value), self.data))
-
-    def uniform_(self, a: float = 0.0, b: float = 1.0):
-        return self._inplace(default_generator().uniform(a, b, self.shape))
-
-    def normal_(self, mean: float = 0.0, std: float = 1.0):
-        return self._inplace(default_generator().normal(mean, std, self.shape))
 
 
 def _plain_arrays(obj):

@@ -54,7 +54,10 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        if ctx.inputs:  # keep only what backward reads, so an in-place change to the other
+            # operand afterwards (y = x * 2; x.add_(1)) does not stop the backward (as PyTorch)
+            ctx.save_for_backward(a if ctx.inputs[1] is not None else None,
+                                  b if ctx.inputs[0] is not None else None)
         return a * b
 
     @staticmethod
@@ -67,7 +70,8 @@ class Mul(Function):
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        if ctx.inputs:  # a is read only for b's gradient (see Mul)
+            ctx.save_for_backward(a if ctx.inputs[1] is not None else None, b)
         return a / b
 
     @staticmethod
@@ -496,14 +500,36 @@ def _pair(s, *shapes):
     return [S(s.real(*shape_a), s.real(*shape_b)) for shape_a, shape_b in shapes]
 
 
-add = op(operators={"__add__": "self", "__radd__": "reflected"}, numpy=("add",),
-         samples=lambda s: [*_pair(s, ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3))),
-                            S(s.real(3), 1.5)])(
-    _binary(Add, "add", "a + b with broadcasting. Example: ``cr.add(x, 1.0)``"))
-sub = op(operators={"__sub__": "self", "__rsub__": "reflected"}, numpy=("subtract",),
-         samples=lambda s: [*_pair(s, ((3, 1), (1, 4))), S(s.real(3), 0.5)])(
-    _binary(Sub, "sub", "a - b with broadcasting. Example: ``cr.sub(x, y)``"))
+_add = _binary(Add, "add", "a + b with broadcasting. Example: ``x + 1.0``")
+_sub = _binary(Sub, "sub", "a - b with broadcasting. Example: ``x - y``")
+
+
+def _radd(a, b):
+    return _add(b, a)
+
+
+def _rsub(a, b):
+    return _sub(b, a)
+
+
+# (The operators and NumPy's ufuncs call the two-argument forms directly: the hot path.)
+@op(operators={"__add__": _add, "__radd__": _radd}, numpy={"add": _add},
+    samples=lambda s: [*_pair(s, ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3))),
+                       S(s.real(3), 1.5), S(s.real(3, 4), s.real(4), alpha=0.5)])
+def add(input, other, *, alpha=1):
+    """input + alpha * other, with broadcasting. Example: ``cr.add(x, 1.0)``,
+    ``p.add(g, alpha=-0.1)``"""
+    return _add(input, other if alpha == 1 else other * alpha)
+
+
+@op(operators={"__sub__": _sub, "__rsub__": _rsub}, numpy={"subtract": _sub},
+    aliases=("subtract",), methods={"subtract": True},
+    samples=lambda s: [*_pair(s, ((3, 1), (1, 4))), S(s.real(3), 0.5), S(s.real(3), s.real(3), alpha=2)])
+def sub(input, other, *, alpha=1):
+    """input - alpha * other, with broadcasting. Example: ``cr.sub(x, y)``"""
+    return _sub(input, other if alpha == 1 else other * alpha)
 mul = op(operators={"__mul__": "self", "__rmul__": "reflected"}, numpy=("multiply",),
+         aliases=("multiply",), methods={"multiply": True},
          samples=lambda s: [*_pair(s, ((2, 3, 4), (3, 1)), ((), (2, 3))), S(s.real(3), 1.5)])(
     _binary(Mul, "mul", "a * b with broadcasting. Example: ``cr.mul(x, w)``"))
 _true_divide = _binary(Div, "div", "a / b", floating=True)
