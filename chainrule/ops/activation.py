@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.backend import ArgumentError
 from chainrule.ops.elementwise import (
     Elu, _floating, abs, exp, leaky_relu, log1p, minimum, sigmoid, softplus, tanh, where)
 from chainrule.ops.nn import softmax
@@ -43,8 +44,8 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
     """input limited to [min_val, max_val] (gradient 1 strictly inside, else 0).
     Example: ``F.hardtanh(x)``"""
     if min_val > max_val:
-        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val "
-                         f"({max_val})")
+        raise ArgumentError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val "
+                            f"({max_val})")
     return _clipped(input, min_val, max_val)
 
 
@@ -99,7 +100,7 @@ def selu(input, inplace: bool = False):
 def celu(input, alpha: float = 1.0, inplace: bool = False):
     """max(0, x) + min(0, alpha (e^(x/alpha) - 1)). Example: ``F.celu(x, alpha=0.5)``"""
     if alpha == 0:
-        raise ValueError("celu: alpha must not be 0 (it divides the input)")
+        raise ArgumentError("celu: alpha must not be 0 (it divides the input)")
     return Elu.apply(_floating(input), alpha, 1.0, 1.0 / alpha)
 
 
@@ -116,11 +117,11 @@ def glu(input, dim: int = -1):
     """The gated linear unit: a * sigmoid(b) for the two halves a, b of ``input`` along
     ``dim``. Example: ``F.glu(x)`` halves the last dimension"""
     if input.ndim == 0:
-        raise ValueError("glu: does not accept a 0-d tensor")
+        raise ArgumentError("glu: does not accept a 0-d tensor")
     size = input.shape[dim]
     if size % 2:
-        raise ValueError(f"glu: halving dimension must be even, but dimension {dim} is size "
-                         f"{size} (input shape {input.shape})")
+        raise ArgumentError(f"glu: halving dimension must be even, but dimension {dim} is size "
+                            f"{size} (input shape {input.shape})")
     a, b = chunk(input, 2, dim)
     return a * sigmoid(b)
 
@@ -137,7 +138,7 @@ def softshrink(input, lambd: float = 0.5):
     """input - lambd above lambd, input + lambd below -lambd, 0 between.
     Example: ``F.softshrink(x, 0.5)``"""
     if lambd < 0:
-        raise ValueError(f"softshrink: lambd must be non-negative, got {lambd}")
+        raise ArgumentError(f"softshrink: lambd must be non-negative, got {lambd}")
     v = _values(input)
     return where(v > lambd, input - lambd, where(v < -lambd, input + lambd, input * 0))
 

@@ -11,7 +11,7 @@ import builtins
 
 import numpy as np
 
-from chainrule.backend import ShapeError
+from chainrule.backend import ArgumentError, ShapeError
 from chainrule.ops import _poly
 from chainrule.ops.elementwise import _data
 from chainrule.ops.promotion import promote
@@ -45,7 +45,7 @@ def diagonal(input, offset: int = 0, dim1: int = 0, dim2: int = 1):
     a = input
     d1, d2 = _dim(dim1, a.ndim, "diagonal"), _dim(dim2, a.ndim, "diagonal")
     if d1 == d2:
-        raise ValueError(f"diagonal: dim1 and dim2 must differ, both are {d1}")
+        raise ArgumentError(f"diagonal: dim1 and dim2 must differ, both are {d1}")
     rest = [k for k in range(a.ndim) if k not in (d1, d2)]
     moved = permute(a, tuple(rest) + (d1, d2))
     rows, cols = _diagonal_positions(a.shape[d1], a.shape[d2], offset)
@@ -75,7 +75,7 @@ def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1):
     nd = a.ndim + 1
     d1, d2 = _dim(dim1, nd, "diag_embed"), _dim(dim2, nd, "diag_embed")
     if d1 == d2:
-        raise ValueError(f"diag_embed: dim1 and dim2 must differ, both are {d1}")
+        raise ArgumentError(f"diag_embed: dim1 and dim2 must differ, both are {d1}")
     rows, cols = _diagonal_positions(n, n, offset)
     lead = a.shape[:-1]
     out = IndexScatter.apply(a, (Ellipsis, rows, cols), lead + (n, n))  # planes last
@@ -110,13 +110,13 @@ def roll(input, shifts, dims=None):
     a = input
     if dims is None:
         if not isinstance(shifts, (int, np.integer)) and len(shifts) != 1:
-            raise ValueError("roll: with dims=None, shifts must be one number")
+            raise ArgumentError("roll: with dims=None, shifts must be one number")
         shift = shifts if isinstance(shifts, (int, np.integer)) else shifts[0]
         return reshape(roll(flatten(a), shift, 0), a.shape)
     shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
     dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
     if len(shifts) != len(dims):
-        raise ValueError(f"roll: shifts {shifts} and dims {dims} must have the same length")
+        raise ArgumentError(f"roll: shifts {shifts} and dims {dims} must have the same length")
     out = a
     for shift, d in zip(shifts, dims):
         d = _dim(d, a.ndim, "roll")
@@ -136,8 +136,8 @@ def movedim(input, source, destination):
     src = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
     dst = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
     if len(src) != len(dst):
-        raise ValueError(f"movedim: source {src} and destination {dst} must have the same "
-                         f"length")
+        raise ArgumentError(f"movedim: source {src} and destination {dst} must have the same "
+                            f"length")
     src = tuple(_dim(d, a.ndim, "movedim") for d in src)
     dst = tuple(_dim(d, a.ndim, "movedim") for d in dst)
     order = [d for d in range(a.ndim) if d not in src]
@@ -212,7 +212,7 @@ def repeat_interleave(input, repeats=None, dim: int | None = None, *, output_siz
         raise ShapeError(f"repeat_interleave: repeats has {counts.size} counts for dim {d} of "
                          f"size {n}")
     if (counts < 0).any():
-        raise ValueError("repeat_interleave: repeats must be non-negative")
+        raise ArgumentError("repeat_interleave: repeats must be non-negative")
     source = np.repeat(np.arange(n), counts.reshape(-1) if counts.ndim else int(counts))
     if a.ndim == 0:
         return _index(reshape(a, (1,)), source)
@@ -224,10 +224,10 @@ def rot90(input, k: int = 1, dims=(0, 1)):
     """Rotate by 90 degrees ``k`` times in the plane of ``dims`` (from the first dim
     towards the second). Example: ``img.rot90(1, (-2, -1))``"""
     if len(dims) != 2:
-        raise ValueError(f"rot90: dims must name two dims, got {dims}")
+        raise ArgumentError(f"rot90: dims must name two dims, got {dims}")
     d0, d1 = _dim(dims[0], input.ndim, "rot90"), _dim(dims[1], input.ndim, "rot90")
     if d0 == d1:
-        raise ValueError(f"rot90: the two dims must differ, got {dims}")
+        raise ArgumentError(f"rot90: the two dims must differ, got {dims}")
     k %= 4
     if k == 1:
         return transpose(flip(input, (d1,)), d0, d1)
@@ -349,7 +349,7 @@ def _split_points(n: int, indices_or_sections) -> list:
     if isinstance(indices_or_sections, (int, np.integer)):
         sections = int(indices_or_sections)
         if sections <= 0:
-            raise ValueError(f"tensor_split: sections must be positive, got {sections}")
+            raise ArgumentError(f"tensor_split: sections must be positive, got {sections}")
         size, extra = divmod(n, sections)   # the first ``extra`` pieces get one more
         points, at = [], 0
         for k in range(sections - 1):
@@ -374,8 +374,8 @@ def tensor_split(input, indices_or_sections, dim: int = 0):
 
 def _direction_split(name: str, a, sections, dim: int):
     if isinstance(sections, (int, np.integer)) and a.shape[dim] % sections:
-        raise ValueError(f"{name}: dim {dim} of size {a.shape[dim]} does not split into "
-                         f"{sections} equal parts")
+        raise ArgumentError(f"{name}: dim {dim} of size {a.shape[dim]} does not split into "
+                            f"{sections} equal parts")
     return tensor_split(a, sections, dim)
 
 
@@ -429,7 +429,7 @@ def meshgrid(*tensors, indexing: str = "ij"):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     if indexing not in ("ij", "xy"):
-        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+        raise ArgumentError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     ts = [_tensor(t) for t in tensors]
     for t in ts:
         if t.ndim > 1:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.backend import ShapeError
+from chainrule.backend import ArgumentError, ShapeError
 from chainrule.ops.conv import pair
 from chainrule.ops.elementwise import _data
 from chainrule.ops.reduce import max as max_along
@@ -29,8 +29,8 @@ def _grid(name, spatial, kernel_size, dilation, padding, stride):
     kernel, dil = pair(kernel_size, "kernel_size"), pair(dilation, "dilation")
     pads, strides = pair(padding, "padding"), pair(stride, "stride")
     if min(kernel) < 1 or min(dil) < 1 or min(strides) < 1 or min(pads) < 0:
-        raise ValueError(f"{name}: kernel_size, dilation and stride must be positive and "
-                         f"padding non-negative, got {kernel}, {dil}, {strides}, {pads}")
+        raise ArgumentError(f"{name}: kernel_size, dilation and stride must be positive and "
+                            f"padding non-negative, got {kernel}, {dil}, {strides}, {pads}")
     out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
                 for n, k, d, p, s in zip(spatial, kernel, dil, pads, strides))
     if min(out) < 1:
@@ -196,7 +196,7 @@ def _adaptive_max(name: str, nd: int, input, output_size, return_indices: bool):
         raw = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * 2
         sizes = tuple(n if o is None else int(o) for o, n in zip(raw, x.shape[2:]))
     if min(sizes) < 1:
-        raise ValueError(f"{name}: output_size must be positive, got {output_size!r}")
+        raise ArgumentError(f"{name}: output_size must be positive, got {output_size!r}")
     (h, w), (ho, wo) = x.shape[2:], sizes
     rows = _adaptive_windows(h, ho)
     cols = _adaptive_windows(w, wo)
