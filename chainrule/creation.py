@@ -165,16 +165,18 @@ def arange(start, end=None, step=1, *, out=None, dtype=None, layout=None, device
     start, end, step = _number(start), None if end is None else _number(end), _number(step)
     if end is None:
         start, end = 0, start
-    if step == 0:
-        raise ArgumentError("arange: step must be nonzero")
     if (end - start) * step < 0 and end != start:
         raise ArgumentError(f"arange: upper bound and larger bound inconsistent with step sign "
                             f"(start={start}, end={end}, step={step})")
     is_float = any(isinstance(v, float) for v in (start, end, step))
     dt = np.dtype(dtype) if dtype is not None else (
         _float_dtype(None) if is_float else np.dtype(np.int64))
+    if dt.kind in "iu":         # PyTorch converts the arguments to the integer dtype first
+        start, end, step, is_float = int(start), int(end), int(step), False
     if dt == np.bool_:
         raise DtypeError("arange: not implemented for dtype bool")
+    if step == 0:
+        raise ArgumentError("arange: step must be nonzero")
     n = max(math.ceil((end - start) / step), 0)
     if dt.kind in "iu":
         values = (np.asarray(start, np.float64) + np.arange(n) * np.float64(step)) \

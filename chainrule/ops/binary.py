@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from chainrule.autograd import Function
-from chainrule.backend import ShapeError
+from chainrule.backend import ArgumentError, DtypeError, ShapeError
 from chainrule.ops.elementwise import (
     _broadcast_check, _data, _floating, _plain, div, exp, log, maximum, minimum, pow, where)
 from chainrule.ops.promotion import promote, result_type
@@ -166,7 +166,7 @@ def floor_divide(input, other):
 def _shift(name: str, fn, a, b):
     a, b = _promoted(name, a, b)
     if result_type(a, b).kind not in "iu":
-        raise TypeError(f"{name}: needs integer tensors, got dtype {result_type(a, b)}")
+        raise DtypeError(f"{name}: needs integer tensors, got dtype {result_type(a, b)}")
     bits = np.dtype(result_type(a, b)).itemsize * 8
     shift = np.asarray(_data(b))
     values = fn(_data(a), np.clip(shift, 0, bits - 1))
@@ -321,13 +321,24 @@ def ldexp(input, other):
     return a * pow(2.0, b) if isinstance(b, Tensor) else a * (2.0 ** b)
 
 
-@op(differentiable=False, dtypes="any", numpy=("nextafter",),
-    samples=lambda s: [S(s.real(3, 4), s.real(4))])
+class NextAfter(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return np.nextafter(a, b)
+
+    @staticmethod
+    def backward(ctx, g):  # PyTorch's convention: d/da = 1 (one ulp away), d/db = 0
+        return g, g * 0
+
+
+@op(numpy=("nextafter",), samples=lambda s: [S(s.real(3, 4), s.real(4))])
 def nextafter(input, other):
-    """The next floating-point value after ``input`` towards ``other``. Example:
-    ``cr.nextafter(x, cr.tensor(float("inf")))``"""
+    """The next floating-point value after ``input`` towards ``other`` (gradient 1 in input,
+    as PyTorch). Example: ``cr.nextafter(x, cr.tensor(float("inf")))``"""
     a, b = _promoted("nextafter", input, other)
-    return _plain(np.nextafter, a, b)
+    if result_type(a, b).kind != "f":
+        return _plain(np.nextafter, a, b)
+    return NextAfter.apply(_as_tensor(a, b), b)
 
 
 def _close(a, b, rtol, atol, equal_nan):
@@ -348,8 +359,8 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: b
     """|input - other| <= atol + rtol |other|, elementwise (as a bool tensor).
     Example: ``cr.isclose(a, b, atol=1e-6)``"""
     if rtol < 0 or atol < 0:
-        raise ValueError(f"isclose: rtol and atol must be non-negative, got rtol={rtol}, "
-                         f"atol={atol}")
+        raise ArgumentError(f"isclose: rtol and atol must be non-negative, got rtol={rtol}, "
+                            f"atol={atol}")
     return Tensor(np.asarray(_close(input, other, rtol, atol, equal_nan)))
 
 

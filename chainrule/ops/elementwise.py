@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from chainrule.autograd import Function
-from chainrule.backend import HALF, ONE, ShapeError, get_default_dtype
+from chainrule.backend import ArgumentError, DtypeError, HALF, ONE, ShapeError, get_default_dtype
 from chainrule.ops.promotion import promote, result_type, settled
 from chainrule.ops.registry import S, op
 from chainrule.tensor import Tensor
@@ -549,8 +549,8 @@ def div(a, b, *, rounding_mode: str | None = None):
     if rounding_mode is None:
         return _true_divide(a, b)
     if rounding_mode not in ("trunc", "floor"):
-        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
-                         f"{rounding_mode!r}")
+        raise ArgumentError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
+                            f"{rounding_mode!r}")
     return _rounded_division(a, b, rounding_mode)
 
 
@@ -594,9 +594,14 @@ def pow(a, b):
             a = _floating(a)
     _broadcast_check("pow", a, b)
     if _integer(a) and _integer(b) and (np.asarray(_data(b)) < 0).any():
-        # PyTorch: an integer to a negative integer power rounds towards zero (2 ** -1 = 0)
-        values = np.trunc(np.power(np.asarray(_data(a), np.float64), _data(b)))
-        return Tensor(values.astype(result_type(a, b)))
+        # PyTorch: an integer to a negative integer power rounds towards zero: 1 and -1 keep
+        # their magnitude (-1 ** -3 = -1), every other base gives 0 (2 ** -1 = 0, 0 ** -1 = 0)
+        base, exponent = np.asarray(_data(a)), np.asarray(_data(b))
+        dtype = result_type(a, b)
+        positive = np.power(base, np.maximum(exponent, 0)).astype(dtype)
+        odd_sign = np.where(exponent % 2 == 1, -1, 1)
+        negative = np.where(base == 1, 1, np.where(base == -1, odd_sign, 0))
+        return Tensor(np.where(exponent < 0, negative, positive).astype(dtype))
     return Pow.apply(a, b)
 
 
@@ -673,7 +678,7 @@ def gelu(a, approximate: str = "none"):
         inner = (a + 0.044715 * a * a * a) * math.sqrt(2.0 / math.pi)
         return 0.5 * a * (1 + tanh(inner))
     if approximate != "none":
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return 0.5 * a * (1 + erf(a * (1 / math.sqrt(2.0))))
 
 
@@ -710,7 +715,7 @@ def clamp(a, min=None, max=None):
     Example: ``x.clamp(min=0.0)``, ``x.clamp(lo_tensor, hi_tensor)``
     """
     if min is None and max is None:
-        raise ValueError("clamp: give at least one of min and max")
+        raise ArgumentError("clamp: give at least one of min and max")
     if isinstance(min, (Tensor, np.ndarray)) or isinstance(max, (Tensor, np.ndarray)):
         out = a if min is None else maximum(a, min)
         return out if max is None else minimum(out, max)
@@ -733,7 +738,7 @@ def where(condition, input=None, other=None):
         raise TypeError("where: give both input and other, or neither")
     cond = np.asarray(_data(condition))
     if cond.dtype != np.bool_:
-        raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
+        raise DtypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
     a, b = promote(input, other)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         # two numbers: PyTorch's dtype for them (a float is the default float dtype)
@@ -756,7 +761,7 @@ def masked_fill(a, mask, value):
     """
     m = np.asarray(_data(mask))
     if m.dtype != np.bool_:
-        raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+        raise DtypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
     if not isinstance(value, Tensor):
         value = np.asarray(value).astype(a.dtype)   # PyTorch: the result keeps a's dtype
     return where(m, value, a)
@@ -791,7 +796,31 @@ sign = _piecewise("sign", np.sign, "-1, 0 or 1 by the sign of each entry.")
 floor = _piecewise("floor", np.floor, "The largest integer <= each entry.")
 ceil = _piecewise("ceil", np.ceil, "The smallest integer >= each entry.")
 trunc = _piecewise("trunc", np.trunc, "Each entry rounded towards zero.")
-round = _piecewise("round", np.round, "Each entry rounded to the nearest integer, halves to even.")
+def _round_integer(a):
+    if isinstance(a, Tensor) and a.data.dtype.kind not in "fc":
+        return Tensor(np.asarray(np.round(a.data)))
+    return Piecewise.apply(a, np.round)
+
+
+@op(numpy={"round": lambda a, decimals=0, out=None: round(a, decimals=decimals),
+           "around": lambda a, decimals=0, out=None: round(a, decimals=decimals)},
+    samples=lambda s: [S(s.real(2, 3) * 3), S(s.real(2, 3) * 30, decimals=1),
+                       S(s.real(2, 3) * 300, decimals=-2)])
+def round(a, *, decimals: int = 0):
+    """Each entry rounded to the nearest integer (halves to even), or to ``decimals``
+    decimal places (negative: tens, hundreds ...), computed as PyTorch does. Its gradient
+    is 0 (as in PyTorch). Example: ``x.round(decimals=2)``"""
+    if decimals == 0:
+        return _round_integer(a)
+    if isinstance(a, Tensor) and a.data.dtype.kind not in "fc":
+        if decimals > 0:
+            return a
+        raise DtypeError("round: decimals is only supported for floating tensors")
+    dtype = a.dtype.type
+    scale = dtype(10.0 ** (decimals if decimals > 0 else -decimals))
+    if decimals > 0:       # nearbyint(x * 10^d) / 10^d, in the tensor's precision
+        return Piecewise.apply(a, lambda v: np.round(v * scale) / scale)
+    return Piecewise.apply(a, lambda v: np.round(v / scale) * scale)
 
 
 # ------------------------------------------------------------- no gradient at all
@@ -834,6 +863,8 @@ def _logical(name: str, fn, arity: int, doc: str, dunder: str | None = None):
     def logical(*args):
         if len(args) != arity:
             raise TypeError(f"{name} takes {arity} tensor argument(s), got {len(args)}")
+        if arity == 2 and not settled(*args):
+            args = promote(*args)           # PyTorch's result dtype, not NumPy's
         return _plain(fn, *args)
     logical.__name__ = logical.__qualname__ = name
     logical.__doc__ = doc

@@ -16,7 +16,7 @@ import string
 import numpy as np
 
 from chainrule.autograd import Function
-from chainrule.backend import ShapeError
+from chainrule.backend import ArgumentError, DtypeError, ShapeError
 from chainrule.ops.layout import diagonal
 from chainrule.ops.linalg import matmul
 from chainrule.ops.promotion import promote
@@ -54,12 +54,12 @@ def _parse(equation: str, n_operands: int) -> tuple[list[str], str]:
     lhs, arrow, rhs = eq.partition("->")
     inputs = lhs.split(",")
     if len(inputs) != n_operands:
-        raise ValueError(f"einsum: the equation {equation!r} names {len(inputs)} operands but "
-                         f"{n_operands} were given")
+        raise ArgumentError(f"einsum: the equation {equation!r} names {len(inputs)} operands but "
+                            f"{n_operands} were given")
     for part in inputs + ([rhs] if arrow else []):
         bad = set(part.replace("...", "")) - set(string.ascii_letters)
         if bad or part.count("...") > 1 or ("." in part.replace("...", "")):
-            raise ValueError(f"einsum: invalid subscripts {part!r} in {equation!r}")
+            raise ArgumentError(f"einsum: invalid subscripts {part!r} in {equation!r}")
     if not arrow:                        # implicit: letters used once, sorted; ellipsis first
         letters = "".join(inputs).replace("...", "")
         once = sorted(c for c in set(letters) if letters.count(c) == 1)
@@ -83,7 +83,7 @@ def _expand_ellipsis(inputs: list[str], output: str, ndims: list[int]) -> tuple[
             widths.append(0)
     width = builtins.max(widths, default=0)
     if width and len(spare) < width:
-        raise ValueError("einsum: too many broadcast dims for the letters left")
+        raise ArgumentError("einsum: too many broadcast dims for the letters left")
     ell = "".join(spare[:width])
     new_inputs = [s.replace("...", ell[width - w:]) if "..." in s else s
                   for s, w in zip(inputs, widths)]
@@ -124,7 +124,7 @@ def einsum(equation, *operands):
     inputs, output = _parse(equation, len(ops_))
     inputs, output = _expand_ellipsis(inputs, output, [t.ndim for t in ops_])
     if len(set(output)) != len(output):
-        raise ValueError(f"einsum: output subscripts {output!r} repeat a letter")
+        raise ArgumentError(f"einsum: output subscripts {output!r} repeat a letter")
     sizes: dict[str, int] = {}
     for subs, t in zip(inputs, ops_):
         for c, n in zip(subs, t.shape):
@@ -134,7 +134,7 @@ def einsum(equation, *operands):
             sizes[c] = builtins.max(sizes[c], n)
     for c in output:
         if c not in sizes:
-            raise ValueError(f"einsum: output subscript {c!r} appears in no operand")
+            raise ArgumentError(f"einsum: output subscript {c!r} appears in no operand")
     # Canonical form: no repeated letter within an operand (take its diagonal) ...
     for k, subs in enumerate(inputs):
         while len(set(subs)) != len(subs):
@@ -175,8 +175,8 @@ def dot(input, tensor):
     if input.shape != tensor.shape:
         raise ShapeError(f"dot: vectors of sizes {input.shape[0]} and {tensor.shape[0]}")
     if input.dtype != tensor.dtype:
-        raise TypeError(f"dot: expected both vectors to have the same dtype, but found "
-                        f"{input.dtype} and {tensor.dtype}")
+        raise DtypeError(f"dot: expected both vectors to have the same dtype, but found "
+                         f"{input.dtype} and {tensor.dtype}")
     return matmul(input, tensor)
 
 
@@ -209,7 +209,10 @@ def mv(input, vec):
 
 
 def _scaled_sum(input, product, beta, alpha):
-    """beta * input + alpha * product, as PyTorch: beta = 0 ignores input (NaN included)."""
+    """beta * input + alpha * product, as PyTorch: beta = 0 ignores input (NaN included);
+    for integer tensors the factors are integers too (0.5 becomes 0)."""
+    if product.dtype.kind in "biu":
+        alpha, beta = int(alpha), int(beta)
     if alpha != 1:
         product = product * alpha
     if beta == 0:
@@ -285,13 +288,13 @@ def tensordot(a, b, dims=2):
         dims = dims.tolist()
     if isinstance(dims, (int, np.integer)):
         if dims < 0:
-            raise ValueError(f"tensordot: dims must be non-negative, got {dims}")
+            raise ArgumentError(f"tensordot: dims must be non-negative, got {dims}")
         da = list(range(a.ndim - dims, a.ndim))
         db = list(range(dims))
     else:
         da, db = ([d] if isinstance(d, (int, np.integer)) else list(d) for d in dims)
     if len(da) != len(db):
-        raise ValueError(f"tensordot: {len(da)} dims of a paired with {len(db)} of b")
+        raise ArgumentError(f"tensordot: {len(da)} dims of a paired with {len(db)} of b")
     letters = iter(string.ascii_letters)
     sa = [next(letters) for _ in range(a.ndim)]
     sb = [next(letters) for _ in range(b.ndim)]
@@ -336,7 +339,7 @@ def chain_matmul(*matrices):
     """The product of a chain of matrices, left to right. Example:
     ``cr.chain_matmul(a, b, c)``"""
     if not matrices:
-        raise ValueError("chain_matmul: expects at least one matrix")
+        raise ArgumentError("chain_matmul: expects at least one matrix")
     for m in matrices:
         if m.ndim != 2:
             raise ShapeError(f"chain_matmul: expects matrices, got shape {tuple(m.shape)}")

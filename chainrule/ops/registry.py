@@ -23,6 +23,8 @@ exports themselves. So a new op is one declaration, and its coverage cannot drif
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -152,6 +154,7 @@ def op(*, name: str | None = None, namespace: str | tuple[str, ...] = "cr",
 
     def declare(fn: Callable) -> Callable:
         op_name = name or fn.__name__
+        fn = _numpy_keywords(fn)
         bound: dict[str, Callable] = {}
         if method is True:
             bound[op_name] = fn
@@ -175,6 +178,32 @@ def op(*, name: str | None = None, namespace: str | tuple[str, ...] = "cr",
             REGISTRY[key] = info
         return fn
     return declare
+
+
+def _numpy_keywords(fn: Callable) -> Callable:
+    """``fn`` taking NumPy's ``axis=`` and ``keepdims=`` for its ``dim`` and ``keepdim``, as
+    every PyTorch function does (``x.cumsum(axis=0)``); ``fn`` itself where it already takes
+    them or has no ``dim``."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn
+    renames = {alias: real for alias, real in (("axis", "dim"), ("keepdims", "keepdim"))
+               if real in params and alias not in params}
+    if not renames:
+        return fn
+
+    @functools.wraps(fn)
+    def accepting_numpy_keywords(*args, **kwargs):
+        if kwargs:
+            for alias, real in renames.items():
+                if alias in kwargs:
+                    if real in kwargs:
+                        raise TypeError(f"{fn.__name__}: got both {real}= and {alias}= (the "
+                                        f"same argument)")
+                    kwargs[real] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+    return accepting_numpy_keywords
 
 
 def _reflected(fn: Callable) -> Callable:

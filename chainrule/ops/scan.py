@@ -11,6 +11,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from chainrule.backend import ArgumentError
 from chainrule.autograd import Function
 from chainrule.ops import _poly
 from chainrule.ops.binary import logaddexp
@@ -178,8 +179,12 @@ def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None):
     joining ``prepend`` and ``append`` to the ends; for bools, ``x[i+1] != x[i]``.
     Example: ``cr.diff(t)``"""
     if input.ndim == 0:
-        raise ValueError("diff: expects a tensor with at least one dim")
+        raise ArgumentError("diff: expects a tensor with at least one dim")
+    if n < 0:
+        raise ArgumentError(f"diff: n must be non-negative, got {n}")
     d = _scan_dim(input, dim, "diff")
+    if n == 0:                  # as PyTorch: the input itself, prepend and append ignored
+        return input
     parts = [p if isinstance(p, Tensor) or p is None else Tensor(np.asarray(p))
              for p in (prepend, input, append)]
     parts = [p.reshape(input.shape[:d] + (1,) + input.shape[d + 1:]) if p is not None and p.ndim == 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.autograd import Function
-from chainrule.backend import ShapeError
+from chainrule.backend import ArgumentError, DtypeError, ShapeError
 from chainrule.ops import _poly
 from chainrule.ops.elementwise import _data, where
 from chainrule.ops.registry import S, op
@@ -48,7 +48,7 @@ class IndexPut(Function):
 def _as_index(index, name: str) -> np.ndarray:
     idx = np.asarray(_data(index))
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"{name}: index must be an integer tensor, got dtype {idx.dtype}")
+        raise DtypeError(f"{name}: index must be an integer tensor, got dtype {idx.dtype}")
     return idx.astype(np.int64, copy=False)
 
 
@@ -135,7 +135,7 @@ def scatter(input, dim: int, index, src=None, *, value=None, reduce: str | None 
     idx = _as_index(index, "scatter")
     if input.ndim == 0:
         return _zero_d(lambda a, i, v: scatter(a, 0, i, v, reduce=reduce), input,
-                       idx.reshape(-1), src)
+                       idx.reshape(-1), reshape(src, (-1,)) if isinstance(src, Tensor) else src)
     d = _check_scatter("scatter", input, dim, idx, src if isinstance(src, Tensor) else None)
     key = _dim_key(idx, d)
     values = _source_part(src, idx.shape) if isinstance(src, Tensor) else src
@@ -147,7 +147,7 @@ def scatter(input, dim: int, index, src=None, *, value=None, reduce: str | None 
         v = values if isinstance(values, Tensor) else _value_tensor(values, input)
         return scatter_reduce(input, d, idx, expand(v, idx.shape) if v.shape != idx.shape else v,
                               "prod")
-    raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+    raise ArgumentError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
 
 
 @op(samples=_scatter_samples)
@@ -299,8 +299,8 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *, include_self: bo
         return ScatterExtreme.apply(input, values, key, reduce == "amax", include_self)
     if reduce == "prod":
         return ScatterProd.apply(input, values, key, include_self)
-    raise ValueError(f"scatter_reduce: reduce must be 'sum', 'prod', 'mean', 'amax' or "
-                     f"'amin', got {reduce!r}")
+    raise ArgumentError(f"scatter_reduce: reduce must be 'sum', 'prod', 'mean', 'amax' or "
+                        f"'amin', got {reduce!r}")
 
 
 # ------------------------------------------------------------------ index_* family
@@ -459,7 +459,7 @@ def masked_select(input, mask):
     Example: ``x.masked_select(x > 0)``"""
     m = np.asarray(_data(mask))
     if m.dtype != np.bool_:
-        raise TypeError(f"masked_select: mask must be a bool tensor, got dtype {m.dtype}")
+        raise DtypeError(f"masked_select: mask must be a bool tensor, got dtype {m.dtype}")
     try:
         shape = np.broadcast_shapes(input.shape, m.shape)
     except ValueError:
@@ -475,7 +475,7 @@ def masked_scatter(input, mask, source):
     the first entries of ``source``. Example: ``x.masked_scatter(m, values)``"""
     m = np.asarray(_data(mask))
     if m.dtype != np.bool_:
-        raise TypeError(f"masked_scatter: mask must be a bool tensor, got dtype {m.dtype}")
+        raise DtypeError(f"masked_scatter: mask must be a bool tensor, got dtype {m.dtype}")
     m = np.broadcast_to(m, np.broadcast_shapes(input.shape, m.shape))
     if m.shape != input.shape:
         input = expand(input, m.shape)

@@ -160,8 +160,8 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> KthvalueRes
     tied = (ordered[..., 1:] == ordered[..., :-1]).any(axis=-1)
     if x.dtype.kind == "f":
         tied |= np.isnan(x).sum(axis=-1) > 1
-    for at in zip(*np.nonzero(tied)):          # only slices with equal values: PyTorch's pick
-        picked[at] = quickselect(x[at].tolist(), k - 1)
+    for at in map(tuple, np.argwhere(np.asarray(tied))):   # only slices with equal values:
+        picked[at] = quickselect(x[at].tolist(), k - 1)        # PyTorch's pick among them
     picked = np.expand_dims(picked, d).astype(np.int64)
     values = gather(input, d, picked)
     if keepdim:

@@ -7,7 +7,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from chainrule.backend import ShapeError
+from chainrule.backend import ArgumentError, DtypeError, ShapeError, get_default_dtype
 from chainrule.ops import _poly
 from chainrule.ops.binary import lerp
 from chainrule.ops.elementwise import _data, sqrt, where
@@ -31,7 +31,7 @@ def var_mean(input, dim=None, keepdim: bool = False, *, correction=None, unbiase
     ``v, m = cr.var_mean(x, 0)``"""
     if isinstance(dim, bool):              # torch.var_mean(x, unbiased)
         dim, unbiased = None, dim
-    return (var(input, dim, keepdim, correction, unbiased),
+    return (var(input, dim, unbiased, keepdim, correction=correction),
             mean(input, dim, keepdim))
 
 
@@ -41,7 +41,7 @@ def std_mean(input, dim=None, keepdim: bool = False, *, correction=None, unbiase
     ``s, m = cr.std_mean(x, 1, keepdim=True)``"""
     if isinstance(dim, bool):
         dim, unbiased = None, dim
-    return (std(input, dim, keepdim, correction, unbiased),
+    return (std(input, dim, unbiased, keepdim, correction=correction),
             mean(input, dim, keepdim))
 
 
@@ -61,7 +61,7 @@ def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None):
     """The mean of the non-NaN entries (NaN where there are none). Example: ``x.nanmean(0)``"""
     a = input if dtype is None else input.astype(dtype)
     if a.dtype.kind != "f":
-        raise TypeError(f"nanmean: needs a floating tensor, got dtype {a.dtype}")
+        raise DtypeError(f"nanmean: needs a floating tensor, got dtype {a.dtype}")
     axes = _poly.normalize_dims(dim, a.ndim)
     count = (~np.isnan(a.data)).sum(axis=axes, keepdims=keepdim)
     return nansum(a, dim, keepdim) / np.asarray(count, a.dtype)
@@ -70,8 +70,6 @@ def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None):
 @op(samples=lambda s: [S(s.distinct(3, 4)), S(s.distinct(3, 4), dim=1), S(s.distinct(3, 4), dim=0, keepdim=True)])
 def aminmax(input, *, dim=None, keepdim: bool = False) -> MinMax:
     """(min, max) over ``dim`` (everything when None). Example: ``lo, hi = x.aminmax()``"""
-    if input.data.size == 0:
-        raise ValueError("aminmax: cannot compute the min and max of an empty tensor")
     return MinMax(amin(input, dim, keepdim), amax(input, dim, keepdim))
 
 
@@ -80,15 +78,15 @@ _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 def _quantile(name: str, input, q, dim, keepdim, interpolation, skip_nan: bool):
     if interpolation not in _INTERPOLATIONS:
-        raise ValueError(f"{name}: interpolation must be one of {_INTERPOLATIONS}, got "
-                         f"{interpolation!r}")
+        raise ArgumentError(f"{name}: interpolation must be one of {_INTERPOLATIONS}, got "
+                            f"{interpolation!r}")
     if input.dtype.kind != "f":
-        raise TypeError(f"{name}: needs a floating tensor, got dtype {input.dtype}")
+        raise DtypeError(f"{name}: needs a floating tensor, got dtype {input.dtype}")
     q_values = np.asarray(_data(q), dtype=np.float64)
     if q_values.ndim > 1:
         raise ShapeError(f"{name}: q must be a number or a 1-D tensor, got shape {q_values.shape}")
     if ((q_values < 0) | (q_values > 1)).any():
-        raise ValueError(f"{name}: q values must be in the range [0, 1]")
+        raise ArgumentError(f"{name}: q values must be in the range [0, 1]")
     if dim is None:
         x, d = reshape(input, (-1,)), 0
     else:
@@ -103,16 +101,18 @@ def _quantile(name: str, input, q, dim, keepdim, interpolation, skip_nan: bool):
     nan = np.isnan(ordered.data)
     q_col = q_values.reshape(-1, *([1] * x.ndim)).astype(input.dtype)   # (Q, ..., 1)
     if skip_nan:
-        count = (~nan).sum(-1, keepdims=True)
-        ranks = q_col * np.maximum(count - 1, 0)
+        span = np.maximum((~nan).sum(-1, keepdims=True) - 1, 0)
     else:
-        ranks = np.where(nan.any(-1, keepdims=True), n - 1, q_col * (n - 1))
+        span = np.where(nan.any(-1, keepdims=True), 0, n - 1)
+        last = nan.any(-1, keepdims=True)     # any NaN: the last (a NaN) is the answer
+    ranks = q_col * span
+    if not skip_nan:
+        ranks = np.where(last, n - 1, ranks)
     ranks = np.broadcast_to(ranks, q_col.shape[:1] + ordered.shape[:-1] + (1,))
     if interpolation == "nearest":
         ranks = np.round(ranks)
-    lo = np.floor(ranks).astype(np.int64)
-    hi = np.ceil(ranks).astype(np.int64)
-    lo, hi = np.minimum(lo, n - 1), np.minimum(hi, n - 1)
+    lo = np.minimum(np.floor(ranks).astype(np.int64), n - 1)
+    hi = np.minimum(np.ceil(ranks).astype(np.int64), n - 1)
     rows = ordered.unsqueeze(0).expand(ranks.shape[:-1] + (n,))
     low_v, high_v = gather(rows, -1, lo), gather(rows, -1, hi)
     if interpolation in ("lower", "nearest"):
@@ -121,10 +121,17 @@ def _quantile(name: str, input, q, dim, keepdim, interpolation, skip_nan: bool):
         out = high_v
     elif interpolation == "midpoint":
         out = lerp(low_v, high_v, Tensor(np.full(lo.shape, 0.5, input.dtype)))
+    elif isinstance(q, Tensor) and q._requires_grad:
+        # the weight is q (n - 1) - lo: differentiable in q, as PyTorch's is
+        q_t = reshape(q.astype(input.dtype), q_col.shape)
+        weight = q_t * span.astype(input.dtype) - lo.astype(input.dtype)
+        if not skip_nan:
+            weight = where(np.broadcast_to(last, ranks.shape), np.zeros((), input.dtype), weight)
+        out = lerp(low_v, high_v, weight)
     else:
         out = lerp(low_v, high_v, Tensor((ranks - lo).astype(input.dtype)))
     out = squeeze(out, -1)                                   # (Q, ...)
-    if keepdim:
+    if keepdim and input.ndim:
         if dim is None:
             out = reshape(out, out.shape[:1] + (1,) * input.ndim)
         else:
@@ -155,38 +162,46 @@ def nanquantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str
                        S(s.real(2, 4), fweights=np.array([1, 2, 1, 3]), aweights=s.positive(4))])
 def cov(input, *, correction: int = 1, fweights=None, aweights=None):
     """The covariance matrix of the variables in the rows of ``input`` (observations in
-    columns), with frequency and importance weights as ``torch.cov``. Example:
+    columns), with frequency and importance weights, computed as ``torch.cov`` computes it
+    (size-1 dims of the result dropped: one variable gives a 0-d tensor). Example:
     ``cr.cov(x.T)``"""
     if input.ndim > 2:
         raise ShapeError(f"cov: expects a 1-D or 2-D tensor, got shape {tuple(input.shape)}")
     x = reshape(input, (1, -1)) if input.ndim < 2 else input
-    if x.dtype.kind != "f":
-        x = x.astype(np.float32 if x.dtype.kind != "f" else x.dtype)
-    n = x.shape[1]
-    w = None
-    if fweights is not None:
-        w = fweights if isinstance(fweights, Tensor) else Tensor(np.asarray(fweights))
-    if aweights is not None:
-        aw = aweights if isinstance(aweights, Tensor) else Tensor(np.asarray(aweights))
-        w = aw if w is None else w * aw
+    if x.dtype.kind not in "fc":
+        x = x.astype(get_default_dtype())
+    observations = x.shape[1]
+
+    def weights(w, name):
+        if w is None:
+            return None
+        w = w if isinstance(w, Tensor) else Tensor(np.asarray(w))
+        if w.ndim > 1 or w.numel() != observations:
+            raise ShapeError(f"cov: {name} must be a vector of {observations} weights, got "
+                             f"shape {tuple(w.shape)}")
+        return w
+    fw, aw = weights(fweights, "fweights"), weights(aweights, "aweights")
+    w = fw if aw is None else (aw if fw is None else fw * aw)
     if w is None:
         average = mean(x, 1, keepdim=True)
-        total = float(n)
+        total = float(observations)
         norm = total - correction
     else:
-        w = w.astype(x.dtype) if w.dtype != x.dtype else w
         total = sum(w)
         average = sum(x * w, 1, keepdim=True) / total
-        norm = total - (correction if aweights is None else
-                        correction * sum(w * aw) / total)
+        if correction == 0:
+            norm = total
+        elif aw is None:
+            norm = total - correction
+        else:
+            norm = total - correction * sum(w * aw) / total
     centred = x - average
-    product = (centred * w if w is not None else centred) @ centred.mT
+    product = centred @ (centred * w if w is not None else centred).mT
     if isinstance(norm, Tensor):
-        norm = where(norm.data <= 0, np.zeros((), x.dtype), norm)
+        norm = where(norm.data <= 0, np.zeros((), norm.dtype), norm)
     else:
         norm = max(norm, 0.0)
-    out = product / norm
-    return reshape(out, ()) if input.ndim < 2 else out
+    return squeeze(product / norm)
 
 
 @op(samples=lambda s: [S(s.real(3, 5)), S(s.real(2, 4))])

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from chainrule.backend import DtypeError
 from chainrule.autograd import Function
 from chainrule.ops.elementwise import (
     _erf_array, _floating, _unary, log, sign, sin, trunc, where)
@@ -145,7 +146,7 @@ class Erfc(Function):
         ctx.save_for_backward(a)
         # 1 - erf loses every digit for large a; erf's continued fraction gives erfc directly
         # there, so use erfc(a) = 1 - erf(a) only where erf is far from 1.
-        out = 1 - _erf_array(a)
+        out = np.asarray(1 - _erf_array(a))
         big = np.abs(a) >= 2
         if big.any():
             out[big] = _erfc_tail(a[big])
@@ -242,8 +243,8 @@ def sgn(a):
 def positive(a):
     """``+a``: the tensor itself. Example: ``cr.positive(x)``"""
     if a.dtype == np.bool_:
-        raise TypeError("positive: the + operator on a bool tensor is not supported; use "
-                        "logical operators instead")
+        raise DtypeError("positive: the + operator on a bool tensor is not supported; use "
+                         "logical operators instead")
     return a
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.backend import ShapeError
+from chainrule.backend import ArgumentError, ShapeError
 from chainrule.ops.conv import conv2d, pair
 from chainrule.ops.pool import _out_size, avg_pool2d, max_pool2d
 from chainrule.ops.reduce import max as max_along
@@ -73,16 +73,16 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
             pads = [(0, 0)] * 3
         elif padding == "same":
             if strides != (1, 1, 1):
-                raise ValueError("conv3d: padding='same' is not supported for strided "
-                                 "convolutions")
+                raise ArgumentError("conv3d: padding='same' is not supported for strided "
+                                    "convolutions")
             pads = _same_padding(kernel, dilations)
         else:
-            raise ValueError(f"conv3d: padding must be 'valid', 'same', an int or a triple, "
-                             f"got {padding!r}")
+            raise ArgumentError(f"conv3d: padding must be 'valid', 'same', an int or a triple, "
+                                f"got {padding!r}")
     else:
         pads = [(p, p) for p in pair(padding, "padding", 3)]
     if any(p < 0 for pp in pads for p in pp):
-        raise ValueError(f"conv3d: padding must be non-negative, got {padding!r}")
+        raise ArgumentError(f"conv3d: padding must be non-negative, got {padding!r}")
     flat = [p for pair_ in reversed(pads) for p in pair_]
     xp = pad(x, flat) if any(flat) else x
     n = x.shape[0]
@@ -108,11 +108,11 @@ def _pool3d_geometry(name, x, kernel_size, stride, padding, dilation, ceil_mode)
     strides = kernel if stride is None or stride == () or stride == [] else pair(stride, "stride", 3)
     pads, dils = pair(padding, "padding", 3), pair(dilation, "dilation", 3)
     if min(kernel) < 1 or min(strides) < 1 or min(dils) < 1:
-        raise ValueError(f"{name}: kernel_size, stride and dilation must be positive")
+        raise ArgumentError(f"{name}: kernel_size, stride and dilation must be positive")
     for p, k in zip(pads, kernel):
         if p < 0 or p > k // 2:
-            raise ValueError(f"{name}: padding should be at most half of the kernel size, got "
-                             f"padding={pads} for kernel_size={kernel}")
+            raise ArgumentError(f"{name}: padding should be at most half of the kernel size, got "
+                                f"padding={pads} for kernel_size={kernel}")
     depth = x.shape[2]
     out_depth = _out_size(name, depth, kernel[0], strides[0], pads[0], dils[0], ceil_mode)
     far = max(pads[0], (out_depth - 1) * strides[0] + dils[0] * (kernel[0] - 1) + 1 - depth - pads[0])
@@ -152,7 +152,8 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     pooled, plane_idx = pooled if return_indices else (pooled, None)
     ho, wo = pooled.shape[2:]
     planes = reshape(pooled, (n, c, depth, ho, wo))
-    taps = _depth_taps(planes, kernel[0], strides[0], dils[0], out_depth, pads[0], far, -np.inf)
+    lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min   # padding never wins
+    taps = _depth_taps(planes, kernel[0], strides[0], dils[0], out_depth, pads[0], far, lowest)
     out, tap = max_along(taps, -1)
     if return_indices:
         # the winning depth of each output, then that depth's 2-D index
@@ -199,7 +200,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     total = taps.sum(-1)
     if divisor_override is not None:
         if divisor_override == 0:
-            raise ValueError("avg_pool3d: divisor_override must be non-zero")
+            raise ArgumentError("avg_pool3d: divisor_override must be non-zero")
         return (total / divisor_override).squeeze(0) if unbatched else total / divisor_override
     counts = [_axis_counts(m, k, s, p, o, count_include_pad)
               for m, k, s, p, o in zip((depth, h, w), kernel, strides, pads, (out_depth, ho, wo))]
