@@ -269,3 +269,22 @@ def test_axis_and_keepdims_are_accepted_where_pytorch_accepts_them():
             ours = getattr(cr.tensor(x), name)(axis=1, keepdims=True)
             theirs = getattr(torch.tensor(x), name)(axis=1, keepdims=True)
         _same(ours, theirs, rtol=1e-12)
+
+
+def test_namespace_inplace_functions_change_their_argument_as_pytorch():
+    values = np.array([-1.5, 0.25, 2.0])
+    for name, args in [("zero_", ()), ("abs_", ()), ("fill_", (3.0,)), ("clamp_", (-1.0, 1.0)),
+                       ("exp_", ()), ("sigmoid_", ()), ("relu_", ())]:
+        ours, theirs = cr.tensor(values), torch.tensor(values)
+        assert getattr(cr, name)(ours, *args) is ours
+        getattr(torch, name)(theirs, *args)
+        _same(ours, theirs)
+        assert ours._version == 1, name
+
+
+def test_gather_with_an_empty_index_of_another_rank():
+    x = cr.ones(5, requires_grad=True)
+    out = cr.gather(x, 0, cr.zeros(2, 0, dtype=cr.int64))
+    _same(out, torch.gather(torch.ones(5), 0, torch.zeros(2, 0, dtype=torch.int64)))
+    out.sum().backward()
+    assert x.grad.tolist() == [0.0] * 5

@@ -55,4 +55,5 @@ bind_tensor_api(_Tensor)
 
 # The public functions of the "cr" namespace (torch.* twins): re-exported by chainrule.
 globals().update(registry.exports("cr"))
-__all__ = sorted(registry.exports("cr"))
+globals().update(inplace.function_forms(_Tensor))
+__all__ = sorted([*registry.exports("cr"), *inplace.function_forms(_Tensor)])

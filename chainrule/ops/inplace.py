@@ -296,3 +296,27 @@ def bind(tensor_class: type) -> None:
                          ("bitwise_xor", "__ixor__"), ("bitwise_left_shift", "__ilshift__"),
                          ("bitwise_right_shift", "__irshift__")):
         setattr(tensor_class, dunder, _augmented(base))
+
+
+# The in-place ops PyTorch also exports as functions of its namespace (``torch.zero_(t)``)
+_FUNCTION_FORMS = ("abs_", "acos_", "acosh_", "arccos_", "arccosh_", "arcsin_", "arcsinh_",
+                   "arctan_", "arctanh_", "asin_", "asinh_", "atan_", "atanh_", "ceil_", "clamp_",
+                   "clamp_max_", "clamp_min_", "clip_", "cos_", "cosh_", "deg2rad_", "erf_",
+                   "erfc_", "exp2_", "exp_", "expm1_", "fill_", "floor_", "frac_", "gcd_",
+                   "lcm_", "ldexp_", "log10_", "log1p_", "log2_", "log_", "logit_", "nan_to_num_",
+                   "neg_", "rad2deg_", "reciprocal_", "relu_", "round_", "rsqrt_",
+                   "sigmoid_", "sin_", "sinc_", "sinh_", "sqrt_", "square_", "tan_", "tanh_",
+                   "trunc_", "xlogy_", "zero_")
+
+
+def function_forms(tensor_class: type) -> dict:
+    """``cr.zero_(t)``, ``cr.abs_(t)`` ...: each of PyTorch's namespace-level in-place
+    functions, calling the method of the same name that ``bind`` gave ``tensor_class``."""
+    def form(name: str):
+        def inplace_function(input, *args, **kwargs):
+            return getattr(input, name)(*args, **kwargs)
+        inplace_function.__name__ = inplace_function.__qualname__ = name
+        inplace_function.__doc__ = (f"``cr.{name}(t, ...)`` is ``t.{name}(...)``: changes ``t`` "
+                                    f"in place and returns it. Example: ``cr.{name}(x)``")
+        return inplace_function
+    return {name: form(name) for name in _FUNCTION_FORMS if hasattr(tensor_class, name)}

@@ -548,6 +548,8 @@ def gather(a, dim: int, index):
     d = _dim(dim, a.ndim, "gather")
     if a.ndim == 0 and idx.ndim <= 1:      # a 0-d input: a vector of its one element
         return reshape(gather(reshape(a, (1,)), 0, idx.reshape(-1)), idx.shape)
+    if idx.size == 0 and idx.ndim != a.ndim:   # PyTorch: an empty index of any shape
+        return reshape(reshape(a, (-1,))[0:0], idx.shape)
     if idx.ndim != a.ndim:
         raise ShapeError(f"gather: index has {idx.ndim} dims but the input has {a.ndim}")
     n = a.shape[d]
