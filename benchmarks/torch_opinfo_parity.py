@@ -32,6 +32,11 @@ dtype only.
 1e-7; float32: rtol 1.3e-6, atol 1e-5; integers and bools exactly; NaN equals NaN). For float64
 samples of ops PyTorch differentiates, the gradients of a random weighting of the floating
 outputs with respect to every input that requires grad must match too (rtol 1e-6, atol 1e-6).
+A float32 sample whose values differ beyond that tolerance still passes when chainrule's
+values are nowhere further from the exact answer (PyTorch on the same sample in float64) than
+PyTorch's own float32 values are at their worst, plus the float32 tolerance: the two then
+differ by the order of a long sum (a matmul, a convolution), not by a formula; the summary
+says how many passed so.
 A failure is one of: chainrule raises (by exception type), a different structure, shape or
 dtype, different values, a different or missing gradient.
 """
@@ -244,6 +249,53 @@ def _close(a: np.ndarray, b: np.ndarray, what: str, tol=None) -> None:
         raise Mismatch(what)
 
 
+def _widened(torch, obj):
+    """The sample's float32 tensors as float64 (for the exact answer)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().double() if obj.dtype == torch.float32 else obj
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_widened(torch, o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _widened(torch, v) for k, v in obj.items()}
+    return obj
+
+
+def float32_rounding(torch, info, sample, ours, theirs) -> bool:
+    """True when no float32 output entry of chainrule's is further from the exact answer
+    (PyTorch on the sample in float64) than PyTorch's worst entry of that output, plus the
+    float32 tolerance;
+    every other output must still match PyTorch's as ``compare_outputs`` requires."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exact = info(_widened(torch, sample.input), *_widened(torch, list(sample.args)),
+                         **_widened(torch, dict(sample.kwargs)))
+    except Exception:
+        return False
+    rtol, atol = TOL[np.dtype(np.float32)]
+    flat_exact = _flat(exact)
+    if len(flat_exact) != len(_flat(theirs)):
+        return False
+    for a, b, r in zip(_flat(ours), _flat(theirs), flat_exact):
+        if not (isinstance(b, torch.Tensor) and b.dtype == torch.float32):
+            try:
+                compare_outputs(torch, a, b, False)
+            except Mismatch:
+                return False
+            continue
+        ours64, theirs64 = a.numpy().astype(np.float64), b.detach().numpy().astype(np.float64)
+        exact64 = r.detach().numpy().astype(np.float64)
+        if exact64.shape != ours64.shape:
+            return False
+        ours_error, their_error = np.abs(ours64 - exact64), np.abs(theirs64 - exact64)
+        # PyTorch's worst float32 error on this output is the rounding its sums allow
+        worst = np.nanmax(their_error) if their_error.size else 0.0
+        near = ours_error <= worst + atol + rtol * np.abs(exact64)
+        if not (near | (np.isnan(ours64) & np.isnan(theirs64))).all():
+            return False
+    return True
+
+
 def compare_gradients(torch, info, sample, ours, theirs, our_leaves, their_leaves) -> None:
     process = sample.output_process_fn_grad
     try:
@@ -277,7 +329,8 @@ def compare_gradients(torch, info, sample, ours, theirs, our_leaves, their_leave
         raise Mismatch(f"backward raises {type(e).__name__}") from None
     for (leaf, _), g_ours, g_theirs in zip(pairs, our_grads, their_grads):
         a = np.zeros(leaf.shape) if g_ours is None else g_ours.numpy()
-        b = np.zeros(tuple(leaf.shape)) if g_theirs is None else g_theirs.numpy()
+        # force: PyTorch hands some zero gradients as a lazy ZeroTensor (sgn at 0)
+        b = np.zeros(tuple(leaf.shape)) if g_theirs is None else g_theirs.numpy(force=True)
         _close(np.asarray(a, np.float64), np.asarray(b, np.float64), "gradient", GRAD_TOL)
 
 
@@ -320,6 +373,9 @@ def run_sample(torch, info, fn, sample, dtype: str):
             with np.errstate(all="ignore"):
                 compare_gradients(torch, info, sample, ours, theirs, our_leaves, their_leaves)
     except Mismatch as e:
+        if str(e) == "values" and dtype == "float32" and \
+                float32_rounding(torch, info, sample, ours, theirs):
+            return "pass", "float32 rounding"
         return f"wrong {e}" if not str(e).startswith(("gradient missing", "backward", "output")) \
             else str(e), ""
     except Exception as e:
@@ -372,7 +428,9 @@ def report(cases, with_twin, without_twin, verbose: bool) -> dict:
     print(f"OpInfo entries with a chainrule twin: {len(with_twin)} ops "
           f"({len(without_twin)} without)")
     print(f"samples: {len(cases)}; comparable: {len(comparable)}; "
-          f"passing: {len(passed)} ({100 * share:.1f}%)")
+          f"passing: {len(passed)} ({100 * share:.1f}%), of which "
+          f"{sum(c.detail == 'float32 rounding' for c in passed)} within float32 rounding of the "
+          f"exact answer")
     print(f"not comparable: {sum(c.outcome == 'not comparable' for c in cases)}; "
           f"PyTorch refuses: {sum(c.outcome == 'torch refuses' for c in cases)}")
     for outcome, group in sorted(failures.items(), key=lambda kv: -len(kv[1])):
