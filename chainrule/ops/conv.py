@@ -328,7 +328,7 @@ def batched(name: str, x: Tensor, nd: int) -> tuple[Tensor, bool]:
     if x.ndim == nd + 1:
         return x.unsqueeze(0), True
     if x.ndim != nd + 2:
-        dims = "length" if nd == 1 else "height, width"
+        dims = {1: "length", 2: "height, width"}.get(nd, "depth, height, width")
         raise ArgumentError(f"{name}: expected a {nd + 2}-D input (batch, channels, {dims}) or a "
                             f"{nd + 1}-D unbatched one, got shape {x.shape}")
     return x, False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.backend import ArgumentError, ShapeError
-from chainrule.ops.conv import pair
+from chainrule.ops.conv import batched, pair
 from chainrule.ops.elementwise import _data
 from chainrule.ops.reduce import max as max_along
 from chainrule.ops.registry import S, op
@@ -95,13 +95,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 # ----------------------------------------------------------------------- unpooling
 def _unpool(name: str, nd: int, input, indices, kernel_size, stride, padding, output_size):
-    x = input
-    unbatched = x.ndim == nd + 1
-    if unbatched:
-        x = x.unsqueeze(0)
-    if x.ndim != nd + 2:
-        raise ShapeError(f"{name}: expects a {nd + 1}-D or {nd + 2}-D input, got shape "
-                         f"{tuple(input.shape)}")
+    x, unbatched = batched(name, input, nd)
     idx = np.asarray(_data(indices)).astype(np.int64)
     if unbatched:
         idx = idx[None]
@@ -182,13 +176,7 @@ def _adaptive_windows(n_in: int, n_out: int) -> np.ndarray:
 
 
 def _adaptive_max(name: str, nd: int, input, output_size, return_indices: bool):
-    x = input
-    unbatched = x.ndim == nd + 1
-    if unbatched:
-        x = x.unsqueeze(0)
-    if x.ndim != nd + 2:
-        raise ShapeError(f"{name}: expects a {nd + 1}-D or {nd + 2}-D input, got shape "
-                         f"{tuple(input.shape)}")
+    x, unbatched = batched(name, input, nd)
     if nd == 1:
         x = x.unsqueeze(2)
         sizes = (1, pair(output_size, "output_size", 1)[0])
