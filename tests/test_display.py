@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import doctest
 import html
-import os
 import re
 import shutil
 import struct
@@ -24,8 +23,6 @@ import pytest
 import chainrule as cr
 from chainrule import _html, nn
 from chainrule.train import progress
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class _Tables(HTMLParser):
@@ -358,11 +355,9 @@ def test_progress_in_a_terminal_keeps_tqdm_text_bar():
     assert not progress._is_widget(tqdm.tqdm)
 
 
-def test_displays_reach_a_real_jupyter_kernel(tmp_path):
+def test_displays_reach_a_real_jupyter_kernel(run_notebook):
     """A notebook shows each object with its rich MIME type (not its text repr)."""
     nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
     pytest.importorskip("matplotlib")
     cells = [
         "import chainrule as cr\nfrom chainrule import nn\ncr.manual_seed(0)\n"
@@ -378,10 +373,8 @@ def test_displays_reach_a_real_jupyter_kernel(tmp_path):
         "h = cr.train.fit(model, nn.CrossEntropyLoss(), cr.optim.SGD(model.parameters(), lr=0.1),"
         " loader, epochs=2, verbose=1)\nh",
     ]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
-    client.execute(env=kernel_env())
+    nb = run_notebook(nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(c) for c in cells]), timeout=120)
     results = [[o for o in c.outputs if o["output_type"] in ("execute_result", "display_data")]
                for c in nb.cells]
     kinds = [set().union(*(o["data"] for o in r)) if r else set() for r in results]
@@ -396,13 +389,3 @@ def test_displays_reach_a_real_jupyter_kernel(tmp_path):
     assert "application/vnd.jupyter.widget-view+json" in kinds[7]   # fit's progress widget
     stream = "".join(o.get("text", "") for o in nb.cells[7].outputs if o["output_type"] == "stream")
     assert "Epoch 2/2 - " in stream
-
-
-def kernel_env() -> dict:
-    """The kernel imports this checkout's chainrule, one BLAS thread (two tests share the
-    machine's two cores under pytest -n 2)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
-    return env
