@@ -350,9 +350,11 @@ def test_progress_uses_the_notebook_widget_when_tqdm_auto_gives_it(monkeypatch, 
     assert "Epoch 2/2 - " in capsys.readouterr().out
 
 
-def test_progress_in_a_terminal_keeps_tqdm_text_bar():
+def test_progress_tells_the_widget_bar_from_the_text_bar():
     tqdm = pytest.importorskip("tqdm")
-    assert not progress._is_widget(tqdm.tqdm)
+    notebook = pytest.importorskip("tqdm.notebook")
+    assert progress._is_widget(notebook.tqdm)
+    assert not progress._is_widget(tqdm.tqdm) and not progress._is_widget(None)
 
 
 def test_displays_reach_a_real_jupyter_kernel(run_notebook):
