@@ -50,3 +50,6 @@ def test_notebook_runs_in_a_jupyter_kernel(name, run_notebook):
     errors = [o for cell in nb.cells for o in cell.get("outputs", [])
               if o["output_type"] == "error"]
     assert not errors, errors
+    for i, cell in enumerate(nb.cells):   # the README's picture (make_readme_picture.py)
+        if "readme-picture" in cell.metadata.get("tags", []):
+            assert any("image/png" in o.get("data", {}) for o in cell.outputs), (name, i)
