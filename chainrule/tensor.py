@@ -405,6 +405,24 @@ class Tensor:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: shape, dtype, where the tensor came from, its values and its
+        gradient (large arrays summarised, as NumPy prints them). Runs only when a notebook
+        shows the tensor."""
+        from chainrule._html import block, escape  # display-only helper, loaded on first use
+        kind = type(self).__name__
+        origin = (f"grad_fn={type(self.grad_fn).__name__}Backward" if self.grad_fn is not None
+                  else "requires_grad=True" if self._requires_grad else "no grad")
+        head = (f"<b>{escape(kind)}</b> shape {escape(str(tuple(self.data.shape)))}, "
+                f"dtype {self.data.dtype}, {escape(origin)}")
+
+        def text(a: np.ndarray) -> str:
+            return np.array2string(a, separator=", ", precision=4, threshold=200, edgeitems=3)
+        parts = [f"<div>{head}</div>", block("values", text(self.data))]
+        if self.grad is not None:
+            parts.append(block("grad", text(self.grad.data)))
+        return '<div class="chainrule-tensor">' + "".join(parts) + "</div>"
+
 
 def _plain_arrays(obj):
     """``obj`` with every Tensor inside (lists, tuples, dict values) replaced by its array."""

@@ -5,12 +5,14 @@
                      (positive for log/sqrt, away from kinks for abs/relu/max)
 * ``make_array``     the same values as a plain float64 ndarray
 * ``torch``          PyTorch, or a visible skip when it is not installed
+* ``run_notebook``   executes a notebook in a real Jupyter kernel (nbclient + ipykernel)
 
 Every test also starts with grad mode on, the default float dtype float32 and chainrule's
 generator seeded, and a test that changes them cannot leak the change into the next one.
 """
 from __future__ import annotations
 
+import os
 import sys
 import zlib
 
@@ -94,3 +96,27 @@ def seed_from_test_name(request) -> np.random.Generator:
     if torch is not None:
         torch.manual_seed(seed)
     return np.random.default_rng(seed)
+
+
+@pytest.fixture
+def run_notebook(tmp_path):
+    """``run_notebook(nb, timeout=600)`` executes an nbformat notebook in place, in a fresh
+    Jupyter kernel (nbclient + ipykernel) that imports this checkout's chainrule, works in
+    ``tmp_path`` and talks over Unix sockets there (two pytest workers never race for ports);
+    one BLAS thread, as two workers share two cores. A cell that raises fails the test with
+    nbclient's CellExecutionError, which shows the cell and the traceback."""
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    from jupyter_client.manager import KernelManager
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               MPLBACKEND="module://matplotlib_inline.backend_inline")
+
+    def run(nb, timeout: int = 600):
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=str(tmp_path / "kernel"))
+        client = nbclient.NotebookClient(nb, km=km, timeout=timeout,
+                                         resources={"metadata": {"path": str(tmp_path)}})
+        client.execute(env=env)
+        return nb
+    return run
