@@ -327,7 +327,7 @@ def test_sample_refuses_a_checkpoint_that_is_not_an_lstm(moons_run, tmp_path):
     folder, _ = moons_run
     result = run("sample", folder / "run", "--prompt", "a", cwd=tmp_path)
     assert_one_line_error(result, "holds the mlp model of a run on moons",
-                          "needs a character-level lstm model")
+                          "needs a character-level lstm or transformer model")
     assert_one_line_error(run("sample", tmp_path / "nowhere", cwd=tmp_path), "does not exist")
 
 
@@ -524,3 +524,32 @@ def test_user_error_carries_its_status_and_the_command_it_names(monkeypatch, cap
     assert capsys.readouterr().err == "chainrule sample: error: something was wrong\n"
     error = cli.UserError("x")
     assert isinstance(error, ValueError) and error.status == 1 and error.command is None
+
+
+def test_transformer_trains_on_every_position_evaluates_and_samples(tmp_path, capsys):
+    """chainrule train --model transformer: a decoder-only model trained on the next
+    character after every position of each window, scored (validation, test) on the
+    character after the window, sampled by chainrule sample, resumed exactly."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(cli_data.TEXT, "shakespeare", {"seq_len": 8, "windows": 300, "test_windows": 60})
+        mp.chdir(tmp_path)
+        assert cli.main(["train", "--data", "shakespeare", "--model", "transformer", "--hidden",
+                         "16", "--epochs", "1", "--out", "r", "--quiet"]) == 0
+        out = capsys.readouterr().out
+        assert "test set" in out and "accuracy" in out
+        config = json.loads((tmp_path / "r" / "config.json").read_text())
+        assert config["model"]["kind"] == "transformer" and config["model"]["num_layers"] == 1
+        history = json.loads((tmp_path / "r" / "history.json").read_text())
+        assert "val_loss" in json.dumps(history)
+        assert cli.main(["evaluate", "r"]) == 0
+        assert "loss" in capsys.readouterr().out
+        assert cli.main(["sample", "r", "--prompt", "ROMEO:", "--length", "40", "--seed", "3"]) == 0
+        text = capsys.readouterr().out
+        assert text.startswith("ROMEO:") and len(text) == 6 + 40 + 1
+        assert cli.main(["train", "--resume", "r", "--epochs", "2", "--quiet"]) == 0
+    errors = [(["--hidden", "16,32"], "all equal and divisible by its 4 heads"),
+              (["--activation", "tanh"], "--activation applies to the mlp and cnn models")]
+    for extra, fragment in errors:
+        result = run("train", "--data", "shakespeare", "--model", "transformer", *extra,
+                     cwd=tmp_path)
+        assert_one_line_error(result, fragment)
