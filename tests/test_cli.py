@@ -352,6 +352,35 @@ def test_char_lstm_state_carries_text_read_in_pieces():
     np.testing.assert_allclose(model(x).data, whole.data)
 
 
+def test_char_transformer_is_causal_and_keeps_its_context():
+    """The context handed back by next_logits continues the text (the last block_size
+    characters); a position's logits never depend on later characters; trained on every
+    position, forward gives CrossEntropyLoss's (N, vocab, T) layout in training mode only."""
+    cr.manual_seed(3)
+    model = models.transformer(7, block_size=8, d_model=8, nhead=2, num_layers=2)
+    x = cr.tensor(np.random.default_rng(0).integers(0, 7, (2, 10)))
+    whole, context = model.next_logits(x[:, 2:])
+    first, state = model.next_logits(x[:, :6])
+    rest, context2 = model.next_logits(x[:, 6:], state)
+    np.testing.assert_allclose(rest.data, whole.data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(context2.data, x.data[:, 2:])      # the last 8 characters
+    every, _ = model.all_logits(x[:, :8])
+    changed = x.data.copy()
+    changed[:, 5:] = (changed[:, 5:] + 1) % 7
+    every2, _ = model.all_logits(cr.tensor(changed[:, :8]))
+    np.testing.assert_allclose(every2.data[:, :5], every.data[:, :5], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(every2.data[:, 5:], every.data[:, 5:])
+    model.train_every_position = True
+    assert model(x[:, :8]).shape == (2, 7, 8) and model.eval()(x[:, :8]).shape == (2, 7)
+    with pytest.raises(ValueError, match="exceed block_size=8"):
+        model.all_logits(x)
+    ids = models.generate(model, [1, 2, 3], length=20)
+    assert len(ids) == 20 and all(0 <= i < 7 for i in ids)
+    targets = models.training_targets({"kind": "transformer", "train_every_position": True},
+                                      np.array([[1, 2, 3]]), np.array([4]))
+    np.testing.assert_array_equal(targets, [[2, 3, 4]])
+
+
 def test_generate_reads_the_prompt_once_then_one_character_per_step():
     model = _tiny_char_lstm()
     steps = []

@@ -146,3 +146,16 @@ def test_mnist_pytorch_style_runs_a_few_steps(tmp_path, monkeypatch):
     assert all(math.isfinite(loss) and 0 <= acc <= 1 for loss, _, acc in out["results"])
     saved = cr.load(tmp_path / "mnist_cnn.pt")
     assert sorted(saved) == sorted(out["model"].state_dict())
+
+
+def test_transformer_lowers_validation_loss_and_samples_the_requested_length():
+    gpt = load_example("transformer_shakespeare")
+    text = load_shakespeare()[:20000]
+    out = gpt.main(text=text, seq_len=24, batch_size=16, d_model=32, nhead=4, num_layers=2,
+                   epochs=3, steps_per_epoch=60, warmup=10, lr=3e-3, max_val_windows=None,
+                   sample_length=57, verbose=0)
+    val = out["val_loss"]
+    assert len(val) == 3 and val[-1] < val[0] and val[-1] < 2.8 < math.log(out["corpus"].vocab_size)
+    sample = out["sample"]
+    assert sample.startswith("ROMEO:") and len(sample) == len("ROMEO:") + 57
+    assert set(sample) <= set(out["corpus"].chars)
