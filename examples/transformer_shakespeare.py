@@ -33,9 +33,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from char_lstm_shakespeare import char_loaders, sequence_loss, validation_loss  # noqa: E402
 
 
-def main(text: str | None = None, seq_len: int = 64, batch_size: int = 64, d_model: int = 128,
-         nhead: int = 4, num_layers: int = 4, epochs: int = 6, steps_per_epoch: int = 150,
-         lr: float = 2e-3, warmup: int = 50, clip: float = 1.0, val_fraction: float = 0.1,
+def main(text: str | None = None, seq_len: int = 64, batch_size: int = 32, d_model: int = 128,
+         nhead: int = 4, num_layers: int = 2, epochs: int = 6, steps_per_epoch: int = 200,
+         lr: float = 3e-3, warmup: int = 50, clip: float = 1.0, val_fraction: float = 0.1,
          max_val_windows: int | None = 400, prompt: str = "ROMEO:", sample_length: int = 500,
          temperature: float = 0.8, seed: int = 0, verbose: int = 1) -> dict:
     """Train on ``text`` (default: Tiny Shakespeare) and sample from the model.
@@ -96,13 +96,13 @@ def main(text: str | None = None, seq_len: int = 64, batch_size: int = 64, d_mod
 def _parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--steps", type=int, default=150, help="batches per epoch")
+    p.add_argument("--steps", type=int, default=200, help="batches per epoch")
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--layers", type=int, default=2)
     p.add_argument("--seq-len", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--prompt", default="ROMEO:")
     p.add_argument("--length", type=int, default=500, help="characters to sample")
     p.add_argument("--temperature", type=float, default=0.8)
