@@ -36,8 +36,8 @@ __all__ = [
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
     "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "DataLoader", "read_idx",
     "write_idx", "load_idx_pair", "IDXError", "load_csv", "csv_header", "MissingValueError",
-    "datasets", "generated", "transforms", "MNIST", "Sonar", "Ionosphere", "Diabetes", "CharDataset",
-    "TinyShakespeare", "load_mnist", "load_sonar", "load_ionosphere", "load_diabetes",
+    "datasets", "generated", "transforms", "MNIST", "Sonar", "Ionosphere", "Diabetes",
+    "CharDataset", "TinyShakespeare", "load_mnist", "load_sonar", "load_ionosphere", "load_diabetes",
     "load_shakespeare", "make_xor", "make_circles", "make_moons", "make_spirals", "make_blobs",
     "make_plane", "make_gaussian_bumps", "make_sine", "features", "expand_features",
 ]
