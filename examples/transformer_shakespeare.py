@@ -14,7 +14,11 @@ It is trained and measured exactly as ``examples/char_lstm_shakespeare.py`` trai
 measures its LSTM (the same windows, validation text and loss, imported from that script):
 every window of ``seq_len`` characters predicts the character after each of its positions,
 validation is the mean cross-entropy (nats per character) over non-overlapping windows of
-the last 10% of the text. docs/transformer.md has the two side by side.
+the last 10% of the text.
+
+Measured (2026-12-03, shared 2-core CPU under heavy load, one BLAS thread): validation loss
+2.1926 after the first epoch, 1.66 nats/char after the sixth (the char-LSTM: 1.70), in
+271 s of CPU (the LSTM: 250 s). docs/transformer.md has the two side by side.
 """
 from __future__ import annotations
 
