@@ -28,6 +28,7 @@ from chainrule import cuda
 from chainrule.io import save, load
 from chainrule import nn
 from chainrule import data
+from chainrule import utils  # torch.utils.data's spelling of chainrule.data
 from chainrule import optim
 from chainrule import explain
 from chainrule import train

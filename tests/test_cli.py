@@ -327,7 +327,7 @@ def test_sample_refuses_a_checkpoint_that_is_not_an_lstm(moons_run, tmp_path):
     folder, _ = moons_run
     result = run("sample", folder / "run", "--prompt", "a", cwd=tmp_path)
     assert_one_line_error(result, "holds the mlp model of a run on moons",
-                          "needs a character-level lstm model")
+                          "needs a character-level lstm or transformer model")
     assert_one_line_error(run("sample", tmp_path / "nowhere", cwd=tmp_path), "does not exist")
 
 
@@ -350,6 +350,35 @@ def test_char_lstm_state_carries_text_read_in_pieces():
     np.testing.assert_allclose(every.data[:, -1], whole.data, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(every.data[:, 5], first.data, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model(x).data, whole.data)
+
+
+def test_char_transformer_is_causal_and_keeps_its_context():
+    """The context handed back by next_logits continues the text (the last block_size
+    characters); a position's logits never depend on later characters; trained on every
+    position, forward gives CrossEntropyLoss's (N, vocab, T) layout in training mode only."""
+    cr.manual_seed(3)
+    model = models.transformer(7, block_size=8, d_model=8, nhead=2, num_layers=2)
+    x = cr.tensor(np.random.default_rng(0).integers(0, 7, (2, 10)))
+    whole, context = model.next_logits(x[:, 2:])
+    first, state = model.next_logits(x[:, :6])
+    rest, context2 = model.next_logits(x[:, 6:], state)
+    np.testing.assert_allclose(rest.data, whole.data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(context2.data, x.data[:, 2:])      # the last 8 characters
+    every, _ = model.all_logits(x[:, :8])
+    changed = x.data.copy()
+    changed[:, 5:] = (changed[:, 5:] + 1) % 7
+    every2, _ = model.all_logits(cr.tensor(changed[:, :8]))
+    np.testing.assert_allclose(every2.data[:, :5], every.data[:, :5], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(every2.data[:, 5:], every.data[:, 5:])
+    model.train_every_position = True
+    assert model(x[:, :8]).shape == (2, 7, 8) and model.eval()(x[:, :8]).shape == (2, 7)
+    with pytest.raises(ValueError, match="exceed block_size=8"):
+        model.all_logits(x)
+    ids = models.generate(model, [1, 2, 3], length=20)
+    assert len(ids) == 20 and all(0 <= i < 7 for i in ids)
+    targets = models.training_targets({"kind": "transformer", "train_every_position": True},
+                                      np.array([[1, 2, 3]]), np.array([4]))
+    np.testing.assert_array_equal(targets, [[2, 3, 4]])
 
 
 def test_generate_reads_the_prompt_once_then_one_character_per_step():
@@ -524,3 +553,32 @@ def test_user_error_carries_its_status_and_the_command_it_names(monkeypatch, cap
     assert capsys.readouterr().err == "chainrule sample: error: something was wrong\n"
     error = cli.UserError("x")
     assert isinstance(error, ValueError) and error.status == 1 and error.command is None
+
+
+def test_transformer_trains_on_every_position_evaluates_and_samples(tmp_path, capsys):
+    """chainrule train --model transformer: a decoder-only model trained on the next
+    character after every position of each window, scored (validation, test) on the
+    character after the window, sampled by chainrule sample, resumed exactly."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(cli_data.TEXT, "shakespeare", {"seq_len": 8, "windows": 300, "test_windows": 60})
+        mp.chdir(tmp_path)
+        assert cli.main(["train", "--data", "shakespeare", "--model", "transformer", "--hidden",
+                         "16", "--epochs", "1", "--out", "r", "--quiet"]) == 0
+        out = capsys.readouterr().out
+        assert "test set" in out and "accuracy" in out
+        config = json.loads((tmp_path / "r" / "config.json").read_text())
+        assert config["model"]["kind"] == "transformer" and config["model"]["num_layers"] == 1
+        history = json.loads((tmp_path / "r" / "history.json").read_text())
+        assert "val_loss" in json.dumps(history)
+        assert cli.main(["evaluate", "r"]) == 0
+        assert "loss" in capsys.readouterr().out
+        assert cli.main(["sample", "r", "--prompt", "ROMEO:", "--length", "40", "--seed", "3"]) == 0
+        text = capsys.readouterr().out
+        assert text.startswith("ROMEO:") and len(text) == 6 + 40 + 1
+        assert cli.main(["train", "--resume", "r", "--epochs", "2", "--quiet"]) == 0
+    errors = [(["--hidden", "16,32"], "all equal and divisible by its 4 heads"),
+              (["--activation", "tanh"], "--activation applies to the mlp and cnn models")]
+    for extra, fragment in errors:
+        result = run("train", "--data", "shakespeare", "--model", "transformer", *extra,
+                     cwd=tmp_path)
+        assert_one_line_error(result, fragment)

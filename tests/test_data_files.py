@@ -241,3 +241,53 @@ def test_load_idx_pair(tmp_path):
         load_idx_pair(tmp_path / "img.idx", tmp_path / "lab4.idx")
     with pytest.raises(IDXError, match=r"one label per sample .*found shape \(3, 2, 2\)"):
         load_idx_pair(tmp_path / "img.idx", tmp_path / "img.idx")
+
+
+def test_mnist_in_torchvisions_form_with_transforms():
+    """MNIST(root, train=..., download=..., transform=...): the transform gets the raw
+    uint8 (28, 28) image; ToTensor/Normalize/Compose build whole batches at once, equal to
+    the per-sample path; other callables run per sample."""
+    from chainrule.data import transforms
+    raw_images, raw_labels = datasets.load_mnist("test")
+    to_input = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    ds = MNIST("../data", train=False, download=True, transform=to_input)
+    assert len(ds) == 10000 and not ds.train and ds.root == "../data"
+    x, y = ds[3]
+    assert x.shape == (1, 28, 28) and x.dtype == np.float32 and y == raw_labels[3]
+    np.testing.assert_allclose(x.numpy()[0], (raw_images[3] / np.float32(255) - 0.1307) / 0.3081,
+                               rtol=1e-5)
+    idx = np.array([3, 0, 9999])
+    batch = ds.fetch_batch(idx)
+    np.testing.assert_allclose(batch[0].numpy()[0], x.numpy(), rtol=1e-6)
+    slow = MNIST("../data", train=False, transform=transforms.Compose(
+        [transforms.ToTensor(), transforms.Lambda(lambda t: (t - 0.1307) / 0.3081)]))
+    np.testing.assert_allclose(slow.fetch_batch(idx)[0].numpy(), batch[0].numpy(), rtol=1e-5)
+    plain = MNIST("data", train=True)
+    assert plain.train and len(plain) == 60000 and plain[0][0].dtype == np.uint8
+    assert plain[0][0].shape == (28, 28)
+    with pytest.raises(ValueError, match="flatten= and normalize= belong to chainrule's form"):
+        MNIST("../data", train=True, flatten=True)
+
+
+def test_transforms_on_color_images_and_errors():
+    from chainrule.data import transforms
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)   # (H, W, C)
+    t = transforms.ToTensor()(rgb)
+    assert t.shape == (3, 2, 3) and np.isclose(t.numpy()[2, 1, 2], 17 / 255)
+    floats = transforms.ToTensor()(np.full((2, 2), 3.0))          # no scaling for floats
+    assert floats.numpy().max() == 3.0
+    norm = transforms.Normalize((1.0, 2.0, 3.0), (2.0, 2.0, 2.0))(cr.ones(3, 2, 2))
+    np.testing.assert_allclose(norm.numpy()[:, 0, 0], [0.0, -0.5, -1.0])
+    with pytest.raises(TypeError, match="apply ToTensor first"):
+        transforms.Normalize((0.5,), (0.5,))(np.zeros((1, 2, 2), np.uint8))
+    with pytest.raises(ValueError, match="division by zero"):
+        transforms.Normalize((0.5,), (0.0,))
+    assert "ToTensor()" in repr(transforms.Compose([transforms.ToTensor()]))
+
+
+def test_torch_utils_data_spelling():
+    import chainrule.utils.data as tud
+    for name in ("Dataset", "DataLoader", "TensorDataset", "random_split", "Subset",
+                 "ConcatDataset", "RandomSampler", "default_collate"):
+        assert getattr(tud, name) is getattr(cr.data, name)
+    assert cr.utils.data.DataLoader is DataLoader

@@ -93,3 +93,69 @@ def test_playground_lesson_measures_the_slopes_and_the_gradient_flow():
     assert out["deep sigmoid"]["status"] == "vanishing"
     assert out["deep tanh"]["status"] == "healthy" and out["deep relu"]["status"] == "healthy"
     assert out["reg l1"]["near_zero"] > out["reg none"]["near_zero"]
+
+
+# The import lines that turn examples/mnist_pytorch_style.py into a PyTorch script.
+TORCH_IMPORTS = {
+    "import chainrule as torch": "import torch",
+    "import chainrule.nn as nn": "import torch.nn as nn",
+    "import chainrule.nn.functional as F": "import torch.nn.functional as F",
+    "import chainrule.optim as optim": "import torch.optim as optim",
+    "from chainrule.data import datasets, transforms": "datasets = transforms = None  # torchvision",
+    "from chainrule.optim.lr_scheduler import StepLR": "from torch.optim.lr_scheduler import StepLR",
+}
+
+
+def test_mnist_pytorch_style_is_pytorch_code_below_its_imports():
+    """Only the import lines name chainrule; with PyTorch's imports the same Net, given the
+    same weights, computes the same log-probabilities."""
+    torch = pytest.importorskip("torch")
+    import ast
+
+    import chainrule as cr
+    path = os.path.join(EXAMPLES, "mnist_pytorch_style.py")
+    source = open(path, encoding="utf-8").read()
+    tree = ast.parse(source)
+    body = [node for node in tree.body[1:] if not isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert all("chainrule" not in ast.unparse(node) for node in body)
+    imports = [ast.get_source_segment(source, n) for n in tree.body
+               if isinstance(n, (ast.Import, ast.ImportFrom)) and "chainrule" in ast.unparse(n)]
+    assert sorted(imports) == sorted(TORCH_IMPORTS)
+    torch_source = source
+    for ours, theirs in TORCH_IMPORTS.items():
+        torch_source = torch_source.replace(ours, theirs)
+    torch_namespace = {"__name__": "mnist_torch"}
+    exec(compile(torch_source, "mnist_pytorch_style (torch)", "exec"), torch_namespace)
+    theirs = torch_namespace["Net"]().double().eval()
+    ours = load_example("mnist_pytorch_style").Net().double().eval()
+    ours.load_state_dict(theirs.state_dict())
+    x = np.random.default_rng(0).standard_normal((3, 1, 28, 28))
+    np.testing.assert_allclose(ours(cr.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_mnist_pytorch_style_runs_a_few_steps(tmp_path, monkeypatch):
+    import chainrule as cr
+    if not hasattr(cr.optim, "Adadelta"):
+        pytest.skip("the script's optimiser, optim.Adadelta, is not in chainrule.optim yet")
+    mnist = load_example("mnist_pytorch_style")
+    monkeypatch.chdir(tmp_path)
+    out = mnist.main(["--epochs", "2", "--limit-batches", "4", "--batch-size", "16",
+                      "--test-batch-size", "50", "--log-interval", "2", "--save-model"])
+    assert len(out["results"]) == 2
+    assert all(math.isfinite(loss) and 0 <= acc <= 1 for loss, _, acc in out["results"])
+    saved = cr.load(tmp_path / "mnist_cnn.pt")
+    assert sorted(saved) == sorted(out["model"].state_dict())
+
+
+def test_transformer_lowers_validation_loss_and_samples_the_requested_length():
+    gpt = load_example("transformer_shakespeare")
+    text = load_shakespeare()[:20000]
+    out = gpt.main(text=text, seq_len=24, batch_size=16, d_model=32, nhead=4, num_layers=2,
+                   epochs=3, steps_per_epoch=60, warmup=10, lr=3e-3, max_val_windows=None,
+                   sample_length=57, verbose=0)
+    val = out["val_loss"]
+    assert len(val) == 3 and val[-1] < val[0] and val[-1] < 2.8 < math.log(out["corpus"].vocab_size)
+    sample = out["sample"]
+    assert sample.startswith("ROMEO:") and len(sample) == len("ROMEO:") + 57
+    assert set(sample) <= set(out["corpus"].chars)

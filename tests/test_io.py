@@ -436,3 +436,17 @@ def test_missing_safetensors_names_the_extra(tmp_path, monkeypatch):
         cr.save({}, tmp_path / "x.safetensors")
     with pytest.raises(ImportError, match=r'pip install "chainrule\[io\]"'):
         cr.load(tmp_path / "x.safetensors")
+
+
+def test_load_accepts_torch_load_arguments(tmp_path):
+    """map_location (every spelling of the CPU) and weights_only, as torch.load takes them."""
+    path = tmp_path / "state.pt"
+    cr.save({"w": cr.ones(2)}, path)
+    for where in (None, "cpu", "cpu:0", {"cuda:0": "cpu"}):
+        for weights_only in (None, True, False):
+            out = cr.load(path, map_location=where, weights_only=weights_only)
+            np.testing.assert_array_equal(out["w"].numpy(), [1.0, 1.0])
+    with pytest.raises(ValueError, match="names a device chainrule does not have"):
+        cr.load(path, map_location="cuda:0")
+    with pytest.raises(TypeError, match="a function as map_location is not supported"):
+        cr.load(path, map_location=lambda storage, loc: storage)

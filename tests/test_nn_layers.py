@@ -364,3 +364,95 @@ def test_batchnorm_resets_running_stats_and_parameters(cls, shape):
     np.testing.assert_array_equal(bn.bias.numpy(), 0)
     np.testing.assert_array_equal(bn.running_mean.numpy(), 0)
     assert bn.num_batches_tracked.item() == 0
+
+
+# ------------------------------------- group and instance norm, PReLU, Upsample
+@pytest.mark.parametrize("affine", [True, False])
+def test_groupnorm_gradcheck_and_torch(affine):
+    torch = pytest.importorskip("torch")
+    check_layer_grads(nn.GroupNorm(2, 4, affine=affine), (3, 4, 5))
+    ours, theirs = nn.GroupNorm(2, 4, affine=affine), torch.nn.GroupNorm(2, 4, affine=affine)
+    if affine:
+        with torch.no_grad():
+            theirs.weight.uniform_(0.5, 1.5)
+            theirs.bias.uniform_(-1, 1)
+    against_torch(ours, theirs, rand(3, 4, 2, 3))
+    assert repr(ours) == repr(theirs).replace("torch.nn.", "")
+    assert ours.forward_macs((cr.zeros(3, 4, 5),), cr.zeros(3, 4, 5)) == 2 * 60
+    with pytest.raises(ValueError, match=r"num_channels \(5\) must be divisible by num_groups \(2\)"):
+        nn.GroupNorm(2, 5)
+
+
+@pytest.mark.parametrize("cls,shape", [("InstanceNorm1d", (3, 4, 5)), ("InstanceNorm2d", (2, 4, 3, 3)),
+                                       ("InstanceNorm3d", (2, 4, 2, 2, 3))])
+def test_instancenorm_modes_and_running_stats_match_torch(cls, shape):
+    """Training (batch statistics, running ones updated), then eval (running statistics),
+    with affine parameters; and the default (no parameters, no running statistics) on
+    unbatched input."""
+    torch = pytest.importorskip("torch")
+    ours = getattr(nn, cls)(4, affine=True, track_running_stats=True, momentum=0.3)
+    theirs = getattr(torch.nn, cls)(4, affine=True, track_running_stats=True, momentum=0.3)
+    with torch.no_grad():
+        theirs.weight.uniform_(0.5, 1.5)
+        theirs.bias.uniform_(-1, 1)
+    against_torch(ours, theirs, rand(*shape) * 2 + 1, train=True, compare_buffers=True)
+    against_torch(ours, theirs, rand(*shape), train=False)
+    plain, plain_t = getattr(nn, cls)(4), getattr(torch.nn, cls)(4)
+    assert plain.weight is None and plain.running_mean is None
+    x = rand(*shape[1:])
+    np.testing.assert_allclose(plain(cr.tensor(x)).numpy(), plain_t(torch.tensor(x)).numpy(),
+                               atol=1e-12)
+    assert repr(ours) == repr(theirs)
+    check_layer_grads(getattr(nn, cls)(4, affine=True), shape)
+
+
+def test_instancenorm_errors():
+    with pytest.raises(ValueError, match=r"expected 2D or 3D input \(got 4D"):
+        nn.InstanceNorm1d(3)(cr.zeros(2, 3, 4, 4))
+    with pytest.raises(ValueError, match="to match num_features"):
+        nn.InstanceNorm1d(3, affine=True)(cr.zeros(2, 4, 5))
+    with pytest.warns(UserWarning, match="num_features is not used"):
+        nn.InstanceNorm1d(3)(cr.randn(2, 4, 5))
+    with pytest.raises(ValueError, match="more than 1 spatial element"):
+        F.instance_norm(cr.zeros(2, 3, 1))
+
+
+def test_prelu_gradcheck_and_torch():
+    torch = pytest.importorskip("torch")
+    check_layer_grads(nn.PReLU(3), (2, 3, 4))
+    for n, shape in ((1, (4, 5)), (3, (2, 3, 4, 4))):
+        theirs = torch.nn.PReLU(n)
+        with torch.no_grad():
+            theirs.weight.uniform_(-0.5, 0.5)
+        against_torch(nn.PReLU(n), theirs, rand(*shape))
+    layer = nn.PReLU(4, init=0.1)
+    assert repr(layer) == "PReLU(num_parameters=4)" and np.all(layer.weight.numpy() == np.float32(0.1))
+    with pytest.raises(ValueError, match="weight has 4 elements but the input"):
+        layer(cr.zeros(2, 3))
+
+
+@pytest.mark.parametrize("kwargs,shape", [
+    (dict(scale_factor=2), (2, 3, 4, 5)), (dict(size=7, mode="linear"), (2, 3, 4)),
+    (dict(scale_factor=(2, 1.5), mode="bilinear", align_corners=True), (1, 2, 3, 4)),
+    (dict(size=(5, 3), mode="bicubic"), (1, 2, 4, 4)), (dict(size=(2, 3), mode="area"), (1, 2, 5, 6)),
+    (dict(scale_factor=0.5, mode="nearest-exact"), (1, 2, 6, 4))])
+def test_upsample_matches_torch(kwargs, shape):
+    torch = pytest.importorskip("torch")
+    against_torch(nn.Upsample(**kwargs), torch.nn.Upsample(**kwargs), rand(*shape))
+    assert repr(nn.Upsample(**kwargs)) == repr(torch.nn.Upsample(**kwargs))
+
+
+def test_upsampling_shorthands_and_costs():
+    torch = pytest.importorskip("torch")
+    x = rand(1, 2, 3, 3)
+    for name in ("UpsamplingNearest2d", "UpsamplingBilinear2d"):
+        against_torch(getattr(nn, name)(scale_factor=2), getattr(torch.nn, name)(scale_factor=2), x)
+    up, small = nn.Upsample(scale_factor=2, mode="bilinear"), cr.zeros(1, 2, 3, 3)
+    assert up.forward_macs((small,), up(small)) == 2 * 36 * 4     # 4 weights per output
+    assert nn.Upsample(scale_factor=2).forward_macs((small,), up(small)) == 0
+    with pytest.raises(ValueError, match="align_corners option can only be set"):
+        F.interpolate(cr.zeros(1, 1, 4), 3, align_corners=True)
+    with pytest.raises(ValueError, match="bilinear mode needs 4D input"):
+        F.interpolate(cr.zeros(1, 1, 4), 3, mode="bilinear")
+    with pytest.raises(ValueError, match="exactly one of size or scale_factor"):
+        F.interpolate(cr.zeros(1, 1, 4))

@@ -103,6 +103,8 @@ def _torch_twin(torch, ours):
                   bidirectional=ours.bidirectional)
     if ours.mode.startswith("RNN"):
         kwargs["nonlinearity"] = ours.nonlinearity
+    if ours.proj_size:
+        kwargs["proj_size"] = ours.proj_size
     theirs = kind(ours.input_size, ours.hidden_size, **kwargs).double()
     theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     return theirs
@@ -364,6 +366,48 @@ def test_long_cell_loop_backprops():
     assert np.all(np.isfinite(cell.weight_ih.grad.numpy()))
 
 
+# ----------------------------------------------------------------- projected LSTM
+def test_projected_lstm_matches_torch(rng, torch):
+    """proj_size: parameter names and shapes (weight_hr, a (4H, P) weight_hh), outputs and
+    states (h with P features, c with H), and every gradient, two bidirectional layers."""
+    ours = nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2, batch_first=True).double()
+    theirs = _torch_twin(torch, ours)
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == \
+        [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
+    assert "proj_size=2" in repr(ours)
+    x, h0, c0 = rng.standard_normal((2, 4, 3)), rng.standard_normal((4, 2, 2)), rng.standard_normal((4, 2, 5))
+    leaves_c = [cr.tensor(a, requires_grad=True) for a in (x, h0, c0)]
+    leaves_t = [torch.tensor(a, requires_grad=True) for a in (x, h0, c0)]
+    out_c, (hn_c, cn_c) = ours(leaves_c[0], tuple(leaves_c[1:]))
+    out_t, (hn_t, cn_t) = theirs(leaves_t[0], tuple(leaves_t[1:]))
+    for a, b in ((out_c, out_t), (hn_c, hn_t), (cn_c, cn_t)):
+        assert a.shape == tuple(b.shape)
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12)
+    loss_c = (out_c * out_c).sum() + hn_c.sum() + (cn_c * cn_c).sum()
+    loss_t = (out_t * out_t).sum() + hn_t.sum() + (cn_t * cn_t).sum()
+    pairs = [(n, a, b) for n, a, b in zip(("x", "h0", "c0"), leaves_c, leaves_t)]
+    pairs += [(n, p, q) for (n, p), q in zip(ours.named_parameters(), theirs.parameters())]
+    _grads_match(torch, loss_c, loss_t, pairs)
+    # Variable lengths: padded steps carry the state and output zeros, as packed in PyTorch.
+    lengths = [4, 2]
+    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.tensor(x), torch.tensor(lengths),
+                                                     batch_first=True)
+    out_pt, (hn_pt, _) = theirs(packed)
+    out_pt = torch.nn.utils.rnn.pad_packed_sequence(out_pt, batch_first=True)[0]
+    out_l, (hn_l, _) = ours(cr.tensor(x), lengths=lengths)
+    np.testing.assert_allclose(out_l.numpy(), out_pt.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(hn_l.numpy(), hn_pt.detach().numpy(), atol=1e-12)
+
+
+def test_projected_lstm_gradcheck_and_cost(rng):
+    lstm = nn.LSTM(2, 3, proj_size=1, bidirectional=True).double()
+    x = cr.tensor(rng.standard_normal((3, 2, 2)), requires_grad=True)
+    params = list(lstm.parameters())
+    assert cr.gradcheck(lambda inp, *ps: lstm(inp)[0], (x, *params))
+    # per step and direction: 4 gates x 3 hidden x (2 inputs + 1 state) + 1 x 3 projection
+    assert lstm.forward_macs((x,), lstm(x)) == 3 * 2 * 2 * (4 * 3 * (2 + 1) + 1 * 3)
+
+
 # ---------------------------------------------------------------------------- errors
 def test_argument_errors():
     lstm = nn.LSTM(3, 4, num_layers=2)
@@ -381,8 +425,13 @@ def test_argument_errors():
         lstm(cr.randn(5, 2, 3), lengths=[5, 2, 1])
     with pytest.raises(ValueError, match="not both"):
         lstm(cr.randn(5, 2, 3), lengths=[5, 2], mask=np.ones((5, 2)))
-    with pytest.raises(ValueError, match="proj_size"):
-        nn.LSTM(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size .4. has to be smaller than hidden_size"):
+        nn.LSTM(3, 4, proj_size=4)
+    with pytest.raises(ValueError, match="only supported for LSTM"):
+        nn.RNNBase("GRU", 3, 4, proj_size=2)
+    with pytest.raises(ValueError, match=r"expected h_0 of shape \(2, 2, 2\)"):
+        nn.LSTM(3, 4, num_layers=2, proj_size=2)(cr.randn(5, 2, 3),
+                                                 (cr.zeros(2, 2, 4), cr.zeros(2, 2, 4)))
     with pytest.raises(ValueError, match="nonlinearity"):
         nn.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="dropout"):

@@ -438,3 +438,30 @@ def test_display_modes(capsys, monkeypatch):
     # Without tqdm (an optional extra) the bar falls back to lines.
     monkeypatch.setattr(progress, "_tqdm", lambda: None)
     assert train.ProgressBar("bar").mode == "lines" and train.ProgressBar().mode == "lines"
+
+
+# ------------------------------------------------------- Keras and PyTorch habits
+def test_fit_takes_arrays_and_names():
+    """fit(model, "cross_entropy", "adam", (X, y)): names become the loss and optimiser
+    with default arguments, arrays become shuffled batches of batch_size; evaluate too."""
+    X, y = make_moons(300, noise=0.1, seed=1)
+    cr.manual_seed(0)
+    model = small_model()
+    hist = train.fit(model, "cross_entropy", "adam", (X, y), epochs=4, batch_size=30,
+                     val_loader=(cr.tensor(X), cr.tensor(y)), verbose=0)
+    assert len(hist.history["loss"]) == 4 and hist.history["loss"][-1] < hist.history["loss"][0]
+    assert hist.history["lr"] == [1e-3] * 4          # Adam's default learning rate
+    logs = train.evaluate(model, (X, y), "CrossEntropyLoss", batch_size=64)
+    assert logs["loss"] == pytest.approx(hist.history["val_loss"][-1], rel=1e-6)
+    # The same run by hand, with the objects the names stand for, gives the same weights.
+    cr.manual_seed(0)
+    twin = small_model()
+    train.fit(twin, nn.CrossEntropyLoss(), cr.optim.Adam(twin.parameters()),
+              DataLoader(TensorDataset(X, y), batch_size=30, shuffle=True), epochs=4, verbose=0)
+    assert same_params(params(model), params(twin))
+    with pytest.raises(ValueError, match="unknown loss 'crossentropy2'.*cross_entropy"):
+        train.fit(model, "crossentropy2", "adam", (X, y), epochs=1)
+    with pytest.raises(ValueError, match="unknown optimizer 'adamx'.*adamw"):
+        train.fit(model, "mse", "adamx", (X, y), epochs=1)
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        train.fit(model, "mse", "sgd", (X, y[:5]), epochs=1)

@@ -6,6 +6,8 @@ stored in its checkpoint: ``build_model(config)``.
 * :func:`mlp`  -- Flatten, then Linear / [BatchNorm1d] / activation / [Dropout] per hidden layer
 * :func:`cnn`  -- LeNet-5 style: two conv + pool blocks, then three fully connected layers
 * :func:`lstm` -- char-level: Embedding, LSTM, Linear on the last step (next character)
+* :func:`transformer` -- char-level, decoder-only: token and position embeddings, causal
+  pre-norm Transformer blocks, LayerNorm, Linear (next character at every position)
 
     >>> import chainrule as cr
     >>> from chainrule.cli import models
@@ -25,8 +27,9 @@ from chainrule.autograd import no_grad
 from chainrule.random import default_generator
 from chainrule.tensor import Tensor
 
-__all__ = ["ACTIVATIONS", "MODELS", "mlp", "cnn", "lstm", "CharLSTM", "generate", "build_model",
-           "parse_hidden"]
+__all__ = ["ACTIVATIONS", "MODELS", "TEXT_MODELS", "mlp", "cnn", "lstm", "CharLSTM",
+           "transformer", "CharTransformer", "transformer_config", "training_targets",
+           "generate", "build_model", "parse_hidden"]
 
 # Command-line name -> the nn layer.
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
@@ -158,13 +161,129 @@ def lstm(vocab_size: int, embedding_dim: int = 32, hidden_size: int = 128, num_l
     return CharLSTM(vocab_size, embedding_dim, hidden_size, num_layers, dropout)
 
 
-def generate(model: CharLSTM, prompt: Sequence[int], length: int, temperature: float = 1.0,
+class CharTransformer(nn.Module):
+    """Decoder-only (GPT-style) next-character model:
+
+        token embedding + position embedding
+        -> num_layers x TransformerEncoderLayer (pre-norm, ReLU, causal self-attention)
+        -> LayerNorm -> Linear(d_model -> vocab_size)
+
+    Position t only sees positions 0..t (the causal mask), so one window of T characters
+    trains T predictions at once. Input: int64 ids ``(N, T)`` with T <= ``block_size``;
+    ``forward`` gives the logits ``(N, vocab_size)`` for the character after the window
+    (as :class:`CharLSTM`), ``all_logits`` those after every position. Linear and embedding
+    weights start at N(0, 0.02) (GPT-2's initialisation), biases at 0.
+
+    With ``train_every_position=True``, ``forward`` in training mode returns the logits
+    after every position instead, laid out (N, vocab_size, T) as CrossEntropyLoss takes
+    them with (N, T) targets (:func:`training_targets` makes those): how ``chainrule train``
+    trains it with ``fit``, whose validation (in eval mode) still scores the next character.
+
+    Example:
+        >>> model = CharTransformer(vocab_size=65, block_size=32, d_model=32, nhead=4, num_layers=2)
+        >>> model(Tensor(np.zeros((2, 10), dtype=np.int64))).shape
+        (2, 65)
+    """
+
+    def __init__(self, vocab_size: int, block_size: int = 64, d_model: int = 128,
+                 nhead: int = 4, num_layers: int = 4, dim_feedforward: int | None = None,
+                 dropout: float = 0.0, train_every_position: bool = False):
+        super().__init__()
+        self.block_size = int(block_size)
+        self.train_every_position = bool(train_every_position)
+        self.embedding = nn.Embedding(vocab_size, d_model)
+        self.position = nn.Embedding(block_size, d_model)
+        # ReLU (PyTorch's default): one fused operation, where GELU takes nine here.
+        block = nn.TransformerEncoderLayer(
+            d_model, nhead, dim_feedforward or 4 * d_model, dropout, activation="relu",
+            batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(block, num_layers, norm=nn.LayerNorm(d_model))
+        self.head = nn.Linear(d_model, vocab_size)
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                nn.init.zeros_(p)
+            elif p.ndim == 2 and "norm" not in name:
+                nn.init.normal_(p, 0.0, 0.02)
+        self._masks: dict[tuple, Tensor] = {}
+
+    def _causal_mask(self, length: int, dtype) -> Tensor:
+        key = (length, np.dtype(dtype).str)
+        if key not in self._masks:
+            self._masks[key] = nn.Transformer.generate_square_subsequent_mask(length, dtype=dtype)
+        return self._masks[key]
+
+    def all_logits(self, x, state=None):
+        """Logits ``(N, T, vocab_size)`` after every character of ``x`` ``(N, T)``; ``state``
+        is accepted and returned for :class:`CharLSTM`'s interface (a Transformer carries
+        no state: :meth:`next_logits` keeps the context instead)."""
+        length = x.shape[1]
+        if length > self.block_size:
+            raise ValueError(f"CharTransformer: windows of {length} characters exceed "
+                             f"block_size={self.block_size}")
+        h = self.embedding(x) + self.position.weight[:length]
+        h = self.blocks(h, mask=self._causal_mask(length, h.dtype), is_causal=True)
+        return self.head(h), state
+
+    def next_logits(self, x, state=None):
+        """Logits ``(N, vocab_size)`` for the character after ``x`` ``(N, T)``, read after the
+        context ``state`` (the ids seen before, or None); returns the new context, its last
+        ``block_size`` characters, as the state to pass back in, so generation can feed one
+        new character per step as it does for :class:`CharLSTM`."""
+        context = x if state is None else Tensor(np.concatenate([state.data, x.data], axis=1))
+        context = context[:, -self.block_size:]
+        logits, _ = self.all_logits(context)
+        return logits[:, -1], context
+
+    def forward(self, x):
+        if self.training and self.train_every_position:
+            return self.all_logits(x)[0].transpose(1, 2)
+        return self.next_logits(x)[0]
+
+
+def transformer(vocab_size: int, block_size: int = 64, d_model: int = 128, nhead: int = 4,
+                num_layers: int = 4, dim_feedforward: int | None = None, dropout: float = 0.0,
+                train_every_position: bool = False) -> CharTransformer:
+    """A char-level decoder-only Transformer (see :class:`CharTransformer`)."""
+    return CharTransformer(vocab_size, block_size, d_model, nhead, num_layers, dim_feedforward,
+                           dropout, train_every_position)
+
+
+# The command line's text models, and the transformer's size when --hidden is not given:
+# d_model 64 in 2 layers costs about what the default lstm (hidden 128) does per character.
+TEXT_MODELS = ("lstm", "transformer")
+TRANSFORMER_HIDDEN = "64,64"
+
+
+def transformer_config(vocab_size: int, seq_len: int, hidden: str | None,
+                       dropout: float) -> dict[str, Any]:
+    """The ``chainrule train`` config of a :class:`CharTransformer`: ``hidden`` gives one
+    width (d_model) per layer, all equal (``"64,64"``: two layers of 64, 4 heads each)."""
+    sizes = parse_hidden(TRANSFORMER_HIDDEN if hidden is None else hidden)
+    if not sizes or len(set(sizes)) != 1 or sizes[0] % 4:
+        raise ValueError(f"--hidden for transformer gives one width per layer, all equal and "
+                         f"divisible by its 4 heads, got {hidden}")
+    return {"kind": "transformer", "vocab_size": vocab_size, "block_size": seq_len,
+            "d_model": sizes[0], "nhead": 4, "num_layers": len(sizes), "dropout": dropout,
+            "train_every_position": True}
+
+
+def training_targets(config: Mapping[str, Any], X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The targets a model config trains on: the next character after every position
+    (windows shifted by one, (N, T)) for a transformer that trains every position, else
+    ``y`` as it is."""
+    if config.get("kind") == "transformer" and config.get("train_every_position"):
+        return np.concatenate([X[:, 1:], y[:, None]], axis=1).astype(np.int64)
+    return y
+
+
+def generate(model: CharLSTM | CharTransformer, prompt: Sequence[int], length: int,
+             temperature: float = 1.0,
              generator: np.random.Generator | None = None) -> list[int]:
     """Sample ``length`` character ids to follow ``prompt`` (a non-empty sequence of ids).
 
     The prompt is read once; after that each step feeds only the character just drawn,
-    carrying the LSTM state ``(h, c)`` forward, so a step costs the same however long the
-    text already is. Each character is drawn from ``softmax(logits / temperature)``: below 1
+    carrying the model's state forward (an LSTM's ``(h, c)``, a Transformer's last
+    ``block_size`` characters), so a step costs the same however long the text already is. Each character is drawn from ``softmax(logits / temperature)``: below 1
     the model's favourite characters get likelier (safer, more repetitive text), above 1 its
     distribution flattens (more surprising, more misspelt text). Draws use ``generator``
     (default: chainrule's seeded global generator, so ``cr.manual_seed`` fixes the text).
@@ -177,8 +296,8 @@ def generate(model: CharLSTM, prompt: Sequence[int], length: int, temperature: f
         (4, True)
     """
     if not callable(getattr(model, "next_logits", None)):
-        raise TypeError(f"generate: model must be a CharLSTM (with next_logits), got "
-                        f"{type(model).__name__}")
+        raise TypeError(f"generate: model must be a CharLSTM or CharTransformer (with "
+                        f"next_logits), got {type(model).__name__}")
     prompt = [int(i) for i in prompt]
     if not prompt:
         raise ValueError("generate: the prompt must hold at least one character")
@@ -233,5 +352,5 @@ def build_model(config: Mapping[str, Any]) -> nn.Module:
 
 
 # Model kind (``--model``) -> its builder.
-_BUILDERS = {"mlp": mlp, "cnn": cnn, "lstm": lstm}
+_BUILDERS = {"mlp": mlp, "cnn": cnn, "lstm": lstm, "transformer": transformer}
 MODELS = tuple(_BUILDERS)

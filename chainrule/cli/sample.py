@@ -1,7 +1,8 @@
 """``chainrule sample RUN``: continue a prompt with text drawn, one character at a time,
-from a character-level lstm model.
+from a character-level lstm or transformer model.
 
     chainrule train --data shakespeare --model lstm --out runs/shakespeare
+    chainrule train --data shakespeare --model transformer --out runs/shakespeare-gpt
     chainrule sample runs/shakespeare --prompt "ROMEO:" --length 300 --temperature 0.8
 """
 from __future__ import annotations
@@ -11,17 +12,17 @@ import argparse
 import chainrule as cr
 from chainrule.cli.data import describe
 from chainrule.cli.errors import UserError, check_number
-from chainrule.cli.models import generate
+from chainrule.cli.models import TEXT_MODELS, generate
 from chainrule.cli.runs import load_run
 
 NAME = "sample"
-HELP = "generate text with a character-level lstm model"
+HELP = "generate text with a character-level lstm or transformer model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Continue a prompt with text sampled, one character at a time, from "
-                          "an lstm model trained by 'chainrule train --data shakespeare --model "
-                          "lstm'.")
+                          "an lstm or transformer model trained by 'chainrule train --data "
+                          "shakespeare --model lstm' (or --model transformer).")
     parser.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR")
     parser.add_argument("--prompt", default="\n", metavar="TEXT",
                         help="text to continue; every character must be in the model's "
@@ -45,11 +46,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--prompt must hold at least one character (the default is a newline)")
     ckpt_path, ckpt, config, model, prep, names = load_run(args.checkpoint)
     kind = config["model"].get("kind")
-    if kind != "lstm" or prep.get("kind") != "text":
+    if kind not in TEXT_MODELS or prep.get("kind") != "text":
         raise UserError(f"{ckpt_path} holds the {kind} model of a run on "
                         f"{describe(config['data'])}; 'chainrule sample' needs a character-level "
-                        f"lstm model (train one with: chainrule train --data shakespeare "
-                        f"--model lstm)")
+                        f"lstm or transformer model (train one with: chainrule train --data "
+                        f"shakespeare --model lstm)")
     vocab = prep["vocab"]
     unknown = sorted(set(args.prompt) - set(vocab))
     if unknown:

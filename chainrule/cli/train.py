@@ -7,6 +7,7 @@ parity.png and residuals.png); ``--resume`` continues a run exactly.
     chainrule train --data diabetes      # regression: disease progression from 10 measurements
     chainrule train --data houses.csv --target price --loss huber
     chainrule train --data shakespeare --model lstm --out runs/shakespeare
+    chainrule train --data shakespeare --model transformer --out runs/shakespeare-gpt
     chainrule train --resume runs/mnist-mlp-20240101-120000
     mpiexec -n 2 chainrule train         # data parallel: see chainrule/cli/distributed.py
 
@@ -17,6 +18,7 @@ a regression (the header says which and why; ``--task`` decides instead).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import sys
@@ -106,7 +108,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--model", choices=models.MODELS, default=None,
                    help="default mlp (lstm for shakespeare)")
     m.add_argument("--hidden", metavar="SIZES",
-                   help="hidden layer sizes, e.g. 256,128 (mlp) or 128 (lstm)")
+                   help="hidden layer sizes, e.g. 256,128 (mlp) or 128 (lstm); transformer: "
+                        "one width per layer (default 64,64)")
     m.add_argument("--activation", choices=tuple(models.ACTIVATIONS), default=None,
                    help="default relu")
     m.add_argument("--dropout", type=float, default=None, metavar="P", help="default 0")
@@ -152,10 +155,19 @@ def _model_config(args, spec_name: str, data: Prepared) -> dict[str, Any]:
     activation = args.activation or defaults.get("activation", "relu")
     dropout = defaults.get("dropout", 0.0) if args.dropout is None else args.dropout
     check_number("--dropout", dropout, 0.0, 1.0)
-    if prep["kind"] == "text" and kind != "lstm":
-        raise UserError(f"{spec_name} is character text: use --model lstm")
-    if kind == "lstm" and prep["kind"] != "text":
-        raise UserError("the lstm model reads character text: use --data shakespeare")
+    if prep["kind"] == "text" and kind not in models.TEXT_MODELS:
+        raise UserError(f"{spec_name} is character text: use --model lstm or transformer")
+    if kind in models.TEXT_MODELS and prep["kind"] != "text":
+        raise UserError(f"the {kind} model reads character text: use --data shakespeare")
+    if kind == "transformer":
+        for flag, value in (("--activation", args.activation), ("--batch-norm", args.batch_norm)):
+            if value is not None:
+                raise UserError(f"{flag} applies to the mlp and cnn models, not transformer")
+        try:
+            return models.transformer_config(outputs, prep["input_shape"][0], args.hidden,
+                                             dropout)
+        except ValueError as e:
+            raise UserError(str(e)) from None
     if kind == "cnn" and args.hidden is not None:
         raise UserError("--hidden applies to the mlp and lstm models, not cnn")
     hidden = models.parse_hidden(args.hidden if args.hidden is not None
@@ -357,7 +369,10 @@ def _divergence_message(run_dir: str) -> str:
 def _run(args, model, optimizer, data, config, run_dir: str, resume, loss_fn=None) -> int:
     cfg = config["train"]
     regression = data.task == "regression"
-    train_loader, val_loader = distributed.loaders(data, cfg["batch_size"], cfg["seed"])
+    # A transformer trained on every position learns from the windows shifted by one.
+    y_train = models.training_targets(config["model"], data.X_train, data.y_train)
+    train_data = dataclasses.replace(data, y_train=y_train)
+    train_loader, val_loader = distributed.loaders(train_data, cfg["batch_size"], cfg["seed"])
     if distributed.header(cfg["batch_size"]):
         say(args, distributed.header(cfg["batch_size"]))
     model = distributed.wrap(model, cfg["seed"])
@@ -374,8 +389,11 @@ def _run(args, model, optimizer, data, config, run_dir: str, resume, loss_fn=Non
         callbacks.append(LambdaCallback(on_train_begin=lambda s: save_checkpoint(initial, s)))
     if cfg["patience"] > 0:
         callbacks.append(EarlyStopping(monitor=monitor, patience=cfg["patience"]))
+    # Accuracy counts one label per sample: not for a model trained on every position.
+    every_position = bool(config["model"].get("train_every_position"))
     history = fit(model, loss_fn or LOSSES[cfg.get("loss", "cross_entropy")](), optimizer,
-                  train_loader, cfg["epochs"], val_loader=val_loader, metrics=_metrics(data),
+                  train_loader, cfg["epochs"], val_loader=val_loader,
+                  metrics=[] if every_position else _metrics(data),
                   callbacks=callbacks, verbose=0 if args.quiet else 1,
                   scheduler=make_scheduler(cfg, optimizer, len(train_loader)),
                   scheduler_interval="batch", resume=resume, config=config)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -140,32 +141,63 @@ def load_shakespeare() -> str:
 
 
 class MNIST(Dataset):
-    """MNIST as a dataset of ``(image, label)`` pairs.
+    """MNIST as a dataset of ``(image, label)`` pairs, built chainrule's way or torchvision's.
 
-    Args:
+    chainrule's way, ``MNIST(split, flatten=False, normalize=True, transform=None,
+    target_transform=None)``:
+
         split: "train" (60,000) or "test" (10,000).
         flatten: images as 784-vectors instead of channel-first ``(1, 28, 28)``.
         normalize: True -> float32 in [0, 1] (pixel / 255); "standard" -> float32
             standardised with the training-set mean 0.1307 and std 0.3081; False -> the raw
             uint8 pixels.
-        transform / target_transform: optional callables applied per sample to the image
-            Tensor / the int label (batches are then built sample by sample).
+        transform / target_transform: callables applied per sample to the image Tensor /
+            the int label.
 
-    ``data`` (uint8, (N, 28, 28)) and ``targets`` (int64) hold the raw arrays.
+    torchvision's way, ``MNIST(root, train=True, transform=None, target_transform=None,
+    download=False)``: the data ships inside chainrule, so ``root`` is not read and
+    ``download`` has nothing to fetch (True or False, the files are there). As in
+    torchvision, the transform receives the raw image, a uint8 (28, 28) array
+    (``transforms.ToTensor()`` makes it a float (1, 28, 28) Tensor in [0, 1]); without a
+    transform the image is that uint8 array as a Tensor.
+
+    Transforms that also take whole batches (``transforms.ToTensor``, ``Normalize`` and a
+    ``Compose`` of them) build each DataLoader batch in one pass; other callables run per
+    sample. ``data`` (uint8, (N, 28, 28)) and ``targets`` (int64) hold the raw arrays.
 
     Example:
-        >>> from chainrule.data import DataLoader
+        >>> from chainrule.data import DataLoader, transforms
         >>> x, y = next(iter(DataLoader(MNIST("test"), batch_size=128, shuffle=True)))
         >>> x.shape, x.dtype, y.shape
         ((128, 1, 28, 28), dtype('float32'), (128,))
+        >>> tv = MNIST("../data", train=False, download=True, transform=transforms.ToTensor())
+        >>> tv[0][0].shape, len(tv)
+        ((1, 28, 28), 10000)
     """
 
     classes = [str(d) for d in range(10)]
     MEAN, STD = 0.1307, 0.3081
 
-    def __init__(self, split: str = "train", flatten: bool = False, normalize: bool | str = True,
-                 transform: Callable | None = None, target_transform: Callable | None = None):
+    def __init__(self, split: str | os.PathLike = "train", train: bool | None = None,
+                 transform: Callable | None = None, target_transform: Callable | None = None,
+                 download: bool = False, *, flatten: bool = False,
+                 normalize: bool | str | None = None):
+        # torchvision's form: a root folder first (or train= given). The root is not read.
+        self.raw_images = train is not None or split not in _MNIST_FILES
+        self.root = None
+        if self.raw_images:
+            if not isinstance(split, (str, os.PathLike)):
+                raise TypeError(f"MNIST: root must be a folder path (str), got "
+                                f"{type(split).__name__}")
+            if flatten or normalize is not None:
+                raise ValueError("MNIST: flatten= and normalize= belong to chainrule's form "
+                                 "MNIST(split, ...); in torchvision's form MNIST(root, train=...) "
+                                 "give a transform (transforms.ToTensor(), Normalize(...))")
+            self.root = os.fspath(split)
+            split, normalize = ("train" if train is None or train else "test"), False
         self.split = _check_split(split, "MNIST")
+        self.train = self.split == "train"
+        normalize = True if normalize is None else normalize
         if normalize not in (True, False, "standard"):
             raise ValueError(f"MNIST: normalize must be True, False or 'standard', got {normalize!r}")
         self.flatten, self.normalize = bool(flatten), normalize
@@ -186,22 +218,38 @@ class MNIST(Dataset):
         return out.reshape(len(pixels), -1) if self.flatten else out[:, None, :, :]
 
     def __getitem__(self, index: int):
-        image = Tensor(self._images(self.data[index][None])[0])
+        if self.raw_images:          # torchvision: the transform gets the raw (28, 28) image
+            image = self.data[index]
+            image = Tensor(image.copy()) if self.transform is None else self.transform(image)
+        else:
+            image = Tensor(self._images(self.data[index][None])[0])
+            if self.transform is not None:
+                image = self.transform(image)
         label = int(self.targets[index])
-        if self.transform is not None:
-            image = self.transform(image)
         if self.target_transform is not None:
             label = self.target_transform(label)
         return image, label
 
     def fetch_batch(self, indices: np.ndarray):
-        if self.transform is not None or self.target_transform is not None:
+        if self.target_transform is not None or not _batchable(self.transform):
             return super().fetch_batch(indices)
-        return [Tensor(self._images(self.data[indices])), Tensor(self.targets[indices])]
+        images = self.data[indices] if self.raw_images else self._images(self.data[indices])
+        if self.transform is not None:
+            images = self.transform.batch(images)
+        return [images if isinstance(images, Tensor) else Tensor(images),
+                Tensor(self.targets[indices])]
 
     def __repr__(self) -> str:
+        if self.raw_images:
+            return f"MNIST(root={self.root!r}, train={self.train}, samples={len(self)})"
         return (f"MNIST(split={self.split!r}, samples={len(self)}, flatten={self.flatten}, "
                 f"normalize={self.normalize!r})")
+
+
+def _batchable(transform) -> bool:
+    """No transform, or one that also transforms a whole batch at once (``batch``)."""
+    return transform is None or (callable(getattr(transform, "batch", None))
+                                 and getattr(transform, "batchable", True))
 
 
 class Sonar(TensorDataset):

@@ -2,8 +2,10 @@
 
 ``summary(model, input_shape, batch_size)`` runs one forward pass on zeros (under
 ``no_grad``, in eval mode; the model is restored afterwards) with forward hooks on every
-leaf module, so it sees each layer's real output shape in call order, for any model (not
-only ``Sequential``).
+module, so it sees each layer's real output shape in call order, for any model (not
+only ``Sequential``). The rows are the innermost modules that ran: leaf layers, and layers
+with submodules that compute without calling them (MultiheadAttention, which uses its
+output projection's weights directly).
 
 Counting rules (one multiply-add, "MAC", is one ``a * b + c``):
 
@@ -171,9 +173,11 @@ def _tensors(obj) -> list[Tensor]:
     return [data] if isinstance(data, Tensor) else []
 
 
-def _leaf_modules(model) -> list[tuple[str, Any]]:
-    return [(name or type(model).__name__, m) for name, m in model.named_modules()
-            if not list(m.children())]
+def _innermost(calls: list) -> list:
+    """The calls of modules none of whose submodules ran: each computation once."""
+    ran = {id(mod) for _, mod, _, _ in calls}
+    return [call for call in calls
+            if not any(id(sub) in ran for sub in call[1].modules() if sub is not call[1])]
 
 
 def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary:
@@ -215,7 +219,8 @@ def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary
 
     calls: list[tuple[str, Any, tuple, Any]] = []
     handles = []
-    for name, m in _leaf_modules(model):
+    for name, m in model.named_modules():
+        name = name or type(model).__name__
         handles.append(m.register_forward_hook(
             lambda mod, args, out, _n=name: calls.append((_n, mod, args, out))))
     was_training = [(m, m.training) for m in model.modules()]
@@ -232,6 +237,7 @@ def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary
         for m, flag in was_training:
             m.training = flag
 
+    calls = _innermost(calls)
     rows: list[LayerSummary] = []
     seen_params: set[int] = set()
     grad_flows = False           # does this layer's input carry a gradient (a parameter before it)?
@@ -262,7 +268,7 @@ def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary
     notes = []
     missed = [p for p in all_params if id(p) not in seen_params]
     if missed:
-        notes.append(f"Note: {sum(p.numel() for p in missed):,} parameters belong to no leaf "
+        notes.append(f"Note: {sum(p.numel() for p in missed):,} parameters belong to no "
                      f"layer called in the forward pass and are not in the rows above.")
     if not complete:
         notes.append("Note: '?' marks layers whose multiply-adds chainrule does not count; "

@@ -54,8 +54,14 @@ def save(obj: Any, path: str | os.PathLike) -> None:
 
 
 # ---------------------------------------------------------------------------- loading
-def load(path: str | os.PathLike) -> Any:
+def load(path: str | os.PathLike, map_location=None, *, weights_only: bool | None = None) -> Any:
     """Load what :func:`save` wrote to ``path``.
+
+    ``map_location`` and ``weights_only`` are ``torch.load``'s, accepted so PyTorch code runs
+    unchanged: everything loads onto the CPU (``map_location`` may be None, ``"cpu"``, a CPU
+    device, or a dict mapping locations to ``"cpu"``), and a chainrule file holds only
+    arrays and plain values that are never executed, so it loads the same whether or not
+    ``weights_only`` asks for that safety.
 
     Raises ``FileNotFoundError`` for a missing file and :class:`CheckpointError` (a
     ``ValueError``) naming the path and the problem for a corrupt, truncated or foreign file.
@@ -67,6 +73,9 @@ def load(path: str | os.PathLike) -> Any:
         >>> cr.load(path)
         {'epoch': 2, 'history': [0.5, 0.25]}
     """
+    _check_map_location(map_location)
+    if weights_only not in (None, True, False):
+        raise TypeError(f"cr.load: weights_only must be True, False or None, got {weights_only!r}")
     safetensors = require_safetensors("cr.load")
     path = as_path(path, "cr.load")
     check_file(path, "cr.load", _KIND)
@@ -90,6 +99,20 @@ def load(path: str | os.PathLike) -> Any:
     except safetensors.SafetensorError as err:
         raise CheckpointError(f"cr.load: '{path}' is corrupt: safetensors cannot read it "
                               f"({err})") from None
+
+
+def _check_map_location(map_location) -> None:
+    """Only the CPU exists here: accept every spelling of it and refuse any other place."""
+    if map_location is None:
+        return
+    if callable(map_location) and not isinstance(map_location, str):
+        raise TypeError("cr.load: a function as map_location is not supported: chainrule "
+                        "loads every array onto the CPU (pass map_location='cpu' or None)")
+    targets = map_location.values() if isinstance(map_location, dict) else [map_location]
+    for target in targets:
+        if str(target).split(":")[0] != "cpu":
+            raise ValueError(f"cr.load: map_location {map_location!r} names a device chainrule "
+                             f"does not have; it runs on the CPU (map_location='cpu' or None)")
 
 
 def _fail(path: str, problem: str) -> CheckpointError:

@@ -45,10 +45,24 @@ from chainrule.nn.utils import rnn as _utils_rnn  # noqa: E402,F401  (cr.nn.util
 # Data parallelism over processes (chainrule.distributed): DDP and SyncBatchNorm.
 from chainrule.nn import parallel  # noqa: E402
 from chainrule.nn.sync_batchnorm import SyncBatchNorm  # noqa: E402
+# Normalisation, resizing and attention layers with PyTorch's names (issue 14).
+from chainrule.nn.activation import PReLU  # noqa: E402
+from chainrule.nn.attention import MultiheadAttention  # noqa: E402
+from chainrule.nn.normalization import (  # noqa: E402
+    GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d)
+from chainrule.nn.transformer import (  # noqa: E402
+    Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+    TransformerEncoderLayer)
+from chainrule.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
 
 __all__ += [
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d",
     "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "Dropout1d", "Dropout2d",
     "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell",
     "SyncBatchNorm", "parallel",
+]
+__all__ += [
+    "PReLU", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "Upsample",
+    "UpsamplingNearest2d", "UpsamplingBilinear2d", "MultiheadAttention", "Transformer",
+    "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer", "TransformerDecoderLayer",
 ]

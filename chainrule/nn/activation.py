@@ -5,8 +5,13 @@ output is always a new tensor.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from chainrule.nn import functional as F
+from chainrule.nn import init
+from chainrule.nn._factory import non_negative_int, param_dtype
 from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
 
 
@@ -53,6 +58,33 @@ class LeakyReLU(_Activation):
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+class PReLU(_Activation):
+    """x where x > 0, else a * x with a learned slope ``a``: one shared (``num_parameters=1``)
+    or one per channel (dim 1 of the input), each starting at ``init``. Parameter:
+    ``weight`` of shape (num_parameters,).
+
+    Example:
+        >>> act = cr.nn.PReLU(16)                  # one slope per channel
+        >>> act(cr.randn(8, 16, 10)).shape
+        (8, 16, 10)
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters = non_negative_int("PReLU: num_parameters", num_parameters)
+        self.init = init
+        self.weight = Parameter(np.full(self.num_parameters, init, dtype=param_dtype(device, dtype)))
+
+    def reset_parameters(self) -> None:
+        init.constant_(self.weight, self.init)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
 
 
 class ELU(_Activation):

@@ -8,8 +8,11 @@ result is always a new tensor (the engine keeps every recorded value intact for 
 
 Every function here is declared in the op registry (namespace "F"), and so are the
 functional forms that live with their primitives in ``chainrule.ops`` (``linear``, ``pad``,
-convolution, pooling) and the losses (``nn._loss_functions``); this module's exports are
-all of them, listed from the registry at the bottom.
+convolution, pooling), the losses (``nn._loss_functions``), attention
+(``nn._attention_functions``), group/instance norm and ``normalize``
+(``nn._norm_functions``), ``interpolate`` (``nn._sampling_functions``) and ``prelu``
+(``nn._activation_functions``); this module's exports are all of them, listed from the
+registry at the bottom.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ import numpy as np
 from chainrule.backend import ArgumentError, DtypeError
 from chainrule import ops
 from chainrule.nn import _loss_functions  # noqa: F401  (declares the losses)
+from chainrule.nn import (  # noqa: F401  (each declares its functions in the registry)
+    _activation_functions, _attention_functions, _norm_functions, _sampling_functions)
 from chainrule.ops import registry
 from chainrule.ops.embedding import EmbeddingLookup
 from chainrule.ops.norm import AffineNormalize, normalization_statistics

@@ -1,5 +1,8 @@
-"""BatchNorm1d / BatchNorm2d and LayerNorm, with PyTorch's parameters, buffers and modes."""
+"""BatchNorm1d / BatchNorm2d, InstanceNorm1d/2d/3d, LayerNorm and GroupNorm, with PyTorch's
+parameters, buffers and modes."""
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -11,8 +14,10 @@ from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
 
 
-class _BatchNorm(Module):
-    """Shared body of the BatchNorm layers; subclasses say which input ranks they accept."""
+class _NormBase(Module):
+    """Per-channel normalisation with optional affine parameters (``weight``, ``bias``) and
+    running statistics (``running_mean``, ``running_var``, ``num_batches_tracked``): the
+    shared body of BatchNorm and InstanceNorm; subclasses say which input ranks they accept."""
 
     _ranks: tuple[int, ...] = ()
 
@@ -58,15 +63,30 @@ class _BatchNorm(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
-    def _check_input(self, input: Tensor) -> None:
-        name = type(self).__name__
+    def _check_rank(self, input: Tensor) -> None:
         if input.ndim not in self._ranks:
             want = " or ".join(f"{r}D" for r in self._ranks)
-            raise ValueError(f"{name}: expected {want} input (got {input.ndim}D input of shape "
-                             f"{input.shape})")
+            raise ValueError(f"{type(self).__name__}: expected {want} input (got {input.ndim}D "
+                             f"input of shape {input.shape})")
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """Two per element: normalise, then scale and shift."""
+        return 2 * output.numel()
+
+
+class _BatchNorm(_NormBase):
+    """Shared body of the BatchNorm layers."""
+
+    def _check_input(self, input: Tensor) -> None:
+        self._check_rank(input)
         if input.shape[1] != self.num_features:
-            raise ValueError(f"{name}: expected {self.num_features} channels in dim 1, got input "
-                             f"of shape {input.shape}")
+            raise ValueError(f"{type(self).__name__}: expected {self.num_features} channels in "
+                             f"dim 1, got input of shape {input.shape}")
 
     def forward(self, input: Tensor) -> Tensor:
         self._check_input(input)
@@ -82,15 +102,6 @@ class _BatchNorm(Module):
         return F.batch_norm(input, self.running_mean if keep_running else None,
                             self.running_var if keep_running else None, self.weight, self.bias,
                             use_batch_stats, factor, self.eps)
-
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, "
-                f"track_running_stats={self.track_running_stats}")
-
-    def forward_macs(self, inputs: tuple, output) -> int:
-        """Two per element: normalise, then scale and shift."""
-        return 2 * output.numel()
 
 
 class BatchNorm1d(_BatchNorm):
@@ -115,6 +126,107 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalisation over (N, C, H, W) inputs, per channel (see BatchNorm1d)."""
 
     _ranks = (4,)
+
+
+class _InstanceNorm(_NormBase):
+    """Shared body of the InstanceNorm layers: PyTorch's defaults (no affine parameters, no
+    running statistics) and its handling of unbatched input."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, device=None,
+                 dtype=None, *, bias: bool = True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
+                         bias=bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_rank(input)
+        unbatched = input.ndim == self._ranks[0]
+        channels = input.shape[0 if unbatched else 1]
+        if channels != self.num_features:
+            message = (f"{type(self).__name__}: expected input's size at dim "
+                       f"{0 if unbatched else 1} to match num_features ({self.num_features}), "
+                       f"got input of shape {input.shape}")
+            if self.affine:
+                raise ValueError(message)
+            warnings.warn(message + "; num_features is not used because affine=False",
+                          stacklevel=2)
+        x = input.unsqueeze(0) if unbatched else input
+        out = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                              self.training or not self.track_running_stats,
+                              0.0 if self.momentum is None else self.momentum, self.eps)
+        return out.squeeze(0) if unbatched else out
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or unbatched (C, L) input: each channel of each
+    sample normalised over its positions (then, with ``affine=True``, scaled and shifted per
+    channel). With ``track_running_stats=True``, eval mode uses running statistics.
+
+    Example:
+        >>> norm = cr.nn.InstanceNorm1d(16, affine=True)
+        >>> norm(cr.randn(4, 16, 50)).shape
+        (4, 16, 50)
+    """
+
+    _ranks = (2, 3)
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or unbatched (C, H, W) input, per sample and
+    channel over H x W (see InstanceNorm1d). Example: ``cr.nn.InstanceNorm2d(3)``"""
+
+    _ranks = (3, 4)
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or unbatched (C, D, H, W) input (see
+    InstanceNorm1d). Example: ``cr.nn.InstanceNorm3d(8, affine=True)``"""
+
+    _ranks = (4, 5)
+
+
+class GroupNorm(Module):
+    """Group normalisation: the C channels of (N, C, *) input are split into ``num_groups``
+    groups, each normalised per sample over its channels and positions, then (with
+    ``affine``) scaled and shifted per channel. Independent of the batch size, and the same
+    in training and evaluation.
+
+    Example:
+        >>> gn = cr.nn.GroupNorm(4, 32)          # 4 groups of 8 channels
+        >>> gn(cr.randn(2, 32, 8, 8)).shape
+        (2, 32, 8, 8)
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, device=None, dtype=None, *, bias: bool = True):
+        super().__init__()
+        self.num_groups = non_negative_int("GroupNorm: num_groups", num_groups)
+        self.num_channels = non_negative_int("GroupNorm: num_channels", num_channels)
+        if self.num_groups == 0 or num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
+        self.eps, self.affine = eps, affine
+        dt = param_dtype(device, dtype)
+        self.register_parameter("weight", Parameter(np.ones(num_channels, dtype=dt))
+                                if affine else None)
+        self.register_parameter("bias", Parameter(np.zeros(num_channels, dtype=dt))
+                                if affine and bias else None)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
+
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """Two per element: normalise, then scale and shift."""
+        return 2 * output.numel()
 
 
 class LayerNorm(Module):

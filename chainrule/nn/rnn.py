@@ -4,11 +4,13 @@ Names, shapes, gate order and initialisation are PyTorch's, so ``state_dict`` ke
 to one: ``weight_ih_l{k}`` (G*H, in), ``weight_hh_l{k}`` (G*H, H), ``bias_ih_l{k}``,
 ``bias_hh_l{k}`` (G*H,), with a ``_reverse`` suffix for the backward direction, where G is 4
 for LSTM (gates i, f, g, o), 3 for GRU (r, z, n) and 1 for RNN; every one starts as
-U(-1/sqrt(H), 1/sqrt(H)).
+U(-1/sqrt(H), 1/sqrt(H)). A projected LSTM (``proj_size`` P > 0) also has ``weight_hr_l{k}``
+(P, H), its hidden state h = W_hr (o tanh(c)) has P features, and ``weight_hh_l{k}`` is (4H, P).
 
 Each layer and direction is one fused primitive (see ``chainrule.ops.recurrent``): the input
 projection for all steps in one matrix product, then the recurrence with its own
-backpropagation-through-time backward.
+backpropagation-through-time backward. (A projected LSTM runs its steps as composed engine
+operations instead: :func:`projected_lstm_layer`.)
 
 Variable-length batches: pass a :class:`~chainrule.nn.utils.rnn.PackedSequence` (as in
 PyTorch), or the padded batch with ``lengths=`` (or a 0/1 ``mask=`` shaped like the first
@@ -47,7 +49,7 @@ class RNNBase(Module):
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, device=None, dtype=None):
+                 bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
         super().__init__()
         name = type(self).__name__
         if mode not in GATES:
@@ -56,6 +58,14 @@ class RNNBase(Module):
         self.input_size = _positive_int(f"{name}: input_size", input_size)
         self.hidden_size = _positive_int(f"{name}: hidden_size", hidden_size)
         self.num_layers = _positive_int(f"{name}: num_layers", num_layers)
+        if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)) or proj_size < 0:
+            raise ValueError(f"{name}: proj_size should be a non-negative integer, got {proj_size!r}")
+        if proj_size and mode != "LSTM":
+            raise ValueError(f"{name}: proj_size argument is only supported for LSTM, not RNN or GRU")
+        if proj_size >= hidden_size:
+            raise ValueError(f"{name}: proj_size ({proj_size}) has to be smaller than "
+                             f"hidden_size ({hidden_size})")
+        self.proj_size = int(proj_size)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
             raise ValueError(f"{name}: dropout should be a number in [0, 1] representing the "
                              f"probability of an element being zeroed, got {dropout!r}")
@@ -68,14 +78,17 @@ class RNNBase(Module):
         dt = param_dtype(device, dtype)
         gates = GATES[mode] * hidden_size
         directions = 2 if bidirectional else 1
+        state_size = self.proj_size or hidden_size          # the features of h
         self._flat_weights_names: list[str] = []
         for layer in range(num_layers):
-            layer_in = input_size if layer == 0 else hidden_size * directions
+            layer_in = input_size if layer == 0 else state_size * directions
             for direction in range(directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                shapes = [("weight_ih", (gates, layer_in)), ("weight_hh", (gates, hidden_size))]
+                shapes = [("weight_ih", (gates, layer_in)), ("weight_hh", (gates, state_size))]
                 if bias:
                     shapes += [("bias_ih", (gates,)), ("bias_hh", (gates,))]
+                if self.proj_size:
+                    shapes.append(("weight_hr", (self.proj_size, hidden_size)))
                 for kind, shape in shapes:
                     setattr(self, kind + suffix, Parameter(np.empty(shape, dtype=dt)))
                     self._flat_weights_names.append(kind + suffix)
@@ -93,8 +106,9 @@ class RNNBase(Module):
 
     @property
     def all_weights(self) -> list[list[Parameter]]:
-        """The parameters grouped per layer and direction: [[w_ih, w_hh, b_ih, b_hh], ...]."""
-        per = 4 if self.bias else 2
+        """The parameters grouped per layer and direction: [[w_ih, w_hh, b_ih, b_hh], ...]
+        (and w_hr last for a projected LSTM)."""
+        per = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         flat = [getattr(self, n) for n in self._flat_weights_names]
         return [flat[i:i + per] for i in range(0, len(flat), per)]
 
@@ -107,13 +121,15 @@ class RNNBase(Module):
 
     # ------------------------------------------------------------------ forward
     def _initial_state(self, hx, batch: int, dtype, unbatched: bool):
-        """(h0, c0) as (L*D, B, H) tensors or zero arrays, with PyTorch's shape checks."""
+        """(h0, c0) as (L*D, B, H) tensors or zero arrays (h0's last dim is proj_size for a
+        projected LSTM), with PyTorch's shape checks."""
         name = type(self).__name__
         directions = 2 if self.bidirectional else 1
-        expected = (self.num_layers * directions, batch, self.hidden_size)
+        expected_c = (self.num_layers * directions, batch, self.hidden_size)
+        expected_h = expected_c[:2] + (self.proj_size or self.hidden_size,)
         if hx is None:
-            zeros = np.zeros(expected, dtype=dtype)
-            return zeros, (zeros if self.mode == "LSTM" else None)
+            return (np.zeros(expected_h, dtype=dtype),
+                    np.zeros(expected_c, dtype=dtype) if self.mode == "LSTM" else None)
         if self.mode == "LSTM":
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"{name}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
@@ -123,7 +139,7 @@ class RNNBase(Module):
                 raise TypeError(f"{name}: hx must be a single tensor h_0, got a {type(hx).__name__}")
             states = [hx]
         out = []
-        for what, s in zip(("h_0", "c_0"), states):
+        for what, s, expected in zip(("h_0", "c_0"), states, (expected_h, expected_c)):
             s = s if isinstance(s, Tensor) else Tensor(np.asarray(s))
             if unbatched:
                 if s.ndim != 2:
@@ -223,9 +239,15 @@ class RNNBase(Module):
             for direction in range(directions):
                 k = layer * directions + direction
                 w_ih, w_hh, b_ih, b_hh = self._layer_params(layer, direction)
-                out, h_n, c_n = recurrent_layer(
-                    self.mode, layer_input, h0[k], None if c0 is None else c0[k],
-                    w_ih, w_hh, b_ih, b_hh, mask=step_mask, reverse=bool(direction))
+                if self.proj_size:
+                    w_hr = getattr(self, f"weight_hr_l{layer}" + ("_reverse" if direction else ""))
+                    out, h_n, c_n = projected_lstm_layer(
+                        layer_input, h0[k], c0[k], w_ih, w_hh, b_ih, b_hh, w_hr,
+                        mask=step_mask, reverse=bool(direction))
+                else:
+                    out, h_n, c_n = recurrent_layer(
+                        self.mode, layer_input, h0[k], None if c0 is None else c0[k],
+                        w_ih, w_hh, b_ih, b_hh, mask=step_mask, reverse=bool(direction))
                 outs.append(out)
                 h_finals.append(h_n)
                 c_finals.append(c_n)
@@ -250,16 +272,22 @@ class RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         return s
 
     def forward_macs(self, inputs: tuple, output) -> int:
         """The gate matrix products: per time step, sample, layer and direction, gates x hidden
         x (input + hidden), with 4 gates for LSTM, 3 for GRU, 1 for RNN (the elementwise gate
-        arithmetic is not counted). A packed input counts its real steps only."""
+        arithmetic is not counted). A packed input counts its real steps only. A projected
+        LSTM's state has proj_size P features (in place of hidden ones) and adds P x hidden
+        per step for the projection."""
         x = inputs[0].data if isinstance(inputs[0], PackedSequence) else inputs[0]
         steps_samples = x.shape[0] if x.ndim == 2 else x.shape[0] * x.shape[1]  # T, or T * B
         dirs, h = 2 if self.bidirectional else 1, self.hidden_size
-        per_step = sum(GATES[self.mode] * h * ((self.input_size if k == 0 else h * dirs) + h) * dirs
+        p = self.proj_size or h
+        per_step = sum((GATES[self.mode] * h * ((self.input_size if k == 0 else p * dirs) + p)
+                        + (p * h if self.proj_size else 0)) * dirs
                        for k in range(self.num_layers))
         return steps_samples * per_step
 
@@ -282,7 +310,7 @@ class RNN(RNNBase):
         self.nonlinearity = nonlinearity
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         device, dtype)
+                         device=device, dtype=dtype)
 
 
 class LSTM(RNNBase):
@@ -299,12 +327,8 @@ class LSTM(RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
-        if proj_size:
-            raise ValueError("LSTM: proj_size (projected LSTM) is not supported; use "
-                             "proj_size=0 and a Linear layer on the output")
-        self.proj_size = 0
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, device, dtype)
+                         dropout, bidirectional, proj_size, device=device, dtype=dtype)
 
 
 class GRU(RNNBase):
@@ -322,7 +346,37 @@ class GRU(RNNBase):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, device=None, dtype=None):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, device, dtype)
+                         dropout, bidirectional, device=device, dtype=dtype)
+
+
+def projected_lstm_layer(x: Tensor, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, mask=None,
+                         reverse: bool = False):
+    """One layer and direction of a projected LSTM over time-major x (T, B, in), composed
+    of engine operations step by step (gates i, f, g, o as PyTorch's):
+
+        c' = sigmoid(f) c + sigmoid(i) tanh(g),   h' = W_hr (sigmoid(o) tanh(c'))
+
+    Returns ``(output (T, B, P), h_n (B, P), c_n (B, H))``; with ``mask`` (T, B, 1) of 1/0
+    padded steps carry the state over and output zeros (as :func:`recurrent_layer`).
+    """
+    xproj = F.linear(x, w_ih, b_ih)                  # every step's input part, one product
+    h = h0 if isinstance(h0, Tensor) else Tensor(h0)
+    c = c0 if isinstance(c0, Tensor) else Tensor(c0)
+    steps = x.shape[0]
+    outputs = [None] * steps
+    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        i, f, g, o = ops.chunk(xproj[t] + F.linear(h, w_hh, b_hh), 4, 1)
+        c_new = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        h_new = F.linear(ops.sigmoid(o) * ops.tanh(c_new), w_hr)
+        if mask is not None:
+            m = mask[t].astype(xproj.dtype)           # (B, 1): 1 real step, 0 padding
+            h_new, c_new = h_new * m + h * (1 - m), c_new * m + c * (1 - m)
+        h, c = h_new, c_new
+        outputs[t] = h
+    out = ops.stack(outputs)
+    if mask is not None:
+        out = out * mask.astype(out.dtype)
+    return out, h, c
 
 
 # ------------------------------------------------------------------------------- cells

@@ -31,6 +31,7 @@ from chainrule.train.callbacks import (
 from chainrule.train.checkpoint import load_checkpoint
 from chainrule.train.history import History
 from chainrule.train.metric_specs import MetricSpec, make_metrics
+from chainrule.train.names import as_loader, make_loss, make_optimizer
 from chainrule.train.progress import ProgressBar
 from chainrule.train.state import TrainState
 
@@ -67,17 +68,21 @@ def _loss_value(loss, who: str) -> float:
 
 
 # ------------------------------------------------------------------ evaluate
-def evaluate(model, loader, loss_fn: Callable | None = None,
-             metrics: Sequence[MetricSpec] = ("accuracy",)) -> dict[str, float]:
+def evaluate(model, loader, loss_fn: Callable | str | None = None,
+             metrics: Sequence[MetricSpec] = ("accuracy",), *,
+             batch_size: int = 256) -> dict[str, float]:
     """Mean loss (when ``loss_fn`` is given) and metrics of ``model`` over ``loader``,
     computed in ``eval()`` mode without recording a graph; the model's train/eval mode is
-    restored afterwards.
+    restored afterwards. ``loader`` may also be an ``(inputs, targets)`` pair of arrays
+    (read in batches of ``batch_size``) and ``loss_fn`` a loss name (``"cross_entropy"``).
 
     Example:
         >>> cr.train.evaluate(model, test_loader, cr.nn.CrossEntropyLoss())   # doctest: +SKIP
         {'loss': 0.071, 'accuracy': 0.978}
     """
     metric_objs = make_metrics(metrics)
+    loader = as_loader(loader, batch_size, False, "evaluate")
+    loss_fn = None if loss_fn is None else make_loss(loss_fn)
     loss_sum, seen = _evaluation_pass(model, loader, loss_fn, metric_objs)
     if seen == 0:
         raise ValueError("evaluate: the loader produced no batches")
@@ -147,19 +152,24 @@ def predict(model, data, batch_size: int = 256) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------- fit
-def fit(model, loss_fn: Callable, optimizer, train_loader, epochs: int, val_loader=None,
+def fit(model, loss_fn: Callable | str, optimizer, train_loader, epochs: int, val_loader=None,
         metrics: Sequence[MetricSpec] = ("accuracy",), callbacks: Iterable[Callback] = (),
         scheduler=None, scheduler_interval: str = "epoch", verbose: int = 1,
         start_epoch: int = 0, *, history: History | None = None, global_step: int = 0,
         resume: str | os.PathLike | dict | None = None, config: dict | None = None,
-        nan_guard: bool = True, scheduler_monitor: str = "val_loss") -> History:
+        nan_guard: bool = True, scheduler_monitor: str = "val_loss",
+        batch_size: int = 32) -> History:
     """Train ``model`` for epochs ``start_epoch + 1 .. epochs`` and return the History.
 
     Args:
         model: a ``cr.nn.Module``.
-        loss_fn: ``loss_fn(outputs, targets)`` -> scalar Tensor (e.g. ``nn.CrossEntropyLoss()``).
-        optimizer: a ``cr.optim`` optimiser over the model's parameters.
-        train_loader / val_loader: iterables of ``(inputs, targets)`` batches (DataLoaders).
+        loss_fn: ``loss_fn(outputs, targets)`` -> scalar Tensor (e.g. ``nn.CrossEntropyLoss()``),
+            or a loss name: ``"cross_entropy"``, ``"mse"``, ``"bce_with_logits"`` ...
+        optimizer: a ``cr.optim`` optimiser over the model's parameters, or a name
+            (``"adam"``, ``"sgd"``, ...) for that optimiser with its default arguments.
+        train_loader / val_loader: iterables of ``(inputs, targets)`` batches (DataLoaders),
+            or ``(inputs, targets)`` pairs of arrays or Tensors, read in batches of
+            ``batch_size`` (training: shuffled every epoch).
         epochs: the epoch number to stop after (the total, counting resumed epochs).
         metrics: names (``"accuracy"``, ...) or metric objects with ``update/compute/reset``;
             logged for training batches and, prefixed ``val_``, for validation.
@@ -193,6 +203,8 @@ def fit(model, loss_fn: Callable, optimizer, train_loader, epochs: int, val_load
         ...                     val_loader=val_loader,
         ...                     callbacks=[cr.train.EarlyStopping(patience=2)])  # doctest: +SKIP
         >>> hist.history["val_accuracy"][-1]                                      # doctest: +SKIP
+        >>> cr.train.fit(model, "cross_entropy", "adam", (X, y), epochs=5,
+        ...              val_loader=(X_val, y_val))                               # doctest: +SKIP
     """
     if scheduler_interval not in ("epoch", "batch"):
         raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
@@ -203,6 +215,9 @@ def fit(model, loss_fn: Callable, optimizer, train_loader, epochs: int, val_load
     if rank != 0:
         verbose = 0             # one progress display: rank 0's
     threads.fit_threads()
+    loss_fn, optimizer = make_loss(loss_fn), make_optimizer(optimizer, model)
+    train_loader = as_loader(train_loader, batch_size, True, "fit")
+    val_loader = as_loader(val_loader, max(batch_size, 256), False, "fit")
     if resume is not None:
         ckpt = load_checkpoint(resume, model, optimizer, scheduler, train_loader=train_loader)
         start_epoch, global_step = ckpt["epoch"], ckpt["global_step"]
