@@ -103,8 +103,8 @@ def xor(args) -> None:
     model, opt, loss_fn, x, y = runner.model, runner.opt, runner.loss_fn, runner.x, runner.y
     for _ in range(500):
         runner.step()
-    w1, b1, w2, b2 = (np.array(p.data) for p in model.parameters())
-    floor = numpy_step(x.data, y.data, w1, b1, w2, b2, 0.5)
+    w1, b1, w2, b2 = (np.array(p.numpy()) for p in model.parameters())
+    floor = numpy_step(x.numpy(), y.numpy(), w1, b1, w2, b2, 0.5)
     n, r = args.calls, args.repeats
     times = {"whole step": best_us(runner.step, n, r),
              "NumPy floor (same arithmetic)": best_us(floor, n, r),
@@ -140,7 +140,7 @@ def mlp_large(args) -> None:
     runner = CASES["mlp_large"].build_chainrule()
     model, opt, loss_fn, x, y = runner.model, runner.opt, runner.loss_fn, runner.x, runner.y
     runner.step()
-    w, xa = model[0].weight.data, x.data
+    w, xa = model[0].weight.numpy(), x.numpy()
     rng = np.random.default_rng(0)
     h = np.maximum(xa @ w.T, 0)
     g = rng.standard_normal(h.shape).astype(np.float32)
@@ -177,8 +177,8 @@ def mlp_large(args) -> None:
     # The update alone on the two large weights: the plain expression (a full-size
     # temporary, memory read twice), chainrule's chunked update on one thread, and on the
     # configured threads. Same arithmetic; only the weights' values drift.
-    weights = [model[0].weight.data, model[2].weight.data]
-    grads = [model[0].weight.grad.data, model[2].weight.grad.data]
+    weights = [model[0].weight.numpy(), model[2].weight.numpy()]
+    grads = [model[0].weight.grad.numpy(), model[2].weight.grad.numpy()]
 
     def plain():
         for p, g in zip(weights, grads):
@@ -216,12 +216,12 @@ def mlp(args) -> None:
         runner.step()
     layers = [m for m in model if hasattr(m, "weight")]
     rng = np.random.default_rng(0)
-    inputs, h = [], x.data
+    inputs, h = [], x.numpy()
     for layer in layers:                        # each layer's input, as the step sees it
         inputs.append(h)
-        h = np.maximum(h @ layer.weight.data.T, 0)
+        h = np.maximum(h @ layer.weight.numpy().T, 0)
     grads = [rng.standard_normal((x.shape[0], m.out_features)).astype(np.float32) for m in layers]
-    weights = [m.weight.data for m in layers]
+    weights = [m.weight.numpy() for m in layers]
 
     def products(mm, xs, ws, gs):
         def run():

@@ -58,7 +58,7 @@ class ChainruleRunner(_Runner):
         return [(cr.Tensor(x), cr.Tensor(y)) for x, y in self.case.check_batches()]
 
     def named_parameters(self) -> dict[str, np.ndarray]:
-        return {n: p.data for n, p in self.model.named_parameters()}
+        return {n: p.numpy() for n, p in self.model.named_parameters()}
 
 
 class TorchRunner(_Runner):
@@ -136,7 +136,7 @@ class Case:
     def build_torch(self, ours: ChainruleRunner) -> TorchRunner:
         import torch
         model = self.model(torch.nn)
-        model.load_state_dict({k: torch.from_numpy(np.array(v.data))
+        model.load_state_dict({k: torch.from_numpy(np.array(v.numpy()))
                                for k, v in ours.model.state_dict().items()})
         return TorchRunner(self, model)
 

@@ -127,8 +127,8 @@ def worker_chainrule(case, args) -> dict:
     note = _check_chainrule(case, rank, world, sequences)
     cr.manual_seed(0)
     runner = ChainruleRunner(case, cr.nn.parallel.DistributedDataParallel(case.model(cr.nn)))
-    runner.x = cr.Tensor(_half(runner.x.data, rank, world, sequences))
-    runner.y = cr.Tensor(_half(runner.y.data, rank, world, False))
+    runner.x = cr.Tensor(_half(runner.x.numpy(), rank, world, sequences))
+    runner.y = cr.Tensor(_half(runner.y.numpy(), rank, world, False))
     ms = _time(runner.step, args.inner or case.inner, args.repeats, args.warmup, dist.barrier)
     return {"ms": ms, "threads": cr.get_num_threads(), "note": note}
 
@@ -158,8 +158,8 @@ def _check_chainrule(case, rank: int, world: int, sequences: bool) -> str:
         theirs.train_step(x, y)
     theirs_params = theirs.named_parameters()
     for name, p in model.named_parameters():
-        if not np.allclose(p.data, theirs_params[name], rtol=1e-3, atol=1e-5):
-            err = float(np.max(np.abs(p.data - theirs_params[name])))
+        if not np.allclose(p.numpy(), theirs_params[name], rtol=1e-3, atol=1e-5):
+            err = float(np.max(np.abs(p.numpy() - theirs_params[name])))
             raise SystemExit(f"{case.name}: parameter {name} differs from PyTorch on the global "
                              f"batch after 3 data-parallel steps (max {err:.3g})")
     return "agrees with PyTorch on the global batch over 3 steps" + (

@@ -139,10 +139,10 @@ class Function:
         if not isinstance(array, np.ndarray):
             return array
         for t in self.inputs:
-            if t is not None and t.data is array:
+            if t is not None and t._array is array:
                 return t
         out = self._output() if self._output is not None else None
-        if out is not None and out.data is array:
+        if out is not None and out._array is array:
             return out
         return Tensor(array)
 
@@ -158,7 +158,7 @@ class Function:
         record = False
         for a in args:
             if isinstance(a, Tensor):
-                data = a.data
+                data = a._array
                 arrays.append(data)
                 if recording:
                     box = a._version_box
@@ -193,7 +193,7 @@ class Function:
             # A view of an input (slice, reshape, transpose...): one memory, one version
             # count, so an in-place change through either is seen by backwards of both.
             for a in args:
-                if isinstance(a, Tensor) and np.may_share_memory(out, a.data):
+                if isinstance(a, Tensor) and np.may_share_memory(out, a._array):
                     result._version_box = a._version_box
                     break
         if record and out.dtype.kind in "fc":
@@ -278,11 +278,11 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
                         waits.arrived(t, None, sink)
                     continue
                 if create_graph:
-                    gi = _fit(gi, t.data)
+                    gi = _fit(gi, t._array)
                 else:                       # _fit's plain branch, inline: the hot path
                     if type(gi) is Tensor:
-                        gi = gi.data        # a rule that applied another Function (index)
-                    data = t.data
+                        gi = gi._array        # a rule that applied another Function (index)
+                    data = t._array
                     if gi.shape != data.shape:
                         gi = backend.sum_to(gi, data.shape)
                     if gi.dtype is not data.dtype and gi.dtype != data.dtype:
@@ -374,7 +374,7 @@ def _reference_backward(node: Function, g) -> tuple:
             f"{node.name()} were freed by the first backward. Pass retain_graph=True to the "
             f"first backward() to keep them.")
     args, kwargs = node._args
-    node._check_versions([t.data for t in args if isinstance(t, Tensor)])
+    node._check_versions([t._array for t in args if isinstance(t, Tensor)])
     out = type(node).reference(*args, **kwargs)
     wanted = {id(t): t for t in node.inputs if t is not None}
     sink = _Capture(wanted, create_graph=True)
@@ -398,7 +398,7 @@ def _check_finite(node: Function, grads) -> None:
     for g in grads:
         if g is None:
             continue
-        arr = g.data if isinstance(g, Tensor) else g
+        arr = g._array if isinstance(g, Tensor) else g
         if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
             where = ""
             if node._created_at:
@@ -431,18 +431,18 @@ class _Accumulate(_Sink):
 
     def deliver(self, t: Tensor, g) -> None:
         if isinstance(g, Tensor):
-            g = g.data
+            g = g._array
         if t.grad is None:
             _store_first(t, g, self.handed)
         elif t.grad.grad_fn is not None:
-            t.grad = Tensor(t.grad.data + g)
-        elif id(t.grad.data) in self.handed:
+            t.grad = Tensor(t.grad._array + g)
+        elif id(t.grad._array) in self.handed:
             # Stored during this pass: the same array may still be pending for another node
             # (``a + b`` hands one array to both), so adding in place would corrupt that one.
             # (np.asarray: NumPy returns a scalar, not an array, for the sum of two 0-d arrays.)
-            t.grad.data = np.asarray(t.grad.data + g)
+            t.grad._array = np.asarray(t.grad._array + g)
         else:
-            t.grad.data += g
+            t.grad._array += g
 
 
 class _GraphGrads(_Sink):
@@ -453,9 +453,9 @@ class _GraphGrads(_Sink):
     def deliver(self, t: Tensor, g) -> None:
         gt = g if isinstance(g, Tensor) else Tensor(g)
         if t.grad is None:
-            if id(gt.data) in self.handed:
+            if id(gt._array) in self.handed:
                 gt = gt.clone()                 # a recorded copy keeps the graph
-            self.handed.add(id(gt.data))
+            self.handed.add(id(gt._array))
             t.grad = gt
         else:
             t.grad = t.grad + gt
@@ -518,7 +518,7 @@ def _run_tensor_hooks(hooks: dict, g, create_graph: bool):
         if changed is not None:
             if not isinstance(changed, Tensor):
                 changed = Tensor(np.asarray(changed))
-            g = changed if create_graph else changed.data
+            g = changed if create_graph else changed._array
     return g
 
 
@@ -652,33 +652,33 @@ def zero_grad_(t, set_to_none: bool = True) -> None:
         return
     if set_to_none:
         t.grad = None
-        data = grad.data if type(grad) is Tensor else getattr(grad, "data", None)
+        data = grad._array if type(grad) is Tensor else getattr(grad, "_array", None)
         large = getattr(data, "nbytes", 0) >= kernels.SPARE_MIN_BYTES
         del data            # keep_spare counts the references to the array: hold none here
         if large:
             kernels.keep_spare(t, grad)
     elif getattr(grad, "grad_fn", None) is not None:
         # A gradient recorded under create_graph: replace it by a detached zero.
-        t.grad = Tensor(np.zeros_like(grad.data))
+        t.grad = Tensor(np.zeros_like(grad._array))
     else:
-        grad.data[...] = 0
+        grad._array[...] = 0
         if isinstance(grad, Tensor):
             grad._version += 1
 
 
 def _array_of(g) -> np.ndarray:
-    return g.data if isinstance(g, Tensor) else g
+    return g._array if isinstance(g, Tensor) else g
 
 
 def _as_grad(t: Tensor, gradient, name: str, create_graph: bool = False):
     """The starting gradient for ``t``: an array, or under ``create_graph`` a Tensor (the
     caller's own, if given, so a differentiable ``grad_outputs`` stays in the graph)."""
     if gradient is None:
-        if t.data.size != 1:
+        if t._array.size != 1:
             raise RuntimeError(
                 f"{name}: grad can be implicitly created only for scalar outputs, but this "
                 f"tensor has shape {t.shape}; pass gradient= (a tensor of that shape)")
-        g = ONE[t.data.dtype].copy() if t.data.ndim == 0 else np.ones_like(t.data)
+        g = ONE[t._array.dtype].copy() if t._array.ndim == 0 else np.ones_like(t._array)
         return Tensor(g) if create_graph else g
     if isinstance(gradient, Tensor):
         g = gradient
@@ -686,7 +686,7 @@ def _as_grad(t: Tensor, gradient, name: str, create_graph: bool = False):
         g = Tensor(np.asarray(gradient, dtype=t.dtype))
     if g.shape != t.shape:
         raise RuntimeError(f"{name}: gradient has shape {g.shape} but the tensor has shape {t.shape}")
-    return g if create_graph else g.data
+    return g if create_graph else g._array
 
 
 def backward(tensor: Tensor, gradient=None, retain_graph: bool = False,
@@ -768,7 +768,7 @@ def rebase_inplace(target: Tensor, result: Tensor, snapshot: Tensor) -> None:
     """Make ``target`` the output of ``result``'s node: copy the values into ``target``'s
     memory, bump its version, and move the node (and what it saved of its output) over.
     ``snapshot`` is what ``result`` was computed from: ``target`` before the change."""
-    np.copyto(target.data, result.data, casting="unsafe")
+    np.copyto(target._array, result._array, casting="unsafe")
     target._version += 1
     node = result.grad_fn
     target.grad_fn = node
@@ -777,7 +777,7 @@ def rebase_inplace(target: Tensor, result: Tensor, snapshot: Tensor) -> None:
         return
     node._inplace_source = snapshot
     node._output = weakref.ref(target)
-    old, new = result.data, target.data
+    old, new = result._array, target._array
     if node._saved:
         node._saved = tuple(new if x is old else x for x in node._saved)
     node._saved_versions = [(target._version_box, target._version, id(new)) if array_id == id(old)
@@ -790,7 +790,7 @@ def _version_read(t: Tensor, seq: int, reader: Function) -> Tensor:
     created at ``seq`` read. A view of t (a slice ...) taken before the change and still alive
     holds the new values, which the old version did not produce: refused, not guessed."""
     out = reader._output() if reader._output is not None else None
-    if out is not None and np.may_share_memory(out.data, t.data):
+    if out is not None and np.may_share_memory(out._array, t._array):
         raise RuntimeError(
             f"a view of a tensor ({reader.name()}'s output) was taken before the tensor was "
             f"changed in place, and is still in use: its gradient cannot be told apart. Take "

@@ -26,17 +26,17 @@ def _numeric_jacobian_vjp(fn, inputs, i, out_grads, eps):
     """d(sum_k out_k * w_k)/d inputs[i], by central differences."""
     x = inputs[i]
     num = np.zeros(x.shape, dtype=np.float64)
-    data = x.data
+    data = x._array
     # Perturb through a multi-index, not a flattened view: reshape(-1) of a non-contiguous
     # array is a copy, and nudging a copy would leave the input untouched.
     for idx in np.ndindex(*x.shape):
         orig = data[idx]
         data[idx] = orig + eps
         with no_grad():
-            plus = [o.data.astype(np.float64) for o in _as_tuple(fn(*inputs))]
+            plus = [o._array.astype(np.float64) for o in _as_tuple(fn(*inputs))]
         data[idx] = orig - eps
         with no_grad():
-            minus = [o.data.astype(np.float64) for o in _as_tuple(fn(*inputs))]
+            minus = [o._array.astype(np.float64) for o in _as_tuple(fn(*inputs))]
         data[idx] = orig
         num[idx] = sum(np.sum((p - m) * w) for p, m, w in zip(plus, minus, out_grads)) / (2 * eps)
     return num
@@ -90,7 +90,7 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor] | Tensor, eps: float = 1e-6
                              allow_unused=True)
     for k, a in zip(diff_idx, analytic):
         numeric = _numeric_jacobian_vjp(fn, inputs, k, weights, eps)
-        a_arr = np.zeros(inputs[k].shape) if a is None else a.data.astype(np.float64)
+        a_arr = np.zeros(inputs[k].shape) if a is None else a._array.astype(np.float64)
         _compare(f"gradient of input {k}", a_arr, numeric, atol, rtol)
     return True
 

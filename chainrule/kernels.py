@@ -184,7 +184,7 @@ SPARE_MIN_BYTES = 32 << 20
 def keep_spare(t, grad) -> None:
     """Called by ``autograd.zero_grad_`` as it drops ``grad`` from ``t``: keep its array as
     ``t._grad_spare`` when it is large and nobody else can see it."""
-    arr = getattr(grad, "data", None)
+    arr = getattr(grad, "_array", None)
     if (_enabled and type(arr) is np.ndarray and arr.nbytes >= SPARE_MIN_BYTES
             and getattr(grad, "grad_fn", None) is None and arr.base is None
             and _reference_counts(grad, arr) == _UNSHARED_GRAD):
@@ -198,7 +198,7 @@ def _spare_for(t, shape: tuple, dtype) -> np.ndarray | None:
     """The spare array to compute leaf ``t``'s gradient into, or None. Taken at most once:
     a second use of ``t`` in the same backward gets a fresh array. (``dtype`` may be a
     callable giving it, so the usual case, no spare, does not compute it.)"""
-    if not _enabled or t is None or t.data.nbytes < SPARE_MIN_BYTES:
+    if not _enabled or t is None or t._array.nbytes < SPARE_MIN_BYTES:
         return None                     # too small to have been kept (the usual case)
     spare = getattr(t, "_grad_spare", None)
     if spare is None:
@@ -225,11 +225,11 @@ def _reference_counts(*objects) -> tuple:
 
 
 class _Holder:
-    __slots__ = ("data", "_grad_spare")
+    __slots__ = ("_array", "_grad_spare")
 
 
 def _counts_as_in_keep_spare(t, grad) -> tuple:
-    arr = getattr(grad, "data", None)       # the same frame shape as keep_spare's
+    arr = getattr(grad, "_array", None)       # the same frame shape as keep_spare's
     return _reference_counts(grad, arr)
 
 
@@ -238,7 +238,7 @@ def _calibrate() -> tuple[tuple, tuple]:
     holds: measured rather than assumed, since interpreters count borrowed references
     differently (CPython 3.14 borrows more of them)."""
     grad = _Holder()                     # as in zero_grad_: held by its local, and passed on
-    grad.data = np.empty(1)
+    grad._array = np.empty(1)
     unshared_grad = _counts_as_in_keep_spare(None, grad)
     holder = _Holder()
     holder._grad_spare = np.empty(1)

@@ -62,8 +62,9 @@ class Tensor:
         tensor([2., 4., 6.])
     """
 
-    __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "_version_box", "_retains_grad",
+    __slots__ = ("_array", "grad", "grad_fn", "_requires_grad", "_version_box", "_retains_grad",
                  "_hooks", "_post_hooks", "_grad_spare", "__weakref__")
+    # _array: the NumPy array holding the values (``.data`` hands out a Tensor over it).
     # _hooks / _post_hooks (unset until a hook is registered): dicts of gradient hooks.
     # _grad_spare (unset until zero_grad keeps one): the array of a dropped large .grad, for
     # the next backward to write the new gradient into (see kernels.keep_spare). It belongs
@@ -72,7 +73,7 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None):
-        self.data = data if (dtype is None and type(data) is np.ndarray) else backend.as_array(data, dtype)
+        self._array = data if (dtype is None and type(data) is np.ndarray) else backend.as_array(data, dtype)
         self.grad: Tensor | None = None
         self.grad_fn = None
         self._version_box = [0]   # one list shared by every view of the same memory
@@ -99,15 +100,38 @@ class Tensor:
             inplace_changes[0] += 1
 
     @property
+    def data(self) -> "Tensor":
+        """PyTorch's ``.data``: a tensor over the same memory, outside the graph, whose
+        in-place changes autograd does not see (unlike :meth:`detach`, it has a version
+        count of its own). Assigning a Tensor swaps the values this tensor holds.
+
+        Example:
+            >>> import chainrule as cr
+            >>> w = cr.ones(2, requires_grad=True)
+            >>> w.data.mul_(3)
+            tensor([3., 3.])
+            >>> w
+            tensor([3., 3.], requires_grad=True)
+        """
+        return Tensor(self._array)
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor to assign, got {type(value).__name__} "
+                            f"(wrap an array with cr.tensor or cr.from_numpy)")
+        self._array = value._array
+
+    @property
     def requires_grad(self) -> bool:
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
-        if flag and self.data.dtype.kind not in "fc":
+        if flag and self._array.dtype.kind not in "fc":
             raise TypeError(
                 f"requires_grad: only floating-point tensors can require gradients, "
-                f"this one has dtype {self.data.dtype}")
+                f"this one has dtype {self._array.dtype}")
         if not flag and self.grad_fn is not None:
             raise RuntimeError(
                 "requires_grad: cannot turn off gradients of a non-leaf tensor; use .detach()")
@@ -175,7 +199,7 @@ class Tensor:
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data (and its in-place version count), cut from
         the graph."""
-        out = Tensor(self.data)
+        out = Tensor(self._array)
         out._version_box = self._version_box
         return out
 
@@ -188,25 +212,25 @@ class Tensor:
     # ------------------------------------------------------------ properties
     @property
     def shape(self) -> Shape:
-        return self.data.shape
+        return self._array.shape
 
     def size(self, dim: int | None = None):
         """PyTorch's ``size()``: the shape, or one dimension of it."""
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self._array.shape if dim is None else self._array.shape[dim]
 
     def numel(self) -> int:
-        return self.data.size
+        return self._array.size
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._array.dtype
 
     @property
     def device(self) -> backend.Device:
@@ -229,21 +253,21 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         """The underlying ndarray (shared, not copied; unlike PyTorch, allowed on tensors
         that require grad, since the array is a value, not part of the graph)."""
-        return self.data
+        return self._array
 
     def item(self):
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise ValueError(f"item: only one-element tensors convert to a Python number, "
                              f"this one has shape {self.shape}")
-        return self.data.item()
+        return self._array.item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self._array.tolist()
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is not None and dtype != self.data.dtype:
-            return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
+        if dtype is not None and dtype != self._array.dtype:
+            return self._array.astype(dtype)
+        return self._array.copy() if copy else self._array
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """``np.exp(t)``, ``ndarray * t`` and friends become chainrule operations, so they
@@ -265,10 +289,10 @@ class Tensor:
 
     def __dlpack__(self, *args, **kwargs):
         """DLPack export of the values (shared memory): ``torch.from_dlpack(t)``."""
-        return self.data.__dlpack__(*args, **kwargs)
+        return self._array.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
-        return self.data.__dlpack_device__()
+        return self._array.__dlpack_device__()
 
     def to(self, *args, **kwargs) -> "Tensor":
         """PyTorch's ``to``: ``t.to(np.float64)``, ``t.to("cpu")``, ``t.to(other)``,
@@ -284,7 +308,7 @@ class Tensor:
         return self.astype(other.dtype)
 
     def is_floating_point(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self._array.dtype.kind == "f"
 
     def _new(self, name: str, make, size, dtype, device, requires_grad) -> "Tensor":
         backend.check_device(device, name)
@@ -317,7 +341,7 @@ class Tensor:
                    layout=None, pin_memory: bool = False) -> "Tensor":
         """A copy of ``data`` as a tensor of this tensor's dtype (unless given)."""
         backend.check_device(device, "new_tensor")
-        values = data.data if isinstance(data, Tensor) else data
+        values = data._array if isinstance(data, Tensor) else data
         out = Tensor(np.array(values, dtype=np.dtype(dtype or self.dtype), copy=True))
         return out.requires_grad_(True) if requires_grad else out
 
@@ -326,7 +350,7 @@ class Tensor:
         PyTorch's spelling, so code comparing it runs); with a dtype or such a name, the
         tensor converted (self when it already is). Example: ``x.type(cr.float64)``"""
         if dtype is None:
-            return "torch." + _TYPE_NAMES.get(self.data.dtype, str(self.data.dtype))
+            return "torch." + _TYPE_NAMES.get(self._array.dtype, str(self._array.dtype))
         if isinstance(dtype, str):
             name = dtype.rsplit(".", 1)[-1]
             by_name = {v: k for k, v in _TYPE_NAMES.items()}
@@ -335,7 +359,7 @@ class Tensor:
                                  f"{sorted(by_name)}")
             dtype = by_name[name]
         dtype = np.dtype(dtype)
-        return self if dtype == self.data.dtype else self.astype(dtype)
+        return self if dtype == self._array.dtype else self.astype(dtype)
 
     def cuda(self, device=None, non_blocking: bool = False, **kwargs) -> "Tensor":
         """There is no CUDA here (``cr.cuda.is_available()`` is False): always an error."""
@@ -365,19 +389,19 @@ class Tensor:
         return self
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return len(self._array)
 
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
-            raise RuntimeError(f"bool: a tensor with {self.data.size} elements is ambiguous; "
+        if self._array.size != 1:
+            raise RuntimeError(f"bool: a tensor with {self._array.size} elements is ambiguous; "
                                "use .any() or .all()")
-        return bool(self.data)
+        return bool(self._array)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -386,19 +410,19 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+        if self._array.dtype.kind not in "iu" or self._array.size != 1:
             raise TypeError("only integer tensors of one element can be used as an index")
-        return int(self.data)
+        return int(self._array)
 
     # Hashed by identity (== is elementwise, as in PyTorch), so tensors key dicts such as an
     # optimiser's state; object's own hash runs in C.
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(")
+        body = np.array2string(self._array, separator=", ", precision=4, prefix="tensor(")
         extras = []
-        if self.data.dtype not in (backend.get_default_dtype(), np.dtype(np.int64), np.dtype(np.bool_)):
-            extras.append(f"dtype={self.data.dtype}")
+        if self._array.dtype not in (backend.get_default_dtype(), np.dtype(np.int64), np.dtype(np.bool_)):
+            extras.append(f"dtype={self._array.dtype}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{type(self.grad_fn).__name__}Backward>")
         elif self._requires_grad:
@@ -413,21 +437,21 @@ class Tensor:
         kind = type(self).__name__
         origin = (f"grad_fn={type(self.grad_fn).__name__}Backward" if self.grad_fn is not None
                   else "requires_grad=True" if self._requires_grad else "no grad")
-        head = (f"<b>{escape(kind)}</b> shape {escape(str(tuple(self.data.shape)))}, "
-                f"dtype {self.data.dtype}, {escape(origin)}")
+        head = (f"<b>{escape(kind)}</b> shape {escape(str(tuple(self._array.shape)))}, "
+                f"dtype {self._array.dtype}, {escape(origin)}")
 
         def text(a: np.ndarray) -> str:
             return np.array2string(a, separator=", ", precision=4, threshold=200, edgeitems=3)
-        parts = [f"<div>{head}</div>", block("values", text(self.data))]
+        parts = [f"<div>{head}</div>", block("values", text(self._array))]
         if self.grad is not None:
-            parts.append(block("grad", text(self.grad.data)))
+            parts.append(block("grad", text(self.grad._array)))
         return '<div class="chainrule-tensor">' + "".join(parts) + "</div>"
 
 
 def _plain_arrays(obj):
     """``obj`` with every Tensor inside (lists, tuples, dict values) replaced by its array."""
     if isinstance(obj, Tensor):
-        return obj.data
+        return obj._array
     if isinstance(obj, (list, tuple)):
         return type(obj)(_plain_arrays(o) for o in obj)
     if isinstance(obj, dict):
@@ -463,7 +487,7 @@ def wrap(array: np.ndarray) -> Tensor:
     """``Tensor(array)`` without the argument checks, for an ndarray the engine just made:
     every operation's result is built here. Sets the same fields as ``Tensor.__init__``."""
     t = _new_tensor(Tensor)
-    t.data = array
+    t._array = array
     t.grad = t.grad_fn = None
     t._version_box = [0]
     t._retains_grad = t._requires_grad = False
@@ -479,9 +503,9 @@ def tensor(data: Any, dtype=None, requires_grad: bool = False) -> Tensor:
     Example: ``cr.tensor([[1., 2.], [3., 4.]], requires_grad=True)``
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._array
     elif isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
-        data = [d.data if isinstance(d, Tensor) else d for d in data]
+        data = [d._array if isinstance(d, Tensor) else d for d in data]
     arr = backend.as_array(data, dtype)
     return Tensor(np.array(arr, copy=True), requires_grad=requires_grad)
 

@@ -76,7 +76,7 @@ def main(epochs: int = 300) -> dict:
     print(f"4. noisy XOR, all 7 features, 8-8 tanh, Adam, {epochs} epochs")
     for reg, rate in [("none", 0.0), ("l2", 0.01), ("l1", 0.01)]:
         session, _ = trained({**NOISY, "regularization": reg, "reg_rate": rate}, epochs)
-        weights = [layer.weight.data for layer in session.linears]
+        weights = [layer.weight.numpy() for layer in session.linears]
         row = {"train": session.data_loss(session.problem.train),
                "test": session.data_loss(session.problem.test),
                "sum_abs": float(sum(np.abs(w).sum() for w in weights)),

@@ -35,7 +35,7 @@ class TestBackward:
         x.backward()                    # a leaf as the root: its grad is a writable one
         np.testing.assert_array_equal(x.grad.numpy(), np.full(shape, 5.0))
         x.grad.data += 1
-        assert x.grad.data.flags.writeable
+        assert x.grad.numpy().flags.writeable
 
     def test_non_scalar_with_gradient(self):
         x = f64([1.0, 2.0])
@@ -412,7 +412,7 @@ class TestInPlaceDetection:
         with cr.no_grad():
             lin.bias.add_(1.0)
         loss.backward()
-        np.testing.assert_array_equal(lin.bias.grad.data, np.ones(3))
+        np.testing.assert_array_equal(lin.bias.grad.numpy(), np.ones(3))
         loss = lin(x).sum()
         with cr.no_grad():
             lin.weight.mul_(2.0)
@@ -543,8 +543,8 @@ class TestGradArraysDoNotAlias:
     def test_add_gives_each_leaf_its_own_array(self):
         a, b = f64([1.0, 2.0]), f64([3.0, 4.0])
         (a + b).sum().backward()
-        assert not np.shares_memory(a.grad.data, b.grad.data)
-        a.grad.data.clip(-0.5, 0.5, out=a.grad.data)     # in-place clipping of one
+        assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+        a.grad.numpy().clip(-0.5, 0.5, out=a.grad.numpy())     # in-place clipping of one
         a.grad.data *= 0
         np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
 
@@ -552,26 +552,26 @@ class TestGradArraysDoNotAlias:
         a = f64([1.0, 2.0])
         g = cr.tensor([1.0, 1.0], dtype=np.float64)
         (a + 0.0).backward(g)
-        assert not np.shares_memory(a.grad.data, g.data)
+        assert not np.shares_memory(a.grad.numpy(), g.numpy())
         a.grad.data += 5
         assert g.tolist() == [1.0, 1.0]
         leaf = f64([1.0])
         gl = np.array([2.0])
         leaf.backward(gl)
-        assert not np.shares_memory(leaf.grad.data, gl)
+        assert not np.shares_memory(leaf.grad.numpy(), gl)
 
     def test_later_accumulation_does_not_leak(self):
         a, b = f64([1.0, 2.0]), f64([3.0, 4.0])
         y = a + b
         y.backward(np.ones(2), retain_graph=True)
         y.backward(np.ones(2))
-        a.grad.data[:] = 0
+        a.grad.numpy()[:] = 0
         np.testing.assert_array_equal(b.grad.numpy(), [2.0, 2.0])
 
     def test_backward_with_inputs(self):
         a, b = f64([1.0, 2.0]), f64([3.0, 4.0])
         (a + b).backward(np.ones(2), inputs=[a, b])
-        assert not np.shares_memory(a.grad.data, b.grad.data)
+        assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
 
     @pytest.mark.parametrize("build", [
         lambda a, b: (a + b).sum(),
@@ -584,14 +584,14 @@ class TestGradArraysDoNotAlias:
     def test_many_graph_shapes(self, build):
         a, b = f64([1.0, 2.0]), f64([3.0, 4.0])
         build(a, b).backward()
-        assert not np.shares_memory(a.grad.data, b.grad.data)
-        assert a.grad.data.flags.writeable and b.grad.data.flags.writeable
+        assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+        assert a.grad.numpy().flags.writeable and b.grad.numpy().flags.writeable
 
     def test_create_graph_grads_are_distinct(self):
         a, b = f64([1.0, 2.0]), f64([3.0, 4.0])
         (a + b).backward(np.ones(2), create_graph=True)
         assert a.grad is not b.grad
-        assert not np.shares_memory(a.grad.data, b.grad.data)
+        assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
 
 
 def test_a_failed_optimizer_step_still_bumps_what_it_changed():

@@ -342,14 +342,14 @@ def test_char_lstm_state_carries_text_read_in_pieces():
     whole, (h, c) = model.next_logits(x)
     first, state = model.next_logits(x[:, :6])
     rest, (h2, c2) = model.next_logits(x[:, 6:], state)
-    np.testing.assert_allclose(rest.data, whole.data, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(h2.data, h.data, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(c2.data, c.data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rest.numpy(), whole.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h2.numpy(), h.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c2.numpy(), c.numpy(), rtol=1e-5, atol=1e-6)
     every, _ = model.all_logits(x)
     assert every.shape == (2, 10, 7)
-    np.testing.assert_allclose(every.data[:, -1], whole.data, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(every.data[:, 5], first.data, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(model(x).data, whole.data)
+    np.testing.assert_allclose(every.numpy()[:, -1], whole.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(every.numpy()[:, 5], first.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model(x).numpy(), whole.numpy())
 
 
 def test_char_transformer_is_causal_and_keeps_its_context():
@@ -362,14 +362,14 @@ def test_char_transformer_is_causal_and_keeps_its_context():
     whole, context = model.next_logits(x[:, 2:])
     first, state = model.next_logits(x[:, :6])
     rest, context2 = model.next_logits(x[:, 6:], state)
-    np.testing.assert_allclose(rest.data, whole.data, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(context2.data, x.data[:, 2:])      # the last 8 characters
+    np.testing.assert_allclose(rest.numpy(), whole.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(context2.numpy(), x.numpy()[:, 2:])      # the last 8 characters
     every, _ = model.all_logits(x[:, :8])
-    changed = x.data.copy()
+    changed = x.numpy().copy()
     changed[:, 5:] = (changed[:, 5:] + 1) % 7
     every2, _ = model.all_logits(cr.tensor(changed[:, :8]))
-    np.testing.assert_allclose(every2.data[:, :5], every.data[:, :5], rtol=1e-5, atol=1e-6)
-    assert not np.allclose(every2.data[:, 5:], every.data[:, 5:])
+    np.testing.assert_allclose(every2.numpy()[:, :5], every.numpy()[:, :5], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(every2.numpy()[:, 5:], every.numpy()[:, 5:])
     model.train_every_position = True
     assert model(x[:, :8]).shape == (2, 7, 8) and model.eval()(x[:, :8]).shape == (2, 7)
     with pytest.raises(ValueError, match="exceed block_size=8"):
@@ -395,7 +395,7 @@ def test_generate_low_temperature_is_greedy_and_a_seed_fixes_the_text():
     model = _tiny_char_lstm()
     greedy, seq = [], [2, 5]
     for _ in range(12):  # argmax decoding, re-reading the whole text each time
-        greedy.append(int(model.next_logits(cr.tensor([seq + greedy]))[0].data.argmax()))
+        greedy.append(int(model.next_logits(cr.tensor([seq + greedy]))[0].numpy().argmax()))
     assert models.generate(model, [2, 5], 12, temperature=1e-4) == greedy
     assert models.generate(model, [2, 5], 12, temperature=1e-320) == greedy  # z overflows
     a = models.generate(model, [2, 5], 40, generator=np.random.default_rng(7))

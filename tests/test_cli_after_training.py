@@ -66,7 +66,7 @@ def test_prune_writes_a_sparse_run_that_evaluate_reads(moons_run, capsys):
     assert any(isinstance(v, dict) for v in ckpt["model"].values())      # bitmask entries
     loaded = load_run(str(folder))
     layers = [m for m in loaded.model.modules() if isinstance(m, nn.Linear)]
-    zeros = sum(int((m.weight.data == 0).sum()) for m in layers)
+    zeros = sum(int((m.weight.numpy() == 0).sum()) for m in layers)
     assert zeros == metrics["zero_weights"]
     status, out, _ = main(capsys, "evaluate", folder)
     assert status == 0 and f"accuracy {metrics['finetuned_accuracy']:.4f}" in out
@@ -83,9 +83,9 @@ def test_structured_pruning_removes_whole_hidden_neurons_only(moons_run, capsys)
     hidden, output = [m for m in model.modules() if isinstance(m, nn.Linear)][:-1], \
         [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     for layer in hidden:            # half the rows gone, with their biases
-        dead = np.all(layer.weight.data == 0, axis=1)
-        assert dead.sum() == layer.out_features // 2 and np.all(layer.bias.data[dead] == 0)
-    assert not np.any(np.all(output.weight.data == 0, axis=1))
+        dead = np.all(layer.weight.numpy() == 0, axis=1)
+        assert dead.sum() == layer.out_features // 2 and np.all(layer.bias.numpy()[dead] == 0)
+    assert not np.any(np.all(output.weight.numpy() == 0, axis=1))
 
 
 def test_quantize_saves_an_int8_model_that_evaluate_and_predict_read(digits_run, capsys):
@@ -148,8 +148,8 @@ def test_init_from_takes_matching_weights_freezes_and_groups(moons_run, capsys):
     assert "took 6 of 6 tensors (1.weight, 1.bias, 3.weight" in out and "frozen: 1.weight, 1.bias" in out
     before = load_run(str(source)).model.state_dict()
     after = train.read_checkpoint(out_dir / "last.ckpt")
-    np.testing.assert_array_equal(after["model"]["1.weight"], before["1.weight"].data)
-    assert not np.array_equal(after["model"]["5.weight"], before["5.weight"].data)
+    np.testing.assert_array_equal(after["model"]["1.weight"], before["1.weight"].numpy())
+    assert not np.array_equal(after["model"]["5.weight"], before["5.weight"].numpy())
     groups = after["optimizer"]["param_groups"]
     assert [g["lr"] for g in groups] == [1e-4] and len(groups[0]["params"]) == 4
     config = json.loads((out_dir / "config.json").read_text())
@@ -158,7 +158,7 @@ def test_init_from_takes_matching_weights_freezes_and_groups(moons_run, capsys):
     status, out, err = main(capsys, "train", "--resume", out_dir, "--epochs", 3, "--quiet")
     assert status == 0, err
     resumed = train.read_checkpoint(out_dir / "last.ckpt")
-    np.testing.assert_array_equal(resumed["model"]["1.weight"], before["1.weight"].data)
+    np.testing.assert_array_equal(resumed["model"]["1.weight"], before["1.weight"].numpy())
     # a different head shape is left as initialised, and says so
     status, out, _ = main(capsys, "train", "--data", "moons", "--epochs", 1, "--hidden", "16,8",
                           "--init-from", source, "--out", moons_run / "other-head", "--quiet")

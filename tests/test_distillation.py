@@ -37,11 +37,11 @@ def test_distillation_loss_matches_torch(torch, T, alpha, reduction):
     ours = F.distillation_loss(ours_s, cr.tensor(t), cr.tensor(y), T, alpha, reduction)
     theirs = torch_distillation(torch, theirs_s, torch.tensor(t), torch.tensor(y), T, alpha,
                                 reduction)
-    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
     g = RNG.standard_normal(ours.shape)
     ours.backward(cr.tensor(g))
     theirs.backward(torch.tensor(g))
-    np.testing.assert_allclose(ours_s.grad.data, theirs_s.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours_s.grad.numpy(), theirs_s.grad.numpy(), rtol=1e-9, atol=1e-12)
     assert cr.gradcheck(lambda a: F.distillation_loss(a, cr.tensor(t), cr.tensor(y), T, alpha,
                                                       reduction), cr.tensor(s, requires_grad=True))
 
@@ -53,8 +53,8 @@ def test_the_module_and_the_soft_gradient_formula():
     criterion = nn.DistillationLoss(temperature=3.0, alpha=1.0)
     criterion(s, t, y).backward()
     T = 3.0
-    expected = (cr.softmax(s.detach() / T, 1).data - cr.softmax(t.detach() / T, 1).data) * T / 4
-    np.testing.assert_allclose(s.grad.data, expected, rtol=1e-10)
+    expected = (cr.softmax(s.detach() / T, 1).numpy() - cr.softmax(t.detach() / T, 1).numpy()) * T / 4
+    np.testing.assert_allclose(s.grad.numpy(), expected, rtol=1e-10)
     assert t.grad is None                                    # the teacher is not trained
     assert "temperature=3.0" in repr(criterion)
     # identical logits: no soft loss at all
@@ -85,7 +85,7 @@ def test_distiller_trains_the_student_towards_the_teacher_with_fit():
     teacher = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 3))
     cr.train.fit(teacher, nn.CrossEntropyLoss(), cr.optim.Adam(teacher.parameters(), lr=0.02),
                  loader, 8, verbose=0)
-    teacher_before = {k: v.data.copy() for k, v in teacher.state_dict().items()}
+    teacher_before = {k: v.numpy().copy() for k, v in teacher.state_dict().items()}
     student = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
     teacher.train()          # the Distiller must not rely on the caller: it uses eval mode
     distiller = cr.train.Distiller(student, teacher, temperature=4.0, alpha=1.0)
@@ -101,7 +101,7 @@ def test_distiller_trains_the_student_towards_the_teacher_with_fit():
     ce = cr.train.evaluate(student, val, nn.CrossEntropyLoss())["loss"]
     assert history["val_loss"][-1] == pytest.approx(ce, rel=1e-6)
     for k, v in teacher.state_dict().items():
-        np.testing.assert_array_equal(v.data, teacher_before[k])
+        np.testing.assert_array_equal(v.numpy(), teacher_before[k])
     distiller.remove()
 
 

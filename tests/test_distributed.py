@@ -112,7 +112,7 @@ def test_ddp_in_a_group_of_one_is_the_module():
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     ddp = nn.parallel.DistributedDataParallel(model)
     x = cr.randn(5, 3)
-    np.testing.assert_array_equal(ddp(x).data, model(x).data)
+    np.testing.assert_array_equal(ddp(x).numpy(), model(x).numpy())
     assert list(ddp.state_dict()) == ["module." + k for k in model.state_dict()]
     with ddp.no_sync():
         assert ddp.require_backward_grad_sync is False
@@ -143,8 +143,8 @@ def _batchnorm_pair(dtype=np.float64, channels=3):
     bn = nn.BatchNorm2d(channels, dtype=dtype)
     sbn = nn.SyncBatchNorm.convert_sync_batchnorm(nn.BatchNorm2d(channels, dtype=dtype))
     for m in (bn, sbn):
-        m.weight.data[:] = np.arange(1.0, channels + 1)
-        m.bias.data[:] = 0.25
+        m.weight.numpy()[:] = np.arange(1.0, channels + 1)
+        m.bias.numpy()[:] = 0.25
     return bn, sbn
 
 
@@ -172,15 +172,15 @@ def test_sync_batch_norm_in_one_process_is_batch_norm_with_its_running_statistic
     g = rng.standard_normal(data.shape)
     (y1 * cr.tensor(g)).sum().backward()
     (y2 * cr.tensor(g)).sum().backward()
-    np.testing.assert_allclose(y2.data, y1.data, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(x2.grad.data, x1.grad.data, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(sbn.weight.grad.data, bn.weight.grad.data, rtol=1e-12)
-    np.testing.assert_allclose(sbn.running_var.data, bn.running_var.data, rtol=1e-12)
+    np.testing.assert_allclose(y2.numpy(), y1.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(x2.grad.numpy(), x1.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(sbn.weight.grad.numpy(), bn.weight.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(sbn.running_var.numpy(), bn.running_var.numpy(), rtol=1e-12)
     tbn = torch.nn.BatchNorm2d(3, dtype=torch.float64)
     with torch.no_grad():
         tbn.weight.copy_(torch.arange(1.0, 4.0))
         tbn.bias.fill_(0.25)
-    np.testing.assert_allclose(y2.data, tbn(torch.from_numpy(data)).detach().numpy(), rtol=1e-10,
+    np.testing.assert_allclose(y2.numpy(), tbn(torch.from_numpy(data)).detach().numpy(), rtol=1e-10,
                                atol=1e-12)
 
 
@@ -438,7 +438,7 @@ def scenario_collectives() -> None:
         # broadcast from the last rank
         data = cr.Tensor(_per_rank(rank, shape, dtype))
         dist.broadcast(data, src=world - 1)
-        np.testing.assert_array_equal(data.data, everyone[-1])
+        np.testing.assert_array_equal(data.numpy(), everyone[-1])
         work = dist.broadcast(mine := _per_rank(rank, shape, dtype), src=1, async_op=True)
         work.wait()
         np.testing.assert_array_equal(mine, everyone[1])
@@ -449,7 +449,7 @@ def scenario_collectives() -> None:
             if async_op:
                 assert work.wait()
             for r in range(world):
-                np.testing.assert_array_equal(parts[r].data, everyone[r])
+                np.testing.assert_array_equal(parts[r].numpy(), everyone[r])
         flat = np.zeros((world * shape[0], shape[1]), dtype=dtype)
         dist.all_gather_into_tensor(flat, _per_rank(rank, shape, dtype))
         np.testing.assert_array_equal(flat, everyone.reshape(flat.shape))
@@ -465,7 +465,7 @@ def scenario_collectives() -> None:
             np.testing.assert_allclose(out, pieces[:, rank].sum(0), rtol=1e-6)
         out = cr.zeros(*shape, dtype=dtype)
         dist.reduce_scatter_tensor(out, np.ascontiguousarray(pieces[rank]), op=dist.ReduceOp.MAX)
-        np.testing.assert_array_equal(out.data, pieces[:, rank].max(0))
+        np.testing.assert_array_equal(out.numpy(), pieces[:, rank].max(0))
     names = [None] * world
     dist.all_gather_object(names, {"rank": rank})
     assert names == [{"rank": r} for r in range(world)]
@@ -513,19 +513,19 @@ def scenario_syncbn() -> None:
         ref_x = cr.tensor(data + step, requires_grad=True)
         ref = bn(ref_x)
         (ref * cr.tensor(g)).sum().backward()
-        np.testing.assert_allclose(y.data, ref.data[lo:hi], rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(x.grad.data, ref_x.grad.data[lo:hi], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(y.numpy(), ref.numpy()[lo:hi], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(x.grad.numpy(), ref_x.grad.numpy()[lo:hi], rtol=1e-9, atol=1e-12)
         for name in ("weight", "bias"):
-            total = getattr(sbn, name).grad.data.copy()
+            total = getattr(sbn, name).grad.numpy().copy()
             dist.all_reduce(total)                      # each rank holds its share's sum
-            np.testing.assert_allclose(total, getattr(bn, name).grad.data, rtol=1e-10)
+            np.testing.assert_allclose(total, getattr(bn, name).grad.numpy(), rtol=1e-10)
             setattr(getattr(sbn, name), "grad", None)
             setattr(getattr(bn, name), "grad", None)
         for name in ("running_mean", "running_var", "num_batches_tracked"):
-            np.testing.assert_allclose(getattr(sbn, name).data, getattr(bn, name).data, rtol=1e-12)
+            np.testing.assert_allclose(getattr(sbn, name).numpy(), getattr(bn, name).numpy(), rtol=1e-12)
     sbn.eval()
     bn.eval()
-    np.testing.assert_allclose(sbn(cr.tensor(data[lo:hi])).data, bn(cr.tensor(data[lo:hi])).data)
+    np.testing.assert_allclose(sbn(cr.tensor(data[lo:hi])).numpy(), bn(cr.tensor(data[lo:hi])).numpy())
 
 
 def _mlp():
@@ -563,7 +563,7 @@ def scenario_ddp() -> None:
                 loss_fn(net(cr.tensor(xs)), cr.tensor(ys)).backward()
                 opt.step()
         for (name, p), q in zip(model.named_parameters(), reference.parameters()):
-            np.testing.assert_allclose(p.data, q.data, rtol=1e-5, atol=1e-6, err_msg=name)
+            np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
     print(f"ddp ok {rank}", flush=True)
 
 
@@ -581,7 +581,7 @@ def scenario_no_sync() -> None:
     with ddp.no_sync():
         x, y = batches[0]
         loss_fn(ddp(cr.tensor(x[4 * rank:4 * rank + 4])), cr.tensor(y[4 * rank:4 * rank + 4])).backward()
-    local = {n: p.grad.data.copy() for n, p in model.named_parameters()}
+    local = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
     everyone = [None] * world
     dist.all_gather_object(everyone, local)
     assert any(not np.allclose(everyone[0][n], everyone[-1][n]) for n in local)   # not averaged
@@ -590,7 +590,7 @@ def scenario_no_sync() -> None:
     for x, y in batches:
         loss_fn(reference(cr.tensor(x)), cr.tensor(y)).backward()
     for (name, p), q in zip(model.named_parameters(), reference.parameters()):
-        np.testing.assert_allclose(p.grad.data, q.grad.data, rtol=1e-5, atol=1e-7, err_msg=name)
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7, err_msg=name)
 
 
 class _Branches(nn.Module):
@@ -613,13 +613,13 @@ def scenario_unused() -> None:
     x = cr.tensor(np.full((2, 4), rank + 1.0, dtype=np.float32))
     ddp(x, use_left=rank == 0).sum().backward()
     assert model.right.weight.grad is None                  # unused everywhere: untouched
-    left = model.left.weight.grad.data                      # used on rank 0 only
+    left = model.left.weight.grad.numpy()                      # used on rank 0 only
     mine = np.zeros_like(left)
     if rank == 0:
         probe = _Branches()
         probe.load_state_dict(model.state_dict())
         probe(x, use_left=True).sum().backward()
-        mine = probe.left.weight.grad.data
+        mine = probe.left.weight.grad.numpy()
     total = mine.copy()
     dist.all_reduce(total)
     np.testing.assert_allclose(left, total / world, rtol=1e-6)
@@ -657,7 +657,7 @@ def scenario_fit(out: str, epochs: str, *rest: str) -> None:
         resume=os.path.join(out, "last.ckpt") if resume else None)
     if rank == 0:
         np.save(os.path.join(out, "final.npy"),
-                np.concatenate([p.data.ravel() for p in model.parameters()]))
+                np.concatenate([p.numpy().ravel() for p in model.parameters()]))
         history.to_json(os.path.join(out, "history.json"))
     if rest and not resume:
         scenario_fit(*rest)

@@ -71,11 +71,11 @@ def test_healthy_relu_mlp_is_quiet(seed, lr):
 def test_diagnose_leaves_model_and_grads_alone():
     cr.manual_seed(0)
     model = _healthy_mlp()
-    before = [p.data.copy() for p in model.parameters()]
+    before = [p.numpy().copy() for p in model.parameters()]
     cr.explain.diagnose(model, cr.randn(4, 20), cr.randint(0, 3, (4,)), nn.CrossEntropyLoss())
     assert all(p.grad is None for p in model.parameters())
     for p, b in zip(model.parameters(), before):
-        np.testing.assert_array_equal(p.data, b)
+        np.testing.assert_array_equal(p.numpy(), b)
 
 
 def test_gradient_flow_numbers_and_before_after():
@@ -87,8 +87,8 @@ def test_gradient_flow_numbers_and_before_after():
     first = model[0].weight
     row = flow.params[0]
     assert row.name == "0.weight" and row.shape == (64, 20)
-    np.testing.assert_allclose(row.grad_norm, np.linalg.norm(first.grad.data), rtol=1e-6)
-    np.testing.assert_allclose(row.weight_norm, np.linalg.norm(first.data), rtol=1e-6)
+    np.testing.assert_allclose(row.grad_norm, np.linalg.norm(first.grad.numpy()), rtol=1e-6)
+    np.testing.assert_allclose(row.weight_norm, np.linalg.norm(first.numpy()), rtol=1e-6)
     np.testing.assert_allclose(row.update_ratio, 0.1 * row.grad_norm / row.weight_norm)
     snap = cr.explain.weights_snapshot(model)
     opt.step()

@@ -48,12 +48,12 @@ def test_dead_relu_and_saturation_counts():
     model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 3), nn.Tanh(),
                           nn.Linear(3, 2), nn.Sigmoid())
     with cr.no_grad():
-        model[0].weight.data[:] = [[1, 0], [-1, 0], [0, 1], [0, -1]]
-        model[0].bias.data[:] = 0
-        model[2].weight.data[:] = [[10, 0, 0, 0], [0, 0, 0.01, 0], [-10, 0, 0, 0]]
-        model[2].bias.data[:] = 0
-        model[4].weight.data[:] = [[5, 0, 5], [0, 0, 0]]
-        model[4].bias.data[:] = [0, 0]
+        model[0].weight.numpy()[:] = [[1, 0], [-1, 0], [0, 1], [0, -1]]
+        model[0].bias.numpy()[:] = 0
+        model[2].weight.numpy()[:] = [[10, 0, 0, 0], [0, 0, 0.01, 0], [-10, 0, 0, 0]]
+        model[2].bias.numpy()[:] = 0
+        model[4].weight.numpy()[:] = [[5, 0, 5], [0, 0, 0]]
+        model[4].bias.numpy()[:] = [0, 0]
     x = cr.tensor([[1.0, 2.0]])               # ReLU outputs (1, 0, 2, 0): two dead units
     views = cr.explain.layers(model, x, target=0)
     assert views["1"].dead == 2 and views["1"].saturated is None

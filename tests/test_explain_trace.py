@@ -94,11 +94,11 @@ def test_example_231_printed_numbers_are_the_hand_numbers():
 
 def test_example_leaves_its_model_and_precision_option():
     ex = presets.example_231()
-    before = [p.data.copy() for p in ex.model.parameters()]
+    before = [p.numpy().copy() for p in ex.model.parameters()]
     text = ex.trace(precision=3)
     assert "0.635" in text and "0.635015" not in text
     for p, b in zip(ex.model.parameters(), before):
-        np.testing.assert_array_equal(p.data, b)
+        np.testing.assert_array_equal(p.numpy(), b)
 
 
 # ------------------------------------------------------------ random networks vs autograd
@@ -173,15 +173,15 @@ def test_random_networks_match_autograd(seed):
     by = {s.name: s for s in steps}
     np.testing.assert_allclose(float(by["J"].value), J, rtol=1e-10)
     for l, lin in enumerate(linears, start=1):
-        np.testing.assert_allclose(by[f"dJ/dW{l}"].value, lin.weight.grad.data, rtol=1e-9,
+        np.testing.assert_allclose(by[f"dJ/dW{l}"].value, lin.weight.grad.numpy(), rtol=1e-9,
                                    atol=1e-12)
         if lin.bias is not None:
-            np.testing.assert_allclose(by[f"dJ/db{l}"].value, lin.bias.grad.data, rtol=1e-9,
+            np.testing.assert_allclose(by[f"dJ/db{l}"].value, lin.bias.grad.numpy(), rtol=1e-9,
                                        atol=1e-12)
         else:
             assert f"dJ/db{l}" not in by
         np.testing.assert_allclose(by[f"W{l}"].value,
-                                   lin.weight.data - 0.05 * lin.weight.grad.data, rtol=1e-12)
+                                   lin.weight.numpy() - 0.05 * lin.weight.grad.numpy(), rtol=1e-12)
     assert all(s.checked for s in steps if s.kind.startswith(("grad", "output", "hidden")))
 
 
@@ -196,9 +196,9 @@ def test_random_networks_match_torch(seed):
             lin = torch.nn.Linear(mod.in_features, mod.out_features, bias=mod.bias is not None,
                                   dtype=torch.float64)
             with torch.no_grad():
-                lin.weight.copy_(torch.from_numpy(mod.weight.data.astype(np.float64)))
+                lin.weight.copy_(torch.from_numpy(mod.weight.numpy().astype(np.float64)))
                 if mod.bias is not None:
-                    lin.bias.copy_(torch.from_numpy(mod.bias.data.astype(np.float64)))
+                    lin.bias.copy_(torch.from_numpy(mod.bias.numpy().astype(np.float64)))
             layers.append(lin)
         else:
             layers.append({"Sigmoid": torch.nn.Sigmoid, "Tanh": torch.nn.Tanh,
@@ -277,14 +277,14 @@ def test_several_steps_show_the_loss_falling():
 
 def test_model_untouched_unless_update_model():
     ex = presets.example_231()
-    before = [p.data.copy() for p in ex.model.parameters()]
+    before = [p.numpy().copy() for p in ex.model.parameters()]
     steps = cr.explain.trace(ex.model, ex.x, ex.y, steps=2, format="steps")
     for p, b in zip(ex.model.parameters(), before):
-        np.testing.assert_array_equal(p.data, b)
+        np.testing.assert_array_equal(p.numpy(), b)
     cr.explain.trace(ex.model, ex.x, ex.y, steps=2, update_model=True)
     finals = {s.name: s.value for s in steps if s.step == 2 and s.kind.startswith("update")}
-    np.testing.assert_allclose(ex.model[0].weight.data, finals["W1"], rtol=1e-12)
-    np.testing.assert_allclose(ex.model[2].bias.data, finals["b2"], rtol=1e-12)
+    np.testing.assert_allclose(ex.model[0].weight.numpy(), finals["W1"], rtol=1e-12)
+    np.testing.assert_allclose(ex.model[2].bias.numpy(), finals["b2"], rtol=1e-12)
 
 
 def test_float32_model_is_traced_in_float64():

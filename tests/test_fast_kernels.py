@@ -288,7 +288,7 @@ def test_run_split_covers_every_item_once(monkeypatch):
 
 def _trained_grads(model, x, y):
     cr.nn.functional.cross_entropy(model(x), y).backward()
-    return {n: p.grad.data for n, p in model.named_parameters()}
+    return {n: p.grad.numpy() for n, p in model.named_parameters()}
 
 
 def test_dropped_large_gradients_are_reused_and_stay_correct(rng, monkeypatch):
@@ -300,7 +300,7 @@ def test_dropped_large_gradients_are_reused_and_stay_correct(rng, monkeypatch):
     y = cr.tensor(np.array([0, 2, 1, 2]))
     _trained_grads(model, x, y)
     w = model[0].weight
-    first = id(w.grad.data)           # an id, not a reference: a reference would (rightly) stop reuse
+    first = id(w.grad.numpy())           # an id, not a reference: a reference would (rightly) stop reuse
     opt.zero_grad()
     assert w.grad is None and id(w._grad_spare) == first       # kept aside, invisible
     got = _trained_grads(model, x, y)
@@ -317,15 +317,15 @@ def test_a_gradient_someone_holds_is_never_overwritten(rng, monkeypatch):
     model = cr.nn.Linear(4, 3)
     x = cr.tensor(rng.standard_normal((5, 4)).astype(np.float32))
     (model(x) ** 2).sum().backward()
-    held_tensor, held_array = model.weight.grad, model.bias.grad.data
-    before_w, before_b = held_tensor.data.copy(), held_array.copy()
+    held_tensor, held_array = model.weight.grad, model.bias.grad.numpy()
+    before_w, before_b = held_tensor.numpy().copy(), held_array.copy()
     model.zero_grad()
     assert getattr(model.weight, "_grad_spare", None) is None
     assert getattr(model.bias, "_grad_spare", None) is None
     (model(x * 3) ** 2).sum().backward()
-    np.testing.assert_array_equal(held_tensor.data, before_w)
+    np.testing.assert_array_equal(held_tensor.numpy(), before_w)
     np.testing.assert_array_equal(held_array, before_b)
-    assert model.weight.grad.data is not held_tensor.data
+    assert model.weight.grad.numpy() is not held_tensor.numpy()
 
 
 def test_a_weight_used_twice_gets_the_sum_with_a_kept_buffer(rng, monkeypatch):
@@ -338,8 +338,8 @@ def test_a_weight_used_twice_gets_the_sum_with_a_kept_buffer(rng, monkeypatch):
     lin.zero_grad()
     assert lin.weight._grad_spare is not None
     lin(lin(x)).sum().backward()
-    expected = cr.grad(lin(lin(x)).sum(), lin.weight)[0].data
-    np.testing.assert_allclose(lin.weight.grad.data, expected, rtol=1e-12)
+    expected = cr.grad(lin(lin(x)).sum(), lin.weight)[0].numpy()
+    np.testing.assert_allclose(lin.weight.grad.numpy(), expected, rtol=1e-12)
 
 
 def test_a_copied_tensor_does_not_share_the_kept_buffer(rng, monkeypatch):
@@ -354,9 +354,9 @@ def test_a_copied_tensor_does_not_share_the_kept_buffer(rng, monkeypatch):
     w2 = copy.copy(w)
     assert getattr(w2, "_grad_spare", None) is None
     (cr.ops.linear(x, w).sum() + 2 * cr.ops.linear(x, w2).sum()).backward()
-    expected = np.ones((5, 3)).T @ x.data
-    np.testing.assert_allclose(w.grad.data, expected)
-    np.testing.assert_allclose(w2.grad.data, 2 * expected)
+    expected = np.ones((5, 3)).T @ x.numpy()
+    np.testing.assert_allclose(w.grad.numpy(), expected)
+    np.testing.assert_allclose(w2.grad.numpy(), 2 * expected)
 
 
 def test_a_buffer_held_twice_is_never_written(rng, monkeypatch):

@@ -107,7 +107,7 @@ def test_fedavg_with_one_full_batch_step_per_client_is_one_step_of_gradient_desc
     nn.CrossEntropyLoss()(reference(cr.tensor(X)), cr.tensor(y)).backward()
     opt.step()
     for (k, ours), (_, theirs) in zip(model.state_dict().items(), reference.state_dict().items()):
-        np.testing.assert_allclose(ours.data, theirs.data, rtol=1e-10, atol=1e-12, err_msg=k)
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-10, atol=1e-12, err_msg=k)
 
 
 def test_one_client_is_centralised_training_with_the_same_shuffle():
@@ -124,18 +124,18 @@ def test_one_client_is_centralised_training_with_the_same_shuffle():
         cr.train.fit(reference, nn.CrossEntropyLoss(), cr.optim.SGD(reference.parameters(), lr=0.1),
                      loader, 2, metrics=(), verbose=0)
     for (k, ours), (_, theirs) in zip(model.state_dict().items(), reference.state_dict().items()):
-        np.testing.assert_allclose(ours.data, theirs.data, rtol=1e-12, err_msg=k)
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12, err_msg=k)
 
 
 def test_fedprox_adds_the_proximal_gradient_and_with_mu_zero_is_fedavg():
     model = nn.Linear(3, 2).double()
-    global_state = {k: v.data.copy() for k, v in model.state_dict().items()}
+    global_state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
     with cr.no_grad():
         model.weight.data += 0.5
     loss = federated.FedProx(mu=0.2).local_loss(lambda out, t: out.sum() * 0, model, global_state)
     loss(model(cr.zeros(1, 3).double()), None).backward()
-    np.testing.assert_allclose(model.weight.grad.data, 0.2 * 0.5 * np.ones((2, 3)))
-    assert np.all(model.bias.grad.data == 0)
+    np.testing.assert_allclose(model.weight.grad.numpy(), 0.2 * 0.5 * np.ones((2, 3)))
+    assert np.all(model.bias.grad.numpy() == 0)
     X, y = toy()
     data = cr.data.TensorDataset(X, y)
     clients = [cr.data.Subset(data, p) for p in federated.iid_partition(len(y), 4)]
@@ -144,7 +144,7 @@ def test_fedprox_adds_the_proximal_gradient_and_with_mu_zero_is_fedavg():
         cr.manual_seed(0)
         m = nn.Linear(4, 2).double()
         federated.federate(m, clients, 2, strategy, batch_size=8, lr=0.1, verbose=0)
-        states.append(m.weight.data.copy())
+        states.append(m.weight.numpy().copy())
     np.testing.assert_array_equal(states[0], states[1])
     assert not np.allclose(states[0], states[2])
 
@@ -179,7 +179,7 @@ def test_results_do_not_depend_on_the_order_clients_run_in():
         model = nn.Linear(4, 2).double()
         federated.federate(model, clients, 3, federated.FedAvg(fraction=0.6), batch_size=8,
                            runner=runner, verbose=0)
-        weights.append(model.weight.data.copy())
+        weights.append(model.weight.numpy().copy())
     np.testing.assert_array_equal(weights[0], weights[1])
 
 
@@ -206,8 +206,8 @@ def test_distributed_clients_in_a_group_of_one_are_the_sequential_run():
     assert states[0][0] == states[1][0]
     for key, value in states[0][1].items():
         assert value.dtype == states[1][1][key].dtype
-        np.testing.assert_array_equal(value.data, states[1][1][key].data, err_msg=key)
-    assert int(states[1][1]["1.num_batches_tracked"].data) > 0
+        np.testing.assert_array_equal(value.numpy(), states[1][1][key].numpy(), err_msg=key)
+    assert int(states[1][1]["1.num_batches_tracked"].numpy()) > 0
 
 
 def test_state_rows_round_trip_exactly():

@@ -40,9 +40,9 @@ def twins(torch, conv: bool = False):
 
 
 def masks_equal(ours, theirs, name="weight"):
-    np.testing.assert_array_equal(getattr(ours, name + "_mask").data,
+    np.testing.assert_array_equal(getattr(ours, name + "_mask").numpy(),
                                   getattr(theirs, name + "_mask").detach().numpy())
-    np.testing.assert_array_equal(getattr(ours, name).data,
+    np.testing.assert_array_equal(getattr(ours, name).numpy(),
                                   getattr(theirs, name).detach().numpy())
 
 
@@ -113,7 +113,7 @@ def test_global_unstructured_ranks_across_layers_as_torch(torch, tprune):
     masks_equal(ours[0], theirs[0])
     masks_equal(ours[2], theirs[2])
     masks_equal(ours[2], theirs[2], "bias")
-    pruned = sum(float((m.data == 0).sum()) for _, m in ours.named_buffers())
+    pruned = sum(float((m.numpy() == 0).sum()) for _, m in ours.named_buffers())
     # 12 pruned before; 60% of the 63 entries still alive go now.
     assert pruned == 12 + round(0.6 * (48 + 24 + 3 - 12))
 
@@ -132,9 +132,9 @@ def test_importance_scores_decide_instead_of_the_values(torch, tprune):
 def test_custom_from_mask_and_identity(torch):
     layer = nn.Linear(3, 2)
     prune.custom_from_mask(layer, "bias", mask=cr.tensor([0.0, 1.0]))
-    assert layer.bias.data[0] == 0 and layer.bias.data[1] == layer.bias_orig.data[1]
+    assert layer.bias.numpy()[0] == 0 and layer.bias.numpy()[1] == layer.bias_orig.numpy()[1]
     prune.identity(layer, "weight")
-    assert np.array_equal(layer.weight_mask.data, np.ones((2, 3), dtype=np.float32))
+    assert np.array_equal(layer.weight_mask.numpy(), np.ones((2, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="the mask has shape"):
         prune.custom_from_mask(nn.Linear(3, 2), "bias", mask=np.ones(3))
 
@@ -145,14 +145,14 @@ def test_random_methods_prune_the_requested_count_reproducibly():
         layer = nn.Conv2d(4, 8, 3)
         prune.random_unstructured(layer, "weight", amount=0.3)
         prune.random_structured(layer, "bias" if False else "weight", amount=3, dim=0)
-        return layer.weight_mask.data
+        return layer.weight_mask.numpy()
     a, b, c = pruned_masks(1), pruned_masks(1), pruned_masks(2)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     dead_filters = (a.reshape(8, -1).sum(axis=1) == 0).sum()
     assert dead_filters >= 3
     layer = nn.Linear(10, 10)
     prune.random_unstructured(layer, "weight", amount=0.25)
-    assert int((layer.weight_mask.data == 0).sum()) == 25
+    assert int((layer.weight_mask.numpy() == 0).sum()) == 25
 
 
 def test_the_mask_is_applied_in_forward_and_the_gradient_as_torch(torch, tprune):
@@ -161,19 +161,19 @@ def test_the_mask_is_applied_in_forward_and_the_gradient_as_torch(torch, tprune)
     tprune.l1_unstructured(theirs, "weight", 0.6)
     x = RNG.standard_normal((4, 7))
     y_ours, y_theirs = ours(cr.tensor(x)), theirs(torch.tensor(x))
-    np.testing.assert_allclose(y_ours.data, y_theirs.detach().numpy(), rtol=1e-12)
-    dense = x @ (ours.weight_orig.data * ours.weight_mask.data).T + ours.bias.data
-    np.testing.assert_allclose(y_ours.data, dense, rtol=1e-12)
+    np.testing.assert_allclose(y_ours.numpy(), y_theirs.detach().numpy(), rtol=1e-12)
+    dense = x @ (ours.weight_orig.numpy() * ours.weight_mask.numpy()).T + ours.bias.numpy()
+    np.testing.assert_allclose(y_ours.numpy(), dense, rtol=1e-12)
     (y_ours ** 2).sum().backward()
     (y_theirs ** 2).sum().backward()
-    grad = ours.weight_orig.grad.data
+    grad = ours.weight_orig.grad.numpy()
     np.testing.assert_allclose(grad, theirs.weight_orig.grad.numpy(), rtol=1e-12)
-    assert np.all(grad[ours.weight_mask.data == 0] == 0)
+    assert np.all(grad[ours.weight_mask.numpy() == 0] == 0)
     # In-place changes to weight_orig show up in the next forward (the hook recomputes).
     with cr.no_grad():
-        ours.weight_orig.data[...] = 1.0
+        ours.weight_orig.numpy()[...] = 1.0
     ours(cr.tensor(x))
-    np.testing.assert_array_equal(ours.weight.data, ours.weight_mask.data)
+    np.testing.assert_array_equal(ours.weight.numpy(), ours.weight_mask.numpy())
 
 
 OPTIMIZERS = [
@@ -202,9 +202,9 @@ def test_every_optimiser_respects_the_mask_and_matches_torch(torch, tprune, name
             opt.step()
     ours(cr.tensor(x))
     theirs(torch.tensor(x))
-    np.testing.assert_allclose(ours.weight_orig.data, theirs.weight_orig.detach().numpy(),
+    np.testing.assert_allclose(ours.weight_orig.numpy(), theirs.weight_orig.detach().numpy(),
                                rtol=1e-9, atol=1e-12)
-    assert np.all(ours.weight.data[ours.weight_mask.data == 0] == 0)
+    assert np.all(ours.weight.numpy()[ours.weight_mask.numpy() == 0] == 0)
     assert ours.weight_orig is opt_ours.param_groups[0]["params"][0]
 
 
@@ -218,7 +218,7 @@ def test_fit_trains_a_pruned_model_whose_pruned_weights_stay_zero():
     cr.train.fit(model, nn.CrossEntropyLoss(), cr.optim.Adam(model.parameters(), lr=0.05),
                  loader, epochs=3, verbose=0)
     for layer in (model[0], model[2]):
-        assert np.all(layer.weight.data[layer.weight_mask.data == 0] == 0)
+        assert np.all(layer.weight.numpy()[layer.weight_mask.numpy() == 0] == 0)
     assert prune.is_pruned(model) and not prune.is_pruned(nn.Linear(2, 2))
 
 
@@ -232,7 +232,7 @@ def test_remove_makes_pruning_permanent_as_torch(torch, tprune):
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
     assert list(ours.state_dict()) == list(theirs.state_dict()) == ["bias", "weight"]
     assert ours.weight is orig and isinstance(ours.weight, nn.Parameter)
-    np.testing.assert_array_equal(ours.weight.data, theirs.weight.detach().numpy())
+    np.testing.assert_array_equal(ours.weight.numpy(), theirs.weight.detach().numpy())
     assert not ours._forward_pre_hooks and not prune.is_pruned(ours)
     with pytest.raises(ValueError, match="'weight' of module Linear has to be pruned before"):
         prune.remove(ours, "weight")
@@ -245,9 +245,9 @@ def test_a_pruned_state_dict_loads_into_a_pruned_twin_and_survives_a_copy():
     prune.identity(b, "weight")
     b.load_state_dict(a.state_dict())
     x = cr.randn(3, 6)
-    np.testing.assert_array_equal(a(x).data, b(x).data)
+    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
     c = copy.deepcopy(a)
-    np.testing.assert_array_equal(c(x).data, a(x).data)
+    np.testing.assert_array_equal(c(x).numpy(), a(x).numpy())
     assert prune.is_pruned(c)
 
 
@@ -295,7 +295,7 @@ def test_sparse_state_dict_is_smaller_and_round_trips(tmp_path):
     fresh = nn.Sequential(nn.Linear(100, 50), nn.ReLU(), nn.Linear(50, 10))
     fresh.load_state_dict(restored)
     for key, value in state.items():
-        np.testing.assert_array_equal(fresh.state_dict()[key].data, value.data)
+        np.testing.assert_array_equal(fresh.state_dict()[key].numpy(), value.numpy())
     # Dense tensors stay dense; a damaged entry is named.
     assert isinstance(prune.sparse_state_dict({"w": np.ones((4, 4), np.float32)})["w"], np.ndarray)
     bad = dict(packed)

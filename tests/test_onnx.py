@@ -42,7 +42,7 @@ def chainrule_outputs(model, *inputs):
 
     def walk(o):
         if isinstance(o, cr.Tensor):
-            flat.append(o.data)
+            flat.append(o.numpy())
         else:
             for item in o:
                 walk(item)
@@ -72,7 +72,7 @@ def check_export(model, make_input, tmp_path, batch_axes=(0,), opset=17, example
         inputs = make_input(batch)
         inputs = inputs if isinstance(inputs, tuple) else (inputs,)
         expected = chainrule_outputs(model, *inputs)
-        got = run_onnx(path, *[x.data for x in inputs])
+        got = run_onnx(path, *[x.numpy() for x in inputs])
         assert len(got) == len(expected)
         for g, e in zip(got, expected):
             assert g.shape == e.shape and g.dtype == e.dtype
@@ -90,11 +90,11 @@ def randomise_batch_norms(model):
     rng = np.random.default_rng(1)
     for m in model.modules():
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            m.running_mean.data[...] = rng.normal(0, 0.5, m.num_features)
-            m.running_var.data[...] = rng.uniform(0.5, 2.0, m.num_features)
+            m.running_mean.numpy()[...] = rng.normal(0, 0.5, m.num_features)
+            m.running_var.numpy()[...] = rng.uniform(0.5, 2.0, m.num_features)
             if m.weight is not None:
-                m.weight.data[...] = rng.uniform(0.5, 1.5, m.num_features)
-                m.bias.data[...] = rng.normal(0, 0.3, m.num_features)
+                m.weight.numpy()[...] = rng.uniform(0.5, 1.5, m.num_features)
+                m.bias.numpy()[...] = rng.normal(0, 0.3, m.num_features)
     return model
 
 
@@ -114,7 +114,7 @@ def test_parameters_are_initializers_named_by_the_state_dict(tmp_path):
             "4.weight", "4.bias"} <= names
     assert "2.num_batches_tracked" not in names           # not read in eval mode
     weight = next(t for t in proto.graph.initializer if t.name == "1.weight")
-    np.testing.assert_array_equal(onnx.numpy_helper.to_array(weight), model[1].weight.data)
+    np.testing.assert_array_equal(onnx.numpy_helper.to_array(weight), model[1].weight.numpy())
 
 
 def test_a_shared_parameter_is_one_initializer(tmp_path):
@@ -195,7 +195,7 @@ def test_pooling(layer, shape, tmp_path):
 def test_normalisation(layer, shape, tmp_path):
     model = randomise_batch_norms(layer())
     if isinstance(model, nn.LayerNorm) and model.weight is not None:
-        model.weight.data[...] = np.random.default_rng(2).uniform(0.5, 1.5, model.weight.shape)
+        model.weight.numpy()[...] = np.random.default_rng(2).uniform(0.5, 1.5, model.weight.shape)
     proto = check_export(model, lambda b: floats(b, *shape), tmp_path)
     assert op_types(proto) & {"BatchNormalization", "LayerNormalization"}
 
@@ -276,7 +276,7 @@ def test_char_lstm_with_dynamic_batch_and_sequence_length(tmp_path):
     cr.onnx.export(model, ids(3), path, dynamic_axes={"input": {0: "batch", 1: "time"}})
     for b, t in ((1, 7), (5, 2), (2, 12)):
         x = ids(b, t)
-        np.testing.assert_allclose(run_onnx(path, x.data)[0], chainrule_outputs(model, x)[0],
+        np.testing.assert_allclose(run_onnx(path, x.numpy())[0], chainrule_outputs(model, x)[0],
                                    rtol=0, atol=ATOL)
 
 
@@ -292,7 +292,7 @@ def test_every_activation(activation, tmp_path):
     check_export(model, lambda b: floats(b, 4) * 3, tmp_path)
 
 
-# PReLU (coming with the attention layers) picks its branch with ``input.data > 0``, a mask
+# PReLU (coming with the attention layers) picks its branch with ``input.numpy() > 0``, a mask
 # the engine does not record, so the export refuses it rather than freeze the example's mask.
 NOT_EXPORTABLE = {"PReLU"}
 
@@ -436,20 +436,20 @@ def test_a_loss_in_the_forward_pass_is_named(tmp_path):
 
 
 def test_a_constant_computed_from_the_input_outside_the_graph_is_refused(tmp_path):
-    # x.data > 0 is computed on the array: the engine does not see it, the file would
+    # x.numpy() > 0 is computed on the array: the engine does not see it, the file would
     # freeze the example's mask.
     with pytest.raises(ExportError, match="Mul: argument 1 is a constant that changes with "
                                           "the input's values"):
-        cr.onnx.export(Wrap(lambda z: z * (z.data > 0)), floats(2, 3), tmp_path / "m.onnx")
+        cr.onnx.export(Wrap(lambda z: z * (z.numpy() > 0)), floats(2, 3), tmp_path / "m.onnx")
 
 
 def test_control_flow_on_values_is_refused(tmp_path):
     def branch(z):
-        return cr.relu(z) if float(z.data.sum()) > 0 else cr.tanh(z) * 2
+        return cr.relu(z) if float(z.numpy().sum()) > 0 else cr.tanh(z) * 2
     x = cr.tensor(np.full((2, 3), 5.0, dtype=np.float32))
     model = Wrap(branch)
-    model.lin.weight.data[...] = np.eye(3)
-    model.lin.bias.data[...] = -6.0                      # the second input flips the branch
+    model.lin.weight.numpy()[...] = np.eye(3)
+    model.lin.bias.numpy()[...] = -6.0                      # the second input flips the branch
     with pytest.raises(ExportError, match="computation changes with its input"):
         cr.onnx.export(model, x, tmp_path / "m.onnx")
 
@@ -484,7 +484,7 @@ def test_lstm_cell_states_at_every_step_have_no_onnx_form(tmp_path):
     class AllCells(nn.Module):
         def __init__(self):
             super().__init__()
-            self.w = nn.Parameter(cr.randn(8, 2).data)
+            self.w = nn.Parameter(cr.randn(8, 2).numpy())
 
         def forward(self, xproj):
             h0 = np.zeros((xproj.shape[1], 2), dtype=np.float32)
@@ -544,7 +544,7 @@ def test_names_file_objects_metadata_and_output_dims(tmp_path):
     assert proto.producer_name == "chainrule"
     session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
     x, y = floats(4, 3), floats(6, 4)
-    got = session.run(None, {"x": x.data, "y": y.data})
+    got = session.run(None, {"x": x.numpy(), "y": y.numpy()})
     expected = chainrule_outputs(model, x, y)
     assert [g.shape for g in got] == [(4, 2), (6, 5), (4,)]
     for g, e in zip(got, expected):
@@ -605,7 +605,7 @@ def test_sizes_read_from_the_input_where_no_rule_fits(tmp_path):
 
         def __init__(self):
             super().__init__()
-            self.token = nn.Parameter(cr.randn(1, 1, 4).data)
+            self.token = nn.Parameter(cr.randn(1, 1, 4).numpy())
 
         def forward(self, x):                                   # (N, T, 4)
             n, t, f = x.shape
@@ -619,7 +619,7 @@ def test_sizes_read_from_the_input_where_no_rule_fits(tmp_path):
     assert "Shape" in op_types(proto)
     for n, t in ((1, 5), (4, 2), (2, 7)):
         x = floats(n, t, 4)
-        for got, expected in zip(run_onnx(path, x.data), chainrule_outputs(model, x)):
+        for got, expected in zip(run_onnx(path, x.numpy()), chainrule_outputs(model, x)):
             np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL)
 
 

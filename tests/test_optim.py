@@ -129,8 +129,8 @@ def test_trajectory_matches_torch(case):
     for _ in range(STEPS // 10):
         train_cr(opt, w, b, 10, sign)
         train_t(opt_t, wt, bt, 10, sign)
-        np.testing.assert_allclose(w.data, wt.detach().numpy(), rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(b.data, bt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(w.numpy(), wt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(b.numpy(), bt.detach().numpy(), rtol=1e-4, atol=1e-5)
     assert w.dtype == np.float32 and b.dtype == np.float32
     # The per-parameter state has torch's names and values too.
     ours, theirs = opt.state_dict(), opt_t.state_dict()
@@ -170,11 +170,11 @@ def test_add_param_group_trains_the_new_parameters():
     w, b = params_cr()
     opt = optim.Adam([w], lr=0.01)
     train_cr(opt, w, b, 3)
-    b_before = b.data.copy()
+    b_before = b.numpy().copy()
     opt.add_param_group({"params": [b], "lr": 0.1})
     assert opt.param_groups[1]["betas"] == (0.9, 0.999)
     train_cr(opt, w, b, 1)
-    assert not np.array_equal(b.data, b_before)
+    assert not np.array_equal(b.numpy(), b_before)
     assert opt.state[b]["step"] == 1 and opt.state[w]["step"] == 4
 
 
@@ -192,7 +192,7 @@ def test_step_skips_parameters_without_gradient():
     opt = optim.Adam([w, b], lr=0.1)
     (w * w).sum().backward()
     opt.step()
-    np.testing.assert_array_equal(b.data, B0)
+    np.testing.assert_array_equal(b.numpy(), B0)
     assert b not in opt.state and opt.state[w]["step"] == 1
 
 
@@ -204,10 +204,10 @@ def test_step_leaves_the_gradient_untouched():
         w, b = params_cr()
         opt = opt_cls([w, b], **kwargs)
         loss_cr(w, b).backward()
-        grad = w.grad.data.copy()
+        grad = w.grad.numpy().copy()
         opt.step()
         opt.step()
-        np.testing.assert_array_equal(w.grad.data, grad)
+        np.testing.assert_array_equal(w.grad.numpy(), grad)
 
 
 def test_closure_is_evaluated_and_its_loss_returned():
@@ -230,7 +230,7 @@ def test_closure_is_evaluated_and_its_loss_returned():
         assert isinstance(loss, cr.Tensor)
         train_cr(reference, w2, b2, 1)
     assert len(calls) == 3
-    np.testing.assert_array_equal(w.data, w2.data)
+    np.testing.assert_array_equal(w.numpy(), w2.numpy())
     assert opt.step() is None
 
 
@@ -240,7 +240,7 @@ def test_zero_grad():
     loss_cr(w, b).backward()
     grad = w.grad
     opt.zero_grad(set_to_none=False)
-    assert w.grad is grad and not w.grad.data.any() and not b.grad.data.any()
+    assert w.grad is grad and not w.grad.numpy().any() and not b.grad.numpy().any()
     opt.zero_grad()
     assert w.grad is None and b.grad is None
 
@@ -251,7 +251,7 @@ def test_zero_grad_detaches_a_recorded_gradient():
     (w ** 3).sum().backward(create_graph=True)
     assert w.grad.grad_fn is not None
     opt.zero_grad(set_to_none=False)
-    assert w.grad.grad_fn is None and not w.grad.data.any()
+    assert w.grad.grad_fn is None and not w.grad.numpy().any()
 
 
 def test_step_bumps_version_so_stale_backward_refuses():
@@ -272,7 +272,7 @@ def test_sgd_matches_hand_computation():
     opt = optim.SGD([w], lr=0.1, momentum=0.9, weight_decay=0.5)
     (w * w).sum().backward()
     opt.step()
-    np.testing.assert_allclose(w.data, np.array([1.0, -2.0]) * (1 - 0.1 * 2.5), rtol=1e-6)
+    np.testing.assert_allclose(w.numpy(), np.array([1.0, -2.0]) * (1 - 0.1 * 2.5), rtol=1e-6)
 
 
 def test_adagrad_uses_each_groups_initial_accumulator_value():
@@ -280,10 +280,10 @@ def test_adagrad_uses_each_groups_initial_accumulator_value():
     opt = optim.Adagrad([{"params": [w]}, {"params": [b], "initial_accumulator_value": 2.0}],
                         initial_accumulator_value=0.5)
     loss_cr(w, b).backward()
-    grad_b = b.grad.data.copy()
+    grad_b = b.grad.numpy().copy()
     opt.step()
-    np.testing.assert_array_equal(opt.state[w]["sum"], 0.5 + w.grad.data ** 2)
-    np.testing.assert_allclose(b.data, B0 - 0.01 * grad_b / (np.sqrt(2.0 + grad_b ** 2) + 1e-10),
+    np.testing.assert_array_equal(opt.state[w]["sum"], 0.5 + w.grad.numpy() ** 2)
+    np.testing.assert_allclose(b.numpy(), B0 - 0.01 * grad_b / (np.sqrt(2.0 + grad_b ** 2) + 1e-10),
                                rtol=1e-6)
 
 
@@ -324,7 +324,7 @@ def test_state_dict_round_trip_resumes_exactly(name):
     opt1, sched1 = _make(name, w1, b1)
     train_cr(opt1, w1, b1, 50, scheduler=sched1)
     saved_opt, saved_sched = opt1.state_dict(), sched1.state_dict()
-    saved_w, saved_b = w1.data.copy(), b1.data.copy()
+    saved_w, saved_b = w1.numpy().copy(), b1.numpy().copy()
     snapshot = copy.deepcopy(saved_opt)
     train_cr(opt1, w1, b1, 5, scheduler=sched1)          # later steps don't touch the snapshot
     for index, state in saved_opt["state"].items():
@@ -336,8 +336,8 @@ def test_state_dict_round_trip_resumes_exactly(name):
     sched2.load_state_dict(saved_sched)
     opt2.load_state_dict(saved_opt)
     train_cr(opt2, w2, b2, 50, scheduler=sched2)
-    np.testing.assert_array_equal(w2.data, w.data)
-    np.testing.assert_array_equal(b2.data, b.data)
+    np.testing.assert_array_equal(w2.numpy(), w.numpy())
+    np.testing.assert_array_equal(b2.numpy(), b.numpy())
     assert sched2.get_last_lr() == sched.get_last_lr()
     assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
 
@@ -525,8 +525,8 @@ def test_lbfgs_trajectory_matches_torch(kwargs, dtype):
             loss = opt.step(_lbfgs_closure_cr(opt, w, b))
             loss_torch = opt_t.step(_lbfgs_closure_t(opt_t, wt, bt))
             np.testing.assert_allclose(loss.item(), loss_torch.item(), **tol)
-            np.testing.assert_allclose(w.data, wt.detach().numpy(), **tol)
-            np.testing.assert_allclose(b.data, bt.detach().numpy(), **tol)
+            np.testing.assert_allclose(w.numpy(), wt.detach().numpy(), **tol)
+            np.testing.assert_allclose(b.numpy(), bt.detach().numpy(), **tol)
         ours, theirs = opt.state_dict()["state"][0], opt_t.state_dict()["state"][0]
         assert ours.keys() == theirs.keys()
         if dtype == np.float64:     # (in float32, rounding may end a line search a step apart)
@@ -548,13 +548,13 @@ def test_lbfgs_state_dict_round_trip_resumes_exactly(line_search_fn):
     w1, b1 = params_cr()
     opt1 = optim.LBFGS([w1, b1], max_iter=3, history_size=4, line_search_fn=line_search_fn)
     run(opt1, w1, b1, 2)
-    saved, saved_w, saved_b = copy.deepcopy(opt1.state_dict()), w1.data.copy(), b1.data.copy()
+    saved, saved_w, saved_b = copy.deepcopy(opt1.state_dict()), w1.numpy().copy(), b1.numpy().copy()
     w2, b2 = params_cr(saved_w, saved_b)
     opt2 = optim.LBFGS([w2, b2], max_iter=3, history_size=4, line_search_fn=line_search_fn)
     opt2.load_state_dict(saved)
     run(opt2, w2, b2, 2)
-    np.testing.assert_array_equal(w2.data, w.data)
-    np.testing.assert_array_equal(b2.data, b.data)
+    np.testing.assert_array_equal(w2.numpy(), w.numpy())
+    np.testing.assert_array_equal(b2.numpy(), b.numpy())
 
 
 def test_lbfgs_needs_a_closure_and_one_group():
@@ -576,4 +576,4 @@ def test_lbfgs_minimises_an_ill_conditioned_quadratic():
         loss.backward()
         return loss
     opt.step(closure)
-    np.testing.assert_allclose(w.data, target.data, atol=1e-4)     # (PyTorch: the same point)
+    np.testing.assert_allclose(w.numpy(), target.numpy(), atol=1e-4)     # (PyTorch: the same point)

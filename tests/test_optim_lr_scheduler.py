@@ -156,7 +156,7 @@ def test_scheduler_sets_the_rate_the_optimizer_uses():
     assert opt.param_groups[0]["lr"] == 0.0 and opt.param_groups[0]["initial_lr"] == 1.0
     (w * w).sum().backward()
     opt.step()
-    assert w.data[0] == 1.0
+    assert w.numpy()[0] == 1.0
 
 
 def test_one_cycle_refuses_to_step_past_total_steps():

@@ -128,8 +128,8 @@ def torch_network(session, torch):
     for k, lin in enumerate(session.linears):
         t = torch.nn.Linear(lin.in_features, lin.out_features).double()
         with torch.no_grad():
-            t.weight.copy_(torch.from_numpy(lin.weight.data))
-            t.bias.copy_(torch.from_numpy(lin.bias.data))
+            t.weight.copy_(torch.from_numpy(lin.weight.numpy()))
+            t.bias.copy_(torch.from_numpy(lin.bias.numpy()))
         layers.append(t)
         if k < len(session.linears) - 1:
             layers.append({"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid,
@@ -194,7 +194,7 @@ def test_derivation_gives_pytorchs_gradient_and_update(optimizer, regularization
         assert d["ok"] and d["trace_checked"] > 10
         assert d["grad"] == pytest.approx(grads[k][index], rel=1e-9, abs=1e-14)
         assert d["new"] == pytest.approx(params[k][index], rel=1e-9, abs=1e-14)
-        now = getattr(session.linears[layer - 1], kind).data[index]
+        now = getattr(session.linears[layer - 1], kind).numpy()[index]
         assert d["new"] == pytest.approx(now, rel=1e-12, abs=1e-15)   # the step did just that
         assert d["batch"] == [int(i) for i in rows]
         keys = {r.get("key") for sec in d["sections"] for r in sec.get("rows", [])}

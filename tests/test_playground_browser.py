@@ -132,7 +132,7 @@ def test_spiral_train_click_a_weight_step_export(server, tmp_path):
         page.wait_for_selector(".val.show.bwd")                # then the deltas
         until(lambda: page.query_selector(".val.show") is None)
         assert session.total_steps == steps + 1
-        assert session.linears[1].weight.data[3, 1] == pytest.approx(new, rel=1e-12, abs=1e-15)
+        assert session.linears[1].weight.numpy()[3, 1] == pytest.approx(new, rel=1e-12, abs=1e-15)
         page.wait_for_selector("#derivation-samples button.active")   # refreshed: next batch
 
         with page.expect_download() as download:

@@ -113,19 +113,19 @@ def test_fake_quantize_matches_torch_values_and_straight_through_gradients(torch
     ours_x, theirs_x = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     ours = Q.fake_quantize_per_tensor_affine(ours_x, 0.03, 5, -128, 127)
     theirs = torch.fake_quantize_per_tensor_affine(theirs_x, 0.03, 5, -128, 127)
-    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-6, atol=1e-7)
     g = RNG.standard_normal(x.shape).astype(np.float32)
     ours.backward(cr.tensor(g))
     theirs.backward(torch.tensor(g))
-    np.testing.assert_array_equal(ours_x.grad.data, theirs_x.grad.numpy())
-    assert 0 < (ours_x.grad.data == 0).sum() < x.size      # some beyond the grid, some inside
+    np.testing.assert_array_equal(ours_x.grad.numpy(), theirs_x.grad.numpy())
+    assert 0 < (ours_x.grad.numpy() == 0).sum() < x.size      # some beyond the grid, some inside
 
     # Exact halves of the grid round half to even before the zero point is added (as
     # PyTorch's fake quantisation; its fbgemm quantize_per_tensor adds first, so only there
     # the two differ).
     ties = np.array([0.25, 0.75, -0.25, -0.75], dtype=np.float32)
     np.testing.assert_array_equal(
-        Q.fake_quantize_per_tensor_affine(cr.tensor(ties), 0.5, 3).data,
+        Q.fake_quantize_per_tensor_affine(cr.tensor(ties), 0.5, 3).numpy(),
         torch.fake_quantize_per_tensor_affine(torch.tensor(ties), 0.5, 3, -128, 127).numpy())
 
     scale = RNG.uniform(0.01, 0.05, 6).astype(np.float32)
@@ -135,10 +135,10 @@ def test_fake_quantize_matches_torch_values_and_straight_through_gradients(torch
     theirs_x.grad = None
     theirs = torch.fake_quantize_per_channel_affine(theirs_x, torch.tensor(scale),
                                                     torch.tensor(zp), 1, -128, 127)
-    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-6, atol=1e-7)
     ours.sum().backward()
     theirs.sum().backward()
-    np.testing.assert_array_equal(ours_x.grad.data, theirs_x.grad.numpy())
+    np.testing.assert_array_equal(ours_x.grad.numpy(), theirs_x.grad.numpy())
 
 
 def test_fake_quantize_gradient_is_the_identity_inside_the_grid():
@@ -147,26 +147,26 @@ def test_fake_quantize_gradient_is_the_identity_inside_the_grid():
                         + t, x)      # the composed identity part checks the plumbing
     y = Q.fake_quantize_per_tensor_affine(x, 0.01, 0)
     (y * y).sum().backward()
-    np.testing.assert_allclose(x.grad.data, 2 * y.data)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * y.numpy())
 
 
 def reference_linear(q: Q.QuantizedLinear, x: np.ndarray) -> np.ndarray:
     """The float64 product of the dequantised input and weight: what the int path must give."""
-    xq = Q.quantize_per_tensor(x, float(q.input_scale.data), int(q.input_zero_point.data))
-    xd = Q.dequantize(xq, q.input_scale.data, q.input_zero_point.data).astype(np.float64)
-    wd = q.weight.data.astype(np.float64) * q.weight_scale.data[:, None].astype(np.float64)
-    return xd @ wd.T + q.bias.data
+    xq = Q.quantize_per_tensor(x, float(q.input_scale.numpy()), int(q.input_zero_point.numpy()))
+    xd = Q.dequantize(xq, q.input_scale.numpy(), q.input_zero_point.numpy()).astype(np.float64)
+    wd = q.weight.numpy().astype(np.float64) * q.weight_scale.numpy()[:, None].astype(np.float64)
+    return xd @ wd.T + q.bias.numpy()
 
 
 def test_quantized_linear_computes_the_dequantised_product():
     layer = nn.Linear(40, 7)
     x = RNG.standard_normal((9, 40)).astype(np.float32)
     q = Q.QuantizedLinear.from_float(layer, input_scale=0.03, input_zero_point=-11)
-    out = q(cr.tensor(x)).data
+    out = q(cr.tensor(x)).numpy()
     assert out.dtype == np.float32 and q.weight.dtype == np.int8
     np.testing.assert_allclose(out, reference_linear(q, x), rtol=1e-5, atol=1e-5)
     # and the grids are fine enough that it is close to the float layer
-    np.testing.assert_allclose(out, layer(cr.tensor(x)).data, atol=0.05)
+    np.testing.assert_allclose(out, layer(cr.tensor(x)).numpy(), atol=0.05)
     assert q(cr.tensor(x[None])).shape == (1, 9, 7)       # leading dimensions pass through
     with pytest.raises(ValueError, match="expected inputs with 40 features"):
         q(cr.zeros(2, 41))
@@ -179,16 +179,16 @@ def test_quantized_conv2d_computes_the_dequantised_convolution(kwargs):
     conv = nn.Conv2d(4, 6, 3, **kwargs)
     x = RNG.standard_normal((3, 4, 9, 8)).astype(np.float32)
     q = Q.QuantizedConv2d.from_float(conv, input_scale=0.03, input_zero_point=20)
-    out = q(cr.tensor(x)).data
+    out = q(cr.tensor(x)).numpy()
     xq = Q.quantize_per_tensor(x, 0.03, 20)
     xd = Q.dequantize(xq, 0.03, 20).astype(np.float64)
-    wd = q.weight.data.astype(np.float64) * q.weight_scale.data.reshape(-1, 1, 1, 1)
-    bias = None if q.bias is None else cr.tensor(q.bias.data.astype(np.float64))
+    wd = q.weight.numpy().astype(np.float64) * q.weight_scale.numpy().reshape(-1, 1, 1, 1)
+    bias = None if q.bias is None else cr.tensor(q.bias.numpy().astype(np.float64))
     ref = cr.nn.functional.conv2d(cr.tensor(xd), cr.tensor(wd), bias, conv.stride, conv.padding,
-                                  conv.dilation, conv.groups).data
+                                  conv.dilation, conv.groups).numpy()
     assert out.shape == ref.shape == conv(cr.tensor(x)).shape
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(q(cr.tensor(x[0])).data, out[0], rtol=1e-6)   # unbatched
+    np.testing.assert_allclose(q(cr.tensor(x[0])).numpy(), out[0], rtol=1e-6)   # unbatched
 
 
 def small_data(n=400):

@@ -45,7 +45,7 @@ class TestTensorFactory:
         arr[0] = 5.0
         assert t.tolist() == [1.0, 1.0, 1.0]
         u = cr.tensor(t)
-        t.data[1] = 9.0
+        t.numpy()[1] = 9.0
         assert u.tolist() == [1.0, 1.0, 1.0]
 
     def test_list_of_tensors(self):
@@ -208,7 +208,7 @@ class TestConversion:
     def test_numpy_shares_memory(self):
         t = cr.tensor([1.0, 2.0])
         assert isinstance(t.numpy(), np.ndarray)
-        assert np.shares_memory(t.numpy(), t.data)
+        assert np.shares_memory(t.numpy(), t.numpy())
 
     def test_item(self):
         assert cr.tensor([[2.5]]).item() == 2.5
@@ -227,7 +227,7 @@ class TestConversion:
         assert isinstance(arr, np.ndarray) and arr.dtype == np.float64
         np.testing.assert_array_equal(arr, [[1.0, 2.0]])
         assert np.asarray(t, dtype=np.float32).dtype == np.float32
-        assert not np.shares_memory(np.array(t, copy=True), t.data)
+        assert not np.shares_memory(np.array(t, copy=True), t.numpy())
 
     def test_len_and_iteration(self):
         t = cr.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
@@ -268,12 +268,12 @@ class TestConversion:
         d = (x * 2).detach()
         assert not d.requires_grad and d.grad_fn is None
         e = x.detach()
-        assert np.shares_memory(e.data, x.data)
+        assert np.shares_memory(e.numpy(), x.numpy())
 
     def test_clone_copies_and_is_differentiable(self):
         x = cr.tensor([1.0, 2.0], requires_grad=True)
         c = x.clone()
-        assert not np.shares_memory(c.data, x.data)
+        assert not np.shares_memory(c.numpy(), x.numpy())
         (c * c).sum().backward()
         np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
 
@@ -426,3 +426,49 @@ class TestInPlace:
         assert y is alias
         y.sum().backward()
         np.testing.assert_array_equal(x.grad.numpy(), [6.0, 6.0])
+
+
+# ------------------------------------------------------------------ .data as in PyTorch
+def test_data_is_a_tensor_over_the_same_memory_outside_the_graph():
+    w = cr.ones(2, 3, requires_grad=True)
+    d = w.data
+    assert isinstance(d, cr.Tensor) and not d.requires_grad and d.grad_fn is None
+    assert np.shares_memory(d.numpy(), w.numpy())
+    d.mul_(3)
+    d.clamp_(max=2.5)
+    d.add_(cr.ones(3))
+    np.testing.assert_array_equal(w.numpy(), np.full((2, 3), 3.5, np.float32))
+    w.data.copy_(cr.zeros(2, 3))
+    assert not w.numpy().any() and w.requires_grad
+
+
+def test_changes_through_data_are_unseen_by_autograd_unlike_detach():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()
+    w.data.mul_(10)                 # PyTorch: no version bump seen by the graph
+    y.backward()
+    np.testing.assert_allclose(w.grad.numpy(), [20.0, 40.0])   # 2 w with the changed w
+    v = cr.tensor([1.0, 2.0], requires_grad=True)
+    z = (v * v).sum()
+    v.detach().mul_(10)             # detach shares the version count: the change is caught
+    with pytest.raises(RuntimeError):
+        z.backward()
+
+
+def test_assigning_data_swaps_the_values_and_refuses_non_tensors():
+    lin = cr.nn.Linear(3, 2)
+    lin.weight.data = cr.zeros(2, 2)
+    assert lin.weight.shape == (2, 2) and lin.weight.requires_grad
+    assert "Parameter containing" in repr(lin.weight) or "tensor(" in repr(lin.weight)
+    with pytest.raises(TypeError, match="expected a Tensor"):
+        lin.weight.data = np.zeros((2, 2))
+
+
+def test_data_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    mine, theirs = cr.tensor([[1.0, -2.0], [3.0, 4.0]], requires_grad=True), \
+        torch.tensor([[1.0, -2.0], [3.0, 4.0]], requires_grad=True)
+    for t in (mine, theirs):
+        t.data.mul_(2).clamp_(min=0).sub_(1)
+    np.testing.assert_array_equal(mine.numpy(), theirs.detach().numpy())
+    assert mine.data.requires_grad == theirs.data.requires_grad == False  # noqa: E712

@@ -31,7 +31,7 @@ def small_model(dropout=0.0):
 
 
 def params(model):
-    return [p.data.copy() for p in model.parameters()]
+    return [p.numpy().copy() for p in model.parameters()]
 
 
 def same_params(a, b):
@@ -107,7 +107,7 @@ def test_evaluate_and_predict_use_eval_mode_without_graph_and_restore_mode():
     assert out.shape == (len(X), 2) and isinstance(out, np.ndarray)
     np.testing.assert_array_equal(out[:100], train.predict(model, va))
     model.eval()
-    expected = model(cr.Tensor(X[:5])).data
+    expected = model(cr.Tensor(X[:5])).numpy()
     np.testing.assert_allclose(out[:5], expected, rtol=1e-6)
     assert model.training is False  # stays in the mode it was in
 
@@ -289,7 +289,7 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_good_checkpoints(tmp_path,
 def test_checkpoint_refuses_non_finite_weights(tmp_path):
     X, y, tr, va = moons()
     model = small_model()
-    poison = train.LambdaCallback(on_epoch_end=lambda s: s.model[0].weight.data.fill(np.inf))
+    poison = train.LambdaCallback(on_epoch_end=lambda s: s.model[0].weight.numpy().fill(np.inf))
     poison.order = 10  # after training, before the checkpoint (order 50)
     hist = train.fit(model, nn.CrossEntropyLoss(), cr.optim.SGD(model.parameters(), lr=0.0),
                      tr, 1, val_loader=va, verbose=0, nan_guard=False,

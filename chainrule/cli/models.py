@@ -229,7 +229,7 @@ class CharTransformer(nn.Module):
         context ``state`` (the ids seen before, or None); returns the new context, its last
         ``block_size`` characters, as the state to pass back in, so generation can feed one
         new character per step as it does for :class:`CharLSTM`."""
-        context = x if state is None else Tensor(np.concatenate([state.data, x.data], axis=1))
+        context = x if state is None else Tensor(np.concatenate([state._array, x._array], axis=1))
         context = context[:, -self.block_size:]
         logits, _ = self.all_logits(context)
         return logits[:, -1], context
@@ -317,7 +317,7 @@ def generate(model: CharLSTM | CharTransformer, prompt: Sequence[int], length: i
         with no_grad():
             logits, state = model.next_logits(Tensor(np.array([prompt], dtype=np.int64)))
             for i in range(int(length)):
-                raw = logits.data[0].astype(np.float64)
+                raw = logits._array[0].astype(np.float64)
                 with np.errstate(over="ignore"):
                     z = raw / temperature
                 # A temperature so small that z overflows: its limit, greedy decoding.

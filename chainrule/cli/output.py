@@ -39,7 +39,7 @@ def class_logits(logits: np.ndarray) -> np.ndarray:
 
 def probabilities(logits: np.ndarray) -> np.ndarray:
     """Softmax over the classes (dim 1), in float64."""
-    return cr.softmax(cr.Tensor(class_logits(logits)), dim=1).data
+    return cr.softmax(cr.Tensor(class_logits(logits)), dim=1)._array
 
 
 def format_confusion(cm: np.ndarray, names: Sequence[str]) -> str:

@@ -76,7 +76,7 @@ def apply_pruning(model: nn.Module, amount: float, structured: bool, scope: str)
         for _, layer in layers:
             prune.ln_structured(layer, "weight", amount, n=2, dim=0)
             if layer.bias is not None:   # a removed neuron loses its bias too: it outputs 0
-                rows = layer.weight_mask.data.reshape(layer.weight_mask.shape[0], -1)
+                rows = layer.weight_mask._array.reshape(layer.weight_mask.shape[0], -1)
                 prune.custom_from_mask(layer, "bias", (rows.sum(axis=1) > 0).astype(np.float32))
     elif scope == "global":
         prune.global_unstructured([(m, "weight") for _, m in layers], prune.L1Unstructured,
@@ -97,7 +97,7 @@ def make_permanent(model: nn.Module) -> None:
 
 def weight_sparsity(model: nn.Module) -> tuple[int, int]:
     """(zero weights, all weights) over the Linear and Conv2d weights."""
-    weights = [m.weight.data for _, m in _layers(model)]
+    weights = [m.weight._array for _, m in _layers(model)]
     return sum(int((w == 0).sum()) for w in weights), sum(w.size for w in weights)
 
 

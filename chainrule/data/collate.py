@@ -55,7 +55,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
     if isinstance(elem, Tensor):
         if not all(isinstance(b, Tensor) for b in batch):
             raise TypeError("default_collate: sample 0 is a Tensor but not every sample is")
-        return _stack([b.data for b in batch], "tensors")
+        return _stack([b._array for b in batch], "tensors")
     if isinstance(elem, np.ndarray):
         _check_numeric(elem.dtype, "a NumPy array")
         return _stack([np.asarray(b) for b in batch], "arrays")

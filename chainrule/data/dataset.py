@@ -92,7 +92,7 @@ class TensorDataset(Dataset):
                 "TensorDataset: every tensor must have the same first dimension (the number "
                 f"of samples); got first dimensions {sizes} for shapes "
                 f"{[t.shape for t in self.tensors]}")
-        self._arrays = [t.data for t in self.tensors]
+        self._arrays = [t._array for t in self.tensors]
 
     def __getitem__(self, index):
         return tuple(Tensor(np.asarray(a[index])) for a in self._arrays)
@@ -205,7 +205,7 @@ def _tree_concat(batches: list):
     """Concatenate collated batches of the same structure along the sample axis."""
     first = batches[0]
     if isinstance(first, Tensor):
-        return Tensor(np.concatenate([b.data for b in batches]))
+        return Tensor(np.concatenate([b._array for b in batches]))
     if isinstance(first, dict):
         return {k: _tree_concat([b[k] for b in batches]) for k in first}
     if isinstance(first, (list, tuple)) and first and not isinstance(first[0], str):
@@ -216,7 +216,7 @@ def _tree_concat(batches: list):
 
 def _tree_take(batch, order: np.ndarray):
     if isinstance(batch, Tensor):
-        return Tensor(batch.data[order])
+        return Tensor(batch._array[order])
     if isinstance(batch, dict):
         return {k: _tree_take(v, order) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)) and batch and not isinstance(batch[0], str):

@@ -314,7 +314,7 @@ class CharDataset(Dataset):
         return np.array([self.stoi[c] for c in text], dtype=np.int64)
 
     def decode(self, ids) -> str:
-        values = ids.data if isinstance(ids, Tensor) else np.asarray(ids)
+        values = ids._array if isinstance(ids, Tensor) else np.asarray(ids)
         return "".join(self.chars[int(i)] for i in values.ravel())
 
     def __len__(self) -> int:

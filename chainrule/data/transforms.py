@@ -25,7 +25,7 @@ __all__ = ["Compose", "ToTensor", "Normalize", "Lambda"]
 
 def _array(image) -> np.ndarray:
     """A sample as an array: a Tensor's data, a NumPy array, or a PIL image's pixels."""
-    return image.data if isinstance(image, Tensor) else np.asarray(image)
+    return image._array if isinstance(image, Tensor) else np.asarray(image)
 
 
 class Compose:

@@ -83,7 +83,7 @@ class Work:
 # ------------------------------------------------------------------------- buffers
 def _array(x, who: str, name: str) -> np.ndarray:
     if isinstance(x, Tensor):
-        return x.data
+        return x._array
     if isinstance(x, np.ndarray):
         return x
     raise TypeError(f"{who}: {name} must be a chainrule Tensor or a NumPy array, got "

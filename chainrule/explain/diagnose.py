@@ -159,7 +159,7 @@ def _plot_norms(params: list[ParameterFlow], path: str, title: str) -> str:
 def weights_snapshot(model) -> dict[str, np.ndarray]:
     """Copies of every parameter's values by name: take one before ``optimizer.step()`` and
     pass it as ``gradient_flow(model, before=...)`` to measure the real update ratios."""
-    return {n: np.array(p.data, copy=True) for n, p in model.named_parameters()}
+    return {n: np.array(p._array, copy=True) for n, p in model.named_parameters()}
 
 
 def _norm(a: np.ndarray) -> float:
@@ -191,17 +191,17 @@ def gradient_flow(model, lr: float | None = None, before: dict | None = None) ->
     for name, p in model.named_parameters():
         if p.grad is None:
             continue
-        g = np.asarray(p.grad.data, dtype=np.float64)
+        g = np.asarray(p.grad._array, dtype=np.float64)
         finite = bool(np.all(np.isfinite(g)))
         gn = _norm(g)
         if before is not None and name in before:
-            old = np.asarray(before[name].data if isinstance(before[name], Tensor)
+            old = np.asarray(before[name]._array if isinstance(before[name], Tensor)
                              else before[name], dtype=np.float64)
             wn = _norm(old)
-            moved = _norm(np.asarray(p.data, dtype=np.float64) - old)
+            moved = _norm(np.asarray(p._array, dtype=np.float64) - old)
             ratio = moved / wn if wn > 0 else (math.inf if moved > 0 else 0.0)
         else:
-            wn = _norm(p.data)
+            wn = _norm(p._array)
             if lr is None:
                 ratio = None
             else:

@@ -123,10 +123,10 @@ def _label_lines(node: _Node, show_values: bool, max_values: int) -> list[str]:
         lines = [node.title or "leaf", _shape_text(t)]
     if node.is_output:
         lines[0] += " (output)"
-    if show_values and t is not None and t.data.size <= max_values:
-        lines.append("value " + _values_text(t.data))
+    if show_values and t is not None and t._array.size <= max_values:
+        lines.append("value " + _values_text(t._array))
         if t.grad is not None:
-            lines.append("grad " + _values_text(t.grad.data))
+            lines.append("grad " + _values_text(t.grad._array))
     return lines
 
 

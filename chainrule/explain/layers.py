@@ -167,23 +167,23 @@ def layers(model: nn.Module, x, target=None, names: Sequence[str] | None = None)
             if isinstance(first, Tensor):
                 seen.append((name, mod, first))
         handles.append(module.register_forward_hook(record))
-    leaf = Tensor(x.data, requires_grad=x.dtype.kind == "f")
+    leaf = Tensor(x._array, requires_grad=x.dtype.kind == "f")
     try:
         with enable_grad():
             out = model(leaf)
             if target is None and int(np.prod(out.shape[1:])) > 1:
                 target = [tuple(int(i) for i in np.unravel_index(np.argmax(row), row.shape))
-                          if row.ndim > 1 else int(np.argmax(row)) for row in out.data]
+                          if row.ndim > 1 else int(np.argmax(row)) for row in out._array]
             picked = select(out, target)
             tracked = [t for _, _, t in seen if t.requires_grad]
             got = grad(picked.sum(), tracked, allow_unused=True) if tracked else ()
     finally:
         for h in handles:
             h.remove()
-    grads = {id(t): (None if g is None else g.data) for t, g in zip(tracked, got)}
+    grads = {id(t): (None if g is None else g._array) for t, g in zip(tracked, got)}
     views = []
     for name, module, t in seen:
-        dead, saturated = _counts(module, t.data)
-        views.append(LayerView(name, type(module).__name__, t.data, grads.get(id(t)), dead,
+        dead, saturated = _counts(module, t._array)
+        views.append(LayerView(name, type(module).__name__, t._array, grads.get(id(t)), dead,
                                saturated))
-    return LayerViews(views, out.data, target)
+    return LayerViews(views, out._array, target)

@@ -262,7 +262,7 @@ def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary
             name=name, type=type(mod).__name__,
             output_shape=tuple(outs[0].shape) if outs else (),
             params=n_params, trainable=n_train, macs_forward=fwd, macs_backward=bwd,
-            activation_bytes=sum(t.numel() * t.data.itemsize for t in outs)))
+            activation_bytes=sum(t.numel() * t._array.itemsize for t in outs)))
         grad_flows = grad_flows or has_weights
     all_params = list(model.parameters())
     notes = []
@@ -277,5 +277,5 @@ def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary
         rows=rows, input_shape=shape, batch_size=int(batch_size),
         total_params=sum(p.numel() for p in all_params),
         trainable_params=sum(p.numel() for p in all_params if p.requires_grad),
-        param_bytes=sum(p.numel() * p.data.itemsize for p in all_params),
+        param_bytes=sum(p.numel() * p._array.itemsize for p in all_params),
         complete=complete, notes=notes)

@@ -209,8 +209,8 @@ def _read_layers(model) -> list[_Layer]:
             act_mod = modules[i + 1]
             act = _activation_name(act_mod)
             i += 1
-        w = np.array(lin.weight.data, dtype=np.float64)
-        b = None if lin.bias is None else np.array(lin.bias.data, dtype=np.float64)
+        w = np.array(lin.weight._array, dtype=np.float64)
+        b = None if lin.bias is None else np.array(lin.bias._array, dtype=np.float64)
         layers.append(_Layer(w, b, act, lin, act_mod))
         i += 1
     for k in range(1, len(layers)):
@@ -244,7 +244,7 @@ def _output_function(loss: str, last_activation: str) -> str:
 # ------------------------------------------------------------------------- data checking
 def _array(v, what: str) -> np.ndarray:
     if isinstance(v, Tensor):
-        v = v.data
+        v = v._array
     try:
         return np.asarray(v)
     except (TypeError, ValueError):
@@ -393,10 +393,10 @@ def _reference(model, params, output: str, loss: str, x: np.ndarray, y: np.ndarr
     ref.double()
     layers = _read_layers(ref)
     for layer, (w, b) in zip(layers, params):
-        layer.linear.weight.data = w.copy()
+        layer.linear.weight._array = w.copy()
         layer.linear.weight.grad = None
         if b is not None:
-            layer.linear.bias.data = b.copy()
+            layer.linear.bias._array = b.copy()
             layer.linear.bias.grad = None
     batch = x.shape[0]
     with enable_grad():
@@ -422,14 +422,14 @@ def _reference(model, params, output: str, loss: str, x: np.ndarray, y: np.ndarr
             p = acts[-1] if last.activation == "sigmoid" else sigmoid(zs[-1])
             j = -(yt * log(p) + (1 - yt) * log(1 - p)).sum() * (1.0 / batch)
         j.backward()
-    whole = ref(Tensor(x.copy())).data
+    whole = ref(Tensor(x.copy()))._array
     return {
-        "zs": [z.data for z in zs], "acts": [t.data for t in acts], "loss": float(j.data),
+        "zs": [z._array for z in zs], "acts": [t._array for t in acts], "loss": float(j._array),
         "output": whole,
-        "dj_dyhat": acts[-1].grad.data if acts[-1].grad is not None else None,
-        "deltas": [z.grad.data for z in zs],
-        "grad_w": [l.linear.weight.grad.data for l in layers],
-        "grad_b": [None if l.linear.bias is None else l.linear.bias.grad.data for l in layers],
+        "dj_dyhat": acts[-1].grad._array if acts[-1].grad is not None else None,
+        "deltas": [z.grad._array for z in zs],
+        "grad_w": [l.linear.weight.grad._array for l in layers],
+        "grad_b": [None if l.linear.bias is None else l.linear.bias.grad._array for l in layers],
     }
 
 

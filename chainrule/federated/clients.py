@@ -94,7 +94,7 @@ class LocalTrainer:
                 total += value * int(y.shape[0])
                 seen += int(y.shape[0])
             epoch_losses.append(total / seen)
-        state = {k: np.array(v.data, copy=True) for k, v in model.state_dict().items()}
+        state = {k: np.array(v._array, copy=True) for k, v in model.state_dict().items()}
         return ClientResult(client, state, len(data), float(np.mean(epoch_losses)))
 
 

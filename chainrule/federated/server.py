@@ -58,7 +58,7 @@ def federate(model: Module, client_datasets: Sequence, rounds: int,
     trainer = LocalTrainer(copy.deepcopy(model), client_datasets, loss_fn, strategy,
                            local_epochs, batch_size, lr, momentum, seed)
     sampler = np.random.default_rng([seed, 13])
-    global_state = {k: np.array(v.data, copy=True) for k, v in model.state_dict().items()}
+    global_state = {k: np.array(v._array, copy=True) for k, v in model.state_dict().items()}
     history = History()
     for round in range(1, rounds + 1):
         chosen = strategy.sample(trainer.num_clients, sampler)

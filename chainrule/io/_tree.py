@@ -88,7 +88,7 @@ class Encoder:
 
     def encode(self, obj: Any, path: tuple = ()) -> Any:
         if isinstance(obj, Tensor):
-            return self._array_node("tensor", obj.data, path)
+            return self._array_node("tensor", obj._array, path)
         if isinstance(obj, np.ndarray):
             return self._array_node("ndarray", obj, path)
         if isinstance(obj, str):  # before np.generic: np.str_ is both

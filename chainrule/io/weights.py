@@ -77,7 +77,7 @@ def _arrays_of(state_dict, who: str) -> dict[str, np.ndarray]:
         if name == "__metadata__":
             raise ValueError(f"{who}: '__metadata__' is reserved by the safetensors format "
                              f"and cannot name a tensor")
-        arr = value.data if isinstance(value, Tensor) else value
+        arr = value._array if isinstance(value, Tensor) else value
         if not isinstance(arr, np.ndarray):
             try:  # NumPy scalars, and foreign arrays that convert (a CPU torch tensor)
                 arr = np.asarray(arr)

@@ -17,7 +17,7 @@ _STRING_KINDS = "US"
 def to_numpy(x: ArrayLike, name: str, fn: str) -> np.ndarray:
     """The values of ``x`` as an ndarray (a Tensor gives its data, never a graph node)."""
     if isinstance(x, Tensor):
-        return x.data
+        return x._array
     arr = np.asarray(x)
     if arr.dtype.kind not in _NUMERIC_KINDS + _STRING_KINDS:
         raise ValueError(f"{fn}: {name} must hold numbers or strings, got dtype {arr.dtype}")

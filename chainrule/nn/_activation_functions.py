@@ -32,4 +32,4 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
         weight = weight.reshape((slopes,) + (1,) * (input.ndim - 2))
     elif weight.ndim == 1:
         weight = weight.reshape(())
-    return ops.where(input.data > 0, input, weight * input)
+    return ops.where(input._array > 0, input, weight * input)

@@ -36,7 +36,7 @@ def _mask_value(mask):
     if mask is None:
         return None
     if isinstance(mask, Tensor):
-        return mask if mask.requires_grad else mask.data
+        return mask if mask.requires_grad else mask._array
     return np.asarray(mask)
 
 
@@ -77,7 +77,7 @@ def attend(q: Tensor, k: Tensor, v: Tensor, bias, dropout_p: float, scale: float
     keep = None
     if bias is not None:
         if empty_rows == "zero":
-            values = bias.data if isinstance(bias, Tensor) else bias
+            values = bias._array if isinstance(bias, Tensor) else bias
             dead = np.isneginf(values).all(axis=-1, keepdims=True)
             if dead.any():
                 keep = (~dead).astype(scores.dtype)

@@ -51,7 +51,7 @@ def _same_shape(name: str, input: Tensor, target: Tensor) -> None:
 
 
 def _array_of(x):
-    return None if x is None else (x.data if isinstance(x, Tensor) else np.asarray(x))
+    return None if x is None else (x._array if isinstance(x, Tensor) else np.asarray(x))
 
 
 # --------------------------------------------------------------- regression
@@ -63,14 +63,14 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     Example: ``F.mse_loss(pred, y)``; ``reduction='sum'`` for the sum of squares.
     """
     _check_reduction("mse_loss", reduction)
-    if type(target) is not Tensor or target.data.dtype.kind != "f":
+    if type(target) is not Tensor or target._array.dtype.kind != "f":
         target = _float_tensor("mse_loss", "target", target)
     if input.shape != target.shape:
         _same_shape("mse_loss", input, target)
     if reduction == "none":
         diff = input - target
         return diff * diff
-    n = input.data.size
+    n = input._array.size
     scale = (1.0 / n if n else float("nan")) if reduction == "mean" else 1.0  # torch: nan
     return fused.squared_error_sum(input, target, scale)
 
@@ -94,7 +94,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     _same_shape("huber_loss", input, target)
     d = input - target
     a = ops.abs(d)
-    small = a.data < delta
+    small = a._array < delta
     return _reduce(ops.where(small, 0.5 * d * d, delta * (a - 0.5 * delta)), reduction)
 
 
@@ -111,7 +111,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
     a = ops.abs(d)
     if beta == 0:
         return _reduce(a, reduction)
-    small = a.data < beta
+    small = a._array < beta
     return _reduce(ops.where(small, (0.5 / beta) * d * d, a - 0.5 * beta), reduction)
 
 
@@ -137,7 +137,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     _check_reduction("binary_cross_entropy", reduction)
     target = _float_tensor("binary_cross_entropy", "target", target)
     _same_shape("binary_cross_entropy", input, target)
-    x = input.data
+    x = input._array
     if x.size and (x.min() < 0 or x.max() > 1):
         raise ArgumentError(f"binary_cross_entropy: all elements of input should be between 0 and 1 "
                             f"(got values in [{x.min():.4g}, {x.max():.4g}]); for raw scores use "
@@ -341,7 +341,7 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
     if log_target:
         loss = ops.exp(target) * (target - input)
     else:
-        positive = target.data > 0
+        positive = target._array > 0
         safe = ops.where(positive, target, 1.0)  # log(1) = 0 where target is 0: 0 log 0 = 0
         loss = target * ops.log(safe) - target * input
     if reduction == "batchmean":

@@ -55,7 +55,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     grouped = (n, num_groups, channels // num_groups) + spatial
     axes = tuple(range(2, len(grouped)))
     param_shape = (num_groups, channels // num_groups) + (1,) * len(spatial)
-    mean, var, centered = normalization_statistics(input.data.reshape(grouped), axes)
+    mean, var, centered = normalization_statistics(input._array.reshape(grouped), axes)
     out = AffineNormalize.apply(input.reshape(grouped), weight, bias, axes=axes,
                                 param_shape=param_shape, eps=eps, mean=mean, var=var,
                                 batch_stats=True, centered=centered)
@@ -64,7 +64,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
 
 def _update_running(buffer: Tensor, stat: np.ndarray, momentum: float) -> None:
     """running = (1 - momentum) running + momentum stat, in place (a buffer, not a graph)."""
-    data = buffer.data
+    data = buffer._array
     np.multiply(data, 1.0 - momentum, out=data, casting="unsafe")
     np.add(data, momentum * stat.reshape(data.shape), out=data, casting="unsafe")
     buffer._version += 1
@@ -103,7 +103,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
         if count <= 1:
             raise ShapeError(f"instance_norm: expected more than 1 spatial element when "
                              f"using input statistics, got input of shape {input.shape}")
-        mean, var, centered = normalization_statistics(input.data, axes)
+        mean, var, centered = normalization_statistics(input._array, axes)
         if running_mean is not None:
             _update_running(running_mean, mean.mean(axis=0), momentum)
         if running_var is not None:
@@ -112,8 +112,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
         if running_mean is None or running_var is None:
             raise ValueError("instance_norm: running_mean and running_var are required when "
                              "use_input_stats=False")
-        mean = running_mean.data.reshape(param_shape)
-        var = running_var.data.reshape(param_shape)
+        mean = running_mean._array.reshape(param_shape)
+        var = running_var._array.reshape(param_shape)
         centered = None
     return AffineNormalize.apply(input, weight, bias, axes=axes, param_shape=param_shape,
                                  eps=eps, mean=mean, var=var, batch_stats=use_input_stats,

@@ -150,7 +150,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         _param_check("batch_norm", what, t, (channels,))
     axes = (0,) + tuple(range(2, input.ndim))
     param_shape = (channels,) + (1,) * (input.ndim - 2)
-    x = input.data
+    x = input._array
     if training:
         count = x.size // max(channels, 1)
         if count <= 1:
@@ -165,8 +165,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if running_mean is None or running_var is None:
             raise ArgumentError("batch_norm: running_mean and running_var are required when "
                                 "training=False")
-        mean = running_mean.data.reshape(param_shape)
-        var = running_var.data.reshape(param_shape)
+        mean = running_mean._array.reshape(param_shape)
+        var = running_var._array.reshape(param_shape)
         centered = None
     return AffineNormalize.apply(input, weight, bias, axes=axes, param_shape=param_shape,
                                  eps=eps, mean=mean, var=var, batch_stats=training,
@@ -174,7 +174,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
 
 def _update_running(buffer: Tensor, stat: np.ndarray, momentum: float) -> None:
-    data = buffer.data
+    data = buffer._array
     np.multiply(data, 1.0 - momentum, out=data, casting="unsafe")
     np.add(data, momentum * stat.reshape(data.shape), out=data, casting="unsafe")
     buffer._version += 1
@@ -195,14 +195,14 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     _param_check("layer_norm", "weight", weight, shape)
     _param_check("layer_norm", "bias", bias, shape)
     axes = tuple(range(input.ndim - k, input.ndim))
-    mean, var, centered = normalization_statistics(input.data, axes)
+    mean, var, centered = normalization_statistics(input._array, axes)
     return AffineNormalize.apply(input, weight, bias, axes=axes, param_shape=shape, eps=eps,
                                  mean=mean, var=var, batch_stats=True, centered=centered)
 
 
 # ---------------------------------------------------------------- embedding
 def _indices(name: str, input) -> np.ndarray:
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input._array if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype.kind not in "iu":
         raise DtypeError(f"{name}: expected integer indices, got dtype {idx.dtype}")
     return idx

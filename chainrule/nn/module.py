@@ -410,13 +410,13 @@ class Module:
         for mod in self.modules():
             for p in mod._parameters.values():
                 if p is not None and p.dtype.kind == "f" and p.dtype != dtype:
-                    p.data = p.data.astype(dtype)
+                    p._array = p._array.astype(dtype)
                     p._version += 1
                     if p.grad is not None:
-                        p.grad = Tensor(p.grad.data.astype(dtype))
+                        p.grad = Tensor(p.grad._array.astype(dtype))
             for name, b in mod._buffers.items():
                 if b is not None and b.dtype.kind == "f" and b.dtype != dtype:
-                    b.data = b.data.astype(dtype)
+                    b._array = b._array.astype(dtype)
                     b._version += 1
         return self
 
@@ -459,7 +459,7 @@ class Module:
                     if value is None or (persistent_only and name in mod._non_persistent_buffers):
                         continue
                     key = f"{mod_prefix}.{name}" if mod_prefix else name
-                    out[key] = value if keep_vars else Tensor(value.data)
+                    out[key] = value if keep_vars else Tensor(value._array)
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
@@ -512,7 +512,7 @@ class Module:
         with no_grad():
             for key, value in values.items():
                 target = own[key]
-                np.copyto(target.data, value, casting="unsafe")
+                np.copyto(target._array, value, casting="unsafe")
                 target._version += 1
         return IncompatibleKeys(missing, unexpected)
 
@@ -569,7 +569,7 @@ def _as_numpy(value) -> np.ndarray:
     """A state-dict value as an ndarray: chainrule Tensors, arrays, and foreign tensors
     (PyTorch's, via ``detach().cpu().numpy()`` when they have it)."""
     if isinstance(value, Tensor):
-        return value.data
+        return value._array
     if isinstance(value, np.ndarray):
         return value
     if hasattr(value, "detach") and hasattr(value, "numpy"):

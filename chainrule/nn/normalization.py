@@ -52,9 +52,9 @@ class _NormBase(Module):
     def reset_running_stats(self) -> None:
         """Running mean 0, running variance 1, no batches seen."""
         if self.track_running_stats:
-            self.running_mean.data.fill(0)
-            self.running_var.data.fill(1)
-            self.num_batches_tracked.data.fill(0)
+            self.running_mean._array.fill(0)
+            self.running_var._array.fill(1)
+            self.num_batches_tracked._array.fill(0)
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
@@ -93,10 +93,10 @@ class _BatchNorm(_NormBase):
         # PyTorch's rule: momentum=None means a cumulative average over the batches seen.
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._array += 1
             self.num_batches_tracked._version += 1
             if self.momentum is None:
-                factor = 1.0 / int(self.num_batches_tracked.data)
+                factor = 1.0 / int(self.num_batches_tracked._array)
         use_batch_stats = self.training or self.running_mean is None
         keep_running = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if keep_running else None,

@@ -25,11 +25,11 @@ class Parameter(Tensor):
         if data is None:
             data = np.empty((0,), dtype=np.float32)
         elif isinstance(data, Tensor):
-            data = data.data
+            data = data._array
         super().__init__(data)
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if requires_grad and self._array.dtype.kind not in "fc":
             raise TypeError(f"Parameter: only floating-point tensors can require gradients, this "
-                            f"one has dtype {self.data.dtype}; pass requires_grad=False")
+                            f"one has dtype {self._array.dtype}; pass requires_grad=False")
         self.requires_grad = requires_grad
 
     def __repr__(self) -> str:
@@ -38,13 +38,13 @@ class Parameter(Tensor):
     def __reduce_ex__(self, protocol):
         # Rebuild as a Parameter with the same values and flag (Tensor's slots hold graph
         # state that a copy must not share).
-        return (Parameter, (self.data, self._requires_grad))
+        return (Parameter, (self._array, self._requires_grad))
 
     def __deepcopy__(self, memo):
         if id(self) in memo:
             return memo[id(self)]
-        new = Parameter(self.data.copy(), self._requires_grad)
+        new = Parameter(self._array.copy(), self._requires_grad)
         if self.grad is not None:
-            new.grad = Tensor(self.grad.data.copy())
+            new.grad = Tensor(self.grad._array.copy())
         memo[id(self)] = new
         return new

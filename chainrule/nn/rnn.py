@@ -170,7 +170,7 @@ class RNNBase(Module):
                 raise ValueError(f"{name}: a PackedSequence already carries its lengths; do not "
                                  "pass lengths= or mask= with it")
             x, seq_lengths = pad_packed_sequence(input)          # time-major, original order
-            seq_lengths = seq_lengths.data
+            seq_lengths = seq_lengths._array
             unbatched = False
         else:
             x = input if isinstance(input, Tensor) else Tensor(np.asarray(input))
@@ -192,7 +192,7 @@ class RNNBase(Module):
         output, h_n, c_n = self._run(x, h0, c0, step_mask)
         if packed:
             order = (np.arange(batch) if input.sorted_indices is None
-                     else input.sorted_indices.data)
+                     else input.sorted_indices._array)
             data, _ = _pack(output, np.asarray(seq_lengths), order)
             output = PackedSequence(data, input.batch_sizes, input.sorted_indices,
                                     input.unsorted_indices)
@@ -210,7 +210,7 @@ class RNNBase(Module):
         if lengths is not None and mask is not None:
             raise ValueError(f"{name}: pass lengths= or mask=, not both")
         if lengths is not None:
-            lens = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+            lens = np.asarray(lengths._array if isinstance(lengths, Tensor) else lengths)
             if unbatched:
                 lens = lens.reshape(1)
             if lens.shape != (batch,):
@@ -218,7 +218,7 @@ class RNNBase(Module):
                                  "(one length per sequence in the batch)")
             return lengths_to_mask(lens, steps)
         if mask is not None:
-            m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+            m = np.asarray(mask._array if isinstance(mask, Tensor) else mask)
             if unbatched:
                 m = m.reshape(-1, 1)
             elif self.batch_first:

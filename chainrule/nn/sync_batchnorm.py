@@ -98,7 +98,7 @@ def sync_batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Ten
     if input.ndim < 2:
         raise ValueError(f"sync_batch_norm: expected an input with at least 2 dims (N, C, ...), "
                          f"got shape {input.shape}")
-    x = input.data
+    x = input._array
     channels = x.shape[1]
     axes = (0,) + tuple(range(2, x.ndim))
     param_shape = (channels,) + (1,) * (x.ndim - 2)
@@ -137,10 +137,10 @@ class SyncBatchNorm(_BatchNorm):
         self._check_input(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._array += 1
             self.num_batches_tracked._version += 1
             if self.momentum is None:
-                factor = 1.0 / int(self.num_batches_tracked.data)
+                factor = 1.0 / int(self.num_batches_tracked._array)
         return sync_batch_norm(input, self.running_mean, self.running_var, self.weight,
                                self.bias, factor, self.eps)
 

@@ -87,13 +87,13 @@ class Exporter:
         self._sizes: dict[tuple, str | None] = {}
         for t, name in zip(first.inputs, self.input_names):
             self.values[id(t)] = g.reserve(name)
-            self.owner[id(t.data)] = t
+            self.owner[id(t._array)] = t
         named = list(model.named_parameters()) + [
             (n, b) for n, b in model.named_buffers() if b is not None]
         for name, t in named:
             if id(t) not in self.params:
                 self.params[id(t)] = g.reserve(name)
-                self.owner.setdefault(id(t.data), t)
+                self.owner.setdefault(id(t._array), t)
 
     # ------------------------------------------------------------------ emission
     def emit_all(self) -> None:
@@ -131,7 +131,7 @@ class Exporter:
                 value = self._parameter(obj)
             if value is not None:
                 return self._cast(value, obj.dtype, dtype)
-            return self._constant(obj.data, twin, fail, what, dtype)
+            return self._constant(obj._array, twin, fail, what, dtype)
         if isinstance(obj, np.ndarray):
             owner = self.owner.get(id(obj))
             if owner is not None:                   # an input's or a parameter's own array
@@ -169,7 +169,7 @@ class Exporter:
     def _parameter(self, t: Tensor) -> str:
         name = self.params[id(t)]
         if name not in self.g.initializers:
-            self.g.initializer(t.data, name)
+            self.g.initializer(t._array, name)
         return name
 
     def _cast(self, name: str, have, want) -> str:
@@ -194,10 +194,10 @@ class Exporter:
 # ---------------------------------------------------------------------- helpers
 def _checked(obj, twin, fail, what: str) -> np.ndarray:
     """``obj`` as an array, refused when the second trace saw something else there."""
-    a = np.asarray(obj.data if isinstance(obj, Tensor) else obj)
+    a = np.asarray(obj._array if isinstance(obj, Tensor) else obj)
     if twin is None:
         return a
-    b = np.asarray(twin.data if isinstance(twin, Tensor) else twin)
+    b = np.asarray(twin._array if isinstance(twin, Tensor) else twin)
     if a.shape != b.shape:
         raise fail(f"{what} is a constant of shape {a.shape} whose shape follows the input's "
                    f"dynamic sizes (another input gave {b.shape}); ONNX cannot follow it. "
@@ -229,8 +229,8 @@ def _example_inputs(args) -> list[Tensor]:
     out = []
     for i, x in enumerate(items):
         t = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
-        if t.data.dtype.kind not in "fiub":
-            raise TypeError(f"export: example input {i} has dtype {t.data.dtype}; expected "
+        if t._array.dtype.kind not in "fiub":
+            raise TypeError(f"export: example input {i} has dtype {t._array.dtype}; expected "
                             f"numbers (float, int or bool)")
         out.append(t)
     return out

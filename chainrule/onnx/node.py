@@ -125,7 +125,7 @@ class Node:
 
 
 def _array(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._array if isinstance(x, Tensor) else x
 
 
 def _same(a, b) -> bool:

@@ -95,7 +95,7 @@ def _inputs(node, g, kind: str, w_hh: int, b_hh: int, mask_at: int):
 def _initial(node, g, i: int) -> str:
     """An initial state as ONNX's (1, B, H), or left out when it is zeros (the default)."""
     if node.is_constant(i):
-        values = [a.data if isinstance(a, Tensor) else np.asarray(a)
+        values = [a._array if isinstance(a, Tensor) else np.asarray(a)
                   for a in (node.arg(i), node.twin_arg(i))]
         if not any(np.any(v) for v in values):
             return ""

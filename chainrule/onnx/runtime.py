@@ -49,7 +49,7 @@ class InferenceModel:
                             f"({', '.join(self.input_names)}), got {len(inputs)}")
         feed = {}
         for name, dtype, x in zip(self.input_names, self._input_types, inputs):
-            array = np.asarray(x.data if isinstance(x, Tensor) else x)
+            array = np.asarray(x._array if isinstance(x, Tensor) else x)
             feed[name] = array.astype(dtype, copy=False) if dtype is not None else array
         outputs = [Tensor(o) for o in self.session.run(self.output_names, feed)]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)

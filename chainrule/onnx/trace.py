@@ -42,11 +42,11 @@ def run_traced(model, inputs: Sequence[Tensor]) -> Trace:
     """Run ``model(*inputs)`` in eval mode, recording every operation with its arguments.
     The model's modes and its parameters' ``requires_grad`` are restored afterwards."""
     modes = [(m, m.training) for m in model.modules()]
-    params = [p for p in model.parameters() if p.data.dtype.kind == "f"]
+    params = [p for p in model.parameters() if p._array.dtype.kind == "f"]
     frozen = [p for p in params if not p.requires_grad]
-    traced = [Tensor(x.data) for x in inputs]           # fresh leaves over the same arrays
+    traced = [Tensor(x._array) for x in inputs]           # fresh leaves over the same arrays
     for t in traced:
-        if t.data.dtype.kind == "f":
+        if t._array.dtype.kind == "f":
             t.requires_grad_()
     model.eval()
     try:
@@ -107,7 +107,7 @@ def second_input(x: Tensor, axes: Sequence[int], growth: Sequence[int]) -> Tenso
     ``growth`` (its entries repeated cyclically), and other values in the same domain: the
     entries in reverse order along every axis, floats also scaled by 1.5 (signs kept),
     integers and booleans also rolled by one place (so indices stay valid)."""
-    data = x.data
+    data = x._array
     for axis, extra in zip(axes, growth):
         n = data.shape[axis]
         data = np.take(data, np.arange(n + extra) % n, axis=axis)

@@ -28,7 +28,7 @@ def _act_samples(s):
 
 
 def _values(a):
-    return a.data if isinstance(a, Tensor) else np.asarray(a)
+    return a._array if isinstance(a, Tensor) else np.asarray(a)
 
 
 def _clipped(a, lo, hi):

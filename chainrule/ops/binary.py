@@ -215,7 +215,7 @@ def logaddexp(input, other):
     # Shifted by the larger input held constant (any shift gives the same function, and its
     # derivatives are then smooth everywhere, ties included); an infinite shift by 0.
     with np.errstate(invalid="ignore"):
-        shift = np.maximum(a.data, b.data)
+        shift = np.maximum(a._array, b._array)
     shift = Tensor(np.where(np.isfinite(shift), shift, 0).astype(shift.dtype, copy=False))
     return log(exp(a - shift) + exp(b - shift)) + shift
 
@@ -237,8 +237,8 @@ def xlogy(input, other):
     a, b = _promoted("xlogy", input, other, floating=True)
     a, b = _as_tensor(a, b), _as_tensor(b, a)
     with np.errstate(divide="ignore", invalid="ignore"):
-        infinite_log = ~np.isfinite(np.log(b.data)) & ~np.isnan(b.data)
-    zero = (a.data == 0) & infinite_log        # 0 * log(0) and 0 * log(inf) are 0 here
+        infinite_log = ~np.isfinite(np.log(b._array)) & ~np.isnan(b._array)
+    zero = (a._array == 0) & infinite_log        # 0 * log(0) and 0 * log(inf) are 0 here
     if not zero.any():
         return a * log(b)
     return where(zero, 0.0, a * log(where(zero, 1.0, b)))
@@ -250,7 +250,7 @@ def lerp(input, end, weight):
     Example: ``cr.lerp(a, b, 0.25)``"""
     a, b = _promoted("lerp", input, end)
     if isinstance(weight, Tensor):
-        near_start = (weight.data < 0.5)
+        near_start = (weight._array < 0.5)
         return where(near_start, a + weight * (b - a), b - (b - a) * (1 - weight))
     if builtins.abs(weight) < 0.5:
         return a + (b - a) * weight
@@ -276,8 +276,8 @@ def fmax(input, other):
     a, b = _promoted("fmax", input, other)
     a, b = _as_tensor(a, b), _as_tensor(b, a)
     out = maximum(a, b)
-    out = where(np.isnan(a.data), b, out)
-    return where(np.isnan(b.data), a, out)
+    out = where(np.isnan(a._array), b, out)
+    return where(np.isnan(b._array), a, out)
 
 
 @op(samples=lambda s: [S(s.real(3, 4), s.real(4)), S(np.array([1.0, np.nan, 2.0]), np.array([np.nan, 3.0, 1.0]))])
@@ -286,8 +286,8 @@ def fmin(input, other):
     a, b = _promoted("fmin", input, other)
     a, b = _as_tensor(a, b), _as_tensor(b, a)
     out = minimum(a, b)
-    out = where(np.isnan(a.data), b, out)
-    return where(np.isnan(b.data), a, out)
+    out = where(np.isnan(a._array), b, out)
+    return where(np.isnan(b._array), a, out)
 
 
 @op(differentiable=False, dtypes="any",
@@ -369,7 +369,7 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: b
 def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
     """True when ``isclose`` holds everywhere (a Python bool). Example:
     ``cr.allclose(y, expected)``"""
-    return builtins.bool(isclose(input, other, rtol, atol, equal_nan).data.all())
+    return builtins.bool(isclose(input, other, rtol, atol, equal_nan)._array.all())
 
 
 @op(differentiable=False, dtypes="any", torch=None,

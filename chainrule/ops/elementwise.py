@@ -18,7 +18,7 @@ from chainrule.tensor import Tensor
 
 
 def _data(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._array if isinstance(x, Tensor) else x
 
 
 def _broadcast_check(name: str, *xs) -> None:
@@ -474,8 +474,8 @@ class Piecewise(Function):
 def _floating(a):
     """Integer or bool input to a floating function becomes the default float dtype, as in
     PyTorch (NumPy would give float64 and slow everything after it)."""
-    if isinstance(a, Tensor) and a.data.dtype.kind in "iub":
-        return Tensor(a.data.astype(get_default_dtype()))
+    if isinstance(a, Tensor) and a._array.dtype.kind in "iub":
+        return Tensor(a._array.astype(get_default_dtype()))
     return a
 
 
@@ -607,7 +607,7 @@ def pow(a, b):
 
 def _integer(x) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool) or \
-        (isinstance(x, Tensor) and x.data.dtype.kind in "iu")
+        (isinstance(x, Tensor) and x._array.dtype.kind in "iu")
 
 
 def _unary(name: str, cls, doc: str, floating: bool = True, numpy: tuple = (),
@@ -784,8 +784,8 @@ def cast(a, dtype):
 # ---------------------------------------------- piecewise constant: zero gradient
 def _piecewise(name: str, fn, doc: str):
     def piecewise(a):
-        if isinstance(a, Tensor) and a.data.dtype.kind not in "fc":
-            return Tensor(np.asarray(fn(a.data)))
+        if isinstance(a, Tensor) and a._array.dtype.kind not in "fc":
+            return Tensor(np.asarray(fn(a._array)))
         return Piecewise.apply(a, fn)
     piecewise.__name__ = piecewise.__qualname__ = name
     piecewise.__doc__ = doc + " Its gradient is 0 (as in PyTorch)."
@@ -797,8 +797,8 @@ floor = _piecewise("floor", np.floor, "The largest integer <= each entry.")
 ceil = _piecewise("ceil", np.ceil, "The smallest integer >= each entry.")
 trunc = _piecewise("trunc", np.trunc, "Each entry rounded towards zero.")
 def _round_integer(a):
-    if isinstance(a, Tensor) and a.data.dtype.kind not in "fc":
-        return Tensor(np.asarray(np.round(a.data)))
+    if isinstance(a, Tensor) and a._array.dtype.kind not in "fc":
+        return Tensor(np.asarray(np.round(a._array)))
     return Piecewise.apply(a, np.round)
 
 
@@ -812,7 +812,7 @@ def round(a, *, decimals: int = 0):
     is 0 (as in PyTorch). Example: ``x.round(decimals=2)``"""
     if decimals == 0:
         return _round_integer(a)
-    if isinstance(a, Tensor) and a.data.dtype.kind not in "fc":
+    if isinstance(a, Tensor) and a._array.dtype.kind not in "fc":
         if decimals > 0:
             return a
         raise DtypeError("round: decimals is only supported for floating tensors")

@@ -46,13 +46,13 @@ def _is_view(t: Tensor) -> bool:
     """Does ``t`` share memory with a tensor its own node read (a slice, reshape ...)?"""
     fn = t.grad_fn
     if fn is None:
-        return t.data.base is not None
-    return any(i is not None and np.may_share_memory(t.data, i.data) for i in fn.inputs)
+        return t._array.base is not None
+    return any(i is not None and np.may_share_memory(t._array, i._array) for i in fn.inputs)
 
 
 def _fitted(t: Tensor, result, name: str):
     """``result`` checked against ``t``: its shape must be t's, its dtype castable to t's."""
-    shape = np.shape(result.data if isinstance(result, Tensor) else result)
+    shape = np.shape(result._array if isinstance(result, Tensor) else result)
     if tuple(shape) != t.shape:
         raise ShapeError(f"{name}: the result has shape {tuple(shape)}, which does not fit the "
                          f"tensor changed in place (shape {t.shape}); the other operand must "
@@ -77,14 +77,14 @@ def apply_inplace(t: Tensor, name: str, compute: Callable, *args, **kwargs) -> T
                                f"transpose) inside the graph is not supported: its base would "
                                f"not learn of it. Change the base tensor, or compute a new "
                                f"tensor instead")
-        snapshot = Tensor(t.data.copy())
+        snapshot = Tensor(t._array.copy())
         snapshot.grad_fn, snapshot._requires_grad = t.grad_fn, t._requires_grad
         result = _fitted(t, compute(snapshot, *args, **kwargs), name)
         if not isinstance(result, Tensor):
             result = Tensor(np.asarray(result))
         if result.dtype != t.dtype:
             result = result.astype(t.dtype) if result.dtype.kind in "fc" and \
-                t.dtype.kind in "fc" else Tensor(result.data.astype(t.dtype))
+                t.dtype.kind in "fc" else Tensor(result._array.astype(t.dtype))
         if result is snapshot or any(result is a for a in _tensors((args, kwargs))):
             result = E.clone(result)        # a node of its own (copy_(x) must not take x's)
         if snapshot._requires_grad and not result._requires_grad:
@@ -95,8 +95,8 @@ def apply_inplace(t: Tensor, name: str, compute: Callable, *args, **kwargs) -> T
         return t
     with no_grad():
         result = _fitted(t, compute(t, *args, **kwargs), name)
-    values = result.data if isinstance(result, Tensor) else result
-    np.copyto(t.data, values, casting="unsafe")
+    values = result._array if isinstance(result, Tensor) else result
+    np.copyto(t._array, values, casting="unsafe")
     t._version += 1
     return t
 
@@ -146,7 +146,7 @@ def _copy(t, src, non_blocking: bool = False):
         out = src if src.shape == t.shape else expand(src, t.shape)
         if out.dtype != t.dtype:
             out = out.astype(t.dtype) if out.dtype.kind in "fc" and t.dtype.kind in "fc" \
-                else Tensor(out.data.astype(t.dtype))
+                else Tensor(out._array.astype(t.dtype))
         return out
     try:
         values = np.broadcast_to(np.asarray(src), t.shape)
@@ -194,7 +194,7 @@ def _normal(rng, shape, mean: float = 0.0, std: float = 1.0):
 
 
 def _bernoulli(rng, shape, p=0.5):
-    p = p.data if isinstance(p, Tensor) else p
+    p = p._array if isinstance(p, Tensor) else p
     return rng.random(shape) < p
 
 
@@ -213,9 +213,9 @@ def _fill_diagonal(t, fill_value, wrap: bool = False):
         raise ShapeError(f"fill_diagonal_: expects at least 2 dims, got shape {t.shape}")
     if t.ndim > 2 and len(set(t.shape)) != 1:
         raise ShapeError(f"fill_diagonal_: all dims must be equal beyond 2-D, got {t.shape}")
-    values = t.data.copy()
+    values = t._array.copy()
     np.fill_diagonal(values, fill_value, wrap=wrap)
-    mask = values != t.data
+    mask = values != t._array
     np.fill_diagonal(mask, True, wrap=wrap)
     return E.where(mask, np.asarray(fill_value, t.dtype), t)
 
@@ -229,8 +229,8 @@ def _setitem(self, key, value) -> None:
     if _mixes_ints_and_arrays(key):          # PyTorch applies the integers first
         first, rest = _ints_first(key, self.ndim)
         if not (is_grad_enabled() and (self._requires_grad or _requires_grad(value))):
-            view = self.data[first]
-            view[rest] = value.data if isinstance(value, Tensor) else value
+            view = self._array[first]
+            view[rest] = value._array if isinstance(value, Tensor) else value
             self._version += 1
             return
         raise RuntimeError("__setitem__: a key mixing integers and index lists, on a tensor "
@@ -241,7 +241,7 @@ def _setitem(self, key, value) -> None:
             v = Tensor(np.asarray(v, dtype=t.dtype))
         elif v.dtype != t.dtype:
             v = v.astype(t.dtype) if v.dtype.kind in "fc" and t.dtype.kind in "fc" \
-                else Tensor(v.data.astype(t.dtype))
+                else Tensor(v._array.astype(t.dtype))
         try:
             return IndexPut.apply(t, v, key)
         except ValueError:
@@ -252,7 +252,7 @@ def _setitem(self, key, value) -> None:
         apply_inplace(self, "__setitem__", put, value)
         return
     try:
-        self.data[key] = value.data if isinstance(value, Tensor) else value
+        self._array[key] = value._array if isinstance(value, Tensor) else value
     except ValueError as e:
         raise ShapeError(f"__setitem__: {e} (tensor shape {self.shape})") from None
     self._version += 1

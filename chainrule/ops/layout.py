@@ -235,7 +235,7 @@ def rot90(input, k: int = 1, dims=(0, 1)):
         return flip(input, (d0, d1))
     if k == 3:
         return flip(transpose(input, d0, d1), (d1,))
-    return input * 1 if input.dtype.kind in "fc" else Tensor(input.data.copy())
+    return input * 1 if input.dtype.kind in "fc" else Tensor(input._array.copy())
 
 
 @op(samples=lambda s: [S(s.real(2, 3)), S(s.real(3, 2))])

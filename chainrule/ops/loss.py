@@ -23,7 +23,7 @@ from chainrule.tensor import Tensor
 
 
 def _array(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._array if isinstance(x, Tensor) else x
 
 
 def _with_class_axis(v, n_class_axis: int = 1):

@@ -112,7 +112,7 @@ def softmax(a, dim: int, dtype=None):
         a = a.astype(dtype)
     if a.ndim == 0:
         return Softmax.apply(a.reshape(1), _dim(a, dim, "softmax")).reshape(())
-    if a.data.size == 0:
+    if a._array.size == 0:
         return a * 1
     return Softmax.apply(a, _dim(a, dim, "softmax"))
 
@@ -126,7 +126,7 @@ def log_softmax(a, dim: int, dtype=None):
         a = a.astype(dtype)
     if a.ndim == 0:
         return LogSoftmax.apply(a.reshape(1), _dim(a, dim, "log_softmax")).reshape(())
-    if a.data.size == 0:
+    if a._array.size == 0:
         return a * 1
     return LogSoftmax.apply(a, _dim(a, dim, "log_softmax"))
 

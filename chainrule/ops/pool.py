@@ -156,7 +156,7 @@ class MaxPool2d(Function):
     @staticmethod
     def reference(x, geom):
         win = _windows(x, geom, -np.inf)
-        winner = np.argmax(win.data, axis=-1)[..., None]      # the first maximum, as forward
+        winner = np.argmax(win._array, axis=-1)[..., None]      # the first maximum, as forward
         return gather(win, -1, winner).squeeze(-1)
 
 
@@ -278,7 +278,7 @@ def _max_pool(name, nd, input, kernel_size, stride, padding, dilation, ceil_mode
         if out.grad_fn is not None:
             winner = out.grad_fn.saved_tensors[0].winner
         else:
-            values, winner = _max_with_winner(x.data, geom, track=True)
+            values, winner = _max_with_winner(x._array, geom, track=True)
             out = Tensor(values)
         indices = Tensor(_flat_indices(winner, geom))
     else:
@@ -350,7 +350,7 @@ def _avg_pool(name, nd, input, kernel_size, stride, padding, ceil_mode, count_in
     geom = _geometry(name, x, kernel_size, stride, padding, 1, ceil_mode, nd)
     if x.dtype.kind in "iu":   # as PyTorch: integer averages, rounded towards zero
         divisor = _avg_divisor(geom, count_include_pad, divisor_override, np.float64)
-        out = Tensor(np.trunc(_window_sum(x.data.astype(np.float64), geom, divisor)).astype(x.dtype))
+        out = Tensor(np.trunc(_window_sum(x._array.astype(np.float64), geom, divisor)).astype(x.dtype))
     else:
         divisor = _avg_divisor(geom, count_include_pad, divisor_override, x.dtype)
         out = AvgPool2d.apply(x, geom=geom, divisor=divisor)

@@ -21,8 +21,8 @@ _BOOL, _INT64 = np.dtype(np.bool_), np.dtype(np.int64)
 def _rank_and_dtype(x):
     """(category, rank, dtype) of one operand; rank 2 dimensioned, 1 zero-dim, 0 a number."""
     if isinstance(x, Tensor):
-        d = x.data.dtype
-        return _CATEGORY[d.kind], (2 if x.data.ndim else 1), d
+        d = x._array.dtype
+        return _CATEGORY[d.kind], (2 if x._array.ndim else 1), d
     if isinstance(x, np.ndarray):
         return _CATEGORY[x.dtype.kind], (2 if x.ndim else 1), x.dtype
     if isinstance(x, (bool, np.bool_)):
@@ -55,9 +55,9 @@ def settled(a, b) -> bool:
     the number as weak)."""
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
-            return a.data.dtype is b.data.dtype
-        return a.data.dtype.kind == "f" and (type(b) is float or type(b) is int)
-    return isinstance(b, Tensor) and b.data.dtype.kind == "f" and (type(a) is float or type(a) is int)
+            return a._array.dtype is b._array.dtype
+        return a._array.dtype.kind == "f" and (type(b) is float or type(b) is int)
+    return isinstance(b, Tensor) and b._array.dtype.kind == "f" and (type(a) is float or type(a) is int)
 
 
 def promote(*operands):
@@ -66,7 +66,7 @@ def promote(*operands):
     target = result_type(*operands)
     out = []
     for x in operands:
-        if isinstance(x, Tensor) and x.data.dtype != target:
+        if isinstance(x, Tensor) and x._array.dtype != target:
             x = x.astype(target)
         elif isinstance(x, np.ndarray) and x.dtype != target:
             x = x.astype(target)

@@ -423,7 +423,7 @@ GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 def lengths_to_mask(lengths, steps: int, dtype=np.float32) -> np.ndarray:
     """(T, B, 1) of 1.0 where t < lengths[b], else 0.0."""
-    lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    lengths = np.asarray(lengths._array if isinstance(lengths, Tensor) else lengths)
     if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
         raise ArgumentError(f"lengths must be a 1-D sequence of ints, got {lengths!r}")
     if lengths.size and (lengths.min() < 1 or lengths.max() > steps):

@@ -314,7 +314,7 @@ def norm(a, p=2, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     if p > 0:
         return _drop_dims(Norm.apply(a, float(p), axes), axes, keep)
     if p == 0:                  # the number of non-zero entries (gradient 0, as PyTorch)
-        count = np.asarray((a.data != 0).sum(axis=axes, keepdims=keep), dtype=a.dtype)
+        count = np.asarray((a._array != 0).sum(axis=axes, keepdims=keep), dtype=a.dtype)
         return a.sum(axes, keep) * 0 + Tensor(count) if a._requires_grad else Tensor(count)
     magnitude = a.abs()
     if p == -np.inf:
@@ -343,7 +343,7 @@ def _drop_dims(out, axes: tuple, keepdim: bool):
 
 
 def _index_reduce(fn, a, dim, keepdim):
-    data = a.data if isinstance(a, Tensor) else np.asarray(a)
+    data = a._array if isinstance(a, Tensor) else np.asarray(a)
     if dim is None:
         out = fn(data.reshape(-1), axis=0)
         return Tensor(np.asarray(out, dtype=np.int64).reshape((1,) * data.ndim) if keepdim
@@ -373,7 +373,7 @@ def argmin(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
 def any(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     """True where some entry along ``dim`` is non-zero (no gradient). Example: ``mask.any(dim=1)``"""
     dim = axis if dim is None else dim
-    return Tensor(np.asarray(np.any(a.data, axis=dim, keepdims=_keep(keepdim, keepdims))))
+    return Tensor(np.asarray(np.any(a._array, axis=dim, keepdims=_keep(keepdim, keepdims))))
 
 
 @op(differentiable=False, dtypes="any", numpy={"all": "self"},
@@ -381,4 +381,4 @@ def any(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
 def all(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     """True where every entry along ``dim`` is non-zero (no gradient). Example: ``(x > 0).all()``"""
     dim = axis if dim is None else dim
-    return Tensor(np.asarray(np.all(a.data, axis=dim, keepdims=_keep(keepdim, keepdims))))
+    return Tensor(np.asarray(np.all(a._array, axis=dim, keepdims=_keep(keepdim, keepdims))))

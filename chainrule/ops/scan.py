@@ -105,10 +105,10 @@ def _running_extreme_indices(x: np.ndarray, dim: int, largest: bool) -> np.ndarr
 
 def _cumulative_extreme(name: str, a, dim, largest: bool) -> ValuesIndices:
     if a.ndim == 0:
-        return ValuesIndices(a * 1 if a.dtype.kind in "fc" else Tensor(a.data.copy()),
+        return ValuesIndices(a * 1 if a.dtype.kind in "fc" else Tensor(a._array.copy()),
                              Tensor(np.zeros((), np.int64)))
     d = _scan_dim(a, dim, name)
-    idx = _running_extreme_indices(a.data, d, largest).astype(np.int64)
+    idx = _running_extreme_indices(a._array, d, largest).astype(np.int64)
     return ValuesIndices(gather(a, d, idx), Tensor(idx))
 
 
@@ -195,5 +195,5 @@ def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None):
         size = x.shape[d]
         later = index(x, (slice(None),) * d + (slice(1, size),))
         earlier = index(x, (slice(None),) * d + (slice(0, size - 1),))
-        x = Tensor(later.data != earlier.data) if x.dtype == np.bool_ else later - earlier
+        x = Tensor(later._array != earlier._array) if x.dtype == np.bool_ else later - earlier
     return x

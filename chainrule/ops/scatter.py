@@ -112,7 +112,7 @@ def _accumulate(a, values, key):
         values = Tensor(np.asarray(values, dtype=a.dtype))
     elif values.dtype != a.dtype:
         values = values.astype(a.dtype)
-    shape = np.broadcast_shapes(np.shape(a.data[key]), values.shape)
+    shape = np.broadcast_shapes(np.shape(a._array[key]), values.shape)
     if tuple(values.shape) != shape:
         values = expand(values, shape)
     return a + IndexScatter.apply(values, key, a.shape)
@@ -293,7 +293,7 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *, include_self: bo
             count[~hit] = 1
         total = scatter_reduce(input, d, idx, values, "sum", include_self=include_self)
         if input.dtype.kind in "iu":           # PyTorch: integer means round down
-            return Tensor(np.floor_divide(total.data, count).astype(input.dtype))
+            return Tensor(np.floor_divide(total._array, count).astype(input.dtype))
         return total / count.astype(input.dtype)
     if reduce in ("amax", "amin"):
         return ScatterExtreme.apply(input, values, key, reduce == "amax", include_self)
@@ -381,7 +381,7 @@ def index_fill(input, dim: int, index, value):
 def _key_of(indices) -> tuple:
     if isinstance(indices, (Tensor, np.ndarray)):
         indices = (indices,)
-    return tuple(_data(i) if not (isinstance(i, Tensor) and i.dtype == np.bool_) else i.data
+    return tuple(_data(i) if not (isinstance(i, Tensor) and i.dtype == np.bool_) else i._array
                  for i in indices)
 
 
@@ -400,7 +400,7 @@ def take(input, index):
     """The entries of the flattened ``input`` at ``index`` (any shape). Example:
     ``cr.take(x, cr.tensor([0, 5]))``"""
     idx = _as_index(index, "take")
-    n = input.data.size
+    n = input._array.size
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise IndexError(f"take: index values must lie in [{-n}, {n - 1}] for a tensor of "
                          f"{n} elements, got values from {idx.min()} to {idx.max()}")
@@ -480,9 +480,9 @@ def masked_scatter(input, mask, source):
     if m.shape != input.shape:
         input = expand(input, m.shape)
     k = int(m.sum())
-    if source.data.size < k:
+    if source._array.size < k:
         raise ShapeError(f"masked_scatter: the mask selects {k} places but source has only "
-                         f"{source.data.size} elements")
+                         f"{source._array.size} elements")
     values = index(reshape(source, (-1,)), slice(0, k))
     if values.dtype != input.dtype:
         values = values.astype(input.dtype)

@@ -189,7 +189,7 @@ def reshape(a, shape):
 def _view(self, args):
     """``t.view(2, 3)`` reshapes; ``t.view(dtype)`` reinterprets the bytes (as PyTorch)."""
     if len(args) == 1 and not isinstance(args[0], (tuple, list, int, np.integer)):
-        return Tensor(self.data.view(np.dtype(args[0])))
+        return Tensor(self._array.view(np.dtype(args[0])))
     return reshape(self, _dims(args))
 
 
@@ -301,7 +301,7 @@ def flip(a, dims):
 def _key(key):
     """Tensors inside an index become arrays; lists become integer arrays."""
     if isinstance(key, Tensor):
-        return key.data
+        return key._array
     if isinstance(key, list):
         return np.asarray(key)
     if isinstance(key, tuple):
@@ -516,7 +516,7 @@ def pad(input, pad, mode: str = "constant", value: float | None = None):
 
 
 def _int_index(index, name: str) -> np.ndarray:
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
     if idx.dtype.kind not in "iu":
         raise DtypeError(f"{name}: index must be an integer tensor, got dtype {idx.dtype}")
     return idx

@@ -56,7 +56,7 @@ def _check_dim(a, dim, name):
 def _take(a, dim, idx):
     """``a`` gathered at ``idx`` along ``dim`` (a 0-d tensor is its own result)."""
     if a.ndim == 0:
-        return a * 1 if a.dtype.kind in "fc" else Tensor(a.data.copy())
+        return a * 1 if a.dtype.kind in "fc" else Tensor(a._array.copy())
     return gather(a, dim, idx)
 
 
@@ -66,7 +66,7 @@ def sort(input, dim: int = -1, descending: bool = False, stable: bool = False) -
     """(values, indices) sorted along ``dim`` (stably: equal values keep their order).
     Example: ``values, order = x.sort(descending=True)``"""
     d = _check_dim(input, dim, "sort")
-    idx = _moved_sort(input.data, d, descending)
+    idx = _moved_sort(input._array, d, descending)
     return SortResult(_take(input, d, idx), Tensor(idx))
 
 
@@ -74,7 +74,7 @@ def sort(input, dim: int = -1, descending: bool = False, stable: bool = False) -
     samples=lambda s: [S(s.distinct(3, 4)), S(s.distinct(3, 4), 0, True)])
 def argsort(input, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
     """The indices that sort ``input`` along ``dim``. Example: ``order = x.argsort()``"""
-    return Tensor(_moved_sort(input.data, _check_dim(input, dim, "argsort"), descending))
+    return Tensor(_moved_sort(input._array, _check_dim(input, dim, "argsort"), descending))
 
 
 @op(samples=lambda s: [S(s.distinct(4, 3))])
@@ -92,7 +92,7 @@ def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
     size = input.shape[d] if input.ndim else 1
     if not 0 <= k <= size:
         raise IndexError(f"topk: k ({k}) is out of range for dimension {dim} of size {size}")
-    idx = _moved_sort(input.data, d, descending=largest)
+    idx = _moved_sort(input._array, d, descending=largest)
     if input.ndim:
         idx = np.take(idx, np.arange(k), axis=d)
     return TopkResult(_take(input, d, idx), Tensor(idx))
@@ -153,7 +153,7 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False) -> KthvalueRes
         raise IndexError(f"kthvalue: k ({k}) is out of range for dimension {dim} of size {size}")
     if input.ndim == 0:
         return KthvalueResult(_take(input, 0, None), Tensor(np.zeros((), np.int64)))
-    x = np.moveaxis(input.data, d, -1)
+    x = np.moveaxis(input._array, d, -1)
     order = stable_argsort(x, -1)
     picked = order[..., k - 1].copy()
     ordered = np.take_along_axis(x, order, -1)
@@ -173,7 +173,7 @@ def _median_along(name, input, dim, keepdim, skip_nan: bool):
     d = _check_dim(input, dim, name)
     if input.ndim == 0:
         return MedianResult(_take(input, 0, None), Tensor(np.zeros((), np.int64)))
-    x = input.data
+    x = input._array
     n = x.shape[d]
     if n == 0:
         raise IndexError(f"{name}: cannot compute the median of an empty dimension {dim}")
@@ -230,7 +230,7 @@ def mode(input, dim: int = -1, keepdim: bool = False) -> ModeResult:
     d = _check_dim(input, dim, "mode")
     if input.ndim == 0:
         return ModeResult(_take(input, 0, None), Tensor(np.zeros((), np.int64)))
-    x = np.moveaxis(input.data, d, -1)
+    x = np.moveaxis(input._array, d, -1)
     n = x.shape[-1]
     if n == 0:
         raise IndexError(f"mode: dimension {dim} is empty")

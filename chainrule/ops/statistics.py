@@ -50,7 +50,7 @@ def nansum(input, dim=None, keepdim: bool = False, *, dtype=None):
     """The sum ignoring NaN (as zeros; their gradient is 0). Example: ``x.nansum(1)``"""
     a = input
     if a.dtype.kind == "f":
-        nan = np.isnan(a.data)
+        nan = np.isnan(a._array)
         if nan.any():
             a = where(nan, np.zeros((), a.dtype), a)
     return sum(a, dim, keepdim, dtype=dtype)
@@ -63,7 +63,7 @@ def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None):
     if a.dtype.kind != "f":
         raise DtypeError(f"nanmean: needs a floating tensor, got dtype {a.dtype}")
     axes = _poly.normalize_dims(dim, a.ndim)
-    count = (~np.isnan(a.data)).sum(axis=axes, keepdims=keepdim)
+    count = (~np.isnan(a._array)).sum(axis=axes, keepdims=keepdim)
     return nansum(a, dim, keepdim) / np.asarray(count, a.dtype)
 
 
@@ -98,7 +98,7 @@ def _quantile(name: str, input, q, dim, keepdim, interpolation, skip_nan: bool):
     if n == 0:
         raise IndexError(f"{name}: cannot take a quantile over an empty dimension")
     ordered = sort(x, -1).values
-    nan = np.isnan(ordered.data)
+    nan = np.isnan(ordered._array)
     q_col = q_values.reshape(-1, *([1] * x.ndim)).astype(input.dtype)   # (Q, ..., 1)
     if skip_nan:
         span = np.maximum((~nan).sum(-1, keepdims=True) - 1, 0)
@@ -198,7 +198,7 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None):
     centred = x - average
     product = centred @ (centred * w if w is not None else centred).mT
     if isinstance(norm, Tensor):
-        norm = where(norm.data <= 0, np.zeros((), norm.dtype), norm)
+        norm = where(norm._array <= 0, np.zeros((), norm.dtype), norm)
     else:
         norm = max(norm, 0.0)
     return squeeze(product / norm)

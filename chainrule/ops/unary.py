@@ -228,7 +228,7 @@ def logit(a, eps: float | None = None):
 def sinc(a):
     """sin(pi a) / (pi a), and 1 at a = 0 (where its gradient is 0). Example: ``cr.sinc(x)``"""
     a = _floating(a)
-    zero = (a == 0).data
+    zero = (a == 0)._array
     safe = where(zero, 1.0, a) * math.pi       # no 0/0 on either branch, so no NaN gradient
     return where(zero, 1.0, sin(safe) / safe)
 
@@ -251,7 +251,7 @@ def positive(a):
 @op(differentiable=False, dtypes="any", numpy=("signbit",), samples=lambda s: [S(s.real(2, 3))])
 def signbit(a):
     """True where the sign bit is set (negative numbers, -0.0). Example: ``x.signbit()``"""
-    return Tensor(np.signbit(a.data))
+    return Tensor(np.signbit(a._array))
 
 
 def _fill(a, mask, value):
@@ -266,7 +266,7 @@ def nan_to_num(a, nan: float = 0.0, posinf: float | None = None, neginf: float |
     if a.dtype.kind not in "fc":
         return a
     info = np.finfo(a.dtype)
-    data = a.data
+    data = a._array
     a = _fill(a, np.isnan(data), nan)
     a = _fill(a, np.isposinf(data), info.max if posinf is None else posinf)
     return _fill(a, np.isneginf(data), info.min if neginf is None else neginf)

@@ -157,13 +157,13 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     out, tap = max_along(taps, -1)
     if return_indices:
         # the winning depth of each output, then that depth's 2-D index
-        d_win = np.arange(out_depth)[:, None, None] * strides[0] + tap.data * dils[0] - pads[0]
+        d_win = np.arange(out_depth)[:, None, None] * strides[0] + tap._array * dils[0] - pads[0]
         d_clip = np.clip(d_win, 0, depth - 1)
-        plane = reshape(plane_idx, (n, c, depth, ho, wo)).data
+        plane = reshape(plane_idx, (n, c, depth, ho, wo))._array
         in_plane = np.take_along_axis(plane, d_clip, axis=2)
         flat = Tensor((d_clip * (h * w) + in_plane).astype(np.int64))
         if unbatched:
-            return out.squeeze(0), Tensor(flat.data[0])
+            return out.squeeze(0), Tensor(flat._array[0])
         return out, flat
     return out.squeeze(0) if unbatched else out
 
@@ -188,8 +188,8 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     if x.dtype.kind in "biu":      # as PyTorch: integer averages, rounded towards zero
         out = avg_pool3d(x.astype(np.float64), kernel_size, stride, padding, ceil_mode,
                          count_include_pad, divisor_override)
-        return Tensor(np.trunc(out.data).astype(x.dtype)[0] if unbatched else
-                      np.trunc(out.data).astype(x.dtype))
+        return Tensor(np.trunc(out._array).astype(x.dtype)[0] if unbatched else
+                      np.trunc(out._array).astype(x.dtype))
     kernel, strides, pads, _, out_depth, far = _pool3d_geometry(
         "avg_pool3d", x, kernel_size, stride, padding, 1, ceil_mode)
     n, c, depth, h, w = x.shape

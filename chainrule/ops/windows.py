@@ -198,7 +198,7 @@ def _adaptive_max(name: str, nd: int, input, output_size, return_indices: bool):
         out = out.squeeze(0)
     if not return_indices:
         return out
-    tap_r, tap_c = np.divmod(winner.data, lw)
+    tap_r, tap_c = np.divmod(winner._array, lw)
     flat = rows[np.arange(ho)[:, None], tap_r] * w + cols[np.arange(wo)[None, :], tap_c]
     flat = flat.astype(np.int64)
     if nd == 1:

@@ -179,22 +179,22 @@ class LBFGS(Optimizer):
         parts = []
         for p in self._params:
             g = p.grad
-            parts.append(np.zeros(p.data.size, p.data.dtype) if g is None
+            parts.append(np.zeros(p._array.size, p._array.dtype) if g is None
                          else np.asarray(getattr(g, "data", g)).reshape(-1))
         return np.concatenate(parts)
 
     def _add_to_params(self, step_size, update: np.ndarray) -> None:
         offset = 0
         for p in self._params:
-            n = p.data.size
-            p.data += (update[offset:offset + n] * step_size).reshape(p.data.shape).astype(
-                p.data.dtype, copy=False)
+            n = p._array.size
+            p._array += (update[offset:offset + n] * step_size).reshape(p._array.shape).astype(
+                p._array.dtype, copy=False)
             offset += n
         mark_changed(self._params)
 
     def _set_params(self, values: list[np.ndarray]) -> None:
         for p, v in zip(self._params, values):
-            np.copyto(p.data, v)
+            np.copyto(p._array, v)
         mark_changed(self._params)
 
     def _evaluate(self, closure: Callable) -> float:
@@ -282,7 +282,7 @@ class LBFGS(Optimizer):
 
             evals = 0
             if group["line_search_fn"] is not None:
-                x_init = [p.data.copy() for p in self._params]
+                x_init = [p._array.copy() for p in self._params]
                 loss, flat_grad, t, evals = _strong_wolfe(
                     lambda x, t_, d_: self._directional_evaluate(closure, x, t_, d_),
                     x_init, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals)

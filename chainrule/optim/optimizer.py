@@ -3,7 +3,7 @@
 An optimiser holds *parameter groups*: dicts with a ``"params"`` list and the
 hyper-parameters for those parameters (a group's own values win; missing ones come from the
 optimiser's ``defaults``). ``step()`` walks every parameter that has a gradient and hands it to
-the subclass's ``_update_param``, which changes ``param.data`` in place with NumPy (no graph is
+the subclass's ``_update_param``, which changes ``param._array`` in place with NumPy (no graph is
 recorded) and keeps whatever running averages it needs in ``self.state[param]``.
 
 Every in-place change bumps the parameter's ``_version``, so a backward pass that saved the old
@@ -27,9 +27,9 @@ ParamsT = Iterable[Any]
 
 
 def _is_param_like(obj: Any) -> bool:
-    """A Tensor, an ``nn.Parameter`` (a Tensor subclass), or anything with an ndarray ``.data``
-    and a ``.grad`` attribute."""
-    return isinstance(getattr(obj, "data", None), np.ndarray) and hasattr(obj, "grad")
+    """A Tensor, an ``nn.Parameter`` (a Tensor subclass), or anything with an ndarray
+    ``._array`` and a ``.grad`` attribute."""
+    return isinstance(getattr(obj, "_array", None), np.ndarray) and hasattr(obj, "grad")
 
 
 def _grad_array(param: Any) -> np.ndarray | None:
@@ -37,7 +37,7 @@ def _grad_array(param: Any) -> np.ndarray | None:
     grad = param.grad
     if grad is None:
         return None
-    data = getattr(grad, "data", None)
+    data = getattr(grad, "_array", None)
     return data if type(data) is np.ndarray else np.asarray(grad)
 
 
@@ -119,9 +119,9 @@ class Optimizer:
             if getattr(p, "grad_fn", None) is not None:
                 raise ValueError("can't optimize a non-leaf Tensor (one produced by an "
                                  "operation); optimise the leaf it was computed from")
-            if p.data.dtype.kind not in "fc":
+            if p._array.dtype.kind not in "fc":
                 raise TypeError(f"optimizer can only optimize floating-point tensors, but one of "
-                                f"the params has dtype {p.data.dtype}")
+                                f"the params has dtype {p._array.dtype}")
         group["params"] = params
 
         if len({id(p) for p in params}) != len(params):
@@ -176,8 +176,8 @@ class Optimizer:
                     grad = p.grad
                     if grad is None:
                         continue
-                    grad = grad.data if type(grad) is Tensor else _grad_array(p)
-                    data = p.data
+                    grad = grad._array if type(grad) is Tensor else _grad_array(p)
+                    data = p._array
                     if grad.shape != data.shape:
                         raise ValueError(f"{type(self).__name__}.step: a parameter of shape "
                                          f"{data.shape} has a gradient of shape {grad.shape}")
@@ -276,12 +276,12 @@ class Optimizer:
         if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and key != "step"):
             arr = np.array(value, copy=True)
             if arr.ndim > 0:
-                if arr.shape != param.data.shape:
+                if arr.shape != param._array.shape:
                     raise ValueError(
                         f"load_state_dict: state[{index}][{key!r}] has shape {arr.shape}, but "
-                        f"parameter {index} has shape {param.data.shape}")
+                        f"parameter {index} has shape {param._array.shape}")
                 if arr.dtype.kind == "f":
-                    arr = arr.astype(param.data.dtype, copy=False)
+                    arr = arr.astype(param._array.dtype, copy=False)
             return arr
         return copy.deepcopy(value)
 

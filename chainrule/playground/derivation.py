@@ -223,11 +223,11 @@ def _engine_step(session, rows, layer: int, kind: str, index: tuple) -> dict:
     param = getattr(session.linears_of(model)[layer - 1], kind)
     opt.zero_grad()
     session.objective(model, rows).backward()
-    grad = float(param.grad.data[index])
+    grad = float(param.grad._array[index])
     before = {k: _pick(v, index) for k, v in opt.state.get(param, {}).items()}
     opt.step()
     after = {k: _pick(v, index) for k, v in opt.state[param].items()}
-    return {"grad": grad, "before": before, "after": after, "new": float(param.data[index])}
+    return {"grad": grad, "before": before, "after": after, "new": float(param._array[index])}
 
 
 def _pick(v: Any, index: tuple) -> float:
@@ -328,7 +328,7 @@ def derive(session, layer: int, kind: str, row: int, col: int = 0, sample: int =
     name = f"W{layer}[{row + 1},{col + 1}]" if kind == "weight" else f"b{layer}[{row + 1}]"
 
     d = Derivation(session, rows)
-    w = float(getattr(layers[layer - 1], kind).data[index])
+    w = float(getattr(layers[layer - 1], kind)._array[index])
     total = d.batch_sum(layer, kind, row, col)
     g_data = total["value"]
     g_reg, reg_row = _regulariser(settings, kind, w)

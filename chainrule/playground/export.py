@@ -56,7 +56,7 @@ def script_text(session) -> str:
         layers.append(f"nn.Linear({sizes[k - 1]}, {sizes[k]})")
         if k < len(sizes) - 1:
             layers.append(_LAYER[s.activation])
-    weights = ",\n    ".join(f"({_array(m.weight.data)}, {_array(m.bias.data)})"
+    weights = ",\n    ".join(f"({_array(m.weight._array)}, {_array(m.bias._array)})"
                              for m in session.linears)
     loss = "nn.BCEWithLogitsLoss()" if s.problem == "classification" else "nn.MSELoss()"
     if s.optimizer == "adam":

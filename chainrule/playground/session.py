@@ -299,7 +299,7 @@ class Session:
             "steps_per_epoch": self.steps_per_epoch,
             "train_loss": self.data_loss(p.train), "test_loss": self.data_loss(p.test),
             "history": [[round(e, 3), tr, te] for e, tr, te in new_history],
-            "weights": [{"W": layer.weight.data.tolist(), "b": layer.bias.data.tolist()}
+            "weights": [{"W": layer.weight._array.tolist(), "b": layer.bias._array.tolist()}
                         for layer in self.linears],
             "next_batch": [int(i) for i in self.next_batch()],
             "heatmaps": self._heatmaps(), "flow": self._flow_summary(),
@@ -316,9 +316,9 @@ class Session:
                 a = module(a)
                 if isinstance(module, nn.Linear):   # hidden outputs follow the activations
                     continue
-                maps = a.data.reshape(OUTPUT_GRID, OUTPUT_GRID, -1)[sub]
+                maps = a._array.reshape(OUTPUT_GRID, OUTPUT_GRID, -1)[sub]
                 hidden.append([encode_heatmap(maps[..., j]) for j in range(maps.shape[-1])])
-        z = a.data.reshape(-1)
+        z = a._array.reshape(-1)
         out = 2.0 / (1.0 + np.exp(-z)) - 1.0 if self.settings.problem == "classification" else z
         return {"output": encode_heatmap(out), "hidden": hidden}
 

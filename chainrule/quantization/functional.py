@@ -50,7 +50,7 @@ def quantize_per_tensor(x, scale: float, zero_point: int, quant_min: int = QINT8
                         quant_max: int = QINT8_MAX) -> np.ndarray:
     """The int8 codes of ``x`` with one scale and zero point (PyTorch's
     ``torch.quantize_per_tensor(x, scale, zero_point, torch.qint8).int_repr()``)."""
-    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    data = x._array if isinstance(x, Tensor) else np.asarray(x)
     if not float(scale) > 0:
         raise ValueError(f"quantize_per_tensor: scale must be > 0, got {scale}")
     return _quantize(data, _inverse(scale), int(zero_point), quant_min, quant_max).astype(np.int8)
@@ -60,7 +60,7 @@ def quantize_per_channel(x, scales, zero_points, axis: int, quant_min: int = QIN
                          quant_max: int = QINT8_MAX) -> np.ndarray:
     """The int8 codes of ``x`` with a scale and zero point per slice along ``axis`` (PyTorch's
     ``torch.quantize_per_channel(...).int_repr()``); weights use ``axis=0``, one per output."""
-    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    data = x._array if isinstance(x, Tensor) else np.asarray(x)
     scales = np.asarray(scales, dtype=np.float32)
     if scales.shape != (data.shape[axis],) or np.shape(zero_points) != scales.shape:
         raise ValueError(f"quantize_per_channel: need one scale and zero point per slice along "
@@ -171,8 +171,8 @@ def fake_quantize_per_channel_affine(input: Tensor, scale, zero_point, axis: int
     """Per-channel fake quantisation along ``axis`` (as ``torch.fake_quantize_per_channel_affine``),
     with the straight-through gradient."""
     _check_range("fake_quantize_per_channel_affine", quant_min, quant_max)
-    scale = np.asarray(scale.data if isinstance(scale, Tensor) else scale, dtype=np.float32)
-    zero_point = np.asarray(zero_point.data if isinstance(zero_point, Tensor) else zero_point)
+    scale = np.asarray(scale._array if isinstance(scale, Tensor) else scale, dtype=np.float32)
+    zero_point = np.asarray(zero_point._array if isinstance(zero_point, Tensor) else zero_point)
     if not -input.ndim <= axis < input.ndim:
         raise ValueError(f"fake_quantize_per_channel_affine: axis {axis} is out of range for "
                          f"shape {tuple(input.shape)}")

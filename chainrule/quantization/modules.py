@@ -134,10 +134,10 @@ class _Quantized(nn.Module):
         self.register_buffer("input_zero_point", Tensor(np.array(0, dtype=np.int32)))
 
     def _set(self, float_layer, input_scale, input_zero_point) -> None:
-        weight, scale = quantize_weight(float_layer.weight.data)
+        weight, scale = quantize_weight(float_layer.weight._array)
         self.weight, self.weight_scale = Tensor(weight), Tensor(scale)
         if float_layer.bias is not None:
-            self.bias = Tensor(float_layer.bias.data.astype(np.float32))
+            self.bias = Tensor(float_layer.bias._array.astype(np.float32))
         self.input_scale = Tensor(np.array(input_scale, dtype=np.float32).reshape(()))
         self.input_zero_point = Tensor(np.array(input_zero_point, dtype=np.int32).reshape(()))
 
@@ -178,8 +178,8 @@ class QuantizedLinear(_Quantized):
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"input_scale={float(self.input_scale.data):.4g}, "
-                f"input_zero_point={int(self.input_zero_point.data)}")
+                f"input_scale={float(self.input_scale._array):.4g}, "
+                f"input_zero_point={int(self.input_zero_point._array)}")
 
     def forward_macs(self, inputs: tuple, output) -> int:
         return output.numel() * self.in_features
@@ -238,8 +238,8 @@ class QuantizedConv2d(_Quantized):
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, "
-                f"input_scale={float(self.input_scale.data):.4g}, "
-                f"input_zero_point={int(self.input_zero_point.data)}")
+                f"input_scale={float(self.input_scale._array):.4g}, "
+                f"input_zero_point={int(self.input_zero_point._array)}")
 
     def forward_macs(self, inputs: tuple, output) -> int:
         return output.numel() * (self.in_channels // self.groups) * math.prod(self.kernel_size)
@@ -282,7 +282,7 @@ class FakeQuantize(nn.Module):
 def _fake_quantized_weight(weight: Tensor) -> Tensor:
     """The weight on its per-channel symmetric int8 grid, taken from its current range (the
     grid ``convert`` will use), with the straight-through gradient."""
-    rows = weight.data.reshape(weight.shape[0], -1)
+    rows = weight._array.reshape(weight.shape[0], -1)
     scale, zero_point = qparams(rows.min(axis=1), rows.max(axis=1), symmetric=True)
     return fake_quantize_per_channel_affine(weight, scale, zero_point, 0, QINT8_MIN, QINT8_MAX)
 

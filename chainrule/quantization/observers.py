@@ -63,25 +63,25 @@ class _ObserverBase(Module):
         return np.float32(x.min()), np.float32(x.max())
 
     def _update(self, lo: np.ndarray, hi: np.ndarray) -> None:
-        self.min_val = Tensor(np.minimum(self.min_val.data, lo).astype(np.float32))
-        self.max_val = Tensor(np.maximum(self.max_val.data, hi).astype(np.float32))
+        self.min_val = Tensor(np.minimum(self.min_val._array, lo).astype(np.float32))
+        self.max_val = Tensor(np.maximum(self.max_val._array, hi).astype(np.float32))
 
     def forward(self, x: Tensor) -> Tensor:
-        data = x.data if isinstance(x, Tensor) else np.asarray(x)
+        data = x._array if isinstance(x, Tensor) else np.asarray(x)
         if data.size:
             self._update(*self._extremes(data))
         return x
 
     def calculate_qparams(self) -> tuple[np.ndarray, np.ndarray]:
         """(scale, zero_point) for the values seen so far."""
-        if not np.all(np.isfinite(self.min_val.data)):
+        if not np.all(np.isfinite(self.min_val._array)):
             raise ValueError(f"{type(self).__name__}: no values observed yet, so there is no "
                              f"range to quantise (run calibration data through the model first)")
-        return qparams(self.min_val.data, self.max_val.data, self.qscheme.endswith("symmetric"),
+        return qparams(self.min_val._array, self.max_val._array, self.qscheme.endswith("symmetric"),
                        self.quant_min, self.quant_max)
 
     def extra_repr(self) -> str:
-        return f"min_val={self.min_val.data}, max_val={self.max_val.data}"
+        return f"min_val={self.min_val._array}, max_val={self.max_val._array}"
 
     def forward_macs(self, inputs: tuple, output) -> int:
         return 0
@@ -113,12 +113,12 @@ class MovingAverageMinMaxObserver(MinMaxObserver):
         self.averaging_constant = float(averaging_constant)
 
     def _update(self, lo, hi) -> None:
-        if not np.isfinite(self.min_val.data):
+        if not np.isfinite(self.min_val._array):
             self.min_val, self.max_val = Tensor(np.asarray(lo)), Tensor(np.asarray(hi))
             return
         c = np.float32(self.averaging_constant)
-        self.min_val = Tensor((self.min_val.data + c * (lo - self.min_val.data)).astype(np.float32))
-        self.max_val = Tensor((self.max_val.data + c * (hi - self.max_val.data)).astype(np.float32))
+        self.min_val = Tensor((self.min_val._array + c * (lo - self.min_val._array)).astype(np.float32))
+        self.max_val = Tensor((self.max_val._array + c * (hi - self.max_val._array)).astype(np.float32))
 
 
 class PerChannelMinMaxObserver(_ObserverBase):
@@ -141,7 +141,7 @@ class PerChannelMinMaxObserver(_ObserverBase):
         return rows.min(axis=1).astype(np.float32), rows.max(axis=1).astype(np.float32)
 
     def _update(self, lo, hi) -> None:
-        if self.min_val.data.shape != lo.shape:   # first batch: one entry per channel
+        if self.min_val._array.shape != lo.shape:   # first batch: one entry per channel
             self.min_val, self.max_val = Tensor(lo), Tensor(hi)
             return
         super()._update(lo, hi)

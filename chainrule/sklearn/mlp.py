@@ -225,12 +225,12 @@ class _MLPBase(NetEstimator):
     def coefs_(self) -> list[np.ndarray]:
         """Weight matrices as scikit-learn lays them out, ``(fan_in, fan_out)``: views of
         the module's weights (``module_[i].weight`` transposed)."""
-        return [layer.weight.data.T for layer in self._linears()]
+        return [layer.weight._array.T for layer in self._linears()]
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
         """Bias vectors, views of the module's biases."""
-        return [layer.bias.data for layer in self._linears()]
+        return [layer.bias._array for layer in self._linears()]
 
     def _linears(self) -> list[nn.Linear]:
         if not hasattr(self, "module_"):

@@ -211,7 +211,7 @@ class _NeuralNetBase(NetEstimator):
     def _predicted(self, X) -> np.ndarray:
         out = Tensor(self._outputs(X))
         result = self._nonlinearity()(out)
-        return np.asarray(result.data if isinstance(result, Tensor) else result)
+        return np.asarray(result._array if isinstance(result, Tensor) else result)
 
 
 class NeuralNetClassifier(ClassifierTask, _NeuralNetBase):

@@ -61,10 +61,10 @@ def _batch_len(x) -> int:
 
 
 def _loss_value(loss, who: str) -> float:
-    if not isinstance(loss, Tensor) or loss.data.size != 1:
+    if not isinstance(loss, Tensor) or loss._array.size != 1:
         raise TypeError(f"{who}: loss_fn must return a scalar Tensor, got "
                         f"{type(loss).__name__} with shape {getattr(loss, 'shape', None)}")
-    return float(loss.data.reshape(()))
+    return float(loss._array.reshape(()))
 
 
 # ------------------------------------------------------------------ evaluate
@@ -128,7 +128,7 @@ def predict(model, data, batch_size: int = 256) -> np.ndarray:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"predict: batch_size must be a positive int, got {batch_size!r}")
     if isinstance(data, (np.ndarray, Tensor, list)):
-        arr = data.data if isinstance(data, Tensor) else np.asarray(data)
+        arr = data._array if isinstance(data, Tensor) else np.asarray(data)
         if arr.ndim == 0:
             raise ValueError("predict: inputs must have a batch dimension, got a scalar")
         batches: Iterable = (arr[i:i + batch_size] for i in range(0, len(arr), batch_size))
@@ -143,7 +143,7 @@ def predict(model, data, batch_size: int = 256) -> np.ndarray:
                 if isinstance(batch, (tuple, list)):
                     batch = batch[0]
                 out = model(_as_tensor(batch))
-                outputs.append(np.asarray(out.data if isinstance(out, Tensor) else out))
+                outputs.append(np.asarray(out._array if isinstance(out, Tensor) else out))
     finally:
         model.train(was_training)
     if not outputs:

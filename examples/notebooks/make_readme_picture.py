@@ -30,7 +30,7 @@ def tagged_figure(notebook: str, tag: str = "readme-picture", timeout: int = 600
                             resources={"metadata": {"path": HERE}}).execute()
     for cell in nb.cells:
         if tag in cell.metadata.get("tags", []):
-            pictures = [o.data["image/png"] for o in cell.outputs if "image/png" in o.get("data", {})]
+            pictures = [o.numpy()["image/png"] for o in cell.outputs if "image/png" in o.get("data", {})]
             if len(pictures) != 1:
                 raise ValueError(f"{notebook}: the cell tagged {tag!r} showed {len(pictures)} "
                                  f"pictures; expected exactly one")

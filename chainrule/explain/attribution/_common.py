@@ -66,7 +66,7 @@ def format_baselines(baselines, inputs: tuple[Tensor, ...]) -> tuple[np.ndarray,
     out = []
     for i, (b, x) in enumerate(zip(items, inputs)):
         arr = np.zeros(x.shape, x.dtype) if b is None else np.asarray(
-            b.data if isinstance(b, Tensor) else b)
+            b._array if isinstance(b, Tensor) else b)
         if arr.ndim == x.ndim - 1:
             arr = arr[None]
         try:
@@ -84,7 +84,7 @@ def _target_list(target, n: int) -> list | None:
     """Per-example targets as a list of n ints/tuples, or None for one shared target."""
     if target is None or isinstance(target, (int, np.integer, tuple)):
         return None
-    values = target.data if isinstance(target, Tensor) else target
+    values = target._array if isinstance(target, Tensor) else target
     values = [tuple(int(i) for i in v) if isinstance(v, (tuple, list, np.ndarray)) and
               np.ndim(v) > 0 else int(v) for v in (values.tolist()
                                                   if isinstance(values, np.ndarray) else values)]
@@ -149,7 +149,7 @@ def expand_additional_args(args: tuple, n: int, times: int, interleave: bool = F
     """Tensors (and arrays) with N rows are repeated as the inputs are; the rest pass as is."""
     out = []
     for a in args:
-        arr = a.data if isinstance(a, Tensor) else a
+        arr = a._array if isinstance(a, Tensor) else a
         if isinstance(arr, np.ndarray) and arr.ndim >= 1 and arr.shape[0] == n:
             arr = np.repeat(arr, times, axis=0) if interleave else \
                 np.concatenate([arr] * times, axis=0)
@@ -204,7 +204,7 @@ class Attribution:
     def _cast(self, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         if self.dtype is None:
             return inputs
-        return tuple(Tensor(x.data.astype(self.dtype)) if x.dtype.kind == "f" and
+        return tuple(Tensor(x._array.astype(self.dtype)) if x.dtype.kind == "f" and
                      x.dtype != self.dtype else x for x in inputs)
 
 
@@ -215,7 +215,7 @@ def run_forward(model: Callable, inputs: Sequence[Tensor], args: tuple) -> Tenso
 def output_values(model: Callable, inputs: Sequence[Tensor], target, args: tuple) -> np.ndarray:
     """Each example's target value ``(N,)`` without recording a graph."""
     with no_grad():
-        return select(run_forward(model, inputs, args), target).data.copy()
+        return select(run_forward(model, inputs, args), target)._array.copy()
 
 
 def gradients(model: Callable, inputs: Sequence[np.ndarray | Tensor], target,
@@ -223,7 +223,7 @@ def gradients(model: Callable, inputs: Sequence[np.ndarray | Tensor], target,
     """d(target value of each example) / d(inputs), one array per input."""
     leaves = []
     for x in inputs:
-        arr = x.data if isinstance(x, Tensor) else np.asarray(x)
+        arr = x._array if isinstance(x, Tensor) else np.asarray(x)
         if arr.dtype.kind != "f":
             raise TypeError(f"gradient-based attribution needs floating inputs, got dtype "
                             f"{arr.dtype}; for token ids attribute to the embeddings instead "
@@ -232,7 +232,7 @@ def gradients(model: Callable, inputs: Sequence[np.ndarray | Tensor], target,
     with enable_grad():
         picked = select(run_forward(model, leaves, args), target)
         got = grad(picked.sum(), leaves, allow_unused=True)
-    return tuple(np.zeros_like(x.data) if g is None else g.data
+    return tuple(np.zeros_like(x._array) if g is None else g._array
                  for x, g in zip(leaves, got))
 
 

@@ -57,7 +57,7 @@ class InputXGradient(Attribution):
         xs = self._cast(xs)
         grads = gradients(self._model_for_call(), xs, target,
                           format_additional_args(additional_forward_args))
-        return format_output(is_tuple, [x.data * g for x, g in zip(xs, grads)])
+        return format_output(is_tuple, [x._array * g for x, g in zip(xs, grads)])
 
 
 def approximation_parameters(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +140,7 @@ class IntegratedGradients(Attribution):
             chunk = alphas[start:start + per_chunk]
             k = len(chunk)
             # The path points, step after step: rows [a_0 batch, a_1 batch, ...].
-            points = [np.concatenate([b + float(a) * (x.data - b) for a in chunk])
+            points = [np.concatenate([b + float(a) * (x._array - b) for a in chunk])
                       for x, b in zip(xs, bs)]
             grads = gradients(model, points, expand_target(target, n, k),
                               expand_additional_args(args, n, k))
@@ -148,7 +148,7 @@ class IntegratedGradients(Attribution):
             for total, g in zip(totals, grads):
                 g = g.reshape((k, n) + g.shape[1:])
                 total += np.tensordot(weights.astype(g.dtype), g, axes=1)
-        attributions = [t * (x.data - b) if self.multiplies_by_inputs else t
+        attributions = [t * (x._array - b) if self.multiplies_by_inputs else t
                         for t, x, b in zip(totals, xs, bs)]
         result = format_output(is_tuple, attributions)
         if not return_convergence_delta:
@@ -216,15 +216,15 @@ class NoiseTunnel:
             k = min(batch, nt_samples - done)
             done += k
             # Each example's k noisy copies sit together: rows [x0 x0 .. x1 x1 ..].
-            noisy = tuple(Tensor(np.repeat(x.data, k, axis=0) + (
+            noisy = tuple(Tensor(np.repeat(x._array, k, axis=0) + (
                 rng.standard_normal((n * k,) + x.shape[1:]) * s).astype(x.dtype))
                 for x, s in zip(xs, sds))
             out = self.attribution_method.attribute(
                 noisy if is_tuple else noisy[0], **_expand_kwargs(kwargs, n, k, len(xs)))
             if wants_delta:
                 out, delta = out
-                deltas.append(np.asarray(delta.data))
-            parts = [a.data for a in (out if isinstance(out, tuple) else (out,))]
+                deltas.append(np.asarray(delta._array))
+            parts = [a._array for a in (out if isinstance(out, tuple) else (out,))]
             grouped = [a.reshape((n, k) + a.shape[1:]) for a in parts]
             part_sums = [g.sum(1) for g in grouped]
             part_squares = [(g * g).sum(1) for g in grouped]
@@ -261,7 +261,7 @@ def _expand_kwargs(kwargs: dict, n: int, k: int, n_inputs: int) -> dict:
 
 
 def _repeat_rows(value, n: int, k: int):
-    arr = value.data if isinstance(value, Tensor) else value
+    arr = value._array if isinstance(value, Tensor) else value
     if isinstance(arr, np.ndarray) and arr.ndim >= 1 and arr.shape[0] == n and n > 1:
         arr = np.repeat(arr, k, axis=0)
         return Tensor(arr) if isinstance(value, Tensor) else arr

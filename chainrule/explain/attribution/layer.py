@@ -41,7 +41,7 @@ class LayerAttribution:
             >>> LayerAttribution.interpolate(cam, (28, 28), "bilinear").shape
             (1, 1, 28, 28)
         """
-        values = np.asarray(layer_attribution.data if isinstance(layer_attribution, Tensor)
+        values = np.asarray(layer_attribution._array if isinstance(layer_attribution, Tensor)
                             else layer_attribution)
         dims = (interpolate_dims,) if np.isscalar(interpolate_dims) else tuple(interpolate_dims)
         spatial = values.ndim - 2
@@ -141,7 +141,7 @@ class LayerGradCam(Attribution, LayerAttribution):
         xs = self._cast(xs)
         model = self._model_for_call()
         layer = self._layer_for(model)
-        leaves = [Tensor(x.data, requires_grad=x.dtype.kind == "f") for x in xs]
+        leaves = [Tensor(x._array, requires_grad=x.dtype.kind == "f") for x in xs]
         with capture_layer(layer, "LayerGradCam") as seen, enable_grad():
             picked = select(model(*leaves, *format_additional_args(additional_forward_args)),
                             target)
@@ -150,8 +150,8 @@ class LayerGradCam(Attribution, LayerAttribution):
                 raise ValueError("LayerGradCam: the target does not depend on the layer's "
                                  "activations")
             (g,) = grad(picked.sum(), acts, allow_unused=True)
-        a = acts.data
-        g = np.zeros_like(a) if g is None else g.data
+        a = acts._array
+        g = np.zeros_like(a) if g is None else g._array
         weights = g.mean(axis=tuple(range(2, g.ndim)), keepdims=True) if g.ndim > 2 else g
         cam = weights * a
         if attr_dim_summation:

@@ -39,7 +39,7 @@ def _ablate(model, xs: Sequence[Tensor], bs: Sequence[np.ndarray],
         # Rows: one copy of the whole batch per ablation, each with its group replaced.
         stacked = []
         for i, (x, b) in enumerate(zip(xs, bs)):
-            copies = [np.where(mask, b, x.data) if j == i else x.data for j, mask in batch]
+            copies = [np.where(mask, b, x._array) if j == i else x._array for j, mask in batch]
             stacked.append(Tensor(np.concatenate(copies)))
         modified = output_values(model, stacked, expand_target(target, n, k),
                                  expand_additional_args(args, n, k)).reshape(k, n)
@@ -103,7 +103,7 @@ class FeatureAblation(Attribution):
             raise ValueError(f"feature_mask: {len(xs)} inputs but {len(items)} masks")
         masks = []
         for i, (m, x) in enumerate(zip(items, xs)):
-            arr = np.asarray(m.data if isinstance(m, Tensor) else m)
+            arr = np.asarray(m._array if isinstance(m, Tensor) else m)
             if arr.dtype.kind not in "iu":
                 raise TypeError(f"feature_mask[{i}]: expected integer feature ids, got dtype "
                                 f"{arr.dtype}")

@@ -131,7 +131,7 @@ def _attribute(method: str, model, x: Tensor, baseline: np.ndarray, target: int,
                                                  n_steps=steps).numpy()
         return a, float(a.sum(dtype=np.float64))
     if method == "smoothgrad":
-        spread = float(x.data.max() - x.data.min()) or 1.0
+        spread = float(x._array.max() - x._array.min()) or 1.0
         a = NoiseTunnel(Saliency(model)).attribute(x, nt_samples=16, stdevs=0.15 * spread,
                                                    target=target, abs=False)
         return a.numpy(), None
@@ -204,7 +204,7 @@ def explain_prediction(model: nn.Module, x, kind: str, class_names: Sequence[str
     model.eval()
     try:
         with no_grad():
-            logits = model(x).data[0].astype(np.float64)
+            logits = model(x)._array[0].astype(np.float64)
         probabilities = np.exp(logits - logits.max())
         probabilities /= probabilities.sum()
         names = list(class_names)
@@ -218,15 +218,15 @@ def explain_prediction(model: nn.Module, x, kind: str, class_names: Sequence[str
         if kind == "text":
             subject = _FromEmbeddings(model)
             with no_grad():
-                inputs = Tensor(model.embedding(x).data.copy())
+                inputs = Tensor(model.embedding(x)._array.copy())
             start = np.zeros(inputs.shape, inputs.dtype)
         else:
             subject, inputs = model, x
             start = np.zeros(x.shape, x.dtype) if baseline is None else \
                 np.broadcast_to(np.asarray(baseline, x.dtype), x.shape)
         with no_grad():
-            change = float(subject(inputs).data[0, target]) - \
-                float(subject(Tensor(start)).data[0, target])
+            change = float(subject(inputs)._array[0, target]) - \
+                float(subject(Tensor(start))._array[0, target])
         maps, completeness = {}, {}
         for method in methods:
             values, total = _attribute(method, subject, inputs, start, target, steps, kind)
@@ -245,7 +245,7 @@ def explain_prediction(model: nn.Module, x, kind: str, class_names: Sequence[str
         title = (f"predicted {names[result.predicted]!r} ({probabilities[result.predicted]:.2f})"
                  f"; explaining {names[target]!r}")
         if kind == "image":
-            image = np.asarray(display if display is not None else x.data[0].sum(axis=0))
+            image = np.asarray(display if display is not None else x._array[0].sum(axis=0))
             fig = image_panels(image, [Panel(_TITLES[m], v, m not in _UNSIGNED)
                                        for m, v in maps.items()], title)
         elif kind == "tabular":
@@ -253,7 +253,7 @@ def explain_prediction(model: nn.Module, x, kind: str, class_names: Sequence[str
                 [f"feature {i + 1}" for i in range(x.shape[1])]
             fig = feature_bars(labels, {_TITLES[m]: v for m, v in maps.items()}, title)
         else:
-            chars = list(display) if display is not None else [str(i) for i in x.data[0]]
+            chars = list(display) if display is not None else [str(i) for i in x._array[0]]
             fig = text_colours(chars, {_TITLES[m]: v for m, v in maps.items()}, title)
         result.figure = save_figure(fig, out)
     return result

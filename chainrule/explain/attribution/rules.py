@@ -119,7 +119,7 @@ def _local_slope(module: nn.Module, x: np.ndarray) -> np.ndarray:
     with enable_grad():
         leaf = Tensor(x, requires_grad=True)
         (slope,) = grad(module.forward(leaf).sum(), leaf)
-    return slope.data
+    return slope._array
 
 
 _ELEMENTWISE = (nn.ReLU, nn.ELU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Softplus)
@@ -174,14 +174,14 @@ class GuidedBackprop(Attribution):
         def hook_for(module):
             if type(module) is not nn.ReLU:
                 return None
-            return lambda mod, args, out: _GuidedReLU.apply(args[0], out.data)
+            return lambda mod, args, out: _GuidedReLU.apply(args[0], out._array)
 
-        leaves = [Tensor(x.data, requires_grad=True) for x in xs]
+        leaves = [Tensor(x._array, requires_grad=True) for x in xs]
         with _Hooks(model, hook_for), enable_grad():
             picked = select(model(*leaves, *format_additional_args(additional_forward_args)),
                             target)
             got = grad(picked.sum(), leaves, allow_unused=True)
-        return format_output(is_tuple, [np.zeros_like(x.data) if g is None else g.data
+        return format_output(is_tuple, [np.zeros_like(x._array) if g is None else g._array
                                         for x, g in zip(leaves, got)])
 
 
@@ -232,7 +232,7 @@ class DeepLift(Attribution):
             if type(module) in _ELEMENTWISE:
                 def elementwise(mod, hook_args, out):
                     x = _check_doubled(mod, hook_args[0], n)
-                    return _RescaleElementwise.apply(hook_args[0], out.data,
+                    return _RescaleElementwise.apply(hook_args[0], out._array,
                                                      _local_slope(mod, x), eps=eps)
                 return elementwise
             if type(module) in _POOLS:
@@ -242,19 +242,19 @@ class DeepLift(Attribution):
                     x = _check_doubled(mod, hook_args[0], n)
                     _, indices = pool(Tensor(x), mod.kernel_size, mod.stride, mod.padding,
                                       mod.dilation, mod.ceil_mode, return_indices=True)
-                    return _RescaleMaxPool.apply(hook_args[0], out.data, indices.data, eps=eps)
+                    return _RescaleMaxPool.apply(hook_args[0], out._array, indices._array, eps=eps)
                 return maxpool
             return None
 
-        leaves = [Tensor(x.data, requires_grad=True) for x in xs]
+        leaves = [Tensor(x._array, requires_grad=True) for x in xs]
         with _Hooks(model, hook_for), enable_grad():
             doubled = [cat([leaf, Tensor(b)]) for leaf, b in zip(leaves, bs)]
             out = model(*doubled, *expand_additional_args(args, n, 2))
             picked = select(out, expand_target(target, n, 2))
             got = grad(picked.sum(), leaves, allow_unused=True)
-        multipliers = [np.zeros_like(x.data) if g is None else g.data
+        multipliers = [np.zeros_like(x._array) if g is None else g._array
                        for x, g in zip(leaves, got)]
-        attributions = [(x.data - b) * m if self.multiplies_by_inputs else m
+        attributions = [(x._array - b) * m if self.multiplies_by_inputs else m
                         for x, b, m in zip(xs, bs, multipliers)]
         result = format_output(is_tuple, attributions)
         if not return_convergence_delta:
@@ -268,4 +268,4 @@ def _check_doubled(module: nn.Module, x, n: int) -> np.ndarray:
         raise ValueError(f"DeepLift: {type(module).__name__} received shape {shape}; the rule "
                          f"needs the batch (inputs then baselines, 2 x {n} rows) in dim 0 of "
                          f"every nonlinearity module's input")
-    return x.data
+    return x._array

@@ -41,7 +41,7 @@ class _Bucket:
 
     def __init__(self, params: list, dtype: np.dtype):
         self.params = params
-        sizes = [p.data.size for p in params]
+        sizes = [p._array.size for p in params]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
         self.flat = np.empty(self.offsets[-1], dtype=dtype)
         self.views = [self.flat[a:b].reshape(p.shape)
@@ -132,9 +132,9 @@ class DistributedDataParallel(Module):
         size: dict[np.dtype, int] = {}
         buckets: list[_Bucket] = []
         for p in reversed(self._params):
-            dt = p.data.dtype
+            dt = p._array.dtype
             open_.setdefault(dt, []).append(p)
-            size[dt] = size.get(dt, 0) + p.data.nbytes
+            size[dt] = size.get(dt, 0) + p._array.nbytes
             limit = min(_FIRST_BUCKET_BYTES, cap_bytes) if not buckets else cap_bytes
             if size[dt] >= limit:
                 buckets.append(_Bucket(open_.pop(dt), dt))
@@ -158,14 +158,14 @@ class DistributedDataParallel(Module):
         """Rank 0's values into ``tensors`` on every process: one broadcast per dtype."""
         by_dtype: dict[np.dtype, list] = {}
         for t in tensors:
-            by_dtype.setdefault(t.data.dtype, []).append(t)
+            by_dtype.setdefault(t._array.dtype, []).append(t)
         for dt, ts in by_dtype.items():
-            flat = np.concatenate([t.data.ravel() for t in ts]) if ts else np.empty(0, dt)
+            flat = np.concatenate([t._array.ravel() for t in ts]) if ts else np.empty(0, dt)
             self._comm.Bcast(flat, root=0)
             offset = 0
             for t in ts:
-                n = t.data.size
-                np.copyto(t.data, flat[offset:offset + n].reshape(t.data.shape))
+                n = t._array.size
+                np.copyto(t._array, flat[offset:offset + n].reshape(t._array.shape))
                 t._version += 1
                 offset += n
 
@@ -234,7 +234,7 @@ class DistributedDataParallel(Module):
                 raise RuntimeError("DistributedDataParallel does not average gradients that "
                                    "are recorded for a second derivative "
                                    "(backward(create_graph=True)); use the plain module")
-            np.copyto(bucket.views[i], grad.data)
+            np.copyto(bucket.views[i], grad._array)
         bucket.ready[i] = True
         bucket.pending -= 1
 
@@ -294,7 +294,7 @@ class DistributedDataParallel(Module):
                 if p.grad is None:
                     p.grad = Tensor(view / world)
                 else:
-                    np.divide(view, world, out=p.grad.data)
+                    np.divide(view, world, out=p.grad._array)
 
     def extra_repr(self) -> str:
         sizes = [f"{b.flat.nbytes / 2 ** 20:.2f}" for b in self._buckets]

@@ -15,7 +15,7 @@ def _grads(parameters) -> list[Tensor]:
 
 
 def _scale_in_place(g: Tensor, factor) -> None:
-    np.multiply(g.data, factor, out=g.data, casting="unsafe")
+    np.multiply(g._array, factor, out=g._array, casting="unsafe")
     g._version += 1
 
 
@@ -40,12 +40,12 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         return Tensor(np.array(0.0, dtype=np.float32))
     dtype = grads[0].dtype
     if norm_type == math.inf:
-        total = max(float(np.max(np.abs(g.data))) if g.data.size else 0.0 for g in grads)
+        total = max(float(np.max(np.abs(g._array))) if g._array.size else 0.0 for g in grads)
     elif norm_type <= 0:
         raise ValueError(f"clip_grad_norm_: norm_type must be positive or inf, got {norm_type}")
     else:
         # Accumulate in float64: summing many float32 squares loses digits.
-        parts = [np.sum(np.abs(g.data.astype(np.float64)) ** norm_type) for g in grads]
+        parts = [np.sum(np.abs(g._array.astype(np.float64)) ** norm_type) for g in grads]
         total = float(np.sum(parts)) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
@@ -67,5 +67,5 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     if clip_value < 0:
         raise ValueError(f"clip_grad_value_: clip_value must be non-negative, got {clip_value}")
     for g in _grads(parameters):
-        np.clip(g.data, -clip_value, clip_value, out=g.data)
+        np.clip(g._array, -clip_value, clip_value, out=g._array)
         g._version += 1

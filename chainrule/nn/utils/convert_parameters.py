@@ -24,7 +24,7 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
 
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     """Copy consecutive slices of ``vec`` into the parameters (in place, under no_grad)."""
-    data = vec.data if isinstance(vec, Tensor) else np.asarray(vec)
+    data = vec._array if isinstance(vec, Tensor) else np.asarray(vec)
     if data.ndim != 1:
         raise ValueError(f"vector_to_parameters: expected a 1-D vector, got shape {data.shape}")
     params = list(parameters)

@@ -161,7 +161,7 @@ class BasePruningMethod(ABC):
             container = old if isinstance(old, PruningContainer) else PruningContainer(old)
             container.add_pruning_method(method)
             method = container
-            default_mask = np.array(getattr(module, name + "_mask").data)
+            default_mask = np.array(getattr(module, name + "_mask")._array)
             current = getattr(module, name)
         else:
             param = module._parameters.get(name)
@@ -169,7 +169,7 @@ class BasePruningMethod(ABC):
                 names = ", ".join(n for n, p in module._parameters.items() if p is not None)
                 raise AttributeError(f"prune: {type(module).__name__} has no parameter {name!r} "
                                      f"to prune (its parameters: {names or 'none'})")
-            default_mask = np.ones_like(param.data)
+            default_mask = np.ones_like(param._array)
             current = param
         scores = _importance(importance_scores, current, name)
         # Compute the mask before touching the module, so a bad amount leaves it unchanged.
@@ -186,10 +186,10 @@ class BasePruningMethod(ABC):
 
     def prune(self, t, default_mask=None, importance_scores=None):
         """The masked copy of ``t`` (a Tensor or array), without touching any module."""
-        data = t.data if isinstance(t, Tensor) else np.asarray(t)
+        data = t._array if isinstance(t, Tensor) else np.asarray(t)
         scores = data if importance_scores is None else _importance(importance_scores, data, "t")
         default = np.ones_like(data) if default_mask is None else np.asarray(
-            default_mask.data if isinstance(default_mask, Tensor) else default_mask)
+            default_mask._array if isinstance(default_mask, Tensor) else default_mask)
         return Tensor(data * self.compute_mask(scores, default_mask=default))
 
     def remove(self, module: Module) -> None:
@@ -199,7 +199,7 @@ class BasePruningMethod(ABC):
         weight = self.apply_mask(module)
         module.__dict__.pop(name, None)
         orig = module._parameters[name + "_orig"]
-        orig.data = weight.data
+        orig._array = weight._array
         orig._version += 1
         del module._parameters[name + "_orig"]
         del module._buffers[name + "_mask"]
@@ -215,10 +215,10 @@ def _hook_of(module: Module, name: str):
 
 
 def _importance(scores, like, name: str) -> np.ndarray:
-    like_data = like.data if isinstance(like, Tensor) else np.asarray(like)
+    like_data = like._array if isinstance(like, Tensor) else np.asarray(like)
     if scores is None:
         return like_data
-    data = np.asarray(scores.data if isinstance(scores, Tensor) else scores)
+    data = np.asarray(scores._array if isinstance(scores, Tensor) else scores)
     if data.shape != like_data.shape:
         raise ValueError(f"prune: importance_scores for {name!r} have shape {data.shape}, the "
                          f"parameter has shape {like_data.shape}; they must match")
@@ -370,7 +370,7 @@ class CustomFromMask(BasePruningMethod):
     PRUNING_TYPE = "global"
 
     def __init__(self, mask):
-        self.mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        self.mask = np.asarray(mask._array if isinstance(mask, Tensor) else mask)
 
     def compute_mask(self, t, default_mask):
         if self.mask.shape != default_mask.shape:
@@ -479,8 +479,8 @@ def global_unstructured(parameters: Iterable[tuple[Module, str]], pruning_method
         current = getattr(module, name)
         values.append(_importance(scores.get((module, name)), current, name).reshape(-1))
         mask = getattr(module, name + "_mask", None)
-        masks.append(np.ones(current.data.size, dtype=current.data.dtype) if mask is None
-                     else mask.data.reshape(-1))
+        masks.append(np.ones(current._array.size, dtype=current._array.dtype) if mask is None
+                     else mask._array.reshape(-1))
     method._tensor_name = "temp"
     container = PruningContainer(method)
     final = container.compute_mask(np.concatenate(values), np.concatenate(masks))
@@ -536,7 +536,7 @@ def sparse_state_dict(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for key, value in state_dict.items():
-        array = value.data if isinstance(value, Tensor) else np.asarray(value)
+        array = value._array if isinstance(value, Tensor) else np.asarray(value)
         nonzero = array != 0
         kept = int(nonzero.sum())
         dense_bytes = array.nbytes

@@ -42,10 +42,10 @@ class PackedSequence(NamedTuple):
 
     def lengths(self) -> np.ndarray:
         """Each sequence's length, in the original batch order."""
-        bs = self.batch_sizes.data
+        bs = self.batch_sizes._array
         lengths = (bs[:, None] > np.arange(bs[0])[None, :]).sum(axis=0)
         if self.unsorted_indices is not None:
-            lengths = lengths[self.unsorted_indices.data]
+            lengths = lengths[self.unsorted_indices._array]
         return lengths.astype(np.int64)
 
 
@@ -54,7 +54,7 @@ def _as_tensor(a) -> Tensor:
 
 
 def _lengths_array(name: str, lengths, batch: int, steps: int) -> np.ndarray:
-    arr = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    arr = np.asarray(lengths._array if isinstance(lengths, Tensor) else lengths)
     if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
         raise ValueError(f"{name}: lengths must be a 1-D list of ints, got {lengths!r}")
     if arr.shape[0] != batch:
@@ -160,7 +160,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
         >>> padded, lengths = pad_packed_sequence(packed)
     """
     data = sequence.data
-    bs = sequence.batch_sizes.data.astype(np.int64)
+    bs = sequence.batch_sizes._array.astype(np.int64)
     steps, batch = bs.shape[0], int(bs[0])
     if total_length is not None:
         if total_length < steps:
@@ -174,8 +174,8 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
     rows[:steps][real] = np.arange(data.shape[0])
     lengths = real.sum(axis=0).astype(np.int64)
     if sequence.unsorted_indices is not None:
-        rows = rows[:, sequence.unsorted_indices.data]
-        lengths = lengths[sequence.unsorted_indices.data]
+        rows = rows[:, sequence.unsorted_indices._array]
+        lengths = lengths[sequence.unsorted_indices._array]
     fill = Tensor(np.full((1,) + data.shape[1:], padding_value, dtype=data.dtype))
     padded = ops.cat([data, fill], 0)[rows]
     if batch_first:
