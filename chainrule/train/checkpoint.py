@@ -16,6 +16,10 @@ previous file intact). It holds::
 
 Restoring all of it makes the next epoch draw the same shuffles and dropout masks and apply
 the same updates as an uninterrupted run: the parameters match bit for bit.
+
+A checkpoint read from a file is checked against :data:`CHECKPOINT_SCHEMA` (every field's
+type and range) before anything uses it, so a damaged or hand-made file ends in one
+``CheckpointError`` naming the field, never in a failure deep inside the training loop.
 """
 from __future__ import annotations
 
@@ -25,12 +29,52 @@ from typing import Any, Mapping
 import numpy as np
 
 from chainrule import io  # io needs only tensor: it sits below train, which saves runs
+from chainrule.io.schema import (
+    Array, Either, Float, Int, Json, List, Map, Null, Optional, Record, SchemaError, Satisfies,
+    Str, check)
 from chainrule.random import get_rng_state, set_rng_state
 from chainrule.train.history import History
 from chainrule.train.state import TrainState
 
 FORMAT = "chainrule.checkpoint"
 VERSION = 1
+
+
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
+
+
+def _restorable_rng_state(state: Any) -> None:
+    """Raise ValueError/TypeError/OverflowError unless a fresh NumPy bit generator of the
+    named kind accepts ``state`` (NumPy checks every field, sizes included)."""
+    name = state["bit_generator"]
+    if name not in _BIT_GENERATORS:
+        raise ValueError(f"unknown bit generator {name!r}")
+    getattr(np.random, name)().state = state
+
+
+_RNG_STATE = Satisfies(_restorable_rng_state, f"the state of a NumPy bit generator "
+                                              f"({', '.join(_BIT_GENERATORS)})")
+_NAME = Str(max_len=1024)
+_EPOCHS = Int(0, 2 ** 31 - 1)
+# What cr.save can give back for each field of a training checkpoint (see the module
+# docstring); optimizer and scheduler state are plain data (their own load_state_dict
+# checks the meaning), the per-parameter optimizer state arrays or numbers.
+CHECKPOINT_SCHEMA = Record({
+    "format": Str([FORMAT]),
+    "version": Int(VERSION, VERSION),
+    "model": Map(_NAME, Array()),
+    "optimizer": Optional(Record({
+        "state": Map(Int(0, 2 ** 31 - 1), Map(_NAME, Either(Array(), Float()))),
+        "param_groups": List(Map(_NAME, Json(max_depth=2, finite=True)))})),
+    "scheduler": Optional(Map(_NAME, Json(max_depth=8))),
+    "epoch": _EPOCHS,
+    "global_step": Int(0, 2 ** 53),
+    "rng_state": _RNG_STATE,
+    "loader_rng_state": Optional(_RNG_STATE),
+    "history": Record({"epoch": List(_EPOCHS),
+                       "history": Map(_NAME, List(Either(Null(), Float(finite=False))))}),
+    "config": Map(_NAME, Json(max_depth=16, arrays=True)),
+}, optional=("optimizer", "scheduler", "loader_rng_state"))
 
 
 def _loader_generator(loader) -> np.random.Generator | None:
@@ -96,6 +140,10 @@ def _check(ckpt: Any, path: str) -> dict[str, Any]:
                if k not in ckpt]
     if missing:
         raise CheckpointError(f"checkpoint {path!r} is missing entries {missing}")
+    try:
+        check(CHECKPOINT_SCHEMA, ckpt, "checkpoint")
+    except SchemaError as e:
+        raise CheckpointError(f"checkpoint {path!r} is damaged: {e}") from None
     out = dict(ckpt)
     try:
         out["history"] = History.from_dict(ckpt["history"])
