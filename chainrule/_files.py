@@ -20,7 +20,12 @@ __all__ = ["NotARegularFileError", "open_regular", "kind_of"]
 
 
 class NotARegularFileError(ValueError):
-    """A path that names a FIFO, a device, a socket or a folder instead of a file."""
+    """A path that names a FIFO, a device or a socket instead of a file; ``path`` and
+    ``kind`` (in words: 'a named pipe (FIFO)') say which."""
+
+    def __init__(self, message: str, path: str = "", kind: str = ""):
+        super().__init__(message)
+        self.path, self.kind = path, kind
 
 
 def kind_of(mode: int) -> str:
@@ -64,7 +69,8 @@ def open_regular(path: str | os.PathLike, who: str) -> BinaryIO:
             raise IsADirectoryError(f"{who}: {path!r} is a folder, not a file")
         if not stat.S_ISREG(mode):
             raise NotARegularFileError(f"{who}: {path!r} is {kind_of(mode)}, not a regular "
-                                       f"file; refusing to read it (it could block or never end)")
+                                       f"file; refusing to read it (it could block or never end)",
+                                       path, kind_of(mode))
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")

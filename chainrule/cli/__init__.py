@@ -15,7 +15,9 @@
 Every problem with the user's input ends in one line on stderr, ``chainrule: error: ...``,
 and a non-zero exit status (2 for bad options, 1 for bad files or data, 130 for Ctrl-C).
 ``explain`` and ``summary`` name themselves (``chainrule explain: error: ...``) and exit with
-2 for any bad input.
+2 for any bad input. Running out of memory is one such line too. Anything else that goes
+wrong is a bug in chainrule: one line saying so (status 3), with the full traceback in
+``error.log`` in the run folder when there is one, and on stderr with ``chainrule --debug``.
 
 Layout: one module per command (:mod:`~chainrule.cli.train`, :mod:`~chainrule.cli.evaluate`,
 :mod:`~chainrule.cli.predict`, :mod:`~chainrule.cli.export`, :mod:`~chainrule.cli.sample`,
@@ -54,6 +56,9 @@ from chainrule._version import __version__
 from chainrule.cli import (evaluate, explain, export, playground, predict, sample, summary,
                            train)
 from chainrule.cli.errors import UserError
+from chainrule.cli.limits import memory_limit
+from chainrule.explain.summary import format_bytes
+from chainrule.io import write_atomically
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "main"]
 
@@ -86,9 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chainrule", description="Train, evaluate and explain neural networks "
                      "built on chainrule (NumPy autograd).", formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an internal error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in COMMANDS:
-        command.add_arguments(sub.add_parser(command.NAME, help=command.HELP))
+        command_parser = sub.add_parser(command.NAME, help=command.HELP)
+        command.add_arguments(command_parser)
+        # also after the command; SUPPRESS keeps the command from resetting a --debug before it
+        command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                    help="show the full traceback of an internal error")
     return parser
 
 
@@ -101,14 +112,33 @@ def _one_line(e: BaseException) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    args = parser.parse_args(argv)
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         names = [command.NAME for command in COMMANDS]
         raise UserError(f"choose a command: {', '.join(names[:-1])} or {names[-1]}", status=2)
     command = next(c for c in COMMANDS if c.NAME == args.command)
     return int(command.run(args))
+
+
+def _internal_error(e: BaseException, argv: Sequence[str] | None, debug: bool) -> str:
+    """The one line for an exception no check anticipated; the traceback goes to the run
+    folder's error.log (when the command had one) and, with ``--debug``, to stderr."""
+    details = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    if debug:
+        sys.stderr.write(details)
+    where = "rerun with --debug to see the traceback"
+    folder = getattr(e, "run_folder", None)
+    if folder is not None:
+        log = os.path.join(folder, "error.log")
+        command = " ".join(["chainrule", *(sys.argv[1:] if argv is None else argv)])
+        try:
+            write_atomically(log, f"chainrule {__version__}\n{command}\n\n{details}".encode())
+            where = f"the traceback is in {log}"
+        except OSError:
+            pass
+    return (f"chainrule: internal error: {type(e).__name__}: {_one_line(e)} (a bug in chainrule, "
+            f"not in your input, is likely; {where}, and please report it)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,8 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["summary", "--layers", "4,3,2", "--format", "json"])    # doctest: +SKIP
         0
     """
+    parser, debug = build_parser(), False
     try:
-        return _run(build_parser(), argv)
+        args = parser.parse_args(argv)
+        debug = bool(getattr(args, "debug", False))
+        return _run(parser, args)
     except KeyboardInterrupt:
         print("\nchainrule: interrupted", file=sys.stderr)
         return 130
@@ -134,8 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = "chainrule" if error.command is None else f"chainrule {error.command}"
         print(f"{name}: error: {_one_line(error)}", file=sys.stderr)
         return error.status
-    except Exception:
-        traceback.print_exc()
-        print("chainrule: internal error (a bug in chainrule, not in your input, is likely); "
-              "please report the command and the traceback above", file=sys.stderr)
+    except MemoryError:
+        limit, source = memory_limit()
+        print(f"chainrule: error: out of memory: this input needs more than the "
+              f"{format_bytes(limit)} that {source} allows; use smaller data, a smaller model "
+              f"or a smaller --batch-size", file=sys.stderr)
+        return 1
+    except RecursionError:
+        print("chainrule: error: an input is nested too deeply to process", file=sys.stderr)
+        return 1
+    except Exception as e:
+        print(_internal_error(e, argv, debug), file=sys.stderr)
         return 3

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.cli.errors import UserError
+from chainrule.cli.inputs import input_file, reading
 from chainrule.data import datasets, expand_features, generated, load_csv, load_idx_pair
 
 # Named data sets: the shipped files and the generated 2-D problems.
@@ -70,6 +71,8 @@ def make_spec(data: str, seed: int, val_split: float, test_split: float = 0.2,
             raise UserError("IDX data needs both --idx-images and --idx-labels")
         if ("test_images" in idx) != ("test_labels" in idx):
             raise UserError("give both --idx-test-images and --idx-test-labels, or neither")
+        for v in idx.values():
+            input_file(v, "IDX file")
         spec.update(name="idx", **{k: os.path.abspath(v) for k, v in idx.items()})
         return spec
     if data in NAMES:
@@ -77,8 +80,7 @@ def make_spec(data: str, seed: int, val_split: float, test_split: float = 0.2,
         spec.update(TEXT.get(data, {}))
         return spec
     if os.path.splitext(data)[1] or os.sep in data or os.path.exists(data):
-        if not os.path.isfile(data):
-            raise UserError(f"data file {data!r} does not exist")
+        input_file(data, "data file")
         spec.update(name="csv", path=os.path.abspath(data))
         return spec
     raise UserError(f"unknown --data {data!r}; choose from {', '.join(NAMES)}, or give a CSV "
@@ -144,12 +146,15 @@ def load_raw(spec: dict[str, Any]) -> Raw:
     if name in TEXT:
         return _char_windows(datasets.load_shakespeare(), spec)
     if name == "csv":
-        path = spec["path"]
-        X, y, names = load_csv(path, label_column=-1)
+        path = input_file(spec["path"], "data file")
+        with reading(path, "data file"):
+            X, y, names = load_csv(path, label_column=-1)
         if X.shape[1] == 0:
             raise UserError(f"{path}: needs feature columns before the label column")
         if "test_path" in spec:   # a test file of its own (the playground's exports)
-            X_te, y_te, names_te = load_csv(spec["test_path"], label_column=-1)
+            test_path = input_file(spec["test_path"], "data file")
+            with reading(test_path, "data file"):
+                X_te, y_te, names_te = load_csv(test_path, label_column=-1)
             if X_te.shape[1] != X.shape[1] or names_te != names:
                 raise UserError(f"{spec['test_path']} does not have the columns and classes "
                                 f"of {path}")
@@ -163,6 +168,9 @@ def load_raw(spec: dict[str, Any]) -> Raw:
             raise UserError(f"{path}: the label column has a single class {names}; need >= 2")
         return _split_test(X, y, spec, names, "tabular")
     if name == "idx":
+        for key in ("images", "labels", "test_images", "test_labels"):
+            if key in spec:
+                input_file(spec[key], "IDX file")
         X, y = load_idx_pair(spec["images"], spec["labels"])
         kind = "image" if X.ndim == 3 else "tabular"
         if X.ndim not in (2, 3):

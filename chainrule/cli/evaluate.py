@@ -43,7 +43,12 @@ def run(args: argparse.Namespace) -> int:
         spec = make_spec(args.data or "", own.get("split_seed", 0), 0.0,
                          own.get("test_split", 0.2), idx=idx)
     else:
-        spec = {k: v for k, v in config["data"].items() if k not in ("class_names", "preprocessing")}
+        if "name" not in config["data"]:
+            raise UserError(f"{ckpt_path!r} does not name the data it was trained on; give "
+                            f"--data or --idx-images/--idx-labels")
+        spec = {"val_split": 0.0, "test_split": 0.2, "split_seed": 0,
+                **{k: v for k, v in config["data"].items()
+                   if k not in ("class_names", "preprocessing")}}
     data = prepare({**spec, "val_split": 0.0}, preprocessing=prep)
     if len(data.class_names) != len(names):
         raise UserError(f"{describe(spec)} has {len(data.class_names)} classes, the model "

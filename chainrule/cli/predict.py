@@ -7,12 +7,12 @@ or the end of a text file (character models).
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 
 from chainrule.cli.data import apply_preprocessing, read_feature_rows, read_text_window
 from chainrule.cli.errors import UserError
+from chainrule.cli.inputs import input_file, reading
 from chainrule.cli.images import IMAGE_SUFFIXES, image_to_mnist
 from chainrule.cli.output import probabilities
 from chainrule.cli.runs import load_run
@@ -30,11 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     ckpt_path, ckpt, config, model, prep, names = load_run(args.checkpoint)
-    path = args.input
-    if not os.path.isfile(path):
-        raise UserError(f"input file {path!r} does not exist")
+    path = input_file(args.input, "input file")
     if prep["kind"] == "text":
-        ids, window = read_text_window(path, prep)
+        with reading(path, "input file"):
+            ids, window = read_text_window(path, prep)
         probs = probabilities(predict(model, ids))[0]
         order = np.argsort(-probs)[:5]
         print(f"after {window[-20:]!r} the next character is {names[order[0]]!r} "
@@ -48,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
                             f"{prep['input_shape'][0]} features; give a CSV of feature rows")
         X = image_to_mnist(path, side=prep["input_shape"][-1])[None]
     else:
-        X = read_feature_rows(path, prep)
+        with reading(path, "input file"):
+            X = read_feature_rows(path, prep)
     probs = probabilities(predict(model, apply_preprocessing(X, prep, path)))
     pred = probs.argmax(axis=1)
     if is_image:

@@ -21,9 +21,14 @@ from chainrule.cli import models
 from chainrule.cli.data import NAMES, describe, make_spec, prepare
 from chainrule.cli.errors import UserError, check_number
 from chainrule.cli.optimizers import LR_SCHEDULES, OPTIMIZERS, make_optimizer, make_scheduler
+from chainrule.cli.limits import check_fits
 from chainrule.cli.output import report, say
-from chainrule.cli.runs import new_run_dir, save_history, write_json
+from chainrule.cli.run_config import check_run_config
+from chainrule.cli.run_folder import (
+    check_out_folder, claim_new_run_folder, claim_run_folder, describe_removed)
+from chainrule.cli.runs import save_history, stored_model_matches, write_json
 from chainrule.data import DataLoader, TensorDataset
+from chainrule.io.schema import Like, SchemaError, check
 from chainrule.train import (
     EarlyStopping, LambdaCallback, ModelCheckpoint, fit, load_checkpoint, read_checkpoint)
 
@@ -93,7 +98,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="early stopping patience in epochs (0: never stop early)")
     r = p.add_argument_group("run")
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last.ckpt")
-    r.add_argument("--out", metavar="DIR", help="run folder (default runs/<data>-<model>-<time>)")
+    r.add_argument("--out", metavar="DIR", help="run folder (default runs/<data>-<model>-<time>); "
+                   "a new or empty folder, or a chainrule run with --overwrite")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace the chainrule run in --out (its files only) with a new one")
     r.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -163,6 +171,16 @@ def _train_config(args, spec_name: str) -> dict[str, Any]:
     return cfg
 
 
+def _check_model_fits(args, model_cfg: dict[str, Any]) -> None:
+    """Refuse a model whose training state (weights, gradients and up to two optimiser
+    moments: 4 values per parameter) cannot fit in memory, before building it."""
+    values = models.state_size(model_cfg)
+    nbytes = 4 * values * np.dtype(cr.get_default_dtype()).itemsize
+    given = f"--hidden {args.hidden}: " if args.hidden is not None else ""
+    check_fits(f"{given}the {model_cfg['kind']} model ({values:,} parameters) with its gradients "
+               f"and optimiser state", nbytes)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         return _resume(args)
@@ -174,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
         models.parse_hidden(args.hidden)
     if args.dropout is not None:
         check_number("--dropout", args.dropout, 0.0, 1.0)
+    if args.out is not None:  # refuse someone else's folder before any work
+        check_out_folder(args.out, args.overwrite)
     seed = 0 if args.seed is None else args.seed
     spec = make_spec(args.data or "mnist", seed, args.val_split or 0.0, idx=idx)
     if args.val_split is None:  # each data set has its own default
@@ -182,22 +202,28 @@ def run(args: argparse.Namespace) -> int:
     say(args, f"loading {describe(spec)} ...")
     data = prepare(spec)
     model_cfg = _model_config(args, spec["name"], data.preprocessing, len(data.class_names))
+    _check_model_fits(args, model_cfg)
     cr.manual_seed(train_cfg["seed"])
     model = models.build_model(model_cfg)
     optimizer = make_optimizer(train_cfg, model.parameters())
-    run_dir = new_run_dir(args.out, describe(spec), model_cfg["kind"])
-    config = {"chainrule_version": cr.__version__,
-              "created": datetime.datetime.now().isoformat(timespec="seconds"),
-              "data": {**spec, "class_names": data.class_names,
-                       "preprocessing": data.preprocessing},
-              "model": model_cfg, "train": train_cfg}
-    write_json(os.path.join(run_dir, "config.json"), config)
-    n_params = sum(p.numel() for p in model.parameters())
-    say(args, f"{describe(spec)}: {len(data.y_train)} train / "
-              f"{0 if data.y_val is None else len(data.y_val)} validation / {len(data.y_test)} test "
-              f"samples, {len(data.class_names)} classes; {model_cfg['kind']} with {n_params:,} "
-              f"parameters; run folder {run_dir}")
-    return _run(args, model, optimizer, data, config, run_dir, resume=None)
+    with claim_new_run_folder(args.out, describe(spec), model_cfg["kind"],
+                              args.overwrite) as folder:
+        run_dir = folder.path
+        note = describe_removed(folder)
+        if note:
+            say(args, f"note: {note}")
+        config = {"chainrule_version": cr.__version__,
+                  "created": datetime.datetime.now().isoformat(timespec="seconds"),
+                  "data": {**spec, "class_names": data.class_names,
+                           "preprocessing": data.preprocessing},
+                  "model": model_cfg, "train": train_cfg}
+        write_json(os.path.join(run_dir, "config.json"), config)
+        n_params = sum(p.numel() for p in model.parameters())
+        say(args, f"{describe(spec)}: {len(data.y_train)} train / "
+                  f"{0 if data.y_val is None else len(data.y_val)} validation / "
+                  f"{len(data.y_test)} test samples, {len(data.class_names)} classes; "
+                  f"{model_cfg['kind']} with {n_params:,} parameters; run folder {run_dir}")
+        return _run(args, model, optimizer, data, config, run_dir, resume=None)
 
 
 def _resume(args) -> int:
@@ -206,27 +232,36 @@ def _resume(args) -> int:
     if given:
         raise UserError(f"{', '.join(given)} cannot be changed when resuming: a resumed run "
                         f"keeps its data, model and optimiser (only --epochs and --quiet apply)")
+    if args.overwrite:
+        raise UserError("--overwrite starts a new run in --out; it cannot be combined with --resume")
+    if args.epochs is not None and args.epochs < 1:
+        raise UserError(f"--epochs must be >= 1, got {args.epochs}")
     run_dir = args.resume
     if os.path.isfile(run_dir):
         ckpt_path, run_dir = run_dir, os.path.dirname(run_dir) or "."
     else:
         ckpt_path = os.path.join(run_dir, "last.ckpt")
+        if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+            raise UserError(f"--resume {run_dir!r} is neither a run folder nor a checkpoint file")
         if not os.path.isdir(run_dir):
             raise UserError(f"run folder {run_dir!r} does not exist")
+    with claim_run_folder(run_dir, "--resume") as folder:
+        note = describe_removed(folder)
+        if note:
+            say(args, f"note: {note}")
         if not os.path.isfile(ckpt_path):
             raise UserError(f"{run_dir!r} holds no last.ckpt to resume from")
+        return _resume_locked(args, run_dir, ckpt_path)
+
+
+def _resume_locked(args, run_dir: str, ckpt_path: str) -> int:
     ckpt = read_checkpoint(ckpt_path)
-    config = ckpt["config"]
-    try:
-        train_cfg = config["train"]
-        spec = {k: v for k, v in config["data"].items() if k not in ("class_names", "preprocessing")}
-        prep, model_cfg = config["data"]["preprocessing"], config["model"]
-    except (KeyError, TypeError):
-        raise UserError(f"{ckpt_path!r} was not written by 'chainrule train' (its config lacks "
-                        f"the data/model/train sections); resume it with cr.train.fit(resume=...)") from None
+    config = check_run_config(ckpt["config"], ckpt_path, complete=True)
+    stored_model_matches(ckpt, config, ckpt_path)
+    train_cfg = config["train"]
+    spec = {k: v for k, v in config["data"].items() if k not in ("class_names", "preprocessing")}
+    prep, model_cfg = config["data"]["preprocessing"], config["model"]
     if args.epochs is not None:
-        if args.epochs < 1:
-            raise UserError(f"--epochs must be >= 1, got {args.epochs}")
         schedule = train_cfg.get("lr_schedule", "constant")
         if schedule != "constant" and args.epochs != train_cfg["epochs"]:
             raise UserError(f"the run in {run_dir!r} follows a {schedule} learning-rate schedule "
@@ -243,10 +278,25 @@ def _resume(args) -> int:
     model = models.build_model(model_cfg)
     optimizer = make_optimizer(train_cfg, model.parameters())
     write_json(os.path.join(run_dir, "config.json"), config)
-    return _run(args, model, optimizer, data, config, run_dir, resume=ckpt)
+    return _run(args, model, optimizer, data, config, run_dir, resume=ckpt, ckpt_path=ckpt_path)
 
 
-def _run(args, model, optimizer, data, config, run_dir: str, resume) -> int:
+def _check_restorable(ckpt: dict, optimizer, scheduler, ckpt_path: str) -> None:
+    """The saved optimiser and schedule state has the layout of the state this run's own
+    optimiser and schedule produce (same keys, lengths and kinds of values), so restoring
+    it cannot plant a string where a number belongs."""
+    try:
+        if ckpt.get("optimizer") is not None:
+            check(Like(optimizer.state_dict()["param_groups"]),
+                  ckpt["optimizer"]["param_groups"], "checkpoint.optimizer.param_groups")
+        if scheduler is not None and ckpt.get("scheduler") is not None:
+            check(Like(scheduler.state_dict()), ckpt["scheduler"], "checkpoint.scheduler")
+    except SchemaError as e:
+        raise UserError(f"{ckpt_path!r} cannot be resumed: {e}") from None
+
+
+def _run(args, model, optimizer, data, config, run_dir: str, resume,
+         ckpt_path: str | None = None) -> int:
     cfg = config["train"]
     train_loader = DataLoader(TensorDataset(data.X_train, data.y_train),
                               batch_size=cfg["batch_size"], shuffle=True)
@@ -259,10 +309,12 @@ def _run(args, model, optimizer, data, config, run_dir: str, resume) -> int:
                  LambdaCallback(on_epoch_end=lambda s: save_history(s.history, run_dir, plot=False))]
     if cfg["patience"] > 0:
         callbacks.append(EarlyStopping(monitor=monitor, patience=cfg["patience"]))
+    scheduler = make_scheduler(cfg, optimizer, len(train_loader))
+    if resume is not None:
+        _check_restorable(resume, optimizer, scheduler, ckpt_path)
     history = fit(model, nn.CrossEntropyLoss(), optimizer, train_loader, cfg["epochs"],
                   val_loader=val_loader, callbacks=callbacks, verbose=0 if args.quiet else 1,
-                  scheduler=make_scheduler(cfg, optimizer, len(train_loader)),
-                  scheduler_interval="batch", resume=resume, config=config)
+                  scheduler=scheduler, scheduler_interval="batch", resume=resume, config=config)
     save_history(history, run_dir, plot=True)
     if history.interrupted:
         return 130

@@ -26,7 +26,7 @@ import numpy as np
 from chainrule.tensor import Tensor
 
 __all__ = ["SchemaError", "Schema", "Int", "Float", "Str", "Bool", "Null", "Optional", "Either",
-           "List", "Record", "Map", "Array", "Json", "Satisfies", "check"]
+           "List", "Record", "Map", "Array", "Json", "Like", "Satisfies", "check"]
 
 
 class SchemaError(ValueError):
@@ -266,6 +266,52 @@ class Json(Schema):
                 self.check(v, f"{where}[{k!r}]", depth + 1)
         elif not (self.arrays and isinstance(value, (np.ndarray, Tensor))):
             self.fail(value, where, f"expected {self.expected}, got a {type(value).__name__}")
+
+
+class Like(Schema):
+    """The layout of ``example``, the state an object of the same kind produces now: the
+    same mapping keys, the same list lengths, the same strings and bools, numbers (finite
+    where the example's are) where it has numbers, anything plain where it has None. For
+    state saved by an optimizer or scheduler and restored into one built the same way.
+
+    Example:
+        >>> check(Like({"lr": 0.1, "betas": (0.9, 0.999)}), {"lr": 0.05, "betas": [0.9, 0.99]},
+        ...       "optimizer")
+    """
+
+    def __init__(self, example: Any):
+        self.example = example
+        self.expected = f"the layout of {_shown(example)}"
+
+    def check(self, value, where, example=None, depth: int = 0):
+        example = self.example if depth == 0 else example
+        if depth > 32:
+            self.fail(value, where, "nested more than 32 levels deep")
+        if example is None:
+            Json(max_depth=4).check(value, where)
+        elif isinstance(example, (str, bool, np.bool_)):
+            if type(value) is not type(example) or value != example:
+                self.fail(value, where, f"expected {example!r}, got {_shown(value)}")
+        elif _is_int(example) or isinstance(example, (float, np.floating)):
+            finite = math.isfinite(example) if not _is_int(example) else True
+            number = Int() if _is_int(example) else Float(finite=finite)
+            number.check(value, where)
+        elif isinstance(example, (list, tuple)):
+            if not isinstance(value, (list, tuple)) or len(value) != len(example):
+                self.fail(value, where, f"expected a list of {len(example)} items, got "
+                                        f"{_shown(value)}")
+            for i, (v, e) in enumerate(zip(value, example)):
+                self.check(v, f"{where}[{i}]", e, depth + 1)
+        elif isinstance(example, Mapping):
+            if not isinstance(value, Mapping) or set(value) != set(example):
+                self.fail(value, where, f"expected a mapping with the keys "
+                                        f"{', '.join(map(str, example))}, got {_shown(value)}")
+            for k, e in example.items():
+                self.check(value[k], f"{where}[{k!r}]", e, depth + 1)
+        elif isinstance(example, (np.ndarray, Tensor)):
+            Array().check(value, where)
+        else:
+            self.fail(value, where, f"cannot compare with a {type(example).__name__}")
 
 
 class Satisfies(Schema):

@@ -64,7 +64,7 @@ CHECKPOINT_SCHEMA = Record({
     "version": Int(VERSION, VERSION),
     "model": Map(_NAME, Array()),
     "optimizer": Optional(Record({
-        "state": Map(Int(0, 2 ** 31 - 1), Map(_NAME, Either(Array(), Float()))),
+        "state": Map(Int(0, 2 ** 31 - 1), Map(_NAME, Either(Array(), Int(0, 2 ** 53)))),
         "param_groups": List(Map(_NAME, Json(max_depth=2, finite=True)))})),
     "scheduler": Optional(Map(_NAME, Json(max_depth=8))),
     "epoch": _EPOCHS,
