@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from typing import Any, NamedTuple
 
@@ -37,18 +38,22 @@ class LoadedRun(NamedTuple):
 
 def resolve_checkpoint(path: str) -> str:
     """A checkpoint file, or a run folder's best.ckpt (else last.ckpt)."""
-    if os.path.isdir(path):
-        try:
-            names = os.listdir(path)
-        except PermissionError:
-            raise UserError(f"cannot read run folder {path!r}: permission denied") from None
-        for name in ("best.ckpt", "last.ckpt"):
-            if name in names:
-                return os.path.join(path, name)
-        raise UserError(f"{path!r} holds no best.ckpt or last.ckpt; is it a chainrule run folder?")
-    if not os.path.exists(path):
-        raise UserError(f"checkpoint or run folder {path!r} does not exist")
-    return path
+    try:
+        is_folder = stat.S_ISDIR(os.stat(path).st_mode)
+    except FileNotFoundError:
+        raise UserError(f"checkpoint or run folder {path!r} does not exist") from None
+    except PermissionError:  # a folder on the way cannot be searched
+        raise UserError(f"cannot read {path!r}: permission denied") from None
+    if not is_folder:
+        return path
+    try:
+        names = os.listdir(path)
+    except PermissionError:
+        raise UserError(f"cannot read run folder {path!r}: permission denied") from None
+    for name in ("best.ckpt", "last.ckpt"):
+        if name in names:
+            return os.path.join(path, name)
+    raise UserError(f"{path!r} holds no best.ckpt or last.ckpt; is it a chainrule run folder?")
 
 
 def stored_model_matches(ckpt: dict[str, Any], config: dict[str, Any], ckpt_path: str) -> None:
