@@ -250,7 +250,7 @@ def test_kill_during_training_loses_no_file_and_resume_finishes(tmp_path):
     # SIGKILL a training run at random moments (often mid-save: it saves every epoch),
     # then check what is on disk and resume; twice.
     rng = np.random.default_rng(15)
-    args = ("train", "--data", "circles", "--hidden", "32,32", "--epochs", "8",
+    args = ("train", "--data", "circles", "--hidden", "32,32", "--epochs", "20",
             "--patience", "0", "--out", "run")
     process = chainrule_process(*args, cwd=tmp_path)
     for round_ in range(2):
@@ -270,7 +270,7 @@ def test_kill_during_training_loses_no_file_and_resume_finishes(tmp_path):
     out, err = process.communicate()
     assert process.returncode == 0, err
     assert temporaries(tmp_path / "run") == []
-    assert train.read_checkpoint(tmp_path / "run" / "last.ckpt")["epoch"] == 8
+    assert train.read_checkpoint(tmp_path / "run" / "last.ckpt")["epoch"] == 20
 
 
 # ------------------------------------------------------------------ a full disk

@@ -50,6 +50,7 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 from typing import Sequence
 
 from chainrule._version import __version__
@@ -141,6 +142,13 @@ def _internal_error(e: BaseException, argv: Sequence[str] | None, debug: bool) -
             f"not in your input, is likely; {where}, and please report it)")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning from inside chainrule or a library it uses, as one line on stderr (not
+    Python's two-line 'file:line: Category: message' with a source line)."""
+    text = " ".join(str(message).split())
+    print(f"chainrule: warning: {text}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line on ``argv`` (default ``sys.argv[1:]``); returns the exit status.
 
@@ -148,6 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["summary", "--layers", "4,3,2", "--format", "json"])    # doctest: +SKIP
         0
     """
+    with warnings.catch_warnings():  # restores Python's own display for in-process callers
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser, debug = build_parser(), False
     try:
         args = parser.parse_args(argv)

@@ -29,7 +29,7 @@ import numpy as np
 from chainrule.cli.data import apply_preprocessing, read_feature_rows, read_text_window
 from chainrule.cli.errors import UserError, usage_errors
 from chainrule.cli.images import IMAGE_SUFFIXES, image_to_mnist
-from chainrule.cli.network_spec import merged_spec, network_from_spec, numbers
+from chainrule.cli.network_spec import int_list, merged_spec, network_from_spec, numbers
 from chainrule.cli.runs import load_run
 from chainrule.explain.attribution import explain_prediction
 from chainrule.explain.presets import get_example
@@ -99,6 +99,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="significant digits shown (default 6)")
 
 
+# explain prints every weight, activation and gradient of every step: a network and a
+# number of steps whose values go past this are refused (summary counts large networks).
+MAX_NUMBERS_SHOWN = 10_000_000
+
+
+def _check_size(sizes: list[int], steps: int) -> None:
+    weights = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    if weights * steps > MAX_NUMBERS_SHOWN:
+        raise UserError(f"a {'-'.join(map(str, sizes))} network over {steps} step(s) has "
+                        f"{weights * steps:,} weights to show, more than the "
+                        f"{MAX_NUMBERS_SHOWN:,} explain prints; count a large network with "
+                        f"'chainrule summary --layers ...' instead")
+
+
 def _explain(args) -> str:
     if args.run_dir is not None:
         return _explain_run(args)
@@ -121,8 +135,13 @@ def _explain(args) -> str:
         loss = args.loss or loss
         lr = args.lr if args.lr is not None else lr
         steps = args.steps if args.steps is not None else steps
+        _check_size([2, 3, 1], steps if isinstance(steps, int) else 1)
     else:
         spec = merged_spec(args)
+        if "layers" in spec:
+            steps_given = spec.get("steps", 1)
+            _check_size(int_list(spec["layers"], "--layers"),
+                        steps_given if isinstance(steps_given, int) else 1)
         # the output that goes with the loss when --activations is not given
         model = network_from_spec(spec, default_output="none" if spec.get("loss") == "ce"
                                   else "sigmoid")

@@ -111,6 +111,9 @@ def _parse(stream: _Stream) -> np.ndarray:
     shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
     dtype = IDX_DTYPES[code]
     expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow on absurd headers
+    if math.prod(d for d in shape if d) * dtype.itemsize >= 2 ** 63:  # even with a 0 among them
+        raise IDXError(f"read_idx: {name} has a header with dimensions {shape} too large for "
+                       f"any array")
     what = f"the header says shape {shape} of {dtype.newbyteorder('=').name}, i.e. {expected} " \
            f"data bytes"
     if not stream.compressed:  # a plain file's size tells everything before any reading
