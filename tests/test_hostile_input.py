@@ -110,15 +110,10 @@ def gzip_bytes(*parts: bytes) -> bytes:
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     """A finished 2-epoch moons run (mlp 2-8-2) made in-process; tests copy from it."""
-    folder = tmp_path_factory.mktemp("hostile")
-    old = os.getcwd()
-    os.chdir(folder)
-    try:
-        assert cli.main(["train", "--data", "moons", "--epochs", "2", "--hidden", "8",
-                         "--out", "run", "--quiet"]) == 0
-    finally:
-        os.chdir(old)
-    return folder / "run"
+    run = tmp_path_factory.mktemp("hostile") / "run"
+    assert cli.main(["train", "--data", "moons", "--epochs", "2", "--hidden", "8",
+                     "--out", str(run), "--quiet"]) == 0
+    return run
 
 
 def edited_checkpoint(small_run, path, edit) -> None:

@@ -69,15 +69,10 @@ def temporaries(folder) -> list[str]:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """A finished 2-epoch xor run, made in-process; tests copy it."""
-    folder = tmp_path_factory.mktemp("runs")
-    old = os.getcwd()
-    os.chdir(folder)
-    try:
-        assert cli.main(["train", "--data", "xor", "--epochs", "2", "--hidden", "4",
-                         "--out", "run", "--quiet"]) == 0
-    finally:
-        os.chdir(old)
-    return folder / "run"
+    run = tmp_path_factory.mktemp("runs") / "run"
+    assert cli.main(["train", "--data", "xor", "--epochs", "2", "--hidden", "4",
+                     "--out", str(run), "--quiet"]) == 0
+    return run
 
 
 # ------------------------------------------------------------- one run per folder

@@ -23,11 +23,14 @@ Layout: one module per command (:mod:`~chainrule.cli.train`, :mod:`~chainrule.cl
 :mod:`~chainrule.cli.predict`, :mod:`~chainrule.cli.export`, :mod:`~chainrule.cli.sample`,
 :mod:`~chainrule.cli.explain`, :mod:`~chainrule.cli.summary`, :mod:`~chainrule.cli.playground`)
 and the modules they share: :mod:`~chainrule.cli.errors` (the one error type,
-:class:`UserError`), :mod:`~chainrule.cli.data` and
-:mod:`~chainrule.cli.images` (data preparation), :mod:`~chainrule.cli.models` (model
-building), :mod:`~chainrule.cli.optimizers`, :mod:`~chainrule.cli.runs` (run folders and
-checkpoint loading), :mod:`~chainrule.cli.output` (what the commands print) and
-:mod:`~chainrule.cli.network_spec` (the small networks of ``explain`` and ``summary``).
+:class:`UserError`), :mod:`~chainrule.cli.data` and :mod:`~chainrule.cli.images` (data
+preparation), :mod:`~chainrule.cli.inputs` (every input file checked before it is read, and
+read within limits), :mod:`~chainrule.cli.limits` (the memory a size may ask for),
+:mod:`~chainrule.cli.models` (model building), :mod:`~chainrule.cli.optimizers`,
+:mod:`~chainrule.cli.run_folder` (claiming and locking a run folder),
+:mod:`~chainrule.cli.run_config` (the schema of a run's config), :mod:`~chainrule.cli.runs`
+(checkpoint loading and run files), :mod:`~chainrule.cli.output` (what the commands print)
+and :mod:`~chainrule.cli.network_spec` (the small networks of ``explain`` and ``summary``).
 
 Adding a command ``chainrule NAME``:
 
@@ -37,7 +40,11 @@ Adding a command ``chainrule NAME``:
    result to stdout and returns the exit status, 0 on success).
 2. In ``run``, raise :class:`~chainrule.cli.errors.UserError` for anything wrong with the
    user's input, naming the option or file and what was expected; never print an error
-   yourself: :func:`main` turns it into the one-line message and the exit status.
+   yourself: :func:`main` turns it into the one-line message and the exit status. Open
+   input files after :func:`~chainrule.cli.inputs.input_file` (read them inside
+   :func:`~chainrule.cli.inputs.reading`), check a size that drives a large allocation with
+   :func:`~chainrule.cli.limits.check_fits`, and write into a run folder only while holding
+   it (:mod:`~chainrule.cli.run_folder`).
 3. In this file, import the module and add it to ``COMMANDS`` (its place there is its place
    in ``chainrule --help``).
 4. Test it through :func:`main` or ``python -m chainrule NAME`` in ``tests/test_cli.py`` (or

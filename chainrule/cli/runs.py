@@ -19,7 +19,7 @@ from chainrule import nn
 from chainrule.cli.errors import UserError
 from chainrule.cli.models import build_model, state_size
 from chainrule.cli.run_config import check_run_config
-from chainrule.io import write_atomically
+from chainrule.io import CheckpointError, write_atomically
 from chainrule.train import History, load_checkpoint, read_checkpoint
 
 __all__ = ["LoadedRun", "resolve_checkpoint", "stored_model_matches", "load_run", "write_json",
@@ -76,7 +76,10 @@ def load_run(path: str) -> LoadedRun:
     config = check_run_config(ckpt["config"], ckpt_path)
     stored_model_matches(ckpt, config, ckpt_path)
     model = build_model(config["model"])
-    load_checkpoint(ckpt, model, restore_rng=False)
+    try:
+        load_checkpoint(ckpt, model, restore_rng=False)
+    except CheckpointError as e:
+        raise UserError(f"{ckpt_path!r}: {e}") from None
     data = config["data"]
     return LoadedRun(ckpt_path, ckpt, config, model, data["preprocessing"], data["class_names"])
 

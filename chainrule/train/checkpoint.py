@@ -165,9 +165,9 @@ def load_checkpoint(checkpoint: str | os.PathLike | Mapping, model, optimizer=No
         >>> ckpt["epoch"], ckpt["config"]                                        # doctest: +SKIP
     """
     if isinstance(checkpoint, Mapping):
-        where = "<dict>"
+        where = None
         ckpt = checkpoint if isinstance(checkpoint.get("history"), History) \
-            else _check(checkpoint, where)
+            else _check(checkpoint, "<dict>")
     else:
         where = os.fspath(checkpoint)
         ckpt = read_checkpoint(checkpoint)
@@ -175,7 +175,8 @@ def load_checkpoint(checkpoint: str | os.PathLike | Mapping, model, optimizer=No
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:  # missing/unexpected keys, shape mismatches: all named in e
-        raise CheckpointError(f"checkpoint {where!r} does not fit this model: {e}") from None
+        which = "the checkpoint" if where is None else f"checkpoint {where!r}"
+        raise CheckpointError(f"{which} does not fit this model: {e}") from None
     if optimizer is not None:
         if ckpt.get("optimizer") is None:
             raise CheckpointError("load_checkpoint: the checkpoint holds no optimizer state")
