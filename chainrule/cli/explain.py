@@ -29,6 +29,8 @@ import numpy as np
 from chainrule.cli.data import apply_preprocessing, read_feature_rows, read_text_window
 from chainrule.cli.errors import UserError, usage_errors
 from chainrule.cli.images import IMAGE_SUFFIXES, image_to_mnist
+from chainrule.cli.inputs import input_file, reading
+from chainrule.cli.limits import check_fits
 from chainrule.cli.network_spec import int_list, merged_spec, network_from_spec, numbers
 from chainrule.cli.runs import load_run
 from chainrule.explain.attribution import explain_prediction
@@ -185,12 +187,11 @@ def _explain_run(args) -> str:
             raise UserError(f"--{opt} belongs to the step-by-step trace; it cannot be used "
                             f"with RUN_DIR INPUT")
     _, _, _, model, prep, names = load_run(args.run_dir)
-    path = args.run_input
-    if not os.path.isfile(path):
-        raise UserError(f"input file {path!r} does not exist")
+    path = input_file(args.run_input, "input file")
     kind, display, feature_names = prep["kind"], None, None
     if kind == "text":
-        x, display = read_text_window(path, prep)
+        with reading(path, "input file"):
+            x, display = read_text_window(path, prep)
     elif path.lower().endswith(IMAGE_SUFFIXES):
         if kind != "image":
             raise UserError(f"{path} is an image, but this model was trained on rows of "
@@ -198,7 +199,8 @@ def _explain_run(args) -> str:
         raw = image_to_mnist(path, side=prep["input_shape"][-1])
         x, display = apply_preprocessing(raw[None], prep, path), raw
     else:
-        rows = read_feature_rows(path, prep)
+        with reading(path, "input file"):
+            rows = read_feature_rows(path, prep)
         if not 1 <= args.row <= len(rows):
             raise UserError(f"--row {args.row}: {path} has {len(rows)} rows (1 to {len(rows)})")
         x = apply_preprocessing(rows[args.row - 1:args.row], prep, path)
@@ -222,8 +224,12 @@ def _explain_run(args) -> str:
     folder = args.run_dir if os.path.isdir(args.run_dir) else os.path.dirname(args.run_dir)
     out = args.out or os.path.join(
         folder or ".", f"explain-{os.path.splitext(os.path.basename(path))[0]}.png")
+    steps = 50 if args.steps is None else args.steps
+    # integrated gradients runs the model on one batch of all its interpolated inputs
+    check_fits(f"--steps {steps} (a batch of {steps} interpolated inputs)",
+               max(steps, 1) * int(np.asarray(x).nbytes))
     result = explain_prediction(model, x, kind, names, methods=args.method, target=target,
-                                steps=50 if args.steps is None else args.steps,
+                                steps=steps,
                                 baseline=baseline, display=display,
                                 feature_names=feature_names, out=out)
     return result.summary()
