@@ -490,3 +490,45 @@ def test_an_unexpected_error_is_one_line_pointing_at_the_log(small_run, tmp_path
     assert status == 3 and "Traceback" in err and "broken_fit" in err
     status, err = run_cli(capsys, "summary", "--layers", "2,1")
     assert status == 3 and "rerun with --debug" in err and len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ the schemas
+def test_schema_rules_name_the_field_and_what_was_expected():
+    from chainrule.io.schema import (
+        Array, Either, Float, Int, Json, Like, List, Map, Null, Record, SchemaError, Str, check)
+    schema = Record({"n": Int(1, 10), "x": Float(0.0, 1.0, high_open=True),
+                     "s": Str(["a", "b"]), "items": List(Either(Null(), Int()), max_len=2),
+                     "w": Map(Str(), Array("f"))}, optional=("w",))
+    check(schema, {"n": 3, "x": 0.5, "s": "a", "items": [None, 7]}, "cfg")
+    bad = [({"n": True}, "cfg.n: expected an integer from 1 to 10, got True"),
+           ({"x": float("nan")}, "cfg.x: expected a finite number >= 0 and < 1, got nan"),
+           ({"x": 1.0}, "cfg.x"), ({"s": "c"}, "cfg.s: expected one of 'a', 'b'"),
+           ({"items": [1, 2, 3]}, "cfg.items: expected a list of 0 to 2 items"),
+           ({"items": ["x"]}, "cfg.items[0]: expected null (None) or an integer"),
+           ({"w": {"k": np.arange(3)}}, "cfg.w['k']: expected an array"),
+           ({"extra": 1}, "cfg: unknown field 'extra'"),
+           ({"n": 2 ** 200}, "got an integer of 201 bits")]
+    good = {"n": 3, "x": 0.5, "s": "a", "items": []}
+    for change, message in bad:
+        with pytest.raises(SchemaError) as caught:
+            check(schema, {**good, **change}, "cfg")
+        assert message in str(caught.value), (change, str(caught.value))
+    with pytest.raises(SchemaError, match="nested more than 3 levels"):
+        check(Json(max_depth=3), [[[[[1]]]]], "v")
+    with pytest.raises(SchemaError, match=r"v\[1\]\['b'\]: expected 'x', got 'y'"):
+        check(Like([1, {"b": "x"}]), [2, {"b": "y"}], "v")
+    with pytest.raises(SchemaError, match="expected a list of 2 items"):
+        check(Like((0.9, 0.999)), [0.9], "betas")
+    check(Like({"lr": 0.1, "betas": (0.9, 0.99), "x": None}), {"lr": 1, "betas": [0, 1],
+                                                                 "x": {"any": [1]}}, "v")
+
+
+def test_doctests_of_the_hardening_modules():
+    import doctest
+    import importlib
+    for name in ("chainrule._files", "chainrule.io.schema", "chainrule.cli.limits",
+                 "chainrule.cli.inputs", "chainrule.cli.run_config", "chainrule.cli.run_folder",
+                 "chainrule.cli.models", "chainrule.data.idx"):
+        module = importlib.import_module(name)
+        result = doctest.testmod(module, extraglobs={"cr": cr}, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0 and result.attempted > 0, name
