@@ -526,7 +526,7 @@ def test_schema_rules_name_the_field_and_what_was_expected():
 def test_doctests_of_the_hardening_modules():
     import doctest
     import importlib
-    for name in ("chainrule._files", "chainrule.io.schema", "chainrule.cli.limits",
+    for name in ("chainrule._safe_open", "chainrule.io.schema", "chainrule.cli.limits",
                  "chainrule.cli.inputs", "chainrule.cli.run_config", "chainrule.cli.run_folder",
                  "chainrule.cli.models", "chainrule.data.idx"):
         module = importlib.import_module(name)

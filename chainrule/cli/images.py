@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from chainrule._files import NotARegularFileError, open_regular
+from chainrule._safe_open import NotARegularFileError, open_regular
 from chainrule.cli.errors import UserError
 
 __all__ = ["IMAGE_SUFFIXES", "image_to_mnist"]

@@ -19,7 +19,7 @@ import json
 import os
 from typing import Any, Iterator
 
-from chainrule._files import NotARegularFileError, open_regular
+from chainrule._safe_open import NotARegularFileError, open_regular
 from chainrule.cli.errors import UserError
 from chainrule.cli.limits import memory_limit
 from chainrule.explain.summary import format_bytes

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from chainrule._files import open_regular
+from chainrule._safe_open import open_regular
 
 IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),

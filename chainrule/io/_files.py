@@ -24,7 +24,7 @@ import secrets
 import struct
 from typing import Any
 
-from chainrule._files import NotARegularFileError, open_regular
+from chainrule._safe_open import NotARegularFileError, open_regular
 
 # The JSON header (array table, and for cr.save the tree of the state) is parsed into Python
 # objects, which take up to ~30x its size in memory (measured: 8 MiB of nested empty lists
