@@ -264,7 +264,8 @@ def real_images() -> list[bytes]:
     for fmt, mode in (("PNG", "L"), ("PNG", "RGBA"), ("JPEG", "RGB"), ("GIF", "P"),
                       ("BMP", "RGB"), ("TIFF", "L")):
         pixels = rng.integers(0, 255, (12, 9, 4 if mode == "RGBA" else 3), dtype=np.uint8)
-        image = Image.fromarray(pixels[..., :4] if mode == "RGBA" else pixels[..., :3]).convert(mode)
+        channels = pixels[..., :4] if mode == "RGBA" else pixels[..., :3]
+        image = Image.fromarray(channels).convert(mode)
         buffer = io.BytesIO()
         image.save(buffer, format=fmt)
         out.append(buffer.getvalue())
@@ -281,7 +282,8 @@ def test_fuzz_images(real_images, scratch, data):
         side = st.one_of(st.integers(0, 64), st.integers(0, 2 ** 31 - 1))
         width, height = data.draw(side), data.draw(side)
         rows = bytes(data.draw(st.integers(0, 4096)))
-        idat = zlib.compress(rows) if data.draw(st.booleans()) else data.draw(st.binary(max_size=64))
+        idat = (zlib.compress(rows) if data.draw(st.booleans())
+                else data.draw(st.binary(max_size=64)))
         raw = _png(width, height, data.draw(st.sampled_from([1, 8, 16, 3])),
                    data.draw(st.sampled_from([0, 2, 3, 4, 6, 5])), idat)
     path = scratch / data.draw(st.sampled_from(["i.png", "i.jpg", "i.pgm"]))

@@ -46,19 +46,8 @@ def peak_memory():
         tracemalloc.stop()
 
 
-def one_line(err: str, *fragments: str) -> str:
-    """The single error line of a command's stderr, checked for the fragments."""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert "internal error" not in lines[0], lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
-def run_cli(capsys, *argv) -> tuple[int, str]:
-    status = cli.main([str(a) for a in argv])
-    return status, capsys.readouterr().err
 
 
 def safetensors_file(path, header, data: bytes = b"") -> None:
@@ -152,16 +141,18 @@ def test_one_array_referenced_many_times_is_refused_without_rebuilding_it(tmp_pa
     assert mem["peak"] < 4 * path.stat().st_size
 
 
-def test_a_config_asking_for_a_larger_model_than_stored_is_refused_before_building(
-        small_run, tmp_path, monkeypatch, capsys):
+def test_a_config_asking_for_a_larger_model_than_stored_is_refused_before_building(small_run,
+                                                                                   tmp_path,
+                                                                                   monkeypatch,
+                                                                                   command_line):
     def bigger(ckpt):
         ckpt["config"]["model"]["hidden"] = [20000, 20000]
     edited_checkpoint(small_run, tmp_path / "big.ckpt", bigger)
     assert (tmp_path / "big.ckpt").stat().st_size < 20_000
     with peak_memory() as mem:
-        status, err = run_cli(capsys, "evaluate", tmp_path / "big.ckpt")
+        status, err = command_line.run("evaluate", tmp_path / "big.ckpt")
     assert status == 1
-    one_line(err, "big.ckpt", "does not hold the model its config describes",
+    command_line.one_line(err, "big.ckpt", "does not hold the model its config describes",
              "400,120,002 values", "file stores 42")
     assert mem["peak"] < 32 * MiB  # the [20000, 20000] model would take 1.6 GB
 
@@ -172,13 +163,13 @@ def test_a_config_asking_for_a_larger_model_than_stored_is_refused_before_buildi
     ("8", "config.model.hidden: expected a list"),
     ([8.0], "config.model.hidden[0]"),
 ])
-def test_config_sizes_out_of_range_are_refused(small_run, tmp_path, capsys, hidden, fragment):
+def test_config_sizes_out_of_range_are_refused(small_run, tmp_path, hidden, fragment, command_line):
     def edit(ckpt):
         ckpt["config"]["model"]["hidden"] = hidden
     edited_checkpoint(small_run, tmp_path / "odd.ckpt", edit)
-    status, err = run_cli(capsys, "evaluate", tmp_path / "odd.ckpt")
+    status, err = command_line.run("evaluate", tmp_path / "odd.ckpt")
     assert status == 1
-    one_line(err, "odd.ckpt", fragment)
+    command_line.one_line(err, "odd.ckpt", fragment)
 
 
 def test_state_size_counts_what_the_builders_allocate():
@@ -198,13 +189,14 @@ def test_state_size_counts_what_the_builders_allocate():
 
 
 def test_png_declaring_50000_squared_pixels_is_refused_from_its_header(tmp_path, image_model,
-                                                                       capsys):
+                                                                       command_line):
     (tmp_path / "bomb.png").write_bytes(png_bytes(50000, 50000))
     assert (tmp_path / "bomb.png").stat().st_size < 100
     with peak_memory() as mem:
-        status, err = run_cli(capsys, "predict", image_model, tmp_path / "bomb.png")
+        status, err = command_line.run("predict", image_model, tmp_path / "bomb.png")
     assert status == 1
-    one_line(err, "bomb.png", "declares more pixels than chainrule decodes", "50 megapixels")
+    command_line.one_line(err, "bomb.png", "declares more pixels than chainrule decodes",
+                          "50 megapixels")
     assert mem["peak"] < 16 * MiB
 
 
@@ -310,7 +302,7 @@ CRAFTED = {
 
 
 @pytest.mark.parametrize("name", list(CRAFTED))
-def test_crafted_headers_and_trees_are_refused_in_one_line(tmp_path, capsys, name):
+def test_crafted_headers_and_trees_are_refused_in_one_line(tmp_path, name, command_line):
     content, fragment = CRAFTED[name]
     path = tmp_path / "crafted.ckpt"
     if isinstance(content, tuple):
@@ -319,9 +311,9 @@ def test_crafted_headers_and_trees_are_refused_in_one_line(tmp_path, capsys, nam
         safetensors_file(path, content)
     with pytest.raises(CheckpointError, match=fragment):
         cr.load(path)
-    status, err = run_cli(capsys, "evaluate", path)
+    status, err = command_line.run("evaluate", path)
     assert status == 1
-    one_line(err, "crafted.ckpt", fragment)
+    command_line.one_line(err, "crafted.ckpt", fragment)
 
 
 WRONG_FIELDS = [
@@ -340,8 +332,8 @@ WRONG_FIELDS = [
 
 @pytest.mark.parametrize("field, value, fragment", WRONG_FIELDS,
                          ids=[f"{f}={v!r}"[:40] for f, v, _ in WRONG_FIELDS])
-def test_checkpoint_fields_of_the_wrong_type_are_refused_in_one_line(small_run, tmp_path, capsys,
-                                                                     field, value, fragment):
+def test_checkpoint_fields_of_the_wrong_type_are_refused_in_one_line(small_run, tmp_path, field,
+                                                                     value, fragment, command_line):
     def edit(ckpt):
         ckpt[field] = value
     path = tmp_path / "edited.ckpt"
@@ -352,12 +344,12 @@ def test_checkpoint_fields_of_the_wrong_type_are_refused_in_one_line(small_run, 
     else:
         with pytest.raises(CheckpointError, match="is damaged"):
             train.read_checkpoint(path)
-    status, err = run_cli(capsys, "evaluate", path)
+    status, err = command_line.run("evaluate", path)
     assert status == 1
-    one_line(err, "edited.ckpt", fragment)
+    command_line.one_line(err, "edited.ckpt", fragment)
 
 
-def test_resume_with_a_bad_stored_config_is_refused(small_run, tmp_path, monkeypatch, capsys):
+def test_resume_with_a_bad_stored_config_is_refused(small_run, tmp_path, monkeypatch, command_line):
     import shutil
     shutil.copytree(small_run, tmp_path / "run")
 
@@ -365,15 +357,16 @@ def test_resume_with_a_bad_stored_config_is_refused(small_run, tmp_path, monkeyp
         ckpt["config"]["train"]["epochs"] = "x"
     edited_checkpoint(small_run, tmp_path / "run" / "last.ckpt", epochs_x)
     monkeypatch.chdir(tmp_path)
-    status, err = run_cli(capsys, "train", "--resume", "run", "--quiet")
+    status, err = command_line.run("train", "--resume", "run", "--quiet")
     assert status == 1
-    one_line(err, "last.ckpt", "config.train.epochs: expected an integer from 1 to 2147483647, "
+    command_line.one_line(err, "last.ckpt", "config.train.epochs: expected an integer from 1 "
+                                            "to 2147483647, "
                                "got 'x'")
     assert not os.path.exists(tmp_path / "run" / ".chainrule.lock")
 
 
 def test_resume_refuses_optimizer_state_of_another_layout(small_run, tmp_path, monkeypatch,
-                                                          capsys):
+                                                          command_line):
     import shutil
     shutil.copytree(small_run, tmp_path / "run")
 
@@ -382,21 +375,21 @@ def test_resume_refuses_optimizer_state_of_another_layout(small_run, tmp_path, m
         ckpt["config"]["train"]["epochs"] = 3
     edited_checkpoint(small_run, tmp_path / "run" / "last.ckpt", lr_text)
     monkeypatch.chdir(tmp_path)
-    status, err = run_cli(capsys, "train", "--resume", "run", "--epochs", "3", "--quiet")
+    status, err = command_line.run("train", "--resume", "run", "--epochs", "3", "--quiet")
     assert status == 1
-    one_line(err, "cannot be resumed", "checkpoint.optimizer.param_groups[0]['lr']")
+    command_line.one_line(err, "cannot be resumed", "checkpoint.optimizer.param_groups[0]['lr']")
 
 
-def test_csv_label_too_large_for_int64(tmp_path, monkeypatch, capsys):
+def test_csv_label_too_large_for_int64(tmp_path, monkeypatch, command_line):
     rows = [f"{i % 3}.5,{i % 2}.25,{10 ** 30 if i == 3 else i % 2}" for i in range(20)]
     (tmp_path / "big.csv").write_text("\n".join(rows) + "\n")
     monkeypatch.chdir(tmp_path)
-    status, err = run_cli(capsys, "train", "--data", "big.csv", "--epochs", "1", "--quiet")
+    status, err = command_line.run("train", "--data", "big.csv", "--epochs", "1", "--quiet")
     assert status == 1
-    one_line(err, "big.csv", "too large")
+    command_line.one_line(err, "big.csv", "too large")
 
 
-def test_deeply_nested_spec_files_and_options(tmp_path, monkeypatch, capsys):
+def test_deeply_nested_spec_files_and_options(tmp_path, monkeypatch, command_line):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "deep.json").write_text('{"layers": ' + _nested(100000) + "}")
     (tmp_path / "deep.yaml").write_text("layers: " + _nested(100000) + "\n")
@@ -405,16 +398,16 @@ def test_deeply_nested_spec_files_and_options(tmp_path, monkeypatch, capsys):
                            (["explain", "--file", "deep.json"], "nested too deeply"),
                            (["explain", "--layers", "2,1", "--input", _nested(5000),
                              "--target", "1"], "--input is nested too deeply")):
-        status, err = run_cli(capsys, *argv)
+        status, err = command_line.run(*argv)
         assert status == 2, argv
         assert len(err.strip().splitlines()) == 1 and fragment in err and "Traceback" not in err
 
 
-def test_summary_input_checks(capsys):
-    status, err = run_cli(capsys, "summary", "--layers", "784,10", "--input-shape",
+def test_summary_input_checks(command_line):
+    status, err = command_line.run("summary", "--layers", "784,10", "--input-shape",
                           "100000,100000")
     assert status == 2 and "takes 784 input features" in err and len(err.splitlines()) == 1
-    status, err = run_cli(capsys, "summary", "--layers", "784,10", "--batch-size", "1e8")
+    status, err = command_line.run("summary", "--layers", "784,10", "--batch-size", "1e8")
     assert status == 2 and "invalid int value: '1e8'" in err
 
 
@@ -466,14 +459,14 @@ def test_resource_exhaustion_is_one_line_naming_the_input_and_the_limit(tmp_path
 
 # ------------------------------------------------------ the top-level guard
 def test_an_unexpected_error_is_one_line_pointing_at_the_log(small_run, tmp_path, monkeypatch,
-                                                             capsys):
+                                                             command_line):
     from chainrule.cli import train as train_command
 
     def broken_fit(*args, **kwargs):
         raise RuntimeError("simulated bug\nwith a second line")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(train_command, "fit", broken_fit)
-    status, err = run_cli(capsys, "train", "--data", "xor", "--epochs", "1", "--out", "r",
+    status, err = command_line.run("train", "--data", "xor", "--epochs", "1", "--out", "r",
                           "--quiet")
     assert status == 3
     lines = err.strip().splitlines()
@@ -486,9 +479,9 @@ def test_an_unexpected_error_is_one_line_pointing_at_the_log(small_run, tmp_path
     assert "Traceback" in text and "broken_fit" in text and "chainrule train --data xor" in text
     # --debug shows the traceback itself; without a run folder the line says so.
     monkeypatch.setattr(cli.summary, "summary_from_shapes", broken_fit)
-    status, err = run_cli(capsys, "--debug", "summary", "--layers", "2,1")
+    status, err = command_line.run("--debug", "summary", "--layers", "2,1")
     assert status == 3 and "Traceback" in err and "broken_fit" in err
-    status, err = run_cli(capsys, "summary", "--layers", "2,1")
+    status, err = command_line.run("summary", "--layers", "2,1")
     assert status == 3 and "rerun with --debug" in err and len(err.strip().splitlines()) == 1
 
 

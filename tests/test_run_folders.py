@@ -39,17 +39,8 @@ def chainrule_process(*args, cwd, **kwargs) -> subprocess.Popen:
                             **kwargs)
 
 
-def one_line(err: str, *fragments: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err and "internal error" not in err, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
-def run_cli(capsys, *argv) -> tuple[int, str]:
-    status = cli.main([str(a) for a in argv])
-    return status, capsys.readouterr().err
 
 
 def wait_for(condition, what: str, patience: float = 120.0) -> None:
@@ -89,7 +80,7 @@ def test_a_locked_run_folder_is_refused_and_released(tmp_path):
 
 
 @posix_only
-def test_two_concurrent_runs_into_one_folder(tmp_path, monkeypatch, capsys):
+def test_two_concurrent_runs_into_one_folder(tmp_path, monkeypatch, command_line):
     # Run A trains for a long time; run B (and a resume) into the same folder are refused
     # at once, and A's files are never touched by B.
     a = chainrule_process("train", "--data", "xor", "--epochs", "100000", "--patience", "0",
@@ -103,9 +94,10 @@ def test_two_concurrent_runs_into_one_folder(tmp_path, monkeypatch, capsys):
         for argv in (["train", "--data", "moons", "--hidden", "4", "--epochs", "1",
                       "--out", "shared", "--overwrite"],
                      ["train", "--resume", "shared"]):
-            status, err = run_cli(capsys, *argv)
+            status, err = command_line.run(*argv)
             assert status == 1
-            one_line(err, "'shared' is in use by another chainrule run", f"process {a.pid}")
+            command_line.one_line(err, "'shared' is in use by another chainrule run",
+                                  f"process {a.pid}")
         wait_for(lambda: (tmp_path / "shared" / "last.ckpt").exists(), "A's first checkpoint")
     finally:
         a.kill()
@@ -114,61 +106,61 @@ def test_two_concurrent_runs_into_one_folder(tmp_path, monkeypatch, capsys):
     assert config["data"]["name"] == "xor" and config["model"]["hidden"] == [16, 16]
     assert train.read_checkpoint(tmp_path / "shared" / "last.ckpt")["config"] == config
     # The killed run's lock is gone with its process: the folder can be taken over.
-    assert run_cli(capsys, "train", "--data", "moons", "--hidden", "4", "--epochs", "1",
+    assert command_line.run("train", "--data", "moons", "--hidden", "4", "--epochs", "1",
                    "--out", "shared", "--overwrite", "--quiet")[0] == 0
 
 
 # ---------------------------------------------------- nothing of the user's is lost
-def test_a_folder_of_the_users_own_files_is_refused(tmp_path, monkeypatch, capsys):
+def test_a_folder_of_the_users_own_files_is_refused(tmp_path, monkeypatch, command_line):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "config.json").write_text('{"my": "settings"}')
     (mine / "history.csv").write_text("day,weight\n1,70\n")
     monkeypatch.chdir(tmp_path)
     for extra in ([], ["--overwrite"]):
-        status, err = run_cli(capsys, "train", "--data", "xor", "--epochs", "1", "--out",
+        status, err = command_line.run("train", "--data", "xor", "--epochs", "1", "--out",
                               "mine", *extra)
         assert status == 1
-        one_line(err, "--out 'mine' is not empty and is not a chainrule run folder",
+        command_line.one_line(err, "--out 'mine' is not empty and is not a chainrule run folder",
                  "config.json, history.csv")
     assert sorted(os.listdir(mine)) == ["config.json", "history.csv"]
     assert (mine / "config.json").read_text() == '{"my": "settings"}'
 
 
 def test_a_finished_run_is_kept_unless_overwrite_is_given(finished_run, tmp_path, monkeypatch,
-                                                          capsys):
+                                                          command_line):
     shutil.copytree(finished_run, tmp_path / "run")
     (tmp_path / "run" / "notes.txt").write_text("my notes")
     before = (tmp_path / "run" / "last.ckpt").read_bytes()
     monkeypatch.chdir(tmp_path)
-    status, err = run_cli(capsys, "train", "--data", "xor", "--epochs", "1", "--out", "run")
+    status, err = command_line.run("train", "--data", "xor", "--epochs", "1", "--out", "run")
     assert status == 1
-    one_line(err, "holds a finished run", "--resume run --epochs N", "--overwrite")
+    command_line.one_line(err, "holds a finished run", "--resume run --epochs N", "--overwrite")
     assert (tmp_path / "run" / "last.ckpt").read_bytes() == before
-    assert run_cli(capsys, "train", "--data", "moons", "--hidden", "3", "--epochs", "1",
+    assert command_line.run("train", "--data", "moons", "--hidden", "3", "--epochs", "1",
                    "--out", "run", "--overwrite", "--quiet")[0] == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["data"]["name"] == "moons" and config["model"]["hidden"] == [3]
     assert (tmp_path / "run" / "notes.txt").read_text() == "my notes"
-    status, err = run_cli(capsys, "train", "--resume", "run", "--overwrite")
+    status, err = command_line.run("train", "--resume", "run", "--overwrite")
     assert status == 1 and "cannot be combined with --resume" in err
 
 
-def test_an_unfinished_run_is_kept_unless_overwrite_is_given(finished_run, tmp_path,
-                                                             monkeypatch, capsys):
+def test_an_unfinished_run_is_kept_unless_overwrite_is_given(finished_run, tmp_path, monkeypatch,
+                                                             command_line):
     shutil.copytree(finished_run, tmp_path / "run")
     os.unlink(tmp_path / "run" / "test_metrics.json")
     monkeypatch.chdir(tmp_path)
-    status, err = run_cli(capsys, "train", "--data", "xor", "--epochs", "1", "--out", "run")
+    status, err = command_line.run("train", "--data", "xor", "--epochs", "1", "--out", "run")
     assert status == 1
-    one_line(err, "holds a run that did not finish", "chainrule train --resume run")
+    command_line.one_line(err, "holds a run that did not finish", "chainrule train --resume run")
 
 
-def test_out_may_be_new_or_empty(tmp_path, monkeypatch, capsys):
+def test_out_may_be_new_or_empty(tmp_path, monkeypatch, command_line):
     (tmp_path / "empty").mkdir()
     monkeypatch.chdir(tmp_path)
     for out in ("empty", "new/nested"):
-        assert run_cli(capsys, "train", "--data", "xor", "--hidden", "2", "--epochs", "1",
+        assert command_line.run("train", "--data", "xor", "--hidden", "2", "--epochs", "1",
                        "--out", out, "--quiet")[0] == 0
         assert "test_metrics.json" in os.listdir(out) and LOCK_NAME not in os.listdir(out)
 
@@ -292,13 +284,13 @@ sys.exit(main(sys.argv[1:]))
 
 
 @posix_only
-def test_a_full_disk_during_training_names_the_file(tmp_path):
+def test_a_full_disk_during_training_names_the_file(tmp_path, command_line):
     env = dict(os.environ, PYTHONPATH=ROOT)
     result = subprocess.run([sys.executable, "-c", _FILE_SIZE_LIMITED, "train", "--data", "moons",
                              "--hidden", "64,64", "--epochs", "2", "--out", "run", "--quiet"],
                             cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 1
-    line = one_line(result.stderr, "File too large", os.path.join("run", "best.ckpt"))
+    line = command_line.one_line(result.stderr, "File too large", os.path.join("run", "best.ckpt"))
     assert line.startswith("chainrule: error: cannot write ")
     assert temporaries(tmp_path / "run") == []
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["hidden"] == [64, 64]
@@ -325,7 +317,7 @@ def returns_promptly(call, patience: float = 120.0):
 
 
 @posix_only
-def test_fifos_and_devices_are_refused_up_front(finished_run, tmp_path, monkeypatch, capsys):
+def test_fifos_and_devices_are_refused_up_front(finished_run, tmp_path, monkeypatch, command_line):
     from chainrule.cli.images import image_to_mnist
     from chainrule.data import read_idx
     for name in ("x.ckpt", "x.csv", "x.json", "x.idx", "x.png"):
@@ -351,17 +343,18 @@ def test_fifos_and_devices_are_refused_up_front(finished_run, tmp_path, monkeypa
         (["explain", "--layers", "2,1", "--weights", "x.json"], "--weights 'x.json' is a named"),
     ]
     for argv, fragment in cases:
-        status, err = returns_promptly(lambda: run_cli(capsys, *argv))
+        status, err = returns_promptly(lambda: command_line.run(*argv))
         assert status in (1, 2), argv
         assert len(err.strip().splitlines()) == 1 and fragment in err, (argv, err)
     os.unlink(tmp_path / "run" / "best.ckpt")
     os.unlink(tmp_path / "run" / "last.ckpt")
     os.mkfifo(tmp_path / "run" / "best.ckpt")
-    status, err = returns_promptly(lambda: run_cli(capsys, "evaluate", "run"))
+    status, err = returns_promptly(lambda: command_line.run("evaluate", "run"))
     assert status == 1 and "named pipe" in err
 
 
-def test_an_unreadable_run_folder_says_cannot_read(finished_run, tmp_path, monkeypatch, capsys):
+def test_an_unreadable_run_folder_says_cannot_read(finished_run, tmp_path, monkeypatch,
+                                                   command_line):
     # Simulated, so that it runs as root too (root reads any folder).
     shutil.copytree(finished_run, tmp_path / "run")
     real_listdir = os.listdir
@@ -377,27 +370,28 @@ def test_an_unreadable_run_folder_says_cannot_read(finished_run, tmp_path, monke
                            (["train", "--resume", "run"], "cannot read --resume folder 'run'"),
                            (["train", "--data", "xor", "--out", "run"],
                             "cannot read --out folder 'run'")):
-        status, err = run_cli(capsys, *argv)
+        status, err = command_line.run(*argv)
         assert status == 1
-        one_line(err, fragment, "permission denied")
+        command_line.one_line(err, fragment, "permission denied")
 
 
 @posix_only
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
                     reason="root reads every folder; the simulated test above covers it")
-def test_an_unreadable_run_folder_for_real(finished_run, tmp_path, monkeypatch, capsys):
+def test_an_unreadable_run_folder_for_real(finished_run, tmp_path, monkeypatch, command_line):
     shutil.copytree(finished_run, tmp_path / "run")
     monkeypatch.chdir(tmp_path)
     os.chmod(tmp_path / "run", 0)
     try:
-        status, err = run_cli(capsys, "evaluate", "run")
+        status, err = command_line.run("evaluate", "run")
         assert status == 1
-        one_line(err, "cannot read run folder 'run'")
+        command_line.one_line(err, "cannot read run folder 'run'")
     finally:
         os.chmod(tmp_path / "run", 0o755)
 
 
 def test_claiming_a_new_default_folder_never_reuses_one(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with claim_new_run_folder(None, "xor", "mlp") as a, claim_new_run_folder(None, "xor", "mlp") as b:
+    with claim_new_run_folder(None, "xor", "mlp") as a, \
+            claim_new_run_folder(None, "xor", "mlp") as b:
         assert a.path != b.path and os.path.isdir(a.path) and os.path.isdir(b.path)

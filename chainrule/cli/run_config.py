@@ -8,10 +8,10 @@ hand. :func:`check_run_config` checks every field's type and range (an ``epochs`
 (the model's input size with the preprocessing's input shape, its outputs with the class
 names), and raises one UserError naming the first field that is wrong.
 
-    >>> check_run_config({"train": {}}, "run/last.ckpt")     # doctest: +ELLIPSIS
+    >>> check_run_config({"train": {}}, "last.ckpt")     # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    chainrule.cli.errors.UserError: run/last.ckpt: its config is not one 'chainrule train' wrote: ...
+    chainrule.cli.errors.UserError: last.ckpt: its config is not one 'chainrule train' wrote: ...
 """
 from __future__ import annotations
 

@@ -233,7 +233,8 @@ def _resume(args) -> int:
         raise UserError(f"{', '.join(given)} cannot be changed when resuming: a resumed run "
                         f"keeps its data, model and optimiser (only --epochs and --quiet apply)")
     if args.overwrite:
-        raise UserError("--overwrite starts a new run in --out; it cannot be combined with --resume")
+        raise UserError("--overwrite starts a new run in --out; it cannot be combined with "
+                        "--resume")
     if args.epochs is not None and args.epochs < 1:
         raise UserError(f"--epochs must be >= 1, got {args.epochs}")
     run_dir = args.resume
