@@ -23,8 +23,9 @@ from chainrule.cli.errors import UserError
 from chainrule.cli.limits import check_fits
 from chainrule.cli.models import ACTIVATIONS, MODELS
 from chainrule.cli.optimizers import LR_SCHEDULES, OPTIMIZERS
+from chainrule.data.features import FEATURES
 from chainrule.io.schema import (
-    Bool, Float, Int, List, Record, SchemaError, Str, check)
+    Bool, Float, Int, Json, List, Record, SchemaError, Str, check)
 
 __all__ = ["check_run_config", "MAX_SIZE"]
 
@@ -39,7 +40,9 @@ PREPROCESSING = {
     "tabular": Record({"kind": Str(["tabular"]), "scale": Float(0.0, low_open=True),
                        "mean": List(Float(), 1, MAX_SIZE),
                        "std": List(Float(0.0, low_open=True), 1, MAX_SIZE),
-                       "input_shape": List(_SIZE, 1, 1)}),
+                       "input_shape": List(_SIZE, 1, 1),
+                       "features": List(Str(FEATURES), 1, len(FEATURES))},
+                      optional=("features",)),  # the playground's derived inputs (x1^2, ...)
     "image": Record({"kind": Str(["image"]), "scale": Float(0.0, low_open=True),
                      "mean": Float(), "std": Float(0.0, low_open=True),
                      "input_shape": List(_SIZE, 3, 3)}),
@@ -58,7 +61,9 @@ def _data_schema(name: str | None, preprocessing: Record, complete: bool) -> Rec
     if name is not None:
         fields["name"] = Str([name])
     if name == "csv":
-        fields["path"] = _PATH
+        # the playground exports its own test file, and networks for regression too
+        fields.update(path=_PATH, test_path=_PATH, task=Str(TASKS))
+        optional += ("test_path", "task")
     elif name == "idx":
         fields.update(images=_PATH, labels=_PATH, test_images=_PATH, test_labels=_PATH)
         optional += ("test_images", "test_labels")
@@ -78,12 +83,22 @@ MODEL = {
                     "hidden_size": _SIZE, "num_layers": Int(1, 1024), "dropout": _FRACTION}),
 }
 
+TASKS = ("classification", "regression")
+# What chainrule train writes (a run of the playground also names its loss, penalty and
+# the epochs it had trained, and writes no patience).
 TRAIN = Record({
     "optimizer": Str(OPTIMIZERS), "lr": Float(0.0, low_open=True),
     "weight_decay": Float(0.0), "momentum": Float(0.0, 1.0, high_open=True),
-    "lr_schedule": Str(LR_SCHEDULES), "epochs": Int(1, MAX_SIZE),
+    "lr_schedule": Str(LR_SCHEDULES), "epochs": Int(0, MAX_SIZE),
     "batch_size": _SIZE, "seed": _SEED, "patience": Int(0, MAX_SIZE),
-    "loss": Str(["cross_entropy"])}, optional=("lr_schedule",))
+    "loss": Str(["cross_entropy", "bce_with_logits", "mse"]),
+    "regularization": Str(["none", "l1", "l2"]), "reg_rate": Float(0.0)},
+    optional=("lr_schedule", "patience", "regularization", "reg_rate"))
+# What --resume needs: a run of chainrule train's own.
+TRAIN_TO_RESUME = Record({**{k: v for k, v in TRAIN.fields.items()
+                             if k not in ("regularization", "reg_rate")},
+                          "epochs": Int(1, MAX_SIZE), "loss": Str(["cross_entropy"])},
+                         optional=("lr_schedule",))
 
 
 def _kind(section: Any, key: str, choices, where: str) -> str:
@@ -110,7 +125,9 @@ def _check_fields(config: Any, complete: bool) -> None:
     kind = _kind(model, "kind", MODELS, "config.model")
     check(MODEL[kind], model, "config.model")
     rest = Record({"chainrule_version": Str(max_len=64), "created": Str(max_len=64),
-                   "train": TRAIN}, optional=("chainrule_version", "created")
+                   "train": TRAIN_TO_RESUME if complete else TRAIN,
+                   "playground": Json(max_depth=4)},
+                  optional=("chainrule_version", "created", "playground")
                   + (() if complete else ("train",)))
     check(rest, {k: v for k, v in config.items() if k not in ("data", "model")}, "config")
 
@@ -126,10 +143,18 @@ def _check_agreement(config: dict) -> None:
             raise SchemaError(field, f"is {value}, but {other} says {expected}")
 
     if prep["kind"] == "tabular":
-        disagree("config.data.preprocessing.mean", f"{len(prep['mean'])} values",
-                 "input_shape", f"{shape[0]} values")
-        disagree("config.data.preprocessing.std", f"{len(prep['std'])} values",
-                 "input_shape", f"{shape[0]} values")
+        # standardised columns: the input's, or the two coordinates the playground's features
+        # (x1^2, sin(x1), ...) are computed from
+        features = prep.get("features")
+        columns, source = (2, "features (computed from x1, x2)") if features else \
+            (shape[0], "input_shape")
+        disagree("config.data.preprocessing.mean", f"{len(prep['mean'])} values", source,
+                 f"{columns} values")
+        disagree("config.data.preprocessing.std", f"{len(prep['std'])} values", source,
+                 f"{columns} values")
+        if features:
+            disagree("config.data.preprocessing.input_shape", shape[0],
+                     "config.data.preprocessing.features", len(set(features)))
     if model["kind"] == "mlp":
         disagree("config.model.in_features", model["in_features"],
                  "config.data.preprocessing.input_shape", math.prod(shape))
@@ -143,7 +168,7 @@ def _check_agreement(config: dict) -> None:
         disagree("config.data.preprocessing.kind", prep["kind"], "the lstm model", "text")
         disagree("config.model.vocab_size", model["vocab_size"],
                  "config.data.preprocessing.vocab", len(prep["vocab"]))
-    else:
+    elif not (model["num_classes"] == 1 and len(names) == 2):  # one logit: binary log-odds
         disagree("config.model.num_classes", model["num_classes"],
                  "config.data.class_names", len(names))
     if prep["kind"] == "text":
