@@ -457,6 +457,22 @@ def test_resource_exhaustion_is_one_line_naming_the_input_and_the_limit(tmp_path
             assert all(f in line for f in fragments), (argv, line)
 
 
+def test_an_onnx_files_config_is_checked_like_a_checkpoints(small_run, tmp_path, command_line):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    assert cli.main(["export", str(small_run), "--out", str(tmp_path / "m.onnx")]) == 0
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    for prop in proto.metadata_props:
+        if prop.key == "chainrule.config":
+            config = json.loads(prop.value)
+            config["data"]["class_names"] = None
+            prop.value = json.dumps(config)
+    onnx.save(proto, str(tmp_path / "edited.onnx"))
+    status, err = command_line.run("evaluate", tmp_path / "edited.onnx")
+    assert status == 1
+    command_line.one_line(err, "edited.onnx", "config.data.class_names: expected a list")
+
+
 # ------------------------------------------------------ the top-level guard
 def test_an_unexpected_error_is_one_line_pointing_at_the_log(small_run, tmp_path, monkeypatch,
                                                              command_line):
