@@ -94,3 +94,33 @@ def seed_from_test_name(request) -> np.random.Generator:
     if torch is not None:
         torch.manual_seed(seed)
     return np.random.default_rng(seed)
+
+
+class CommandLine:
+    """The ``chainrule`` command run in-process, for tests of its one-line errors."""
+
+    def __init__(self, capsys):
+        self._capsys = capsys
+
+    def run(self, *argv) -> tuple[int, str]:
+        """``status, stderr`` of ``chainrule ARGV``."""
+        from chainrule import cli
+        status = cli.main([str(a) for a in argv])
+        return status, self._capsys.readouterr().err
+
+    @staticmethod
+    def one_line(err: str, *fragments: str) -> str:
+        """The single error line of ``err``: no traceback, not the guard's 'internal error',
+        holding every fragment."""
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in err, err
+        assert "internal error" not in lines[0], lines[0]
+        for fragment in fragments:
+            assert fragment in lines[0], lines[0]
+        return lines[0]
+
+
+@pytest.fixture
+def command_line(capsys) -> CommandLine:
+    """``command_line.run("train", ...)`` -> (status, stderr); ``command_line.one_line(err)``."""
+    return CommandLine(capsys)

@@ -139,7 +139,7 @@ class History:
     # ------------------------------------------------------------------ plot
     def plot(self, path: str | os.PathLike, dpi: int = 100) -> None:
         """Save a PNG with one panel for the loss and one per metric, train and validation
-        curves together (needs matplotlib: ``pip install chainrule[plot]``)."""
+        curves together (needs matplotlib: ``pip install chainrule[plot]``), atomically."""
         try:
             from matplotlib.figure import Figure
         except ImportError:
@@ -162,7 +162,9 @@ class History:
             ax.grid(alpha=0.3)
             ax.legend()
         fig.tight_layout()
-        fig.savefig(os.fspath(path))
+        image = io.BytesIO()  # written in one step, as every file of a run is
+        fig.savefig(image, format="png")
+        write_atomically(path, image.getvalue())
 
 
 def _fmt(v: float) -> str:
