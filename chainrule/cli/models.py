@@ -26,7 +26,7 @@ from chainrule.random import default_generator
 from chainrule.tensor import Tensor
 
 __all__ = ["ACTIVATIONS", "MODELS", "mlp", "cnn", "lstm", "CharLSTM", "generate", "build_model",
-           "parse_hidden", "state_size"]
+           "parse_hidden", "mlp_outputs", "state_size"]
 
 # Command-line name -> the nn layer.
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
@@ -232,6 +232,12 @@ def build_model(config: Mapping[str, Any]) -> nn.Module:
         raise ValueError(f"model config for {kind!r} does not fit its builder: {e}") from None
 
 
+def mlp_outputs(config: Mapping[str, Any]) -> int:
+    """The number of outputs an mlp's config names: ``out_features``, or ``num_classes`` in
+    runs saved before regression existed."""
+    return config["out_features"] if "out_features" in config else config["num_classes"]
+
+
 def state_size(config: Mapping[str, Any]) -> int:
     """How many numbers the ``state_dict`` of ``build_model(config)`` holds, computed from
     the config alone (Python ints: no allocation, no overflow). A model is built from a
@@ -239,14 +245,14 @@ def state_size(config: Mapping[str, Any]) -> int:
     config asks for hidden sizes [20000, 20000] is refused instead of allocating 1.6 GB.
 
     Example:
-        >>> state_size({"kind": "mlp", "in_features": 2, "num_classes": 2, "hidden": [16],
+        >>> state_size({"kind": "mlp", "in_features": 2, "out_features": 2, "hidden": [16],
         ...             "activation": "relu", "dropout": 0.0, "batch_norm": False})
         82
     """
     kind = config["kind"]
     norm = 4  # a BatchNorm layer's weight, bias, running mean and running variance per unit
     if kind == "mlp":
-        widths = [config["in_features"], *config["hidden"], config["num_classes"]]
+        widths = [config["in_features"], *config["hidden"], mlp_outputs(config)]
         linear = sum(a * b + b for a, b in zip(widths, widths[1:]))
         return linear + (sum(norm * h + 1 for h in config["hidden"])  # +1: batches tracked
                          if config["batch_norm"] else 0)

@@ -6,7 +6,8 @@ A checkpoint is a file like any other: its config may have been edited, damaged 
 hand. :func:`check_run_config` checks every field's type and range (an ``epochs`` of
 ``"x"`` or ``inf``, a hidden size of 10**12), then that the sections agree with each other
 (the model's input size with the preprocessing's input shape, its outputs with the class
-names), and raises one UserError naming the first field that is wrong.
+names or, for a regression, the targets), and raises one UserError naming the first field
+that is wrong.
 
     >>> check_run_config({"train": {}}, "last.ckpt")     # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -23,9 +24,11 @@ from chainrule.cli.errors import UserError
 from chainrule.cli.limits import check_fits
 from chainrule.cli.models import ACTIVATIONS, MODELS
 from chainrule.cli.optimizers import LR_SCHEDULES, OPTIMIZERS
+from chainrule.cli.tables import MISSING
+from chainrule.cli.targets import LOSSES, TASKS
 from chainrule.data.features import FEATURES
 from chainrule.io.schema import (
-    Bool, Float, Int, Json, List, Record, SchemaError, Str, check)
+    Bool, Float, Int, Json, List, Optional, Record, SchemaError, Str, check)
 
 __all__ = ["check_run_config", "MAX_SIZE"]
 
@@ -34,18 +37,30 @@ _SIZE = Int(1, MAX_SIZE)
 _FRACTION = Float(0.0, 1.0, high_open=True)
 _SEED = Int(0, 2 ** 32 - 1)
 _PATH = Str(max_len=4096)
-_CLASS_NAMES = List(Str(max_len=4096), min_len=1, max_len=2 ** 20)
+_NAME = Str(max_len=4096)
+_MAX_NAMES = 2 ** 20
+# A regression's class_names are empty (its targets are named in preprocessing.targets);
+# a classifier's are checked against the model's outputs.
+_CLASS_NAMES = List(_NAME, max_len=_MAX_NAMES)
+# A regression trained on standardised targets: each target's name, mean and std.
+_TARGET_SCALING = Record({"names": List(_NAME, 1, _MAX_NAMES),
+                          "mean": List(Float(), 1, _MAX_NAMES),
+                          "std": List(Float(0.0, low_open=True), 1, _MAX_NAMES)})
 
 PREPROCESSING = {
     "tabular": Record({"kind": Str(["tabular"]), "scale": Float(0.0, low_open=True),
                        "mean": List(Float(), 1, MAX_SIZE),
                        "std": List(Float(0.0, low_open=True), 1, MAX_SIZE),
                        "input_shape": List(_SIZE, 1, 1),
+                       "fill": List(Float(), 1, MAX_SIZE), "targets": _TARGET_SCALING,
                        "features": List(Str(FEATURES), 1, len(FEATURES))},
-                      optional=("features",)),  # the playground's derived inputs (x1^2, ...)
+                      # --missing mean|zero, regression, the playground's derived inputs
+                      optional=("fill", "targets", "features")),
     "image": Record({"kind": Str(["image"]), "scale": Float(0.0, low_open=True),
                      "mean": Float(), "std": Float(0.0, low_open=True),
-                     "input_shape": List(_SIZE, 3, 3)}),
+                     "input_shape": List(_SIZE, 3, 3),
+                     "fill": Float(), "targets": _TARGET_SCALING},
+                    optional=("fill", "targets")),
     "text": Record({"kind": Str(["text"]), "vocab": List(Str(max_len=1), 1, 2 ** 20),
                     "input_shape": List(_SIZE, 1, 1)}),
 }
@@ -54,16 +69,23 @@ PREPROCESSING = {
 def _data_schema(name: str | None, preprocessing: Record, complete: bool) -> Record:
     """The data section for data set ``name`` (None: a config that names none, as a
     checkpoint written by hand for predict may). Splits may be left out unless
-    ``complete`` (a run to resume needs them all)."""
+    ``complete`` (a run to resume needs them all); the task, --target and --missing are
+    absent from runs saved before regression (classifiers, refusing missing values)."""
     fields: dict = {"val_split": _FRACTION, "test_split": _FRACTION, "split_seed": _SEED,
-                    "class_names": _CLASS_NAMES, "preprocessing": preprocessing}
-    optional: tuple = () if complete else ("val_split", "test_split", "split_seed")
+                    "class_names": _CLASS_NAMES, "preprocessing": preprocessing,
+                    "task": Str(TASKS), "target": Optional(List(_NAME, 1, _MAX_NAMES)),
+                    "missing": Str(MISSING)}
+    optional: tuple = ("task", "target", "missing")
+    if not complete:
+        optional += ("val_split", "test_split", "split_seed")
     if name is not None:
         fields["name"] = Str([name])
     if name == "csv":
-        # the playground exports its own test file, and networks for regression too
-        fields.update(path=_PATH, test_path=_PATH, task=Str(TASKS))
-        optional += ("test_path", "task")
+        # the target columns' places in the file (from 0); the playground exports its own
+        # test file
+        fields.update(path=_PATH, test_path=_PATH,
+                      target_columns=List(Int(0, MAX_SIZE), 1, _MAX_NAMES))
+        optional += ("test_path", "target_columns")
     elif name == "idx":
         fields.update(images=_PATH, labels=_PATH, test_images=_PATH, test_labels=_PATH)
         optional += ("test_images", "test_labels")
@@ -73,9 +95,12 @@ def _data_schema(name: str | None, preprocessing: Record, complete: bool) -> Rec
 
 
 MODEL = {
-    "mlp": Record({"kind": Str(["mlp"]), "in_features": _SIZE, "num_classes": _SIZE,
-                   "hidden": List(_SIZE, 0, 1024), "activation": Str(ACTIVATIONS),
-                   "dropout": _FRACTION, "batch_norm": Bool()}),
+    # its outputs are "out_features" (classes or targets), "num_classes" in runs saved
+    # before regression existed: one of the two (checked in _check_fields)
+    "mlp": Record({"kind": Str(["mlp"]), "in_features": _SIZE, "out_features": _SIZE,
+                   "num_classes": _SIZE, "hidden": List(_SIZE, 0, 1024),
+                   "activation": Str(ACTIVATIONS), "dropout": _FRACTION, "batch_norm": Bool()},
+                  optional=("out_features", "num_classes")),
     "cnn": Record({"kind": Str(["cnn"]), "in_channels": _SIZE, "num_classes": _SIZE,
                    "image_size": Int(12, MAX_SIZE), "activation": Str(ACTIVATIONS),
                    "dropout": _FRACTION, "batch_norm": Bool()}),
@@ -83,22 +108,22 @@ MODEL = {
                     "hidden_size": _SIZE, "num_layers": Int(1, 1024), "dropout": _FRACTION}),
 }
 
-TASKS = ("classification", "regression")
-# What chainrule train writes (a run of the playground also names its loss, penalty and
-# the epochs it had trained, and writes no patience).
+# What chainrule train writes (a run of the playground also names its penalty, trains one
+# logit of a binary classifier with bce_with_logits, has trained some epochs or none and
+# writes no patience; world_size, the processes of a data-parallel run, came with mpiexec).
 TRAIN = Record({
     "optimizer": Str(OPTIMIZERS), "lr": Float(0.0, low_open=True),
     "weight_decay": Float(0.0), "momentum": Float(0.0, 1.0, high_open=True),
     "lr_schedule": Str(LR_SCHEDULES), "epochs": Int(0, MAX_SIZE),
     "batch_size": _SIZE, "seed": _SEED, "patience": Int(0, MAX_SIZE),
-    "loss": Str(["cross_entropy", "bce_with_logits", "mse"]),
+    "loss": Str((*LOSSES, "bce_with_logits")), "world_size": _SIZE,
     "regularization": Str(["none", "l1", "l2"]), "reg_rate": Float(0.0)},
-    optional=("lr_schedule", "patience", "regularization", "reg_rate"))
+    optional=("lr_schedule", "patience", "world_size", "regularization", "reg_rate"))
 # What --resume needs: a run of chainrule train's own.
 TRAIN_TO_RESUME = Record({**{k: v for k, v in TRAIN.fields.items()
                              if k not in ("regularization", "reg_rate")},
-                          "epochs": Int(1, MAX_SIZE), "loss": Str(["cross_entropy"])},
-                         optional=("lr_schedule",))
+                          "epochs": Int(1, MAX_SIZE), "loss": Str(LOSSES)},
+                         optional=("lr_schedule", "world_size"))
 
 
 def _kind(section: Any, key: str, choices, where: str) -> str:
@@ -124,6 +149,10 @@ def _check_fields(config: Any, complete: bool) -> None:
     check(_data_schema(name, PREPROCESSING[prep_kind], complete), data, "config.data")
     kind = _kind(model, "kind", MODELS, "config.model")
     check(MODEL[kind], model, "config.model")
+    if kind == "mlp" and ("out_features" in model) == ("num_classes" in model):
+        raise SchemaError("config.model", "expected one of the fields 'out_features' (its "
+                                          "outputs) or 'num_classes' (older runs), not "
+                                          f"{'both' if 'out_features' in model else 'neither'}")
     rest = Record({"chainrule_version": Str(max_len=64), "created": Str(max_len=64),
                    "train": TRAIN_TO_RESUME if complete else TRAIN,
                    "playground": Json(max_depth=4)},
@@ -132,51 +161,111 @@ def _check_fields(config: Any, complete: bool) -> None:
     check(rest, {k: v for k, v in config.items() if k not in ("data", "model")}, "config")
 
 
+def _disagree(field: str, value, other: str, expected) -> None:
+    if value != expected:
+        raise SchemaError(field, f"is {value}, but {other} says {expected}")
+
+
 def _check_agreement(config: dict) -> None:
-    """The sections describe one run: the model fits the data's shape and classes."""
+    """The sections describe one run: the model fits the data's shape, and its outputs the
+    classes or the regression targets."""
     data, model = config["data"], config["model"]
-    prep, names = data["preprocessing"], data["class_names"]
+    _check_inputs(data, model)
+    labels, source = _check_outputs(data, model)
+    if data.get("name") == "csv":
+        _check_target_columns(data, labels, source)
+
+
+def _check_inputs(data: dict, model: dict) -> None:
+    prep = data["preprocessing"]
     shape = prep["input_shape"]
-
-    def disagree(field: str, value, other: str, expected) -> None:
-        if value != expected:
-            raise SchemaError(field, f"is {value}, but {other} says {expected}")
-
     if prep["kind"] == "tabular":
         # standardised columns: the input's, or the two coordinates the playground's features
         # (x1^2, sin(x1), ...) are computed from
         features = prep.get("features")
         columns, source = (2, "features (computed from x1, x2)") if features else \
             (shape[0], "input_shape")
-        disagree("config.data.preprocessing.mean", f"{len(prep['mean'])} values", source,
-                 f"{columns} values")
-        disagree("config.data.preprocessing.std", f"{len(prep['std'])} values", source,
-                 f"{columns} values")
+        for key in ("mean", "std") + (("fill",) if "fill" in prep else ()):
+            _disagree(f"config.data.preprocessing.{key}", f"{len(prep[key])} values", source,
+                      f"{columns} values")
         if features:
-            disagree("config.data.preprocessing.input_shape", shape[0],
-                     "config.data.preprocessing.features", len(set(features)))
+            _disagree("config.data.preprocessing.input_shape", shape[0],
+                      "config.data.preprocessing.features", len(set(features)))
+    if data.get("name") == "csv":
+        _disagree("config.data.preprocessing.kind", prep["kind"], "a CSV's data", "tabular")
     if model["kind"] == "mlp":
-        disagree("config.model.in_features", model["in_features"],
-                 "config.data.preprocessing.input_shape", math.prod(shape))
+        _disagree("config.model.in_features", model["in_features"],
+                  "config.data.preprocessing.input_shape", math.prod(shape))
     if model["kind"] == "cnn":
-        disagree("config.data.preprocessing.kind", prep["kind"], "the cnn model", "image")
-        disagree("config.model.in_channels", model["in_channels"],
-                 "config.data.preprocessing.input_shape", shape[0])
-        disagree("config.model.image_size", [model["image_size"]] * 2,
-                 "config.data.preprocessing.input_shape", shape[1:])
+        _disagree("config.data.preprocessing.kind", prep["kind"], "the cnn model", "image")
+        _disagree("config.model.in_channels", model["in_channels"],
+                  "config.data.preprocessing.input_shape", shape[0])
+        _disagree("config.model.image_size", [model["image_size"]] * 2,
+                  "config.data.preprocessing.input_shape", shape[1:])
     if model["kind"] == "lstm":
-        disagree("config.data.preprocessing.kind", prep["kind"], "the lstm model", "text")
-        disagree("config.model.vocab_size", model["vocab_size"],
-                 "config.data.preprocessing.vocab", len(prep["vocab"]))
-    elif not (model["num_classes"] == 1 and len(names) == 2):  # one logit: binary log-odds
-        disagree("config.model.num_classes", model["num_classes"],
-                 "config.data.class_names", len(names))
-    if prep["kind"] == "text":
-        disagree("config.data.class_names", f"{len(names)} names",
-                 "config.data.preprocessing.vocab", f"{len(prep['vocab'])} names")
+        _disagree("config.data.preprocessing.kind", prep["kind"], "the lstm model", "text")
+        _disagree("config.model.vocab_size", model["vocab_size"],
+                  "config.data.preprocessing.vocab", len(prep["vocab"]))
     if data.get("name") in TEXT:
-        disagree("config.data.seq_len", data["seq_len"],
-                 "config.data.preprocessing.input_shape", shape[0])
+        _disagree("config.data.seq_len", data["seq_len"],
+                  "config.data.preprocessing.input_shape", shape[0])
+
+
+def _check_outputs(data: dict, model: dict) -> tuple[int, str]:
+    """The model's outputs against the classes or targets; returns how many label columns
+    the data has (1 for classes, one per target) and the field that says so."""
+    prep, names = data["preprocessing"], data["class_names"]
+    scaling = prep.get("targets")
+    if scaling is not None:  # standardised regression targets
+        for key in ("mean", "std"):
+            _disagree(f"config.data.preprocessing.targets.{key}",
+                      f"{len(scaling[key])} values", "config.data.preprocessing.targets.names",
+                      f"{len(scaling['names'])} values")
+        _disagree("config.data.task", data.get("task"), "config.data.preprocessing.targets",
+                  "regression")
+    if data.get("task") == "regression":
+        _disagree("config.model.kind", model["kind"], "config.data.task (regression)", "mlp")
+        # the targets are named by their scaling, or (the playground's runs, trained on
+        # targets as they are) in class_names
+        targets, source = (scaling["names"], "config.data.preprocessing.targets.names") \
+            if scaling is not None else (names, "config.data.class_names")
+        field = f"config.model.{_outputs_field(model)}"
+        _disagree(field, model[_outputs_field(model)], source, len(targets))
+        return len(targets), field
+    if prep["kind"] == "text":
+        _disagree("config.data.class_names", f"{len(names)} names",
+                  "config.data.preprocessing.vocab", f"{len(prep['vocab'])} names")
+    if model["kind"] != "lstm":
+        field = _outputs_field(model)
+        outputs = model[field]
+        if not (outputs == 1 and len(names) == 2):  # one logit: binary log-odds
+            _disagree(f"config.model.{field}", outputs, "config.data.class_names", len(names))
+    return 1, "config.data.task (classification)"
+
+
+def _outputs_field(model: dict) -> str:
+    return "out_features" if "out_features" in model else "num_classes"
+
+
+def _check_target_columns(data: dict, labels: int, source: str) -> None:
+    """A CSV run's target columns (and --target names): ``labels`` of them (as ``source``
+    says), each once, within the file's columns (the features and the labels)."""
+    if data.get("target") is not None:
+        _disagree("config.data.target", f"{len(data['target'])} columns", source,
+                  f"{labels} columns")
+    columns = data.get("target_columns")
+    if columns is None:
+        return
+    _disagree("config.data.target_columns", f"{len(columns)} columns", source,
+              f"{labels} columns")
+    if len(set(columns)) != len(columns):
+        raise SchemaError("config.data.target_columns", f"names a column twice: {columns}")
+    prep = data["preprocessing"]
+    width = (2 if prep.get("features") else prep["input_shape"][0]) + labels
+    if max(columns) >= width:
+        raise SchemaError("config.data.target_columns",
+                          f"holds column {max(columns)} (from 0), but the file has {width} "
+                          f"columns (the model's features and {labels} label columns)")
 
 
 def check_run_config(config: Any, source: str, complete: bool = False) -> dict:

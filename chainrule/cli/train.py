@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 import chainrule as cr
-from chainrule import nn
 from chainrule import metrics
 from chainrule.cli import distributed, models
 from chainrule.cli.data import (
@@ -40,7 +39,7 @@ from chainrule.cli.run_folder import (
     check_out_folder, claim_new_run_folder, claim_run_folder, describe_removed)
 from chainrule.cli.runs import save_history, stored_model_matches, write_json
 from chainrule.cli.tables import MISSING, parse_target
-from chainrule.cli.targets import TASKS, InTargetUnits, to_target_units
+from chainrule.cli.targets import LOSS_ALIASES, LOSSES, TASKS, InTargetUnits, to_target_units
 from chainrule.io.schema import Like, SchemaError, check
 from chainrule.train import (
     EarlyStopping, LambdaCallback, ModelCheckpoint, fit, load_checkpoint, predict,
@@ -48,12 +47,6 @@ from chainrule.train import (
 
 NAME = "train"
 HELP = "train a model (default: an MLP on MNIST)"
-
-# --loss (regression) -> the loss module; classification always uses cross-entropy. Huber
-# and smooth L1 with threshold 1 agree; on standardised targets 1 is one standard deviation.
-LOSSES = {"mse": nn.MSELoss, "mae": nn.L1Loss, "huber": nn.HuberLoss,
-          "smooth_l1": nn.SmoothL1Loss, "cross_entropy": nn.CrossEntropyLoss}
-LOSS_ALIASES = {"l1": "mae"}
 
 # Training defaults per data set, chosen (and measured) so the plain command does well:
 # the MNIST default reaches >= 97.5% test accuracy in a few minutes on a 2-core CPU.
