@@ -112,20 +112,6 @@ def edited_checkpoint(small_run, path, edit) -> None:
     cr.save(ckpt, path)
 
 
-@pytest.fixture
-def image_model(tmp_path):
-    """A checkpoint of an (untrained) MNIST-shaped mlp, for the image readers."""
-    model = models.mlp(784, 10, hidden=(8,))
-    config = {"model": {"kind": "mlp", "in_features": 784, "num_classes": 10, "hidden": [8],
-                        "activation": "relu", "dropout": 0.0, "batch_norm": False},
-              "data": {"name": "mnist", "class_names": [str(i) for i in range(10)],
-                       "preprocessing": {"kind": "image", "scale": 1 / 255, "mean": 0.13,
-                                         "std": 0.31, "input_shape": [1, 28, 28]}}}
-    path = tmp_path / "image.ckpt"
-    cr.save(train.checkpoint.make_checkpoint(model, config=config), path)
-    return path
-
-
 # ---------------------------------------------- 1. memory bounded by the input
 def test_one_array_referenced_many_times_is_refused_without_rebuilding_it(tmp_path):
     # The campaign's file: one 8 MiB array referenced 1,000 times (8 GiB once rebuilt).
@@ -175,8 +161,9 @@ def test_config_sizes_out_of_range_are_refused(small_run, tmp_path, hidden, frag
 def test_state_size_counts_what_the_builders_allocate():
     """models.state_size is what load_run compares with the file: it must equal the real
     state_dict size of every model kind and option."""
-    configs = [dict(kind="mlp", in_features=5, num_classes=3, hidden=h, activation="relu",
-                    dropout=d, batch_norm=b)
+    configs = [{"kind": "mlp", "in_features": 5, outputs: 3, "hidden": h, "activation": "relu",
+                "dropout": d, "batch_norm": b}
+               for outputs in ("out_features", "num_classes")  # num_classes: older runs
                for h in ([], [4], [4, 6]) for d in (0.0, 0.5) for b in (False, True)]
     configs += [dict(kind="cnn", in_channels=c, num_classes=4, image_size=s, activation="tanh",
                      dropout=0.0, batch_norm=b) for c in (1, 3) for s in (12, 28, 29)
@@ -471,6 +458,107 @@ def test_an_onnx_files_config_is_checked_like_a_checkpoints(small_run, tmp_path,
     status, err = command_line.run("evaluate", tmp_path / "edited.onnx")
     assert status == 1
     command_line.one_line(err, "edited.onnx", "config.data.class_names: expected a list")
+
+
+# ------------------------------------ regression runs and the run-config schema
+@pytest.fixture(scope="module")
+def regression_run(tmp_path_factory):
+    """A finished 1-epoch regression on two target columns in the middle of a CSV with a
+    missing cell (--missing mean): its config holds target columns, fills and the targets'
+    scaling. Tests copy from it."""
+    folder = tmp_path_factory.mktemp("regression")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)).tolist()
+    lines = ["a,y1,b,y2,c"] + [f"{a},{a + b},{'' if i == 5 else b},{b - c},{c}"
+                               for i, (a, b, c) in enumerate(X)]
+    (folder / "t.csv").write_text("\n".join(lines) + "\n")
+    assert cli.main(["train", "--data", str(folder / "t.csv"), "--target", "y1,y2",
+                     "--missing", "mean", "--epochs", "1", "--hidden", "4",
+                     "--out", str(folder / "run"), "--quiet"]) == 0
+    return folder / "run"
+
+
+def test_a_regression_runs_config_passes_the_schema_and_the_run_resumes(regression_run,
+                                                                         tmp_path, monkeypatch,
+                                                                         capsys):
+    import shutil
+    from chainrule.cli.run_config import check_run_config
+    config = json.loads((regression_run / "config.json").read_text())
+    check_run_config(config, "config.json", complete=True)
+    assert config["data"]["target_columns"] == [1, 3] and config["model"]["out_features"] == 2
+    assert "fill" in config["data"]["preprocessing"] and config["train"]["loss"] == "mse"
+    shutil.copytree(regression_run, tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--resume", "run", "--epochs", "2", "--quiet"]) == 0
+    assert train.read_checkpoint(tmp_path / "run" / "last.ckpt")["epoch"] == 2
+    capsys.readouterr()
+    assert cli.main(["evaluate", "run"]) == 0
+    out = capsys.readouterr().out
+    assert "on the t test split (12 samples)" in out and "least-squares baseline" in out
+    # every column of the training file: predicted and scored by its target columns
+    assert cli.main(["predict", "run", str(regression_run.parent / "t.csv")]) == 0
+    assert "against the file's y1, y2" in capsys.readouterr().out
+
+
+def _set(path: str, value):
+    """An edit of a checkpoint's config: ``path`` like ``"model.out_features"``."""
+    def edit(ckpt):
+        *parents, key = path.split(".")
+        section = ckpt["config"]
+        for name in parents:
+            section = section[name]
+        section[key] = value
+    return edit
+
+
+REGRESSION_EDITS = [
+    ("model.out_features", 10 ** 12,
+     "config.model.out_features: expected an integer from 1 to 2147483647"),
+    ("model.num_classes", 2, "config.model: expected one of the fields 'out_features'"),
+    ("data.preprocessing.targets.names", ["y1", "y2", "y3"],
+     "targets.mean: is 2 values, but config.data.preprocessing.targets.names says 3 values"),
+    ("data.preprocessing.targets.std", [0.0, 1.0], "targets.std[0]: expected a finite number > 0"),
+    ("data.preprocessing.fill", [0.0], "preprocessing.fill: is 1 values, but input_shape says 3"),
+    ("data.task", "classification",
+     "config.data.task: is classification, but config.data.preprocessing.targets says "
+     "regression"),
+    ("data.target_columns", [1, 1], "config.data.target_columns: names a column twice"),
+    ("data.target_columns", [1, 10 ** 9], "holds column 1000000000 (from 0), but the file has 5"),
+    ("data.target", ["y1"], "config.data.target: is 1 columns, but config.model.out_features says 2 columns"),
+    ("data.missing", "guess", "config.data.missing: expected one of 'error'"),
+    ("train.loss", "cubic", "config.train.loss: expected one of 'mse'"),
+    ("train.world_size", 0, "config.train.world_size: expected an integer from 1"),
+]
+
+
+@pytest.mark.parametrize("path, value, fragment", REGRESSION_EDITS,
+                         ids=[f"{p}={v!r}"[:40] for p, v, _ in REGRESSION_EDITS])
+def test_a_crafted_regression_config_is_refused_in_one_line(regression_run, tmp_path, path,
+                                                            value, fragment, command_line):
+    edited_checkpoint(regression_run, tmp_path / "odd.ckpt", _set(path, value))
+    status, err = command_line.run("evaluate", tmp_path / "odd.ckpt")
+    assert status == 1
+    command_line.one_line(err, "odd.ckpt", fragment)
+
+
+def test_a_regression_config_asking_for_a_larger_model_than_stored_is_refused_before_building(
+        regression_run, tmp_path, command_line):
+    edited_checkpoint(regression_run, tmp_path / "big.ckpt", _set("model.hidden", [20000, 20000]))
+    with peak_memory() as mem:
+        status, err = command_line.run("evaluate", tmp_path / "big.ckpt")
+    assert status == 1
+    command_line.one_line(err, "does not hold the model its config describes",
+                          "400,140,002 values", "file stores 26")
+    assert mem["peak"] < 32 * MiB  # the model would take 1.6 GB
+
+
+def test_an_older_runs_mlp_naming_its_outputs_num_classes_still_loads(small_run, tmp_path,
+                                                                      command_line):
+    def rename(ckpt):
+        ckpt["config"]["model"]["num_classes"] = ckpt["config"]["model"].pop("out_features")
+    edited_checkpoint(small_run, tmp_path / "old.ckpt", rename)
+    assert command_line.run("evaluate", tmp_path / "old.ckpt")[0] == 0
+    assert models.state_size(cr.load(tmp_path / "old.ckpt")["config"]["model"]) == 42
 
 
 # ------------------------------------------------------ the top-level guard

@@ -290,7 +290,8 @@ def test_a_full_disk_during_training_names_the_file(tmp_path, command_line):
                              "--hidden", "64,64", "--epochs", "2", "--out", "run", "--quiet"],
                             cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 1
-    line = command_line.one_line(result.stderr, "File too large", os.path.join("run", "best.ckpt"))
+    # the first file past the limit: the checkpoint of the state before the first step
+    line = command_line.one_line(result.stderr, "File too large", os.path.join("run", "last.ckpt"))
     assert line.startswith("chainrule: error: cannot write ")
     assert temporaries(tmp_path / "run") == []
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["hidden"] == [64, 64]
