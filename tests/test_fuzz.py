@@ -386,7 +386,10 @@ def test_fuzz_explain_options(capsys, argv):
                       "--seed": _number_text, "--model": st.sampled_from(["mlp", "cnn", "lstm"]),
                       "--lr-schedule": st.sampled_from(["cosine", "onecycle", "constant"]),
                       "--activation": st.sampled_from(["relu", "gelu", "tanh"]),
-                      "--batch-norm": None}),
+                      "--batch-norm": None, "--data": st.sampled_from(["xor", "sine"]),
+                      "--task": st.sampled_from(["classification", "regression", "x"]),
+                      "--loss": st.sampled_from(["mse", "l1", "huber", "x"]),
+                      "--missing": st.sampled_from(["drop", "mean", "x"])}),
        out=st.integers(0, 10 ** 9))
 def test_fuzz_train_options(capsys, scratch, argv, out):
     folder = scratch / f"run{out}"
@@ -396,10 +399,12 @@ def test_fuzz_train_options(capsys, scratch, argv, out):
 
 @pytest.fixture(scope="module")
 def trained_runs(tmp_path_factory):
-    """A finished xor mlp run and a hand-made char-lstm checkpoint for sample."""
+    """Finished xor (classes) and sine (regression) mlp runs and a hand-made char-lstm
+    checkpoint for sample."""
     folder = tmp_path_factory.mktemp("fuzzruns")
-    assert cli.main(["train", "--data", "xor", "--epochs", "1", "--hidden", "4", "--quiet",
-                     "--out", str(folder / "mlp")]) == 0
+    for data, name in (("xor", "mlp"), ("sine", "regression")):
+        assert cli.main(["train", "--data", data, "--epochs", "1", "--hidden", "4", "--quiet",
+                         "--out", str(folder / name)]) == 0
     vocab = list("abc \n")
     model = models.lstm(len(vocab), embedding_dim=3, hidden_size=4)
     config = {"model": {"kind": "lstm", "vocab_size": 5, "embedding_dim": 3, "hidden_size": 4,
@@ -414,15 +419,16 @@ def trained_runs(tmp_path_factory):
 @linux_only
 @fuzz(25)
 @given(command=st.sampled_from(["evaluate", "predict", "sample"]),
+       run=st.sampled_from(["mlp", "regression"]),
        argv=_options({"--batch-size": _number_text, "--data": st.sampled_from(
-           ["xor", "moons", "sonar", "nope", "x.csv"]), "--prompt": st.text(max_size=5),
+           ["xor", "moons", "sonar", "sine", "diabetes", "nope", "x.csv"]), "--prompt": st.text(max_size=5),
            "--length": st.sampled_from(["1", "7", "0", "-2", "10000000", "x"]),
            "--temperature": _number_text, "--seed": _number_text}),
        rows=st.lists(st.lists(_cell, min_size=1, max_size=3), max_size=3))
-def test_fuzz_run_commands(capsys, trained_runs, scratch, command, argv, rows):
+def test_fuzz_run_commands(capsys, trained_runs, scratch, command, run, argv, rows):
     folder = scratch
     (folder / "x.csv").write_text("\n".join(",".join(r) for r in rows) + "\n")
-    target = trained_runs / ("lstm.ckpt" if command == "sample" else "mlp")
+    target = trained_runs / ("lstm.ckpt" if command == "sample" else run)
     if command == "predict":  # predict takes no options: the rows are the fuzz
         argv = [str(folder / "x.csv")]
     old = os.getcwd()
