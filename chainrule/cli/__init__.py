@@ -12,6 +12,10 @@
     chainrule explain --example 2-3-1
     chainrule summary --layers 784,128,10 --batch-size 32
     chainrule playground                 # the browser playground on 127.0.0.1
+    chainrule prune runs/mnist-mlp-20240101-120000 --amount 0.9 --finetune-epochs 2
+    chainrule quantize runs/mnist-cnn-20240101-120000
+    chainrule distill --teacher runs/mnist-cnn-20240101-120000 --model mlp --hidden 64
+    chainrule federate --clients 10 --alpha 0.3 --rounds 50
 
 Every problem with the user's input ends in one line on stderr, ``chainrule: error: ...``,
 and a non-zero exit status (2 for bad options, 1 for bad files or data, 130 for Ctrl-C).
@@ -22,19 +26,21 @@ wrong is a bug in chainrule: one line saying so (status 3), with the full traceb
 
 Layout: one module per command (:mod:`~chainrule.cli.train`, :mod:`~chainrule.cli.evaluate`,
 :mod:`~chainrule.cli.predict`, :mod:`~chainrule.cli.export`, :mod:`~chainrule.cli.sample`,
-:mod:`~chainrule.cli.explain`, :mod:`~chainrule.cli.summary`, :mod:`~chainrule.cli.playground`)
-and the modules they share: :mod:`~chainrule.cli.errors` (the one error type,
-:class:`UserError`), :mod:`~chainrule.cli.data`, :mod:`~chainrule.cli.tables` and
-:mod:`~chainrule.cli.images` (data preparation), :mod:`~chainrule.cli.targets` (classes or
+:mod:`~chainrule.cli.prune`, :mod:`~chainrule.cli.quantize`, :mod:`~chainrule.cli.distill`,
+:mod:`~chainrule.cli.federate`, :mod:`~chainrule.cli.explain`, :mod:`~chainrule.cli.summary`,
+:mod:`~chainrule.cli.playground`) and the modules they share: :mod:`~chainrule.cli.errors`
+(the one error type, :class:`UserError`), :mod:`~chainrule.cli.data`, :mod:`~chainrule.cli.tables`
+and :mod:`~chainrule.cli.images` (data preparation), :mod:`~chainrule.cli.targets` (classes or
 numbers; regression targets' units), :mod:`~chainrule.cli.inputs` (every input file checked
 before it is read, and read within limits), :mod:`~chainrule.cli.limits` (the memory a size
 may ask for), :mod:`~chainrule.cli.models` (model building), :mod:`~chainrule.cli.optimizers`,
 :mod:`~chainrule.cli.run_folder` (claiming and locking a run folder),
 :mod:`~chainrule.cli.run_config` (the schema of a run's config), :mod:`~chainrule.cli.runs`
-(checkpoint loading and run files), :mod:`~chainrule.cli.output` and :mod:`~chainrule.cli.plots`
-(what the commands print and draw), :mod:`~chainrule.cli.distributed` (the commands under
-``mpiexec``) and :mod:`~chainrule.cli.network_spec` (the small networks of ``explain`` and
-``summary``).
+(checkpoint loading and run files), :mod:`~chainrule.cli.transfer` (``train --init-from``),
+:mod:`~chainrule.cli.after_training` (what prune, quantize and distill share),
+:mod:`~chainrule.cli.output` and :mod:`~chainrule.cli.plots` (what the commands print and
+draw), :mod:`~chainrule.cli.distributed` (the commands under ``mpiexec``) and
+:mod:`~chainrule.cli.network_spec` (the small networks of ``explain`` and ``summary``).
 
 Adding a command ``chainrule NAME``:
 
@@ -65,8 +71,8 @@ import warnings
 from typing import Sequence
 
 from chainrule._version import __version__
-from chainrule.cli import (evaluate, explain, export, playground, predict, sample, summary,
-                           train)
+from chainrule.cli import (distill, evaluate, explain, export, federate, playground, predict,
+                           prune, quantize, sample, summary, train)
 from chainrule.cli.distributed import report_error
 from chainrule.cli.errors import UserError
 from chainrule.cli.limits import memory_limit
@@ -76,7 +82,8 @@ from chainrule.io import write_atomically
 __all__ = ["COMMANDS", "UserError", "build_parser", "main"]
 
 # Every command, in the order ``chainrule --help`` lists them.
-COMMANDS = (train, evaluate, predict, export, sample, playground, explain, summary)
+COMMANDS = (train, evaluate, predict, export, sample, prune, quantize, distill, federate,
+            playground, explain, summary)
 
 
 class _Formatter(argparse.HelpFormatter):

@@ -47,6 +47,8 @@ def make_scheduler(cfg: dict[str, Any], optimizer: optim.Optimizer, steps_per_ep
     if name == "cosine":
         return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     if name == "onecycle":
-        return optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg["lr"], total_steps=total)
+        # each parameter group peaks at its own rate (--backbone-lr gives the backbone one)
+        return optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=total)
     raise UserError(f"unknown learning-rate schedule {name!r}; choose from "
                     f"{', '.join(LR_SCHEDULES)}")

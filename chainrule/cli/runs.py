@@ -4,7 +4,10 @@ in one holds (claiming and locking a run folder is :mod:`chainrule.cli.run_folde
 A run folder written by ``chainrule train`` holds ``config.json`` (data spec, preprocessing,
 model and training settings), ``best.ckpt`` / ``last.ckpt`` (each carrying the same config),
 ``history.csv`` / ``history.json``, ``curves.png`` and ``test_metrics.json`` (a regression
-run also ``parity.png``, ``residuals.png`` and, with one input, ``fit.png``).
+run also ``parity.png``, ``residuals.png`` and, with one input, ``fit.png``). Checkpoints
+written by ``chainrule prune`` store mostly-zero weights as bitmasks, and those of
+``chainrule quantize`` hold int8 layers (named in their config's ``quantization`` section);
+:func:`load_run` rebuilds both.
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ from chainrule.cli.errors import UserError
 from chainrule.cli.models import build_model, state_size
 from chainrule.cli.run_config import check_run_config
 from chainrule.io import CheckpointError, write_atomically
+from chainrule.nn.utils.prune import dense_state_dict
+from chainrule.quantization import quantized_skeleton
 from chainrule.train import History, load_checkpoint, read_checkpoint
 
 __all__ = ["LoadedRun", "resolve_checkpoint", "stored_model_matches", "load_run", "write_json",
@@ -79,8 +84,12 @@ def load_run(path: str) -> LoadedRun:
     stored_model_matches(ckpt, config, ckpt_path)
     model = build_model(config["model"])
     try:
+        if "quantization" in config:
+            quantized_skeleton(model, config["quantization"]["layers"])
+        ckpt["model"] = dense_state_dict(ckpt["model"])
         load_checkpoint(ckpt, model, restore_rng=False)
-    except CheckpointError as e:
+    except (CheckpointError, ValueError, AttributeError, KeyError) as e:  # AttributeError,
+        # KeyError: a quantised layer's name that is not a layer of the model
         raise UserError(f"{ckpt_path!r}: {e}") from None
     data = config["data"]
     return LoadedRun(ckpt_path, ckpt, config, model, data["preprocessing"], data["class_names"])

@@ -26,7 +26,7 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import metrics
-from chainrule.cli import distributed, models
+from chainrule.cli import distributed, models, transfer
 from chainrule.cli.data import (
     NAMES, Prepared, apply_preprocessing, describe, make_spec, prepare)
 from chainrule.cli.errors import UserError, check_number
@@ -73,7 +73,7 @@ EMBEDDING_DIM = 32  # character embedding size of the lstm model
 _FIXED_ON_RESUME = ("data", "idx_images", "idx_labels", "idx_test_images", "idx_test_labels",
                     "task", "target", "missing", "loss", "model", "hidden", "activation", "dropout", "batch_norm", "optimizer", "lr",
                     "weight_decay", "momentum", "lr_schedule", "batch_size", "seed", "val_split",
-                    "patience", "out")
+                    "patience", "out", "init_from", "freeze", "backbone_lr")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -138,6 +138,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--overwrite", action="store_true",
                    help="replace the chainrule run in --out (its files only) with a new one")
     r.add_argument("--quiet", action="store_true", help="no progress output")
+    transfer.add_arguments(p)
 
 
 def _model_config(args, spec_name: str, data: Prepared) -> dict[str, Any]:
@@ -247,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
         check_number("--dropout", args.dropout, 0.0, 1.0)
     if args.out is not None:  # refuse someone else's folder before any work
         check_out_folder(args.out, args.overwrite)
+    transfer.check(args)
     seed = 0 if args.seed is None else args.seed
     spec = make_spec(args.data or "mnist", seed, args.val_split or 0.0, idx=idx, task=args.task,
                      target=parse_target(args.target), missing=args.missing or "error")
@@ -264,10 +266,11 @@ def run(args: argparse.Namespace) -> int:
     _check_model_fits(args, model_cfg)
     cr.manual_seed(train_cfg["seed"])
     model = models.build_model(model_cfg)
-    optimizer = make_optimizer(train_cfg, model.parameters())
+    params, transfer_cfg = transfer.apply(args, model)
+    optimizer = make_optimizer(train_cfg, params)
     if distributed.rank() != 0:  # rank 0 claims (and locks) the folder the ranks share
         run_dir = distributed.share_run_dir(None)
-        config = _new_config(spec, data, model_cfg, train_cfg)
+        config = _new_config(spec, data, model_cfg, train_cfg, transfer_cfg)
         return _run(args, model, optimizer, data, config, run_dir, resume=None)
     with claim_new_run_folder(args.out, describe(spec), model_cfg["kind"],
                               args.overwrite) as folder:
@@ -275,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
         note = describe_removed(folder)
         if note:
             say(args, f"note: {note}")
-        config = _new_config(spec, data, model_cfg, train_cfg)
+        config = _new_config(spec, data, model_cfg, train_cfg, transfer_cfg)
         write_json(os.path.join(run_dir, "config.json"), config)
         n_params = sum(p.numel() for p in model.parameters())
         if data.reason:
@@ -293,7 +296,8 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, model, optimizer, data, config, run_dir, resume=None)
 
 
-def _new_config(spec: dict, data: Prepared, model_cfg: dict, train_cfg: dict) -> dict:
+def _new_config(spec: dict, data: Prepared, model_cfg: dict, train_cfg: dict,
+                transfer_cfg: dict | None = None) -> dict:
     config = {"chainrule_version": cr.__version__,
               "created": datetime.datetime.now().isoformat(timespec="seconds"),
               "data": {**spec, "class_names": data.class_names,
@@ -301,6 +305,8 @@ def _new_config(spec: dict, data: Prepared, model_cfg: dict, train_cfg: dict) ->
               "model": model_cfg, "train": {**train_cfg, "world_size": distributed.world_size()}}
     if data.target_columns is not None:
         config["data"]["target_columns"] = data.target_columns
+    if transfer_cfg is not None:
+        config["transfer"] = transfer_cfg
     return config
 
 
@@ -338,6 +344,9 @@ def _resume(args) -> int:
 def _resume_locked(args, run_dir: str, ckpt_path: str) -> int:
     ckpt = read_checkpoint(ckpt_path)
     config = check_run_config(ckpt["config"], ckpt_path, complete=True)
+    if "distillation" in config:
+        raise UserError(f"the run in {run_dir!r} was distilled from a teacher ('chainrule "
+                        f"distill'), which cannot be resumed; start the distillation again")
     stored_model_matches(ckpt, config, ckpt_path)
     train_cfg = config["train"]
     spec = {k: v for k, v in config["data"].items() if k not in ("class_names", "preprocessing")}
@@ -357,7 +366,7 @@ def _resume_locked(args, run_dir: str, ckpt_path: str) -> int:
     data = prepare(spec, preprocessing=prep)
     cr.manual_seed(train_cfg["seed"])
     model = models.build_model(model_cfg)
-    optimizer = make_optimizer(train_cfg, model.parameters())
+    optimizer = make_optimizer(train_cfg, transfer.resume_parameters(model, config))
     if distributed.rank() == 0:
         write_json(os.path.join(run_dir, "config.json"), config)
     return _run(args, model, optimizer, data, config, run_dir, resume=ckpt, ckpt_path=ckpt_path)
@@ -398,7 +407,7 @@ def _divergence_message(run_dir: str) -> str:
 
 
 def _run(args, model, optimizer, data, config, run_dir: str, resume,
-         ckpt_path: str | None = None) -> int:
+         ckpt_path: str | None = None, loss_fn=None) -> int:
     cfg = config["train"]
     regression = data.task == "regression"
     train_loader, val_loader = distributed.loaders(data, cfg["batch_size"], cfg["seed"])
@@ -421,8 +430,8 @@ def _run(args, model, optimizer, data, config, run_dir: str, resume,
     scheduler = make_scheduler(cfg, optimizer, len(train_loader))
     if resume is not None:
         _check_restorable(resume, optimizer, scheduler, ckpt_path)
-    history = fit(model, LOSSES[cfg.get("loss", "cross_entropy")](), optimizer, train_loader,
-                  cfg["epochs"], val_loader=val_loader, metrics=_metrics(data),
+    history = fit(model, loss_fn or LOSSES[cfg.get("loss", "cross_entropy")](), optimizer,
+                  train_loader, cfg["epochs"], val_loader=val_loader, metrics=_metrics(data),
                   callbacks=callbacks, verbose=0 if args.quiet else 1,
                   scheduler=scheduler, scheduler_interval="batch", resume=resume, config=config)
     if distributed.rank() != 0:

@@ -18,8 +18,8 @@ from chainrule.nn.embedding import Embedding
 from chainrule.nn.flatten import Flatten, Unflatten
 from chainrule.nn.linear import Identity, Linear
 from chainrule.nn.loss import (
-    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss,
-    NLLLoss, SmoothL1Loss)
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DistillationLoss, HuberLoss, KLDivLoss, L1Loss,
+    MSELoss, NLLLoss, SmoothL1Loss)
 from chainrule.nn.module import Module
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from chainrule.nn.parameter import Parameter
@@ -30,7 +30,7 @@ __all__ = [
     "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softplus", "Softmax",
     "LogSoftmax", "Dropout", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding",
     "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss",
-    "CrossEntropyLoss", "NLLLoss", "KLDivLoss",
+    "CrossEntropyLoss", "NLLLoss", "KLDivLoss", "DistillationLoss",
     "functional", "init", "utils",
 ]
 

@@ -346,3 +346,53 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean", log_target: b
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction)
+
+
+def _torch_distillation_loss(torch, input, teacher_logits, target, temperature=4.0, alpha=0.9,
+                             reduction="mean"):
+    """The same loss written with torch.nn.functional, as the PyTorch tutorials write it."""
+    tf = torch.nn.functional
+    T = temperature
+    soft = tf.kl_div(tf.log_softmax(input / T, 1), tf.softmax(teacher_logits / T, 1),
+                     reduction="none").sum(1)
+    loss = alpha * T * T * soft + (1 - alpha) * tf.cross_entropy(input, target, reduction="none")
+    return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
+
+
+@op(**_LOSS, torch=_torch_distillation_loss,
+    samples=lambda s: [S(s.real(4, 3), Const(s.real(4, 3)), s.ints(0, 3, 4)),
+                       S(s.real(4, 3), Const(s.real(4, 3)), s.ints(0, 3, 4), temperature=2.0,
+                         alpha=0.5, reduction="sum"),
+                       S(s.real(4, 3), Const(s.real(4, 3)), s.ints(0, 3, 4), temperature=1.0,
+                         alpha=1.0, reduction="none")])
+def distillation_loss(input: Tensor, teacher_logits: Tensor, target, temperature: float = 4.0,
+                      alpha: float = 0.9, reduction: str = "mean") -> Tensor:
+    """Knowledge distillation (Hinton, Vinyals and Dean, 2015): per sample
+
+        alpha T^2 KL(softmax(teacher / T) || softmax(input / T)) + (1 - alpha) CE(input, target)
+
+    with ``input`` the student's logits (N, C), ``teacher_logits`` the teacher's (no gradient
+    flows into them) and ``target`` the class indices. The temperature T > 1 softens both
+    distributions so the teacher's ranking of the wrong classes carries information; T^2
+    keeps the soft term's gradient on the scale of the hard one's as T changes (its
+    gradient in the logits is (softmax(input/T) - softmax(teacher/T)) T / N).
+
+    Example: ``F.distillation_loss(student(x), teacher(x).detach(), y, temperature=4.0)``
+    """
+    name = "distillation_loss"
+    _check_reduction(name, reduction)
+    if not (isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
+            and np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"{name}: temperature must be a finite number > 0, got {temperature!r}")
+    if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0.0 <= alpha <= 1.0):
+        raise ValueError(f"{name}: alpha (the soft term's weight) must be in [0, 1], got {alpha!r}")
+    teacher = _float_tensor(name, "teacher_logits", teacher_logits).detach()
+    if input.ndim != 2 or teacher.shape != input.shape:
+        raise ValueError(f"{name}: student logits and teacher logits must both be (N, C) of "
+                         f"one shape, got {tuple(input.shape)} and {tuple(teacher.shape)}")
+    T = float(temperature)
+    soft = kl_div(ops.log_softmax(input / T, 1), ops.log_softmax(teacher / T, 1),
+                  reduction="none", log_target=True).sum(1) * (alpha * T * T)
+    if alpha < 1.0:
+        soft = soft + (1.0 - alpha) * cross_entropy(input, target, reduction="none")
+    return _reduce(soft, reduction)

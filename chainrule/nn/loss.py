@@ -148,3 +148,25 @@ class KLDivLoss(_Loss):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class DistillationLoss(_Loss):
+    """Knowledge distillation: ``alpha T^2 KL(softmax(teacher/T) || softmax(student/T)) +
+    (1 - alpha) CE(student, target)`` per sample (see ``F.distillation_loss``); called as
+    ``criterion(student_logits, teacher_logits, target)``.
+
+    Example:
+        >>> criterion = cr.nn.DistillationLoss(temperature=4.0, alpha=0.9)
+        >>> loss = criterion(cr.randn(8, 10), cr.randn(8, 10), cr.randint(0, 10, (8,)))
+    """
+
+    def __init__(self, temperature: float = 4.0, alpha: float = 0.9, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.temperature, self.alpha = temperature, alpha
+
+    def forward(self, input: Tensor, teacher_logits: Tensor, target) -> Tensor:
+        return F.distillation_loss(input, teacher_logits, target, self.temperature, self.alpha,
+                                   self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, alpha={self.alpha}"

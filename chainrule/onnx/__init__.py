@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from chainrule.onnx import ops_elementwise, ops_layers, ops_recurrent, ops_shape  # noqa: F401
+from chainrule.onnx import (  # noqa: F401  (each registers its emitters)
+    ops_elementwise, ops_layers, ops_quantized, ops_recurrent, ops_shape)
 from chainrule.onnx.runtime import InferenceModel
 from chainrule.onnx.trace import ExportError
 

@@ -18,8 +18,9 @@ from chainrule.train.progress import ProgressBar
 from chainrule.train.state import TrainState
 from chainrule.train.loop import fit, evaluate, predict
 from chainrule.train.checkpoint import save_checkpoint, load_checkpoint, read_checkpoint
+from chainrule.train.distillation import Distiller
 
 __all__ = ["History", "Callback", "CallbackList", "LambdaCallback", "EarlyStopping",
            "ModelCheckpoint", "LRSchedulerCallback", "CSVLogger", "TerminateOnNaN", "ProgressBar",
            "fit", "evaluate", "predict", "TrainState", "save_checkpoint", "load_checkpoint",
-           "read_checkpoint"]
+           "read_checkpoint", "Distiller"]
