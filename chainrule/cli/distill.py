@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
             if k not in ("class_names", "preprocessing")}
     if teacher.preprocessing["kind"] == "text":
         raise UserError("distill trains mlp or cnn students; the teacher reads character text")
-    train_cfg = train._train_config(args, spec["name"])
+    # the loss its validation scores report (the labels' term of the distillation loss)
+    train_cfg = dict(train._train_config(args, spec["name"]), loss="cross_entropy")
     say(args, f"loading {describe(spec)} (the teacher's data) ...")
     data = run_data(teacher)
     model_cfg = train._model_config(args, spec["name"], data)

@@ -126,6 +126,41 @@ TRAIN_TO_RESUME = Record({**{k: v for k, v in TRAIN.fields.items()
                          optional=("lr_schedule", "world_size"))
 
 
+# What the commands that work after training add to a run's config (chainrule prune,
+# quantize, distill, federate and train --init-from): each section is checked here, and
+# against the model in _check_sections.
+_LAYER = Str(max_len=256)               # a dotted module name, e.g. "3" or "features.0"
+_LAYERS = List(_LAYER, 0, 1024)
+PRUNING = Record({"source": _PATH, "amount": _FRACTION,
+                  "method": Str(["structured", "global unstructured", "layer unstructured"]),
+                  "layers": List(_LAYER, 1, 1024), "finetune_epochs": Int(0, MAX_SIZE),
+                  "finetune_lr": Float(0.0, low_open=True), "sparsity": Float(0.0, 1.0)})
+QUANTIZATION = Record({"source": _PATH, "layers": List(_LAYER, 1, 1024),
+                       "weights": Str(max_len=256), "inputs": Str(max_len=256),
+                       "calibration_samples": _SIZE})
+TRANSFER = Record({"init_from": _PATH, "loaded": _LAYERS, "frozen": _LAYERS,
+                   "backbone_lr": Optional(Float(0.0))})
+_CLIENTS = 2 ** 20
+FEDERATED = Record({
+    "clients": Int(1, _CLIENTS), "split": Str(["iid", "dirichlet"]),
+    "alpha": Optional(Float(0.0, low_open=True)), "rounds": _SIZE,
+    "fraction": Float(0.0, 1.0, low_open=True), "local_epochs": _SIZE,
+    "algorithm": Str(["fedavg", "fedprox"]), "mu": Optional(Float(0.0)),
+    "lr": Float(0.0, low_open=True), "momentum": Float(0.0, 1.0, high_open=True),
+    "batch_size": _SIZE, "seed": _SEED, "world_size": _SIZE,
+    "client_sizes": List(Int(0, MAX_SIZE), 1, _CLIENTS),
+    "client_label_counts": List(List(Int(0, MAX_SIZE), 1, _MAX_NAMES), 1, _CLIENTS)})
+
+
+def _distillation_schema(section: Any) -> Record:
+    """A distilled run's section: the teacher's file, model (checked as any model config),
+    temperature and weight of the soft term."""
+    teacher_model = section.get("teacher_model") if isinstance(section, dict) else None
+    kind = _kind(teacher_model, "kind", MODELS, "config.distillation.teacher_model")
+    return Record({"teacher": _PATH, "teacher_model": MODEL[kind],
+                   "temperature": Float(0.0, low_open=True), "alpha": Float(0.0, 1.0)})
+
+
 def _kind(section: Any, key: str, choices, where: str) -> str:
     """The value of a section's tag field (data.name, model.kind, ...), checked first so
     the rest of the section is checked against the right schema."""
@@ -153,10 +188,14 @@ def _check_fields(config: Any, complete: bool) -> None:
         raise SchemaError("config.model", "expected one of the fields 'out_features' (its "
                                           "outputs) or 'num_classes' (older runs), not "
                                           f"{'both' if 'out_features' in model else 'neither'}")
+    after = {"pruning": PRUNING, "quantization": QUANTIZATION, "transfer": TRANSFER,
+             "federated": FEDERATED}
+    if "distillation" in config:
+        after["distillation"] = _distillation_schema(config["distillation"])
     rest = Record({"chainrule_version": Str(max_len=64), "created": Str(max_len=64),
                    "train": TRAIN_TO_RESUME if complete else TRAIN,
-                   "playground": Json(max_depth=4)},
-                  optional=("chainrule_version", "created", "playground")
+                   "playground": Json(max_depth=4), **after},
+                  optional=("chainrule_version", "created", "playground", *after)
                   + (() if complete else ("train",)))
     check(rest, {k: v for k, v in config.items() if k not in ("data", "model")}, "config")
 
@@ -174,6 +213,25 @@ def _check_agreement(config: dict) -> None:
     labels, source = _check_outputs(data, model)
     if data.get("name") == "csv":
         _check_target_columns(data, labels, source)
+    _check_sections(config)
+
+
+def _check_sections(config: dict) -> None:
+    """The after-training sections agree with the run: a federated run's clients with
+    their counts and the classes, a quantised run's layers named once each."""
+    fed = config.get("federated")
+    if fed is not None:
+        for key in ("client_sizes", "client_label_counts"):
+            _disagree(f"config.federated.{key}", f"{len(fed[key])} clients",
+                      "config.federated.clients", f"{fed['clients']} clients")
+        classes = len(config["data"]["class_names"])
+        for i, row in enumerate(fed["client_label_counts"]):
+            _disagree(f"config.federated.client_label_counts[{i}]", f"{len(row)} counts",
+                      "config.data.class_names", f"{classes} counts")
+    for section in ("quantization", "pruning"):
+        layers = config.get(section, {}).get("layers", [])
+        if len(set(layers)) != len(layers):
+            raise SchemaError(f"config.{section}.layers", f"names a layer twice: {layers}")
 
 
 def _check_inputs(data: dict, model: dict) -> None:

@@ -22,10 +22,11 @@ import numpy as np
 
 from chainrule import nn
 from chainrule.cli.errors import UserError
+from chainrule.cli.limits import check_fits
 from chainrule.cli.models import build_model, state_size
 from chainrule.cli.run_config import check_run_config
 from chainrule.io import CheckpointError, write_atomically
-from chainrule.nn.utils.prune import dense_state_dict
+from chainrule.nn.utils.prune import dense_state_dict, is_sparse_entry, sparse_entry_shape
 from chainrule.quantization import quantized_skeleton
 from chainrule.train import History, load_checkpoint, read_checkpoint
 
@@ -63,15 +64,42 @@ def resolve_checkpoint(path: str) -> str:
     raise UserError(f"{path!r} holds no best.ckpt or last.ckpt; is it a chainrule run folder?")
 
 
+def _stored_size(value: Any) -> int:
+    """How many numbers a state-dict entry holds once dense (a pruned tensor's bitmask
+    entry counts its full shape; read_checkpoint has checked the mask covers it)."""
+    if is_sparse_entry(value):
+        return math.prod(sparse_entry_shape(value))
+    return int(np.asarray(value).size)
+
+
+def _quantized_extras(state: dict[str, Any], config: dict[str, Any]) -> int:
+    """The numbers an int8 model stores beyond its float model's state: for each quantised
+    layer one weight scale per output channel, its input's scale and its zero point."""
+    extras = 0
+    for layer in config.get("quantization", {}).get("layers", []):
+        weight = state.get(f"{layer}.weight")
+        rows = weight.shape[0] if isinstance(weight, np.ndarray) and weight.ndim else 0
+        extras += rows + 2
+    return extras
+
+
 def stored_model_matches(ckpt: dict[str, Any], config: dict[str, Any], ckpt_path: str) -> None:
     """Refuse a config whose model is not the one whose weights the checkpoint stores,
-    before building it: a model is only ever as large as the weights in the file."""
-    stored = sum(int(np.asarray(a).size) for a in ckpt["model"].values())
+    before building it: a model is only ever as large as the weights in the file. A pruned
+    run's bitmask tensors count at their dense size (and must fit in memory), an int8
+    run's layers with their scales and zero points."""
+    state = ckpt["model"]
+    stored = sum(_stored_size(v) for v in state.values())
     described = state_size(config["model"])
-    if described != stored:
+    extras = _quantized_extras(state, config)
+    if described + extras != stored:
+        int8 = f" (and {extras:,} int8 scales and zero points)" if extras else ""
         raise UserError(f"{ckpt_path!r} does not hold the model its config describes: the "
-                        f"config's {config['model']['kind']} has {described:,} values, the file "
-                        f"stores {stored:,}")
+                        f"config's {config['model']['kind']} has {described:,} values{int8}, "
+                        f"the file stores {stored:,}")
+    # the model's weights and, for a pruned run, the dense copy made on the way to them
+    check_fits(f"{ckpt_path!r}: its {config['model']['kind']} model ({stored:,} values)",
+               2 * stored * np.dtype(np.float64).itemsize)
 
 
 def load_run(path: str) -> LoadedRun:

@@ -343,10 +343,10 @@ def _resume(args) -> int:
 
 def _resume_locked(args, run_dir: str, ckpt_path: str) -> int:
     ckpt = read_checkpoint(ckpt_path)
-    config = check_run_config(ckpt["config"], ckpt_path, complete=True)
-    if "distillation" in config:
+    if isinstance(ckpt["config"], dict) and "distillation" in ckpt["config"]:
         raise UserError(f"the run in {run_dir!r} was distilled from a teacher ('chainrule "
                         f"distill'), which cannot be resumed; start the distillation again")
+    config = check_run_config(ckpt["config"], ckpt_path, complete=True)
     stored_model_matches(ckpt, config, ckpt_path)
     train_cfg = config["train"]
     spec = {k: v for k, v in config["data"].items() if k not in ("class_names", "preprocessing")}

@@ -32,6 +32,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from chainrule import io  # io needs only tensor: it sits below train, which saves runs
+from chainrule.nn.utils.prune import SPARSE_FORMAT, sparse_entry_shape
 from chainrule.io.schema import (
     Array, Either, Float, Int, Json, List, Map, Null, Optional, Record, SchemaError, Satisfies,
     Str, check)
@@ -63,10 +64,14 @@ _EPOCHS = Int(0, 2 ** 31 - 1)
 # What cr.save can give back for each field of a training checkpoint (see the module
 # docstring); optimizer and scheduler state are plain data (their own load_state_dict
 # checks the meaning), the per-parameter optimizer state arrays or numbers.
+# A pruned model's mostly-zero tensor (nn.utils.prune.sparse_state_dict): a bitmask and the
+# kept values, whose sizes must agree with the shape before it is ever made dense.
+_SPARSE_TENSOR = Satisfies(sparse_entry_shape, f"a {SPARSE_FORMAT} tensor whose mask covers "
+                                               f"its shape and whose values fill the mask")
 CHECKPOINT_SCHEMA = Record({
     "format": Str([FORMAT]),
     "version": Int(VERSION, VERSION),
-    "model": Map(_NAME, Array()),
+    "model": Map(_NAME, Either(Array(), _SPARSE_TENSOR)),
     "optimizer": Optional(Record({
         "state": Map(Int(0, 2 ** 31 - 1), Map(_NAME, Either(Array(), Int(0, 2 ** 53)))),
         "param_groups": List(Map(_NAME, Json(max_depth=2, finite=True)))})),
