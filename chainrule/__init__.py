@@ -10,10 +10,12 @@
 import numpy as _np
 
 from chainrule.backend import get_default_dtype, set_default_dtype
+from chainrule.backend import Device as device
 from chainrule.random import manual_seed, get_rng_state, set_rng_state
-from chainrule.tensor import (
-    Tensor, tensor, zeros, ones, empty, full, zeros_like, ones_like, arange, linspace, eye,
-    rand, randn, randint, is_tensor, from_numpy, from_dlpack, as_tensor, rand_like, randn_like)
+from chainrule.tensor import Tensor, tensor, is_tensor, from_numpy, from_dlpack, as_tensor
+from chainrule.creation import (
+    zeros, ones, empty, full, zeros_like, ones_like, empty_like, full_like, arange, linspace,
+    logspace, eye, rand, randn, randint, rand_like, randn_like, randint_like, scalar_tensor)
 from chainrule import autograd, kernels
 from chainrule.autograd import (
     no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode, detect_anomaly, grad)
@@ -22,6 +24,7 @@ from chainrule.ops import *  # noqa: F401,F403  (every op of the "cr" namespace,
 from chainrule.ops.promotion import result_type
 from chainrule.gradcheck import gradcheck, gradgradcheck, GradcheckError
 from chainrule import metrics
+from chainrule import cuda
 from chainrule.io import save, load
 from chainrule import nn
 from chainrule import data

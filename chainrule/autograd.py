@@ -38,7 +38,7 @@ from chainrule.tensor import Tensor, inplace_changes, leaves_hooked, outputs_wat
 
 __all__ = ["Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
            "inference_mode", "is_grad_enabled", "detect_anomaly", "zero_grad_",
-           "queue_callback", "keep_arguments", "leaf_uses"]
+           "queue_callback", "keep_arguments", "leaf_uses", "rebase_inplace"]
 
 
 # ---------------------------------------------------------------------------- Function
@@ -288,6 +288,11 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence, retain_graph: b
                     if gi.dtype is not data.dtype and gi.dtype != data.dtype:
                         gi = gi.astype(data.dtype)
                 fn = t.grad_fn
+                if fn is not None and fn.seq > node.seq:
+                    # t was changed in place after this node read it: the gradient belongs
+                    # to the version it read (see rebase_inplace)
+                    t = _version_read(t, node.seq, node)
+                    fn = t.grad_fn
                 if fn is None:
                     if plain and t.grad is None and waits is None:
                         _store_first(t, gi, sink.handed)    # the usual case, _finish_leaf's first
@@ -750,3 +755,49 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         else:
             result.append(g if isinstance(g, Tensor) else Tensor(g))
     return tuple(result)
+
+
+# ------------------------------------------------------------------ in-place changes
+# ``t.mul_(2)`` on a tensor in the graph is recorded as ``new = mul(old, 2)``, where ``old`` is
+# a snapshot of t (its values and its grad_fn), and then t *becomes* new: new's values are
+# written into t's memory (so views of t see them) and t takes new's node. Nodes that read t
+# before the change still point at the tensor object t; since every node's inputs are older
+# than the node, a gradient arriving at a t whose grad_fn is newer than the reader is routed
+# back through the snapshots to the version that reader saw (``_version_read``).
+def rebase_inplace(target: Tensor, result: Tensor, snapshot: Tensor) -> None:
+    """Make ``target`` the output of ``result``'s node: copy the values into ``target``'s
+    memory, bump its version, and move the node (and what it saved of its output) over.
+    ``snapshot`` is what ``result`` was computed from: ``target`` before the change."""
+    np.copyto(target.data, result.data, casting="unsafe")
+    target._version += 1
+    node = result.grad_fn
+    target.grad_fn = node
+    target._requires_grad = result._requires_grad
+    if node is None:
+        return
+    node._inplace_source = snapshot
+    node._output = weakref.ref(target)
+    old, new = result.data, target.data
+    if node._saved:
+        node._saved = tuple(new if x is old else x for x in node._saved)
+    node._saved_versions = [(target._version_box, target._version, id(new)) if array_id == id(old)
+                            else (box, version, array_id)
+                            for box, version, array_id in node._saved_versions]
+
+
+def _version_read(t: Tensor, seq: int, reader: Function) -> Tensor:
+    """The version of ``t`` (itself or a snapshot from before an in-place change) that a node
+    created at ``seq`` read. A view of t (a slice ...) taken before the change and still alive
+    holds the new values, which the old version did not produce: refused, not guessed."""
+    out = reader._output() if reader._output is not None else None
+    if out is not None and np.may_share_memory(out.data, t.data):
+        raise RuntimeError(
+            f"a view of a tensor ({reader.name()}'s output) was taken before the tensor was "
+            f"changed in place, and is still in use: its gradient cannot be told apart. Take "
+            f"the view after the in-place change, or change a clone instead")
+    while t.grad_fn is not None and t.grad_fn.seq > seq:
+        source = getattr(t.grad_fn, "_inplace_source", None)
+        if source is None:
+            break
+        t = source
+    return t

@@ -99,13 +99,11 @@ def parse_to(args: tuple, kwargs: dict, what: str = "to"):
     for a in args:
         if not isinstance(a, (type, np.dtype)) and hasattr(a, "dtype") and hasattr(a, "shape"):
             dtype = a.dtype                     # another tensor or array: take its dtype
-        elif isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "mps"):
+        elif isinstance(a, Device) or (isinstance(a, str) and a.split(":")[0] in _DEVICE_TYPES):
             device = a
         else:
             dtype = a
-    if device is not None and str(device).split(":")[0] != "cpu":
-        raise ValueError(f"{what}: chainrule runs on the CPU (NumPy); device {device!r} is "
-                         f"not available")
+    check_device(device, what)
     if dtype is None:
         return None
     try:
@@ -118,3 +116,72 @@ def parse_to(args: tuple, kwargs: dict, what: str = "to"):
 class ShapeError(ValueError, RuntimeError):
     """Arguments whose shapes do not fit together. Both a ValueError (chainrule's habit) and a
     RuntimeError (PyTorch's: ``except RuntimeError`` catches it as it catches torch's)."""
+
+
+class ArgumentError(ValueError, RuntimeError):
+    """An argument value an operation cannot take. Both a ValueError (chainrule's habit) and
+    a RuntimeError (what PyTorch raises for most op errors), so either ``except`` catches it."""
+
+
+class DtypeError(TypeError, RuntimeError):
+    """A tensor of a dtype the operation does not take. Both a TypeError (chainrule's habit)
+    and a RuntimeError (PyTorch's ``expected scalar type ...`` errors)."""
+
+
+_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "meta")
+
+
+class Device:
+    """A device as PyTorch names one: ``cr.device("cpu")``. chainrule computes with NumPy,
+    so the CPU is the only device; naming another is an error when a tensor is put there.
+
+    Example: ``x.to(cr.device("cpu"))``, ``x.device == cr.device("cpu")``"""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type: "str | Device", index: int | None = None):
+        if isinstance(type, Device):
+            type, index = type.type, type.index
+        name, _, number = str(type).partition(":")
+        if name not in _DEVICE_TYPES:
+            raise ArgumentError(f"device: expected one of {', '.join(_DEVICE_TYPES)} at the "
+                                f"start of the device string, got {type!r}")
+        if number:
+            if index is not None:
+                raise ArgumentError(f"device: the index is given twice ({type!r} and {index})")
+            index = int(number)
+        self.type, self.index = name, index
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}'" + (f", index={self.index})" if self.index is not None
+                                               else ")")
+
+    def __str__(self) -> str:
+        return self.type + (f":{self.index}" if self.index is not None else "")
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            try:
+                other = Device(other)
+            except (ArgumentError, ValueError):
+                return False
+        return isinstance(other, Device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+
+CPU = Device("cpu")
+
+
+def check_device(device, what: str) -> None:
+    """Raise unless ``device`` (None, a string, a ``Device`` or anything whose ``str`` names
+    one, such as a ``torch.device``) is the CPU."""
+    if device is None:
+        return
+    if isinstance(device, int):
+        raise ArgumentError(f"{what}: device {device} is a CUDA device index; chainrule runs "
+                            f"on the CPU (NumPy) only")
+    if Device(str(device)).type != "cpu":
+        raise ArgumentError(f"{what}: chainrule runs on the CPU (NumPy); device {str(device)!r} "
+                            f"is not available (cr.cuda.is_available() is False)")

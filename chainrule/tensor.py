@@ -23,9 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from chainrule import backend
-from chainrule.grad_mode import is_grad_enabled
 from chainrule.hooks import RemovableHandle
-from chainrule.random import default_generator
 
 Shape = tuple[int, ...]
 
@@ -211,8 +209,13 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> backend.Device:
+        """Always the CPU (``cr.device("cpu")``, equal to the string "cpu")."""
+        return backend.CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
 
     @property
     def T(self) -> "Tensor":
@@ -283,15 +286,62 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self.data.dtype.kind == "f"
 
-    def new_zeros(self, *size, dtype=None) -> "Tensor":
+    def _new(self, name: str, make, size, dtype, device, requires_grad) -> "Tensor":
+        backend.check_device(device, name)
+        out = Tensor(make(tuple(int(s) for s in _dims(size)), np.dtype(dtype or self.dtype)))
+        return out.requires_grad_(True) if requires_grad else out
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False,
+                  layout=None, pin_memory: bool = False) -> "Tensor":
         """Zeros of ``size`` with this tensor's dtype (unless given)."""
-        return Tensor(np.zeros(_dims(size), dtype or self.dtype))
+        return self._new("new_zeros", np.zeros, size, dtype, device, requires_grad)
 
-    def new_ones(self, *size, dtype=None) -> "Tensor":
-        return Tensor(np.ones(_dims(size), dtype or self.dtype))
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False,
+                 layout=None, pin_memory: bool = False) -> "Tensor":
+        """Ones of ``size`` with this tensor's dtype (unless given)."""
+        return self._new("new_ones", np.ones, size, dtype, device, requires_grad)
 
-    def new_full(self, size, fill_value, dtype=None) -> "Tensor":
-        return Tensor(np.full(tuple(size), fill_value, dtype or self.dtype))
+    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False,
+                  layout=None, pin_memory: bool = False) -> "Tensor":
+        """An uninitialised tensor of ``size`` with this tensor's dtype (unless given)."""
+        return self._new("new_empty", np.empty, size, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None,
+                 requires_grad: bool = False, layout=None, pin_memory: bool = False) -> "Tensor":
+        """``fill_value`` everywhere, of ``size``, with this tensor's dtype (unless given)."""
+        value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
+        return self._new("new_full", lambda shape, dt: np.full(shape, value, dt), (size,),
+                         dtype, device, requires_grad)
+
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = False,
+                   layout=None, pin_memory: bool = False) -> "Tensor":
+        """A copy of ``data`` as a tensor of this tensor's dtype (unless given)."""
+        backend.check_device(device, "new_tensor")
+        values = data.data if isinstance(data, Tensor) else data
+        out = Tensor(np.array(values, dtype=np.dtype(dtype or self.dtype), copy=True))
+        return out.requires_grad_(True) if requires_grad else out
+
+    def type(self, dtype=None, non_blocking: bool = False, **kwargs):
+        """PyTorch's ``type``: without an argument the type name (``'torch.FloatTensor'``,
+        PyTorch's spelling, so code comparing it runs); with a dtype or such a name, the
+        tensor converted (self when it already is). Example: ``x.type(cr.float64)``"""
+        if dtype is None:
+            return "torch." + _TYPE_NAMES.get(self.data.dtype, str(self.data.dtype))
+        if isinstance(dtype, str):
+            name = dtype.rsplit(".", 1)[-1]
+            by_name = {v: k for k, v in _TYPE_NAMES.items()}
+            if name not in by_name:
+                raise ValueError(f"type: unknown tensor type {dtype!r}; expected one of "
+                                 f"{sorted(by_name)}")
+            dtype = by_name[name]
+        dtype = np.dtype(dtype)
+        return self if dtype == self.data.dtype else self.astype(dtype)
+
+    def cuda(self, device=None, non_blocking: bool = False, **kwargs) -> "Tensor":
+        """There is no CUDA here (``cr.cuda.is_available()`` is False): always an error."""
+        raise backend.ArgumentError("cuda: chainrule runs on the CPU (NumPy); no CUDA device "
+                                    "is available. Keep tensors on the CPU (drop .cuda() or "
+                                    "use .to(device) with device = 'cpu').")
 
     def float(self) -> "Tensor":
         return self.astype(np.float32)
@@ -355,94 +405,23 @@ class Tensor:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
-    # ------------------------------------------------------------- assignment
-    def __setitem__(self, key, value) -> None:
-        """Write into the values of a tensor that takes no part in gradients."""
-        if self._requires_grad and is_grad_enabled():
-            raise RuntimeError(
-                "__setitem__: in-place assignment into a tensor that requires grad would "
-                "corrupt its gradient; wrap it in cr.no_grad() or use a new tensor")
-        if isinstance(value, Tensor) and value._requires_grad and is_grad_enabled():
-            raise RuntimeError(
-                "__setitem__: the value requires grad, and writing it into a plain tensor "
-                "would drop its gradient; build the result with cr.where, cr.cat or cr.stack")
-        if isinstance(key, Tensor):
-            key = key.data
-        elif isinstance(key, tuple):
-            key = tuple(k.data if isinstance(k, Tensor) else k for k in key)
-        self.data[key] = value.data if isinstance(value, Tensor) else value
-        self._version += 1
+    def _repr_html_(self) -> str:
+        """Jupyter's display: shape, dtype, where the tensor came from, its values and its
+        gradient (large arrays summarised, as NumPy prints them). Runs only when a notebook
+        shows the tensor."""
+        from chainrule._html import block, escape  # display-only helper, loaded on first use
+        kind = type(self).__name__
+        origin = (f"grad_fn={type(self.grad_fn).__name__}Backward" if self.grad_fn is not None
+                  else "requires_grad=True" if self._requires_grad else "no grad")
+        head = (f"<b>{escape(kind)}</b> shape {escape(str(tuple(self.data.shape)))}, "
+                f"dtype {self.data.dtype}, {escape(origin)}")
 
-    # -------------------------------------------------------------- in place
-    def _inplace(self, values) -> "Tensor":
-        """Shared path of every in-place method: check, write, bump the version."""
-        if self._requires_grad and self.grad_fn is None and is_grad_enabled():
-            raise RuntimeError(
-                "a leaf tensor that requires grad is being changed in place; "
-                "wrap the change in cr.no_grad()")
-        if self.grad_fn is not None:
-            raise RuntimeError("in-place change of a tensor produced by an operation is not "
-                               "supported; compute a new tensor instead")
-        try:
-            np.copyto(self.data, values, casting="same_kind")
-        except (TypeError, ValueError) as e:
-            v = np.asarray(values)
-            raise type(e)(f"in-place update of a tensor of shape {self.shape} and dtype "
-                          f"{self.dtype} with a value of shape {v.shape} and dtype {v.dtype} "
-                          f"is not possible ({e}); compute a new tensor instead") from None
-        self._version += 1
-        return self
-
-    def _other(self, other):
-        return other.data if isinstance(other, Tensor) else other
-
-    def _iop(self, name: str, other, inplace):
-        """``t += x``: in place (bumping the version) when allowed, otherwise a new tensor
-        (a non-leaf inside a recorded graph), so the gradient stays right either way."""
-        if self.grad_fn is not None and is_grad_enabled():
-            return getattr(self, name)(other)
-        return inplace(other)
-
-    def __iadd__(self, other): return self._iop("add", other, self.add_)
-    def __isub__(self, other): return self._iop("sub", other, self.sub_)
-    def __imul__(self, other): return self._iop("mul", other, self.mul_)
-    def __itruediv__(self, other): return self._iop("div", other, self.div_)
-
-    def _combine_(self, name: str, fn, other) -> "Tensor":
-        o = self._other(other)
-        try:
-            values = fn(self.data, o)
-        except ValueError:
-            raise ValueError(f"{name}: cannot update a tensor of shape {self.shape} in place with "
-                             f"a value of shape {np.shape(o)}") from None
-        return self._inplace(values)
-
-    def add_(self, other, alpha=1): return self._combine_("add_", lambda a, b: a + alpha * b, other)
-    def sub_(self, other, alpha=1): return self._combine_("sub_", lambda a, b: a - alpha * b, other)
-    def mul_(self, other): return self._combine_("mul_", np.multiply, other)
-    def div_(self, other): return self._combine_("div_", np.true_divide, other)
-    def zero_(self): return self._inplace(0)
-    def fill_(self, value): return self._inplace(self._other(value))
-    def copy_(self, src): return self._inplace(np.broadcast_to(self._other(src), self.shape))
-    def clamp_(self, min=None, max=None): return self._inplace(np.clip(self.data, min, max))
-    def exp_(self): return self._inplace(np.exp(self.data))
-    def log_(self): return self._inplace(np.log(self.data))
-    def sqrt_(self): return self._inplace(np.sqrt(self.data))
-    def abs_(self): return self._inplace(np.abs(self.data))
-    def neg_(self): return self._inplace(-self.data)
-    def relu_(self): return self._inplace(np.maximum(self.data, 0))
-    def sigmoid_(self): return self._inplace(0.5 * (1 + np.tanh(0.5 * self.data)))
-    def tanh_(self): return self._inplace(np.tanh(self.data))
-
-    def masked_fill_(self, mask, value):
-        m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
-        return self._inplace(np.where(m, self._other(value), self.data))
-
-    def uniform_(self, a: float = 0.0, b: float = 1.0):
-        return self._inplace(default_generator().uniform(a, b, self.shape))
-
-    def normal_(self, mean: float = 0.0, std: float = 1.0):
-        return self._inplace(default_generator().normal(mean, std, self.shape))
+        def text(a: np.ndarray) -> str:
+            return np.array2string(a, separator=", ", precision=4, threshold=200, edgeitems=3)
+        parts = [f"<div>{head}</div>", block("values", text(self.data))]
+        if self.grad is not None:
+            parts.append(block("grad", text(self.grad.data)))
+        return '<div class="chainrule-tensor">' + "".join(parts) + "</div>"
 
 
 def _plain_arrays(obj):
@@ -454,6 +433,13 @@ def _plain_arrays(obj):
     if isinstance(obj, dict):
         return {k: _plain_arrays(v) for k, v in obj.items()}
     return obj
+
+
+_TYPE_NAMES = {np.dtype(np.float32): "FloatTensor", np.dtype(np.float64): "DoubleTensor",
+               np.dtype(np.float16): "HalfTensor", np.dtype(np.int64): "LongTensor",
+               np.dtype(np.int32): "IntTensor", np.dtype(np.int16): "ShortTensor",
+               np.dtype(np.int8): "CharTensor", np.dtype(np.uint8): "ByteTensor",
+               np.dtype(np.bool_): "BoolTensor"}
 
 
 # ------------------------------------------------------------------ creation
@@ -500,92 +486,6 @@ def tensor(data: Any, dtype=None, requires_grad: bool = False) -> Tensor:
     return Tensor(np.array(arr, copy=True), requires_grad=requires_grad)
 
 
-def _make(arr: np.ndarray, requires_grad: bool) -> Tensor:
-    return Tensor(arr, requires_grad=requires_grad)
-
-
-def _float_dtype(dtype):
-    return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
-
-
-def zeros(*size, dtype=None, requires_grad=False) -> Tensor:
-    """``cr.zeros(2, 3)``: a tensor of zeros."""
-    return _make(np.zeros(_dims(size), _float_dtype(dtype)), requires_grad)
-
-
-def ones(*size, dtype=None, requires_grad=False) -> Tensor:
-    """``cr.ones(2, 3)``: a tensor of ones."""
-    return _make(np.ones(_dims(size), _float_dtype(dtype)), requires_grad)
-
-
-def empty(*size, dtype=None, requires_grad=False) -> Tensor:
-    """``cr.empty(2, 3)``: an uninitialised tensor."""
-    return _make(np.empty(_dims(size), _float_dtype(dtype)), requires_grad)
-
-
-def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
-    """``cr.full((2, 3), 7.0)``."""
-    if dtype is None:
-        dtype = _float_dtype(None) if isinstance(fill_value, float) else backend.as_array(fill_value).dtype
-    return _make(np.full(tuple(size) if not isinstance(size, int) else (size,), fill_value, dtype),
-                 requires_grad)
-
-
-def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    """Zeros with ``t``'s shape (and dtype unless given)."""
-    return _make(np.zeros(t.shape, dtype or t.dtype), requires_grad)
-
-
-def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    """Ones with ``t``'s shape (and dtype unless given)."""
-    return _make(np.ones(t.shape, dtype or t.dtype), requires_grad)
-
-
-def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
-    """``cr.arange(5)`` -> 0..4 (int64); float arguments give the default float dtype."""
-    if end is None:
-        start, end = 0, start
-    is_float = any(isinstance(v, float) for v in (start, end, step))
-    dt = np.dtype(dtype) if dtype is not None else (_float_dtype(None) if is_float else np.dtype(np.int64))
-    return _make(np.arange(start, end, step, dtype=dt), requires_grad)
-
-
-def linspace(start, end, steps, dtype=None, requires_grad=False) -> Tensor:
-    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive: ``cr.linspace(0, 1, 5)``."""
-    return _make(np.linspace(start, end, steps, dtype=_float_dtype(dtype)), requires_grad)
-
-
-def eye(n, m=None, dtype=None, requires_grad=False) -> Tensor:
-    """The identity matrix (n x m): ``cr.eye(3)``."""
-    return _make(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
-
-
-def rand(*size, dtype=None, requires_grad=False) -> Tensor:
-    """Uniform [0, 1) draws from chainrule's seeded generator."""
-    return _make(default_generator().random(_dims(size)).astype(_float_dtype(dtype)), requires_grad)
-
-
-def randn(*size, dtype=None, requires_grad=False) -> Tensor:
-    """Standard normal draws from chainrule's seeded generator."""
-    return _make(default_generator().standard_normal(_dims(size)).astype(_float_dtype(dtype)),
-                 requires_grad)
-
-
-def randint(low, high=None, size=(), dtype=None) -> Tensor:
-    """Integers in [low, high) (int64), like ``torch.randint``: ``cr.randint(10, (3,))``
-    draws from [0, 10), ``cr.randint(3, 10, (2, 2))`` from [3, 10)."""
-    if isinstance(high, (tuple, list)):  # torch's randint(high, size) form
-        low, high, size = 0, low, high
-    elif high is None:
-        low, high = 0, low
-    if isinstance(size, (int, np.integer)):
-        size = (size,)
-    if high <= low:
-        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
-    return Tensor(default_generator().integers(low, high, size=tuple(size),
-                                               dtype=np.dtype(dtype or np.int64)))
-
-
 def is_tensor(obj) -> bool:
     """True for chainrule tensors (and Parameters)."""
     return isinstance(obj, Tensor)
@@ -603,17 +503,6 @@ def as_tensor(data: Any, dtype=None) -> Tensor:
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
     return Tensor(backend.as_array(data, dtype))
-
-
-def rand_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    """Uniform [0, 1) draws with ``t``'s shape, from the seeded generator."""
-    return rand(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
-
-
-def randn_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    """Standard normal draws with ``t``'s shape, from the seeded generator."""
-    return randn(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
-
 
 
 def from_dlpack(obj) -> Tensor:

@@ -7,12 +7,14 @@
 * ``torch``          PyTorch, or a visible skip when it is not installed
 * ``command_line``   the ``chainrule`` command in-process: status and its one-line error
 * ``image_model``    a hand-written checkpoint of an untrained MNIST-shaped mlp
+* ``run_notebook``   executes a notebook in a real Jupyter kernel (nbclient + ipykernel)
 
 Every test also starts with grad mode on, the default float dtype float32 and chainrule's
 generator seeded, and a test that changes them cannot leak the change into the next one.
 """
 from __future__ import annotations
 
+import os
 import sys
 import zlib
 
@@ -143,3 +145,27 @@ def image_model(tmp_path):
     path = tmp_path / "image.ckpt"
     cr.save(make_checkpoint(model, config=config), path)
     return path
+
+
+@pytest.fixture
+def run_notebook(tmp_path):
+    """``run_notebook(nb, timeout=600)`` executes an nbformat notebook in place, in a fresh
+    Jupyter kernel (nbclient + ipykernel) that imports this checkout's chainrule, works in
+    ``tmp_path`` and talks over Unix sockets there (two pytest workers never race for ports);
+    one BLAS thread, as two workers share two cores. A cell that raises fails the test with
+    nbclient's CellExecutionError, which shows the cell and the traceback."""
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    from jupyter_client.manager import KernelManager
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               MPLBACKEND="module://matplotlib_inline.backend_inline")
+
+    def run(nb, timeout: int = 600):
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=str(tmp_path / "kernel"))
+        client = nbclient.NotebookClient(nb, km=km, timeout=timeout,
+                                         resources={"metadata": {"path": str(tmp_path)}})
+        client.execute(env=env)
+        return nb
+    return run

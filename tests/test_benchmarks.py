@@ -82,3 +82,12 @@ def test_threads_py_compares_the_default_with_explicit_counts():
     text = _run("threads.py", "--case", "xor", "--rounds", "1", "--batches", "2")
     lines = [line for line in text.splitlines() if "default / best explicit" in line]
     assert len(lines) == 2 and lines[1].startswith("plus one busy process on the other core")
+
+
+def test_opinfo_parity_runs_pytorchs_samples_and_counts_float32_rounding():
+    pytest.importorskip("torch")
+    pytest.importorskip("expecttest")
+    text = _run("torch_opinfo_parity.py", "--ops", "matmul", "--dtypes", "float32")
+    summary = [line for line in text.splitlines() if line.startswith("samples:")]
+    assert len(summary) == 1 and "(100.0%)" in summary[0], text
+    assert "within float32 rounding of the exact answer" in summary[0]

@@ -18,11 +18,11 @@ REDUCTIONS = {
     "prod": (lambda x, d, k: x.prod(d, k), lambda a, d, k: a.prod(axis=d, keepdims=k)),
     "amax": (lambda x, d, k: cr.amax(x, d, k), lambda a, d, k: a.max(axis=d, keepdims=k)),
     "amin": (lambda x, d, k: x.amin(d, k), lambda a, d, k: a.min(axis=d, keepdims=k)),
-    "var": (lambda x, d, k: x.var(d, k), lambda a, d, k: a.var(axis=d, keepdims=k, ddof=1)),
-    "var_biased": (lambda x, d, k: cr.var(x, d, k, correction=0),
+    "var": (lambda x, d, k: x.var(d, keepdim=k), lambda a, d, k: a.var(axis=d, keepdims=k, ddof=1)),
+    "var_biased": (lambda x, d, k: cr.var(x, d, keepdim=k, correction=0),
                    lambda a, d, k: a.var(axis=d, keepdims=k)),
-    "std": (lambda x, d, k: x.std(d, k), lambda a, d, k: a.std(axis=d, keepdims=k, ddof=1)),
-    "std_unbiased_false": (lambda x, d, k: cr.std(x, d, k, unbiased=False),
+    "std": (lambda x, d, k: x.std(d, keepdim=k), lambda a, d, k: a.std(axis=d, keepdims=k, ddof=1)),
+    "std_unbiased_false": (lambda x, d, k: cr.std(x, d, False, k),
                            lambda a, d, k: a.std(axis=d, keepdims=k)),
     "norm2": (lambda x, d, k: x.norm(2, d, k),
               lambda a, d, k: np.sqrt((a * a).sum(axis=d, keepdims=k))),
@@ -141,11 +141,14 @@ def test_norm_at_zero_has_zero_gradient():
         np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])
 
 
-def test_norm_fro_is_two_norm_and_bad_p_is_rejected():
-    x = cr.tensor([[3.0, 4.0]])
+def test_norm_fro_is_two_norm_negative_p_as_pytorch_and_bad_p_is_rejected():
+    x = cr.tensor([[3.0, -4.0]])
     assert cr.norm(x, "fro").item() == 5.0
-    with pytest.raises(ValueError, match="norm: p must be a positive number, inf or 'fro', got -1"):
-        cr.norm(x, -1)
+    # PyTorch: p = -1 is (sum |a|^-1)^-1, p = 0 counts the non-zero entries
+    np.testing.assert_allclose(cr.norm(x, -1).item(), 1 / (1 / 3 + 1 / 4), rtol=1e-6)
+    assert cr.norm(x, 0).item() == 2.0
+    with pytest.raises(ValueError, match="norm: p must be a number, inf, -inf or 'fro', got 'abc'"):
+        cr.norm(x, "abc")
 
 
 def test_logsumexp_is_stable_for_large_values():

@@ -67,7 +67,8 @@ def train_t(opt, w, b, steps, sign=1.0):
 
 
 TORCH_NAME = {"SGD": "SGD", "Adam": "Adam", "AdamW": "AdamW", "RMSprop": "RMSprop",
-              "Adagrad": "Adagrad"}
+              "Adagrad": "Adagrad", "Adadelta": "Adadelta", "Adamax": "Adamax", "NAdam": "NAdam",
+              "RAdam": "RAdam"}
 
 # (optimizer name, constructor kwargs, group-1 overrides)
 CASES = [
@@ -94,6 +95,20 @@ CASES = [
     ("Adagrad", dict(lr=0.1, lr_decay=0.01), dict(lr_decay=0.1)),
     ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.5, weight_decay=0.1), dict(eps=1e-3)),
     ("Adagrad", dict(lr=0.1, maximize=True, eps=1e-6), dict(weight_decay=0.2)),
+    ("Adadelta", dict(lr=1.0), dict(rho=0.8)),
+    ("Adadelta", dict(lr=2.0, rho=0.95, eps=1e-4, weight_decay=0.1), dict(lr=0.5)),
+    ("Adadelta", dict(lr=1.0, maximize=True), dict(eps=1e-3)),
+    ("Adamax", dict(lr=0.05), dict(lr=0.02)),
+    ("Adamax", dict(lr=0.05, betas=(0.8, 0.99), weight_decay=0.1), dict(eps=1e-4)),
+    ("Adamax", dict(lr=0.02, maximize=True), dict(betas=(0.5, 0.99))),
+    ("NAdam", dict(lr=0.01), dict(lr=0.02)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, momentum_decay=0.01), dict(betas=(0.8, 0.99))),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True), dict(maximize=False)),
+    ("NAdam", dict(lr=0.01, maximize=True), dict(eps=1e-4)),
+    ("RAdam", dict(lr=0.02), dict(lr=0.01)),
+    ("RAdam", dict(lr=0.02, weight_decay=0.1), dict(betas=(0.8, 0.99))),
+    ("RAdam", dict(lr=0.02, weight_decay=0.1, decoupled_weight_decay=True), dict(eps=1e-4)),
+    ("RAdam", dict(lr=0.02, maximize=True, betas=(0.9, 0.9)), dict(lr=0.05)),
 ]
 
 
@@ -130,7 +145,8 @@ def test_trajectory_matches_torch(case):
             np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-5, err_msg=key)
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
+                                  "Adamax", "NAdam", "RAdam", "LBFGS"])
 def test_defaults_match_torch(name):
     w, _ = params_cr()
     ours = getattr(optim, name)([w]).defaults
@@ -288,14 +304,17 @@ def _make(name, w, b):
     kwargs = {"SGD": dict(lr=0.02, momentum=0.9, nesterov=True),
               "Adam": dict(lr=0.01, amsgrad=True), "AdamW": dict(lr=0.01),
               "RMSprop": dict(lr=0.003, centered=True, momentum=0.5),
-              "Adagrad": dict(lr=0.1, lr_decay=0.01)}[name]
+              "Adagrad": dict(lr=0.1, lr_decay=0.01), "Adadelta": dict(lr=1.0),
+              "Adamax": dict(lr=0.02), "NAdam": dict(lr=0.02, weight_decay=0.01),
+              "RAdam": dict(lr=0.02, decoupled_weight_decay=True, weight_decay=0.01)}[name]
     opt = getattr(optim, name)(groups(w, b, dict(lr=0.005)), **kwargs)
     warmup = lr_scheduler.LinearLR(opt, start_factor=0.2, total_iters=10)
     decay = lr_scheduler.CosineAnnealingLR(opt, T_max=90, eta_min=1e-4)
     return opt, lr_scheduler.SequentialLR(opt, [warmup, decay], milestones=[10])
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
+                                  "Adamax", "NAdam", "RAdam"])
 def test_state_dict_round_trip_resumes_exactly(name):
     w, b = params_cr()
     opt, sched = _make(name, w, b)
@@ -388,6 +407,13 @@ BAD = [
     (optim.Adagrad, dict(initial_accumulator_value=-1.0), "initial_accumulator_value=-1.0"),
     (optim.Adagrad, dict(eps=-1e-10), "eps=-1e-10"),
     (optim.SGD, dict(lr="0.1"), "lr='0.1'"),
+    (optim.Adadelta, dict(rho=1.5), "rho=1.5"),
+    (optim.Adadelta, dict(eps=-1.0), "eps=-1.0"),
+    (optim.Adamax, dict(betas=(0.9, 1.0)), r"betas\[1\]=1.0"),
+    (optim.NAdam, dict(momentum_decay=-0.1), "momentum_decay=-0.1"),
+    (optim.RAdam, dict(weight_decay=-1.0), "weight_decay=-1.0"),
+    (optim.LBFGS, dict(line_search_fn="armijo"), "line_search_fn value: 'armijo'"),
+    (optim.LBFGS, dict(lr=-1.0), "lr=-1.0"),
 ]
 
 
@@ -455,3 +481,99 @@ def test_amsgrad_keeps_the_largest_second_moment_when_it_falls(name):
         runs[amsgrad] = p.numpy().copy()
     # Once v falls below its maximum the two rules part: the difference is far from rounding.
     assert np.abs(runs[True] - runs[False]).max() > 1e-3
+
+
+# ------------------------------------------------------------------- L-BFGS
+def _lbfgs_closure_cr(opt, w, b):
+    def closure():
+        opt.zero_grad()
+        loss = loss_cr(w, b)
+        loss.backward()
+        return loss
+    return closure
+
+
+def _lbfgs_closure_t(opt, w, b):
+    def closure():
+        opt.zero_grad()
+        loss = loss_t(w, b)
+        loss.backward()
+        return loss
+    return closure
+
+
+LBFGS_CASES = [dict(), dict(line_search_fn="strong_wolfe"), dict(lr=0.5, history_size=3),
+               dict(line_search_fn="strong_wolfe", max_iter=5, history_size=2),
+               dict(max_iter=4, max_eval=6, tolerance_change=1e-5)]
+
+
+@pytest.mark.parametrize("kwargs", LBFGS_CASES, ids=[str(k) for k in LBFGS_CASES])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lbfgs_trajectory_matches_torch(kwargs, dtype):
+    w, b = params_cr(W0.astype(dtype), B0.astype(dtype))
+    wt = torch.tensor(W0.astype(dtype), requires_grad=True)
+    bt = torch.tensor(B0.astype(dtype), requires_grad=True)
+    global X_cr, Y_cr, X_t, Y_t
+    saved = X_cr, Y_cr, X_t, Y_t
+    X_cr, Y_cr = cr.tensor(X.astype(dtype)), cr.tensor(Y.astype(dtype))
+    X_t, Y_t = torch.from_numpy(X.astype(dtype)), torch.from_numpy(Y.astype(dtype))
+    try:
+        opt = optim.LBFGS([w, b], **kwargs)
+        opt_t = torch.optim.LBFGS([wt, bt], **kwargs)
+        tol = dict(rtol=1e-9, atol=1e-10) if dtype == np.float64 else dict(rtol=2e-4, atol=1e-5)
+        for _ in range(3):
+            loss = opt.step(_lbfgs_closure_cr(opt, w, b))
+            loss_torch = opt_t.step(_lbfgs_closure_t(opt_t, wt, bt))
+            np.testing.assert_allclose(loss.item(), loss_torch.item(), **tol)
+            np.testing.assert_allclose(w.data, wt.detach().numpy(), **tol)
+            np.testing.assert_allclose(b.data, bt.detach().numpy(), **tol)
+        ours, theirs = opt.state_dict()["state"][0], opt_t.state_dict()["state"][0]
+        assert ours.keys() == theirs.keys()
+        if dtype == np.float64:     # (in float32, rounding may end a line search a step apart)
+            assert (ours["func_evals"], ours["n_iter"]) == (theirs["func_evals"], theirs["n_iter"])
+            assert len(ours["old_dirs"]) == len(theirs["old_dirs"])
+    finally:
+        X_cr, Y_cr, X_t, Y_t = saved
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_state_dict_round_trip_resumes_exactly(line_search_fn):
+    def run(opt, w, b, steps):
+        for _ in range(steps):
+            opt.step(_lbfgs_closure_cr(opt, w, b))
+
+    w, b = params_cr()
+    opt = optim.LBFGS([w, b], max_iter=3, history_size=4, line_search_fn=line_search_fn)
+    run(opt, w, b, 4)
+    w1, b1 = params_cr()
+    opt1 = optim.LBFGS([w1, b1], max_iter=3, history_size=4, line_search_fn=line_search_fn)
+    run(opt1, w1, b1, 2)
+    saved, saved_w, saved_b = copy.deepcopy(opt1.state_dict()), w1.data.copy(), b1.data.copy()
+    w2, b2 = params_cr(saved_w, saved_b)
+    opt2 = optim.LBFGS([w2, b2], max_iter=3, history_size=4, line_search_fn=line_search_fn)
+    opt2.load_state_dict(saved)
+    run(opt2, w2, b2, 2)
+    np.testing.assert_array_equal(w2.data, w.data)
+    np.testing.assert_array_equal(b2.data, b.data)
+
+
+def test_lbfgs_needs_a_closure_and_one_group():
+    w, b = params_cr()
+    with pytest.raises(TypeError, match="closure"):
+        optim.LBFGS([w]).step()
+    with pytest.raises(ValueError, match="parameter groups"):
+        optim.LBFGS([{"params": [w]}, {"params": [b]}])
+
+
+def test_lbfgs_minimises_an_ill_conditioned_quadratic():
+    target = cr.tensor(np.array([3.0, -1.0, 0.5]))
+    w = cr.zeros(3, dtype=np.float64, requires_grad=True)
+    opt = optim.LBFGS([w], line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = ((w - target) ** 2 * cr.tensor(np.array([1.0, 10.0, 100.0]))).sum()
+        loss.backward()
+        return loss
+    opt.step(closure)
+    np.testing.assert_allclose(w.data, target.data, atol=1e-4)     # (PyTorch: the same point)

@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from chainrule._html import escape, table as html_table
 from chainrule.autograd import enable_grad
 from chainrule.tensor import Tensor
 from chainrule.train.callbacks import Callback
@@ -91,10 +92,14 @@ class GradientFlow:
     def grad_norms(self) -> dict[str, float]:
         return {p.name: p.grad_norm for p in self.params}
 
-    def table(self) -> str:
-        head = ("parameter", "shape", "grad norm", "weight norm", "update/weight")
-        rows = [(p.name, "x".join(map(str, p.shape)) or "scalar", _fmt(p.grad_norm),
+    _HEAD = ("parameter", "shape", "grad norm", "weight norm", "update/weight")
+
+    def _cells(self) -> list[tuple[str, ...]]:
+        return [(p.name, "x".join(map(str, p.shape)) or "scalar", _fmt(p.grad_norm),
                  _fmt(p.weight_norm), _fmt(p.update_ratio)) for p in self.params]
+
+    def table(self) -> str:
+        head, rows = self._HEAD, self._cells()
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
                   for i, h in enumerate(head)]
         lines = ["  ".join(h.ljust(w) if i < 2 else h.rjust(w)
@@ -107,6 +112,10 @@ class GradientFlow:
 
     def __str__(self) -> str:
         return self.table()
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the same table as ``str()``, as HTML."""
+        return html_table(self._HEAD, self._cells(), right=range(2, 5))
 
     def plot(self, path: str, title: str | None = None) -> str:
         """Bar chart of the per-parameter gradient norms on a log scale, saved to ``path``."""
@@ -294,12 +303,8 @@ class DiagnosisReport:
         return self.status == "healthy"
 
     def __str__(self) -> str:
-        facts = ([f"loss = {_fmt(self.loss)}"] if self.loss is not None else []) + \
-            ([f"lr = {self.flow.lr:g}"] if self.flow.lr is not None else [])
-        words = {"healthy": "healthy", "vanishing": "vanishing gradients",
-                 "exploding": "exploding gradients",
-                 "vanishing+exploding": "vanishing and exploding gradients"}
-        lines = [f"Gradient flow: {words[self.status]}"] + \
+        facts = self._facts()
+        lines = [f"Gradient flow: {self._WORDS[self.status]}"] + \
             ([", ".join(facts)] if facts else []) + ["", self.flow.table()]
 
         def bullets(items):
@@ -312,6 +317,35 @@ class DiagnosisReport:
         if self.healthy:
             lines += [""] + textwrap.wrap(self.verdict[0].upper() + self.verdict[1:] + ".", 79)
         return "\n".join(lines)
+
+    _WORDS = {"healthy": "healthy", "vanishing": "vanishing gradients",
+              "exploding": "exploding gradients",
+              "vanishing+exploding": "vanishing and exploding gradients"}
+
+    def _facts(self) -> list[str]:
+        return ([f"loss = {_fmt(self.loss)}"] if self.loss is not None else []) + \
+            ([f"lr = {self.flow.lr:g}"] if self.flow.lr is not None else [])
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the verdict (green when healthy, red otherwise), the
+        per-parameter table, the findings and the advice, with ``str()``'s figures."""
+        colour = "#1a7f37" if self.healthy else "#cf222e"
+        facts = ", ".join(self._facts())
+        out = [f'<p><b style="color:{colour}">Gradient flow: '
+               f'{escape(self._WORDS[self.status])}</b>'
+               + (f" ({escape(facts)})" if facts else "") + "</p>",
+               self.flow._repr_html_()]
+
+        def bullets(title: str, items: list[str]) -> str:
+            return (f"<p><b>{title}</b></p><ul>"
+                    + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>")
+        if self.findings:
+            out.append(bullets("Findings", [f"{f.kind}: {f.message}" for f in self.findings]))
+        if self.advice:
+            out.append(bullets("Try", self.advice))
+        if self.healthy:
+            out.append(f"<p>{escape(self.verdict[0].upper() + self.verdict[1:])}.</p>")
+        return "".join(out)
 
     def plot(self, path: str) -> str:
         """Per-parameter gradient norms on a log scale (matplotlib), saved to ``path``."""

@@ -20,9 +20,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from chainrule.explain.trace import Rendered
 from chainrule.tensor import Tensor
 
-__all__ = ["graph", "render_graph", "GraphvizNotFoundError"]
+__all__ = ["graph", "render_graph", "GraphvizNotFoundError", "GraphText"]
 
 
 class GraphvizNotFoundError(RuntimeError):
@@ -206,7 +207,28 @@ def graph(tensor: Tensor, format: str = "dot", show_values: bool = True, max_val
     nodes, edges = _collect(tensor, _name_map(names))
     for n in nodes:
         n.lines = _label_lines(n, show_values, max_values)
-    return _to_dot(nodes, edges) if format == "dot" else _to_mermaid(nodes, edges)
+    return GraphText(_to_dot(nodes, edges) if format == "dot" else _to_mermaid(nodes, edges),
+                     nodes, edges)
+
+
+class GraphText(Rendered):
+    """What :func:`graph` returns: the DOT or Mermaid text (a ``str``, printed as itself),
+    which Jupyter draws when it is a cell's result: as an SVG image when the Graphviz ``dot``
+    program is installed, otherwise as a Mermaid diagram (JupyterLab 4.1+ and GitHub draw
+    ```` ```mermaid ```` blocks in Markdown)."""
+
+    def __new__(cls, text: str, nodes: list[_Node], edges: list[tuple[str, str]]):
+        self = super().__new__(cls, text)
+        self._nodes, self._edges = nodes, edges
+        return self
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        try:
+            svg = _dot_image(_to_dot(self._nodes, self._edges), "svg").decode("utf-8")
+        except GraphvizNotFoundError:
+            mermaid = _to_mermaid(self._nodes, self._edges)
+            return {"text/markdown": f"```mermaid\n{mermaid}```\n", "text/plain": str(self)}
+        return {"image/svg+xml": svg, "text/plain": str(self)}
 
 
 _INSTALL_HELP = (
@@ -228,6 +250,17 @@ def render_graph(tensor: Tensor, path: str, format: str = "svg", show_values: bo
     """
     if format not in ("svg", "png"):
         raise ValueError(f"render_graph: format must be 'svg' or 'png', got {format!r}")
+    source = graph(tensor, format="dot", show_values=show_values, max_values=max_values,
+                   names=names)
+    image = _dot_image(source, format)
+    with open(path, "wb") as fh:
+        fh.write(image)
+    return str(path)
+
+
+def _dot_image(source: str, format: str) -> bytes:
+    """DOT text drawn by Graphviz as ``format`` ("svg" or "png") bytes; raises
+    GraphvizNotFoundError, saying what to install, when Graphviz is missing."""
     try:
         import graphviz as graphviz_pkg
     except ImportError:
@@ -235,14 +268,9 @@ def render_graph(tensor: Tensor, path: str, format: str = "svg", show_values: bo
             "render_graph needs the graphviz Python package: pip install graphviz "
             "(or pip install chainrule[graph]); it also needs the Graphviz 'dot' program. "
             + _INSTALL_HELP) from None
-    source = graph(tensor, format="dot", show_values=show_values, max_values=max_values,
-                   names=names)
     try:
-        image = graphviz_pkg.Source(source).pipe(format=format)
+        return graphviz_pkg.Source(source).pipe(format=format)
     except graphviz_pkg.ExecutableNotFound:
         raise GraphvizNotFoundError(
             "render_graph: the Graphviz 'dot' program was not found on PATH. "
             + _INSTALL_HELP) from None
-    with open(path, "wb") as fh:
-        fh.write(image)
-    return str(path)

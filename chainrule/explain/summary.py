@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import nn
+from chainrule._html import escape, table
 from chainrule.autograd import no_grad
 from chainrule.tensor import Tensor
 
@@ -125,23 +126,19 @@ class ModelSummary:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
-    def __str__(self) -> str:
-        head = ["Layer (type)", "Output shape", "Params", "Fwd MACs", "Bwd MACs", "Act. memory"]
-        body = []
-        for r in self.rows:
-            body.append([f"{r.name} ({r.type})", str(tuple(r.output_shape)), f"{r.params:,}",
-                         "?" if r.macs_forward is None else f"{r.macs_forward:,}",
-                         "?" if r.macs_backward is None else f"{r.macs_backward:,}",
-                         format_bytes(r.activation_bytes)])
-        widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
-                  for i, h in enumerate(head)]
-        line = "  ".join("-" * w for w in widths)
-        fmt = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)  # noqa: E731
-                                      for i, (c, w) in enumerate(zip(cells, widths)))
-        out = [fmt(head), line] + [fmt(b) for b in body] + [line]
+    _HEAD = ["Layer (type)", "Output shape", "Params", "Fwd MACs", "Bwd MACs", "Act. memory"]
+
+    def _cells(self) -> list[list[str]]:
+        """Each row's cells as ``str()`` prints them (and the HTML table shows them)."""
+        return [[f"{r.name} ({r.type})", str(tuple(r.output_shape)), f"{r.params:,}",
+                 "?" if r.macs_forward is None else f"{r.macs_forward:,}",
+                 "?" if r.macs_backward is None else f"{r.macs_backward:,}",
+                 format_bytes(r.activation_bytes)] for r in self.rows]
+
+    def _facts(self) -> list[tuple[str, str]]:
         lower = "" if self.complete else "at least "
         fwd, bwd = self.macs_forward, self.macs_backward
-        facts = [
+        return [
             ("Input", f"{tuple(self.input_shape)} per sample, batch of {self.batch_size}"),
             ("Parameters", f"{self.total_params:,} ({self.trainable_params:,} trainable)"),
             ("Parameter memory", f"{format_bytes(self.param_bytes)} (gradients: as much again)"),
@@ -150,10 +147,28 @@ class ModelSummary:
             ("Multiply-adds per step", f"{lower}{fwd + bwd:,} ({_human(fwd + bwd)})"),
             ("Activation memory", f"{format_bytes(self.activation_bytes)} (kept for backward)"),
         ]
+
+    def __str__(self) -> str:
+        head, body = self._HEAD, self._cells()
+        widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
+                  for i, h in enumerate(head)]
+        line = "  ".join("-" * w for w in widths)
+        fmt = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)  # noqa: E731
+                                      for i, (c, w) in enumerate(zip(cells, widths)))
+        out = [fmt(head), line] + [fmt(b) for b in body] + [line]
+        facts = self._facts()
         kw = max(len(k) for k, _ in facts) + 1
         out += [f"{(k + ':').ljust(kw)} {v}" for k, v in facts]
         out += self.notes
         return "\n".join(out)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the per-layer table, then the totals, with ``str()``'s figures."""
+        layers = table(self._HEAD, self._cells(), right=range(2, 6),
+                       caption=f"Cost per layer for a batch of {self.batch_size}")
+        totals = table(["Total", ""], self._facts(), right=[1])
+        notes = "".join(f"<p>{escape(n)}</p>" for n in self.notes)
+        return layers + totals + notes
 
 
 # ------------------------------------------------------------------------------ counting

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.backend import ArgumentError, DtypeError
 from chainrule import ops
 from chainrule.ops import loss as fused
 from chainrule.ops.registry import Const, S, op
@@ -23,7 +24,7 @@ _REDUCTIONS = ("none", "mean", "sum")
 # -------------------------------------------------------------------- checks
 def _check_reduction(name: str, reduction: str, allowed=_REDUCTIONS) -> None:
     if reduction not in allowed:
-        raise ValueError(f"{name}: reduction must be one of {list(allowed)}, got {reduction!r}")
+        raise ArgumentError(f"{name}: reduction must be one of {list(allowed)}, got {reduction!r}")
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -37,13 +38,13 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def _float_tensor(name: str, what: str, x) -> Tensor:
     t = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
     if t.dtype.kind != "f":
-        raise TypeError(f"{name}: {what} must be a floating-point tensor, got dtype {t.dtype}")
+        raise DtypeError(f"{name}: {what} must be a floating-point tensor, got dtype {t.dtype}")
     return t
 
 
 def _same_shape(name: str, input: Tensor, target: Tensor) -> None:
     if input.shape != target.shape:
-        raise ValueError(
+        raise ArgumentError(
             f"{name}: target shape {tuple(target.shape)} does not match input shape "
             f"{tuple(input.shape)}; broadcasting them would silently compare every input with "
             f"every target (reshape the target, e.g. target.reshape({tuple(input.shape)}))")
@@ -88,7 +89,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     """Huber: 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta); d = input - target."""
     _check_reduction("huber_loss", reduction)
     if delta <= 0:
-        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+        raise ArgumentError(f"huber_loss: delta must be positive, got {delta}")
     target = _float_tensor("huber_loss", "target", target)
     _same_shape("huber_loss", input, target)
     d = input - target
@@ -103,7 +104,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
     Equals ``huber_loss(..., delta=beta) / beta``."""
     _check_reduction("smooth_l1_loss", reduction)
     if beta < 0:
-        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+        raise ArgumentError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     target = _float_tensor("smooth_l1_loss", "target", target)
     _same_shape("smooth_l1_loss", input, target)
     d = input - target
@@ -121,8 +122,8 @@ def _weighted(loss: Tensor, weight, name: str) -> Tensor:
     try:
         np.broadcast_shapes(tuple(weight.shape), tuple(loss.shape))
     except ValueError:
-        raise ValueError(f"{name}: weight of shape {tuple(weight.shape)} cannot broadcast to "
-                         f"the input shape {tuple(loss.shape)}") from None
+        raise ArgumentError(f"{name}: weight of shape {tuple(weight.shape)} cannot broadcast to "
+                            f"the input shape {tuple(loss.shape)}") from None
     return loss * weight
 
 
@@ -138,9 +139,9 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     _same_shape("binary_cross_entropy", input, target)
     x = input.data
     if x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"binary_cross_entropy: all elements of input should be between 0 and 1 "
-                         f"(got values in [{x.min():.4g}, {x.max():.4g}]); for raw scores use "
-                         f"binary_cross_entropy_with_logits")
+        raise ArgumentError(f"binary_cross_entropy: all elements of input should be between 0 and 1 "
+                            f"(got values in [{x.min():.4g}, {x.max():.4g}]); for raw scores use "
+                            f"binary_cross_entropy_with_logits")
     loss = fused.binary_cross_entropy(input, target)
     return _reduce(_weighted(loss, weight, "binary_cross_entropy"), reduction)
 
@@ -168,8 +169,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
         except ValueError:
             widened = None
         if widened != tuple(input.shape):
-            raise ValueError(f"{name}: pos_weight of shape {tuple(pos_weight.shape)} must "
-                             f"broadcast to the input shape {tuple(input.shape)}")
+            raise ArgumentError(f"{name}: pos_weight of shape {tuple(pos_weight.shape)} must "
+                                f"broadcast to the input shape {tuple(input.shape)}")
     loss = fused.binary_cross_entropy_with_logits(input, target, pos_weight)
     return _reduce(_weighted(loss, weight, name), reduction)
 
@@ -180,8 +181,8 @@ def _class_weight(name: str, weight, n_classes: int, dtype) -> np.ndarray | None
     if w is None:
         return None
     if w.shape != (n_classes,):
-        raise ValueError(f"{name}: weight should have one entry per class, shape "
-                         f"({n_classes},), got {w.shape}")
+        raise ArgumentError(f"{name}: weight should have one entry per class, shape "
+                            f"({n_classes},), got {w.shape}")
     return w.astype(dtype, copy=False)
 
 
@@ -191,11 +192,11 @@ def _class_targets(name: str, input: Tensor, target, ignore_index: int) -> np.nd
     t = _array_of(target)
     expected = input.shape[:1] + input.shape[2:]
     if t.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected integer class indices (int64) for a target of shape "
-                        f"{t.shape}, got dtype {t.dtype}")
+        raise DtypeError(f"{name}: expected integer class indices (int64) for a target of shape "
+                         f"{t.shape}, got dtype {t.dtype}")
     if t.shape != expected:
-        raise ValueError(f"{name}: target shape {t.shape} does not match input shape "
-                         f"{tuple(input.shape)}; expected class indices of shape {expected}")
+        raise ArgumentError(f"{name}: target shape {t.shape} does not match input shape "
+                            f"{tuple(input.shape)}; expected class indices of shape {expected}")
     n_classes = input.shape[1]
     if t.size and 0 <= t.min() and t.max() < n_classes:
         return t.astype(np.int64, copy=False)     # all in range: the usual case, two reductions
@@ -252,18 +253,18 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_in
     name = "cross_entropy"
     _check_reduction(name, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise ArgumentError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
     if input.ndim == 0:
-        raise ValueError(f"{name}: input must have a class dimension, got a scalar")
+        raise ArgumentError(f"{name}: input must have a class dimension, got a scalar")
     if input.dtype.kind != "f":
-        raise TypeError(f"{name}: input must hold floating-point logits, got dtype {input.dtype}")
+        raise DtypeError(f"{name}: input must hold floating-point logits, got dtype {input.dtype}")
     t_arr = _array_of(target)
     soft = t_arr.dtype.kind == "f"
     if input.ndim == 1:
         if (soft and t_arr.shape != input.shape) or (not soft and t_arr.ndim != 0):
-            raise ValueError(f"{name}: for an unbatched input of shape {input.shape}, the target "
-                             f"must be a class index of shape () or probabilities of shape "
-                             f"{input.shape}, got shape {t_arr.shape}")
+            raise ArgumentError(f"{name}: for an unbatched input of shape {input.shape}, the target "
+                                f"must be a class index of shape () or probabilities of shape "
+                                f"{input.shape}, got shape {t_arr.shape}")
         loss = cross_entropy(*_batched(input, target), weight, ignore_index, reduction,
                              label_smoothing)
         return loss.reshape(()) if reduction == "none" else loss
@@ -271,14 +272,14 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_in
     w = _class_weight(name, weight, n_classes, input.dtype)
     if soft:
         if input.ndim > 1 and t_arr.shape == input.shape[:1] + input.shape[2:]:
-            raise TypeError(f"{name}: expected integer class indices (int64) for a target of "
-                            f"shape {t_arr.shape}, got dtype {t_arr.dtype}; floating targets "
-                            f"are class probabilities of the input's shape {tuple(input.shape)}")
+            raise DtypeError(f"{name}: expected integer class indices (int64) for a target of "
+                             f"shape {t_arr.shape}, got dtype {t_arr.dtype}; floating targets "
+                             f"are class probabilities of the input's shape {tuple(input.shape)}")
         if t_arr.shape != tuple(input.shape):
-            raise ValueError(f"{name}: a floating target holds class probabilities and must have "
-                             f"the input's shape {tuple(input.shape)}, got {t_arr.shape}; for "
-                             f"class indices use an integer tensor of shape "
-                             f"{input.shape[:1] + input.shape[2:]}")
+            raise ArgumentError(f"{name}: a floating target holds class probabilities and must have "
+                                f"the input's shape {tuple(input.shape)}, got {t_arr.shape}; for "
+                                f"class indices use an integer tensor of shape "
+                                f"{input.shape[:1] + input.shape[2:]}")
         tgt = target if isinstance(target, Tensor) else Tensor(t_arr)
         loss = fused.softmax_cross_entropy(input, tgt.astype(input.dtype), w, ignore_index,
                                            label_smoothing, soft=True)
@@ -307,10 +308,10 @@ def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: 
     name = "nll_loss"
     _check_reduction(name, reduction)
     if input.ndim == 0:
-        raise ValueError(f"{name}: input must have a class dimension, got a scalar")
+        raise ArgumentError(f"{name}: input must have a class dimension, got a scalar")
     if input.dtype.kind != "f":
-        raise TypeError(f"{name}: input must hold floating-point log-probabilities, got dtype "
-                        f"{input.dtype}")
+        raise DtypeError(f"{name}: input must hold floating-point log-probabilities, got dtype "
+                         f"{input.dtype}")
     if input.ndim == 1:
         loss = nll_loss(*_batched(input, target), weight, ignore_index, reduction)
         return loss.reshape(()) if reduction == "none" else loss

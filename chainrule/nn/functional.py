@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 
+from chainrule.backend import ArgumentError, DtypeError
 from chainrule import ops
 from chainrule.nn import _loss_functions  # noqa: F401  (declares the losses)
 from chainrule.ops import registry
@@ -105,7 +106,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     The mask is drawn from chainrule's global generator, so ``cr.manual_seed`` fixes it.
     """
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
+        raise ArgumentError(f"dropout: probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
     dtype = input.dtype if input.dtype in (np.float32, np.float64) else np.float64
@@ -118,7 +119,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
 # ------------------------------------------------------------ normalisation
 def _param_check(name: str, what: str, t, shape: tuple) -> None:
     if t is not None and tuple(t.shape) != tuple(shape):
-        raise ValueError(f"{name}: {what} has shape {tuple(t.shape)}, expected {tuple(shape)}")
+        raise ArgumentError(f"{name}: {what} has shape {tuple(t.shape)}, expected {tuple(shape)}")
 
 
 @op(**_F, samples=lambda s: [
@@ -136,8 +137,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     variance for running_var (as PyTorch does).
     """
     if input.ndim < 2:
-        raise ValueError(f"batch_norm: expected an input with at least 2 dims (N, C, ...), got "
-                         f"shape {input.shape}")
+        raise ArgumentError(f"batch_norm: expected an input with at least 2 dims (N, C, ...), got "
+                            f"shape {input.shape}")
     channels = input.shape[1]
     for what, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
                     ("running_var", running_var)):
@@ -148,8 +149,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if training:
         count = x.size // max(channels, 1)
         if count <= 1:
-            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
-                             f"training, got input of shape {input.shape}")
+            raise ArgumentError(f"batch_norm: expected more than 1 value per channel when "
+                                f"training, got input of shape {input.shape}")
         mean, var, centered = normalization_statistics(x, axes)
         if running_mean is not None:
             _update_running(running_mean, mean, momentum)
@@ -157,8 +158,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             _update_running(running_var, var * (count / (count - 1)), momentum)
     else:
         if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: running_mean and running_var are required when "
-                             "training=False")
+            raise ArgumentError("batch_norm: running_mean and running_var are required when "
+                                "training=False")
         mean = running_mean.data.reshape(param_shape)
         var = running_var.data.reshape(param_shape)
         centered = None
@@ -184,8 +185,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
         else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
-        raise ValueError(f"layer_norm: input of shape {input.shape} does not end in the "
-                         f"normalized_shape {shape}")
+        raise ArgumentError(f"layer_norm: input of shape {input.shape} does not end in the "
+                            f"normalized_shape {shape}")
     _param_check("layer_norm", "weight", weight, shape)
     _param_check("layer_norm", "bias", bias, shape)
     axes = tuple(range(input.ndim - k, input.ndim))
@@ -198,7 +199,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
 def _indices(name: str, input) -> np.ndarray:
     idx = input.data if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected integer indices, got dtype {idx.dtype}")
+        raise DtypeError(f"{name}: expected integer indices, got dtype {idx.dtype}")
     return idx
 
 
@@ -219,8 +220,8 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
                          f"embeddings (valid: 0..{n - 1})")
     if padding_idx is not None:
         if not -n <= padding_idx < n:
-            raise ValueError(f"embedding: padding_idx {padding_idx} must be within "
-                             f"num_embeddings ({n})")
+            raise ArgumentError(f"embedding: padding_idx {padding_idx} must be within "
+                                f"num_embeddings ({n})")
         padding_idx = padding_idx % n
     return EmbeddingLookup.apply(weight, idx, padding_idx=padding_idx)
 
@@ -235,12 +236,12 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     """
     idx = _indices("one_hot", tensor)
     if idx.size and idx.min() < 0:
-        raise ValueError(f"one_hot: class values must be non-negative, got {int(idx.min())}")
+        raise ArgumentError(f"one_hot: class values must be non-negative, got {int(idx.min())}")
     if num_classes == -1:
         num_classes = int(idx.max()) + 1 if idx.size else 0
     elif idx.size and idx.max() >= num_classes:
-        raise ValueError(f"one_hot: class value {int(idx.max())} is out of range for "
-                         f"num_classes={num_classes}")
+        raise ArgumentError(f"one_hot: class value {int(idx.max())} is out of range for "
+                            f"num_classes={num_classes}")
     out = np.zeros(idx.shape + (num_classes,), dtype=np.int64)
     np.put_along_axis(out, idx[..., None].astype(np.int64), 1, axis=-1)
     return Tensor(out)
@@ -250,10 +251,10 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
 def _channel_dropout(name: str, input: Tensor, p: float, training: bool, ranks: tuple,
                      unbatched_rank: int) -> Tensor:
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name}: probability has to be between 0 and 1, but got {p}")
+        raise ArgumentError(f"{name}: probability has to be between 0 and 1, but got {p}")
     if input.ndim not in ranks:
-        raise ValueError(f"{name}: expected a {' or '.join(f'{r}-D' for r in ranks)} input, "
-                         f"got shape {input.shape}")
+        raise ArgumentError(f"{name}: expected a {' or '.join(f'{r}-D' for r in ranks)} input, "
+                            f"got shape {input.shape}")
     if not training or p == 0.0:
         return input
     # One draw per (sample, channel); unbatched input has the channel first.

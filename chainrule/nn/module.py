@@ -542,6 +542,28 @@ class Module:
         body = "\n  ".join(extra_lines + child_lines)
         return f"{self._get_name()}(\n  {body}\n)"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the layer table (one row per layer that has parameters or no
+        children: its name, type, arguments, parameter shapes and count) and the totals."""
+        from chainrule._html import table
+        rows = []
+        for name, m in self.named_modules():
+            own = list(m._parameters.items())
+            if not own and m._modules:
+                continue          # a container: its layers have their own rows
+            shapes = ", ".join(f"{n} {tuple(p.shape)}" for n, p in own if p is not None)
+            count = sum(p.numel() for _, p in own if p is not None)
+            frozen = any(p is not None and not p.requires_grad for _, p in own)
+            rows.append([name or "(root)", m._get_name(), m.extra_repr().replace("\n", " "),
+                         shapes or "-", f"{count:,}" + (" (frozen)" if frozen else "")])
+        params = list(self.parameters())
+        total = sum(p.numel() for p in params)
+        trainable = sum(p.numel() for p in params if p.requires_grad)
+        caption = (f"{self._get_name()}: {total:,} parameters ({trainable:,} trainable), "
+                   f"{'training' if self.training else 'eval'} mode")
+        return table(["layer", "type", "arguments", "parameter shapes", "parameters"], rows,
+                     right=[4], caption=caption)
+
 
 def _as_numpy(value) -> np.ndarray:
     """A state-dict value as an ndarray: chainrule Tensors, arrays, and foreign tensors

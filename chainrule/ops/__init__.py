@@ -23,7 +23,10 @@ from chainrule.tensor import Tensor as _Tensor
 from chainrule.tensor import numpy_overrides as _numpy_overrides
 from chainrule.ops import (  # noqa: F401  (each module declares its ops on import)
     conv, elementwise, embedding, linalg, loss, nn, norm, pool, recurrent, reduce, shape)
-from chainrule.ops import registry
+from chainrule.ops import (  # noqa: F401,E402
+    activation, binary, creation, layout, products, scan, scatter, sorting, statistics, unary,
+    volumetric, windows)
+from chainrule.ops import inplace, registry
 from chainrule.ops.elementwise import cast  # noqa: F401
 from chainrule.ops.nn import linear  # noqa: F401  (public as F.linear)
 from chainrule.ops.shape import index, pad, sum_to_size  # noqa: F401
@@ -34,6 +37,7 @@ def bind_tensor_api(tensor_class: type) -> None:
     every registered op method and operator, the NumPy functions and ufuncs that dispatch to
     ops (``np.exp(t)``), and ``backward`` from autograd. Called once, below."""
     registry.bind(tensor_class, _numpy_overrides)
+    inplace.bind(tensor_class)
 
     def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False,
                  inputs=None) -> None:
@@ -51,4 +55,5 @@ bind_tensor_api(_Tensor)
 
 # The public functions of the "cr" namespace (torch.* twins): re-exported by chainrule.
 globals().update(registry.exports("cr"))
-__all__ = sorted(registry.exports("cr"))
+globals().update(inplace.function_forms(_Tensor))
+__all__ = sorted([*registry.exports("cr"), *inplace.function_forms(_Tensor)])

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from chainrule.backend import ArgumentError
+
 
 def normalize_dims(dim, ndim: int) -> tuple[int, ...]:
     """``dim`` (None, int or tuple, negatives allowed) as a sorted tuple of axes."""
@@ -28,7 +30,7 @@ def normalize_dims(dim, ndim: int) -> tuple[int, ...]:
             raise IndexError(f"dim {d} is out of range for a tensor with {ndim} dimensions")
         out.append(int(d) % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"dim {dim} names the same dimension twice")
+        raise ArgumentError(f"dim {dim} names the same dimension twice")
     return tuple(sorted(out))
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from chainrule.backend import ArgumentError
 from chainrule.autograd import Function
 from chainrule.ops.linalg import matmul
 from chainrule.ops.registry import S, op
@@ -52,6 +53,8 @@ def pair(value, name: str, n: int = 2) -> tuple[int, ...]:
     """``3`` -> ``(3, 3)``; a tuple/list of ``n`` ints passes; anything else is an error."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return (int(value),) * n
+    if isinstance(value, (tuple, list)) and len(value) == 1 and n > 1:
+        return pair(value[0], name, n)      # (k,) stands for (k, k), as in PyTorch
     if isinstance(value, (tuple, list)) and len(value) == n and all(
             isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
         return tuple(int(v) for v in value)
@@ -77,8 +80,8 @@ def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
     n, c, hp, wp = xp.shape
     if (ho - 1) * sh + (kh - 1) * dh >= hp or (wo - 1) * sw + (kw - 1) * dw >= wp:
-        raise ValueError(f"windows: {out_hw} outputs of a {kernel} kernel (stride {stride}, "
-                         f"dilation {dilation}) do not fit in a padded input of {(hp, wp)}")
+        raise ArgumentError(f"windows: {out_hw} outputs of a {kernel} kernel (stride {stride}, "
+                            f"dilation {dilation}) do not fit in a padded input of {(hp, wp)}")
     s_n, s_c, s_h, s_w = xp.strides
     return as_strided(xp, (n, c, kh, kw, ho, wo),
                       (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw), writeable=False)
@@ -325,37 +328,37 @@ def batched(name: str, x: Tensor, nd: int) -> tuple[Tensor, bool]:
     if x.ndim == nd + 1:
         return x.unsqueeze(0), True
     if x.ndim != nd + 2:
-        dims = "length" if nd == 1 else "height, width"
-        raise ValueError(f"{name}: expected a {nd + 2}-D input (batch, channels, {dims}) or a "
-                         f"{nd + 1}-D unbatched one, got shape {x.shape}")
+        dims = {1: "length", 2: "height, width"}.get(nd, "depth, height, width")
+        raise ArgumentError(f"{name}: expected a {nd + 2}-D input (batch, channels, {dims}) or a "
+                            f"{nd + 1}-D unbatched one, got shape {x.shape}")
     return x, False
 
 
 def _check_inputs(name: str, x, weight, bias, groups: int, in_channels_axis: int, nd: int):
     """Shared argument checks (on a batched input); raises with the shapes on bad input."""
     if weight.ndim != nd + 2:
-        raise ValueError(f"{name}: expected a {nd + 2}-D weight, got shape {weight.shape}")
+        raise ArgumentError(f"{name}: expected a {nd + 2}-D weight, got shape {weight.shape}")
     if not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+        raise ArgumentError(f"{name}: groups must be a positive int, got {groups!r}")
     c = x.shape[1]
     if in_channels_axis == 1:      # convolution: weight (out, in/groups, k...)
         if c != weight.shape[1] * groups:
-            raise ValueError(f"{name}: input has {c} channels (shape {x.shape}) but weight "
-                             f"{weight.shape} with groups={groups} expects "
-                             f"{weight.shape[1] * groups}")
+            raise ArgumentError(f"{name}: input has {c} channels (shape {x.shape}) but weight "
+                                f"{weight.shape} with groups={groups} expects "
+                                f"{weight.shape[1] * groups}")
         if weight.shape[0] % groups:
-            raise ValueError(f"{name}: out_channels {weight.shape[0]} is not divisible by "
-                             f"groups={groups}")
+            raise ArgumentError(f"{name}: out_channels {weight.shape[0]} is not divisible by "
+                                f"groups={groups}")
         out_channels = weight.shape[0]
     else:                          # transposed: weight (in, out/groups, k...)
         if c != weight.shape[0]:
-            raise ValueError(f"{name}: input has {c} channels (shape {x.shape}) but weight "
-                             f"{weight.shape} expects {weight.shape[0]}")
+            raise ArgumentError(f"{name}: input has {c} channels (shape {x.shape}) but weight "
+                                f"{weight.shape} expects {weight.shape[0]}")
         if c % groups:
-            raise ValueError(f"{name}: in_channels {c} is not divisible by groups={groups}")
+            raise ArgumentError(f"{name}: in_channels {c} is not divisible by groups={groups}")
         out_channels = weight.shape[1] * groups
     if bias is not None and tuple(bias.shape) != (out_channels,):
-        raise ValueError(f"{name}: bias must have shape ({out_channels},), got {tuple(bias.shape)}")
+        raise ArgumentError(f"{name}: bias must have shape ({out_channels},), got {tuple(bias.shape)}")
 
 
 def _same_or_explicit(name, padding, kernel, stride, dilation) -> tuple[int, int, int, int]:
@@ -365,24 +368,24 @@ def _same_or_explicit(name, padding, kernel, stride, dilation) -> tuple[int, int
             return (0, 0, 0, 0)
         if padding == "same":
             if stride != (1, 1):
-                raise ValueError(f"{name}: padding='same' is not supported for strided "
-                                 f"convolutions (stride={stride})")
+                raise ArgumentError(f"{name}: padding='same' is not supported for strided "
+                                    f"convolutions (stride={stride})")
             out = []
             for k, d in zip(kernel, dilation):
                 total = d * (k - 1)        # as PyTorch: the odd extra pixel goes at the end
                 out += [total // 2, total - total // 2]
             return tuple(out)
-        raise ValueError(f"{name}: padding must be 'valid', 'same', an int or a tuple, "
-                         f"got {padding!r}")
+        raise ArgumentError(f"{name}: padding must be 'valid', 'same', an int or a tuple, "
+                            f"got {padding!r}")
     ph, pw = pair(padding, "padding")
     if ph < 0 or pw < 0:
-        raise ValueError(f"{name}: padding must be non-negative, got {padding!r}")
+        raise ArgumentError(f"{name}: padding must be non-negative, got {padding!r}")
     return (ph, ph, pw, pw)
 
 
 def _positive(name, what, values):
     if any(v < 1 for v in values):
-        raise ValueError(f"{name}: {what} must be positive, got {values}")
+        raise ArgumentError(f"{name}: {what} must be positive, got {values}")
 
 
 _CONV = dict(namespace=("cr", "F"), method=False)
@@ -417,8 +420,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     out_hw = ((h - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1,
               (wd - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1)
     if out_hw[0] < 1 or out_hw[1] < 1:
-        raise ValueError(f"conv2d: the (padded) input {(h, wd)} is smaller than the dilated "
-                         f"kernel {tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))}")
+        raise ArgumentError(f"conv2d: the (padded) input {(h, wd)} is smaller than the dilated "
+                            f"kernel {tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))}")
     geom = ConvGeometry(stride, dilation, pads, int(groups))
     y = Conv2d.apply(x, w, bias, geom=geom, out_hw=out_hw)
     return y.squeeze(0) if unbatched else y
@@ -449,17 +452,17 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     ph, pw = pair(padding, "padding")
     oph, opw = pair(output_padding, "output_padding")
     if min(ph, pw, oph, opw) < 0:
-        raise ValueError("conv_transpose2d: padding and output_padding must be non-negative")
+        raise ArgumentError("conv_transpose2d: padding and output_padding must be non-negative")
     for op, s, d in ((oph, stride[0], dilation[0]), (opw, stride[1], dilation[1])):
         if op >= max(s, d):
-            raise ValueError(f"conv_transpose2d: output_padding {(oph, opw)} must be smaller "
-                             f"than either stride {stride} or dilation {dilation}")
+            raise ArgumentError(f"conv_transpose2d: output_padding {(oph, opw)} must be smaller "
+                                f"than either stride {stride} or dilation {dilation}")
     kernel = w.shape[2:]
     out_hw = tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, s, p, d, k, op in zip(
         x.shape[2:], stride, (ph, pw), dilation, kernel, (oph, opw)))
     if out_hw[0] < 1 or out_hw[1] < 1:
-        raise ValueError(f"conv_transpose2d: padding {(ph, pw)} leaves no output "
-                         f"(computed size {out_hw}) for input {x.shape}")
+        raise ArgumentError(f"conv_transpose2d: padding {(ph, pw)} leaves no output "
+                            f"(computed size {out_hw}) for input {x.shape}")
     geom = ConvGeometry(stride, dilation, (ph, ph, pw, pw), int(groups))
     y = ConvTranspose2d.apply(x, w, bias, geom=geom, out_hw=out_hw)
     return y.squeeze(0) if unbatched else y

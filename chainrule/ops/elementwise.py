@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from chainrule.autograd import Function
-from chainrule.backend import HALF, ONE, ShapeError, get_default_dtype
+from chainrule.backend import ArgumentError, DtypeError, HALF, ONE, ShapeError, get_default_dtype
 from chainrule.ops.promotion import promote, result_type, settled
 from chainrule.ops.registry import S, op
 from chainrule.tensor import Tensor
@@ -54,7 +54,10 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        if ctx.inputs:  # keep only what backward reads, so an in-place change to the other
+            # operand afterwards (y = x * 2; x.add_(1)) does not stop the backward (as PyTorch)
+            ctx.save_for_backward(a if ctx.inputs[1] is not None else None,
+                                  b if ctx.inputs[0] is not None else None)
         return a * b
 
     @staticmethod
@@ -67,7 +70,8 @@ class Mul(Function):
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        if ctx.inputs:  # a is read only for b's gradient (see Mul)
+            ctx.save_for_backward(a if ctx.inputs[1] is not None else None, b)
         return a / b
 
     @staticmethod
@@ -95,11 +99,13 @@ class Pow(Function):
         # d(0^b)/db = 0 for b >= 0 (not 0 * ln 0 = nan) but -inf * sign for b < 0 (where
         # 0^b = inf). Shifting the base by (a == 0) where it matters keeps the rule in
         # operators, so it stays differentiable under create_graph.
-        ga = g * b * (a + (zero & (b == 0))) ** (b - 1) if need_a else None
+        # (The shifts are cast to the output's dtype: a bool added to a number base, 2 ** x,
+        # would otherwise give the default float dtype under create_graph.)
+        ga = g * b * (a + (zero & (b == 0)).astype(out.dtype)) ** (b - 1) if need_a else None
         gb = None
         if need_b:
             with np.errstate(divide="ignore", invalid="ignore"):
-                gb = g * out * np.log(a + (zero & (b >= 0)))
+                gb = g * out * np.log(a + (zero & (b >= 0)).astype(out.dtype))
         return ga, gb
 
 
@@ -293,18 +299,24 @@ class LeakyRelu(Function):
 
 
 class Elu(Function):
+    """scale * (a if a > 0 else alpha (e^(input_scale a) - 1)): ELU, and with other
+    constants SELU and CELU, as PyTorch's kernel shares them."""
+
     @staticmethod
-    def forward(ctx, a, alpha=1.0):
+    def forward(ctx, a, alpha=1.0, scale=1.0, input_scale=1.0):
         pos = a > 0
-        out = np.where(pos, a, alpha * np.expm1(np.minimum(a, 0))).astype(a.dtype, copy=False)
-        ctx.alpha = alpha
+        neg = alpha * np.expm1(np.minimum(a, 0) * input_scale)
+        out = np.where(pos, a * scale if scale != 1 else a,
+                       neg * scale if scale != 1 else neg).astype(a.dtype, copy=False)
+        ctx.alpha, ctx.scale, ctx.input_scale = alpha, scale, input_scale
         ctx.save_for_backward(pos.astype(a.dtype), out)
         return out
 
     @staticmethod
-    def backward(ctx, g):  # d/da = 1 if a > 0 else alpha e^a = out + alpha
+    def backward(ctx, g):  # d/da = scale if a > 0 else input_scale (out + alpha scale)
         pos, out = ctx.saved_tensors
-        return g * (pos + (1 - pos) * (out + ctx.alpha)), None
+        negative = (out + ctx.alpha * ctx.scale) * ctx.input_scale
+        return g * (pos * ctx.scale + (1 - pos) * negative), None, None, None
 
 
 class Softplus(Function):
@@ -430,6 +442,20 @@ class Where(Function):
         return None, (g * cond if need_a else None), (g * not_cond if need_b else None)
 
 
+class PiecewiseBinary(Function):
+    """A piecewise-constant function of two tensors (rounded division): zero gradient for
+    both, as ``Piecewise``."""
+
+    @staticmethod
+    def forward(ctx, a, b, fn):
+        return fn(a, b)
+
+    @staticmethod
+    def backward(ctx, g):  # d/da = d/db = 0
+        zero = g * 0
+        return zero, zero, None
+
+
 class Piecewise(Function):
     """A piecewise-constant function (sign, floor, round ...): its derivative is 0 wherever
     it exists, and PyTorch's convention is a zero gradient everywhere, so gradients flow
@@ -474,21 +500,87 @@ def _pair(s, *shapes):
     return [S(s.real(*shape_a), s.real(*shape_b)) for shape_a, shape_b in shapes]
 
 
-add = op(operators={"__add__": "self", "__radd__": "reflected"}, numpy=("add",),
-         samples=lambda s: [*_pair(s, ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3))),
-                            S(s.real(3), 1.5)])(
-    _binary(Add, "add", "a + b with broadcasting. Example: ``cr.add(x, 1.0)``"))
-sub = op(operators={"__sub__": "self", "__rsub__": "reflected"}, numpy=("subtract",),
-         samples=lambda s: [*_pair(s, ((3, 1), (1, 4))), S(s.real(3), 0.5)])(
-    _binary(Sub, "sub", "a - b with broadcasting. Example: ``cr.sub(x, y)``"))
+_add = _binary(Add, "add", "a + b with broadcasting. Example: ``x + 1.0``")
+_sub = _binary(Sub, "sub", "a - b with broadcasting. Example: ``x - y``")
+
+
+def _radd(a, b):
+    return _add(b, a)
+
+
+def _rsub(a, b):
+    return _sub(b, a)
+
+
+# (The operators and NumPy's ufuncs call the two-argument forms directly: the hot path.)
+@op(operators={"__add__": _add, "__radd__": _radd}, numpy={"add": _add},
+    samples=lambda s: [*_pair(s, ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3))),
+                       S(s.real(3), 1.5), S(s.real(3, 4), s.real(4), alpha=0.5)])
+def add(input, other, *, alpha=1):
+    """input + alpha * other, with broadcasting. Example: ``cr.add(x, 1.0)``,
+    ``p.add(g, alpha=-0.1)``"""
+    return _add(input, other if alpha == 1 else other * alpha)
+
+
+@op(operators={"__sub__": _sub, "__rsub__": _rsub}, numpy={"subtract": _sub},
+    aliases=("subtract",), methods={"subtract": True},
+    samples=lambda s: [*_pair(s, ((3, 1), (1, 4))), S(s.real(3), 0.5), S(s.real(3), s.real(3), alpha=2)])
+def sub(input, other, *, alpha=1):
+    """input - alpha * other, with broadcasting. Example: ``cr.sub(x, y)``"""
+    return _sub(input, other if alpha == 1 else other * alpha)
 mul = op(operators={"__mul__": "self", "__rmul__": "reflected"}, numpy=("multiply",),
+         aliases=("multiply",), methods={"multiply": True},
          samples=lambda s: [*_pair(s, ((2, 3, 4), (3, 1)), ((), (2, 3))), S(s.real(3), 1.5)])(
     _binary(Mul, "mul", "a * b with broadcasting. Example: ``cr.mul(x, w)``"))
-div = op(operators={"__truediv__": "self", "__rtruediv__": "reflected"},
-         numpy=("true_divide", "divide"),
-         samples=lambda s: [S(s.real(3, 4), s.positive(4)), S(s.real(3), 4.0)])(
-    _binary(Div, "div", "a / b (true division) with broadcasting. Example: ``cr.div(x, 2)``",
-            floating=True))
+_true_divide = _binary(Div, "div", "a / b", floating=True)
+
+
+@op(operators={"__truediv__": "self", "__rtruediv__": "reflected"},
+    numpy=("true_divide", "divide"), aliases=("divide", "true_divide"),
+    methods={"divide": True, "true_divide": True},
+    samples=lambda s: [S(s.real(3, 4), s.positive(4)), S(s.real(3), 4.0),
+                       S(s.real(3, 4) * 4, s.positive(4), rounding_mode="trunc"),
+                       S(s.real(3, 4) * 4, s.real(4), rounding_mode="floor")])
+def div(a, b, *, rounding_mode: str | None = None):
+    """a / b with broadcasting: true division (integers give floats), or rounded towards
+    zero (``rounding_mode="trunc"``) or down (``"floor"``, Python's ``//``), which keep an
+    integer dtype and have a zero gradient. Example: ``cr.div(x, 2)``,
+    ``cr.div(n, 3, rounding_mode="floor")``"""
+    if rounding_mode is None:
+        return _true_divide(a, b)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ArgumentError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
+                            f"{rounding_mode!r}")
+    return _rounded_division(a, b, rounding_mode)
+
+
+def _rounded_division(a, b, mode: str):
+    a, b = promote(a, b)
+    _broadcast_check("div", a, b)
+    if _dtype_kind(a, b) in "iub":
+        if (np.asarray(_data(b)) == 0).any():
+            raise ZeroDivisionError(f"div: integer division by zero (rounding_mode={mode!r})")
+        return _plain(_int_trunc_divide if mode == "trunc" else np.floor_divide, a, b)
+    fn = _trunc_divide if mode == "trunc" else np.floor_divide
+    if not isinstance(a, Tensor):
+        a = Tensor(np.asarray(a, dtype=result_type(a, b)))
+    return PiecewiseBinary.apply(a, b, fn)
+
+
+def _dtype_kind(*xs) -> str:
+    return result_type(*xs).kind
+
+
+def _trunc_divide(a, b):
+    """trunc(a / b), as PyTorch rounds a floating division towards zero."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.trunc(np.true_divide(a, b))
+
+
+def _int_trunc_divide(a, b):
+    """Integer division rounded towards zero (C's, PyTorch's), where NumPy floors."""
+    q = np.floor_divide(a, b)
+    return q + ((q < 0) & (q * b != a))
 
 
 @op(operators={"__pow__": "self", "__rpow__": "reflected"}, numpy=("power",),
@@ -502,9 +594,14 @@ def pow(a, b):
             a = _floating(a)
     _broadcast_check("pow", a, b)
     if _integer(a) and _integer(b) and (np.asarray(_data(b)) < 0).any():
-        # PyTorch: an integer to a negative integer power rounds towards zero (2 ** -1 = 0)
-        values = np.trunc(np.power(np.asarray(_data(a), np.float64), _data(b)))
-        return Tensor(values.astype(result_type(a, b)))
+        # PyTorch: an integer to a negative integer power rounds towards zero: 1 and -1 keep
+        # their magnitude (-1 ** -3 = -1), every other base gives 0 (2 ** -1 = 0, 0 ** -1 = 0)
+        base, exponent = np.asarray(_data(a)), np.asarray(_data(b))
+        dtype = result_type(a, b)
+        positive = np.power(base, np.maximum(exponent, 0)).astype(dtype)
+        odd_sign = np.where(exponent % 2 == 1, -1, 1)
+        negative = np.where(base == 1, 1, np.where(base == -1, odd_sign, 0))
+        return Tensor(np.where(exponent < 0, negative, positive).astype(dtype))
     return Pow.apply(a, b)
 
 
@@ -581,7 +678,7 @@ def gelu(a, approximate: str = "none"):
         inner = (a + 0.044715 * a * a * a) * math.sqrt(2.0 / math.pi)
         return 0.5 * a * (1 + tanh(inner))
     if approximate != "none":
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return 0.5 * a * (1 + erf(a * (1 / math.sqrt(2.0))))
 
 
@@ -618,7 +715,7 @@ def clamp(a, min=None, max=None):
     Example: ``x.clamp(min=0.0)``, ``x.clamp(lo_tensor, hi_tensor)``
     """
     if min is None and max is None:
-        raise ValueError("clamp: give at least one of min and max")
+        raise ArgumentError("clamp: give at least one of min and max")
     if isinstance(min, (Tensor, np.ndarray)) or isinstance(max, (Tensor, np.ndarray)):
         out = a if min is None else maximum(a, min)
         return out if max is None else minimum(out, max)
@@ -630,18 +727,28 @@ def clamp(a, min=None, max=None):
 
 @op(method=False, numpy=("where",),
     samples=lambda s: [S(s.bools(3, 4), s.real(3, 4), s.real(4)), S(s.bools(3, 4), s.real(3, 4), 0.0)])
-def where(condition, a, b):
-    """Pick from ``a`` where ``condition`` holds, else from ``b`` (differentiable in a, b).
+def where(condition, input=None, other=None):
+    """Pick from ``input`` where ``condition`` holds, else from ``other`` (differentiable in
+    both); ``cr.where(condition)`` alone is ``cr.nonzero(condition, as_tuple=True)``.
     Example: ``cr.where(x > 0, x, 0.0)``"""
+    if input is None and other is None:
+        from chainrule.ops.layout import nonzero     # (layout builds on this module)
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where: give both input and other, or neither")
     cond = np.asarray(_data(condition))
     if cond.dtype != np.bool_:
-        raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
-    a, b = promote(a, b)
+        raise DtypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
+    a, b = promote(input, other)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        # two numbers: PyTorch's dtype for them (a float is the default float dtype)
+        dtype = result_type(a, b)
+        a, b = np.asarray(a, dtype), np.asarray(b, dtype)
     shapes = [np.shape(cond), np.shape(_data(a)), np.shape(_data(b))]
     try:
         np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(f"where: shapes {shapes[0]} (condition), {shapes[1]} and {shapes[2]} "
+        raise ShapeError(f"where: shapes {shapes[0]} (condition), {shapes[1]} and {shapes[2]} "
                          "cannot be broadcast together") from None
     return Where.apply(cond, a, b)
 
@@ -654,7 +761,7 @@ def masked_fill(a, mask, value):
     """
     m = np.asarray(_data(mask))
     if m.dtype != np.bool_:
-        raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+        raise DtypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
     if not isinstance(value, Tensor):
         value = np.asarray(value).astype(a.dtype)   # PyTorch: the result keeps a's dtype
     return where(m, value, a)
@@ -689,7 +796,31 @@ sign = _piecewise("sign", np.sign, "-1, 0 or 1 by the sign of each entry.")
 floor = _piecewise("floor", np.floor, "The largest integer <= each entry.")
 ceil = _piecewise("ceil", np.ceil, "The smallest integer >= each entry.")
 trunc = _piecewise("trunc", np.trunc, "Each entry rounded towards zero.")
-round = _piecewise("round", np.round, "Each entry rounded to the nearest integer, halves to even.")
+def _round_integer(a):
+    if isinstance(a, Tensor) and a.data.dtype.kind not in "fc":
+        return Tensor(np.asarray(np.round(a.data)))
+    return Piecewise.apply(a, np.round)
+
+
+@op(numpy={"round": lambda a, decimals=0, out=None: round(a, decimals=decimals),
+           "around": lambda a, decimals=0, out=None: round(a, decimals=decimals)},
+    samples=lambda s: [S(s.real(2, 3) * 3), S(s.real(2, 3) * 30, decimals=1),
+                       S(s.real(2, 3) * 300, decimals=-2)])
+def round(a, *, decimals: int = 0):
+    """Each entry rounded to the nearest integer (halves to even), or to ``decimals``
+    decimal places (negative: tens, hundreds ...), computed as PyTorch does. Its gradient
+    is 0 (as in PyTorch). Example: ``x.round(decimals=2)``"""
+    if decimals == 0:
+        return _round_integer(a)
+    if isinstance(a, Tensor) and a.data.dtype.kind not in "fc":
+        if decimals > 0:
+            return a
+        raise DtypeError("round: decimals is only supported for floating tensors")
+    dtype = a.dtype.type
+    scale = dtype(10.0 ** (decimals if decimals > 0 else -decimals))
+    if decimals > 0:       # nearbyint(x * 10^d) / 10^d, in the tensor's precision
+        return Piecewise.apply(a, lambda v: np.round(v * scale) / scale)
+    return Piecewise.apply(a, lambda v: np.round(v / scale) * scale)
 
 
 # ------------------------------------------------------------- no gradient at all
@@ -732,6 +863,8 @@ def _logical(name: str, fn, arity: int, doc: str, dunder: str | None = None):
     def logical(*args):
         if len(args) != arity:
             raise TypeError(f"{name} takes {arity} tensor argument(s), got {len(args)}")
+        if arity == 2 and not settled(*args):
+            args = promote(*args)           # PyTorch's result dtype, not NumPy's
         return _plain(fn, *args)
     logical.__name__ = logical.__qualname__ = name
     logical.__doc__ = doc

@@ -7,7 +7,7 @@ import numpy as np
 
 from chainrule import kernels
 from chainrule.autograd import Function
-from chainrule.backend import ShapeError
+from chainrule.backend import DtypeError, ShapeError
 from chainrule.ops import _poly
 from chainrule.ops.linalg import matmul
 from chainrule.ops.registry import S, op
@@ -112,6 +112,8 @@ def softmax(a, dim: int, dtype=None):
         a = a.astype(dtype)
     if a.ndim == 0:
         return Softmax.apply(a.reshape(1), _dim(a, dim, "softmax")).reshape(())
+    if a.data.size == 0:
+        return a * 1
     return Softmax.apply(a, _dim(a, dim, "softmax"))
 
 
@@ -124,6 +126,8 @@ def log_softmax(a, dim: int, dtype=None):
         a = a.astype(dtype)
     if a.ndim == 0:
         return LogSoftmax.apply(a.reshape(1), _dim(a, dim, "log_softmax")).reshape(())
+    if a.data.size == 0:
+        return a * 1
     return LogSoftmax.apply(a, _dim(a, dim, "log_softmax"))
 
 
@@ -150,6 +154,6 @@ def _mismatch(x: np.ndarray, w: np.ndarray) -> None:
                          f"(shape {x.shape}) but weight expects {w.shape[-1] if w.ndim else 0} "
                          f"(weight shape {w.shape})") from None
     if x.dtype != w.dtype:
-        raise TypeError(f"linear: input has dtype {x.dtype} but the weight has dtype "
-                        f"{w.dtype}; convert one of them (x.float(), x.double() or "
-                        f"model.to(dtype))") from None
+        raise DtypeError(f"linear: input has dtype {x.dtype} but the weight has dtype "
+                         f"{w.dtype}; convert one of them (x.float(), x.double() or "
+                         f"model.to(dtype))") from None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chainrule.backend import ArgumentError
 from chainrule.autograd import Function
 from chainrule.ops.conv import batched, pad_spatial, pair, slab
 from chainrule.ops.linalg import matmul
@@ -89,7 +90,8 @@ def _scatter_to_winners(g, route: _Routing) -> np.ndarray:
 
 def _max_with_winner(x: np.ndarray, geom: PoolGeometry, track: bool):
     """The pooled maxima and (when ``track``) the winning kernel position of each window."""
-    xp = pad_spatial(x, geom.padding, -np.inf)
+    lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min   # padding never wins
+    xp = pad_spatial(x, geom.padding, lowest)
     keys = list(geom.positions())
     out = xp[keys[0][1]].copy()
     winner = np.zeros(out.shape, dtype=np.min_scalar_type(len(keys) - 1)) if track else None
@@ -219,8 +221,8 @@ def _out_size(name, n, k, s, p, d, ceil_mode) -> int:
     mode the last window must start inside the input or its left padding."""
     span = n + 2 * p - d * (k - 1) - 1
     if span < 0:
-        raise ValueError(f"{name}: the input size {n} (with padding {p}) is smaller than the "
-                         f"(dilated) kernel {d * (k - 1) + 1}")
+        raise ArgumentError(f"{name}: the input size {n} (with padding {p}) is smaller than the "
+                            f"(dilated) kernel {d * (k - 1) + 1}")
     out = (-(-span // s) if ceil_mode else span // s) + 1
     if ceil_mode and (out - 1) * s >= n + p:
         out -= 1
@@ -239,13 +241,13 @@ def _geometry(name, x, kernel_size, stride, padding, dilation, ceil_mode, nd) ->
         padding = (0, pair(padding, "padding", 1)[0])
         dilation = (1, pair(dilation, "dilation", 1)[0])
     if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1:
-        raise ValueError(f"{name}: kernel_size, stride and dilation must be positive, got "
-                         f"{kernel}, {stride}, {dilation}")
+        raise ArgumentError(f"{name}: kernel_size, stride and dilation must be positive, got "
+                            f"{kernel}, {stride}, {dilation}")
     for p, k in zip(padding, kernel):
         if p < 0 or p > k // 2:
-            raise ValueError(f"{name}: padding should be at most half of the kernel size "
-                             f"(and non-negative), got padding={padding[-nd:]} for "
-                             f"kernel_size={kernel[-nd:]}")
+            raise ArgumentError(f"{name}: padding should be at most half of the kernel size "
+                                f"(and non-negative), got padding={padding[-nd:]} for "
+                                f"kernel_size={kernel[-nd:]}")
     in_hw = x.shape[2:]
     out_hw = tuple(_out_size(name, n, k, s, p, d, ceil_mode)
                    for n, k, s, p, d in zip(in_hw, kernel, stride, padding, dilation))
@@ -326,7 +328,7 @@ def _avg_divisor(geom: PoolGeometry, count_include_pad: bool, divisor_override, 
     or to the input alone; windows are separable, so it is an outer product."""
     if divisor_override is not None:
         if divisor_override == 0:
-            raise ValueError("avg_pool2d: divisor_override must be non-zero")
+            raise ArgumentError("avg_pool2d: divisor_override must be non-zero")
         return np.asarray(divisor_override, dtype=dtype)
     sizes = []
     for axis in range(2):
@@ -406,7 +408,7 @@ def _adaptive_sizes(name, output_size, in_hw, nd):
     else:
         sizes = pair(output_size, "output_size")
     if min(sizes) < 1:
-        raise ValueError(f"{name}: output_size must be positive, got {output_size!r}")
+        raise ArgumentError(f"{name}: output_size must be positive, got {output_size!r}")
     return sizes
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.backend import ArgumentError
 from chainrule.autograd import Function
 from chainrule.ops.elementwise import relu, sigmoid, tanh
 from chainrule.ops.linalg import matmul
@@ -424,10 +425,10 @@ def lengths_to_mask(lengths, steps: int, dtype=np.float32) -> np.ndarray:
     """(T, B, 1) of 1.0 where t < lengths[b], else 0.0."""
     lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
     if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
-        raise ValueError(f"lengths must be a 1-D sequence of ints, got {lengths!r}")
+        raise ArgumentError(f"lengths must be a 1-D sequence of ints, got {lengths!r}")
     if lengths.size and (lengths.min() < 1 or lengths.max() > steps):
-        raise ValueError(f"lengths must lie in 1..{steps} (the padded length), "
-                         f"got min {lengths.min()} and max {lengths.max()}")
+        raise ArgumentError(f"lengths must lie in 1..{steps} (the padded length), "
+                            f"got min {lengths.min()} and max {lengths.max()}")
     return (np.arange(steps)[:, None] < lengths[None, :]).astype(dtype)[:, :, None]
 
 
@@ -457,7 +458,7 @@ def recurrent_layer(mode: str, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, mask
                                 nonlinearity="tanh" if mode == "RNN_TANH" else "relu")
         h_n, c_n = out[last], None
     else:
-        raise ValueError(f"recurrent_layer: mode must be one of {sorted(GATES)}, got {mode!r}")
+        raise ArgumentError(f"recurrent_layer: mode must be one of {sorted(GATES)}, got {mode!r}")
     if m is not None:
         out = out * Tensor(m)
     return out, h_n, c_n

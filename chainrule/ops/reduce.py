@@ -11,6 +11,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from chainrule.backend import ArgumentError, DtypeError
 from chainrule.autograd import Function
 from chainrule.ops import _poly
 from chainrule.ops.elementwise import _floating, maximum, minimum, sqrt
@@ -70,6 +71,8 @@ class Prod(Function):
     @staticmethod
     def backward(ctx, g):  # d(prod a)/da_i = product of all the other a_j
         a, = ctx.saved_tensors
+        if a.size == 0:
+            return np.zeros(a.shape, a.dtype), None, None
         flat, rest = _moved(a, ctx.axes)
         ones = np.ones(flat.shape[:-1] + (1,), dtype=a.dtype)
         left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
@@ -191,16 +194,21 @@ def mean(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=
     if dtype is not None:
         a = a.astype(dtype)
     if a.dtype.kind not in "fc":
-        raise TypeError(f"mean: needs a floating tensor (or dtype=), got dtype {a.dtype}")
+        raise DtypeError(f"mean: needs a floating tensor (or dtype=), got dtype {a.dtype}")
     return Mean.apply(a, _axes(a, dim, axis), _keep(keepdim, keepdims))
 
 
 @op(numpy={"prod": "self"},
     samples=lambda s: [S(s.real(2, 3)), S(s.real(2, 3, 4), 1), S(s.real(2, 3, 5), -1, keepdim=True),
                        S(np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0], [1.0, 2.0, 4.0]]), 1)])
-def prod(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+def prod(a, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):
     """Product over ``dim``; the gradient of each entry is the product of the others (zeros
-    handled). Example: ``x.prod(dim=1)``"""
+    handled). Integers and bools multiply in int64 (as PyTorch) unless ``dtype`` is given.
+    Example: ``x.prod(dim=1)``"""
+    if dtype is not None:
+        a = a.astype(dtype)
+    elif a.dtype.kind in "bu" or (a.dtype.kind == "i" and a.dtype != np.int64):
+        a = a.astype(np.int64)
     return Prod.apply(a, _axes(a, dim, axis), _keep(keepdim, keepdims))
 
 
@@ -262,12 +270,16 @@ def _correction(correction, unbiased) -> float:
 
 
 @op(samples=lambda s: [S(s.real(2, 3, 4), 1), S(s.real(2, 3, 4)), S(s.real(2, 3, 4), (0, 2), correction=0),
-                       S(s.real(2, 3, 4), -1, keepdim=True)])
-def var(a, dim=None, keepdim: bool = False, correction=None, unbiased=None, *, axis=None,
+                       S(s.real(2, 3, 4), -1, keepdim=True), S(s.real(2, 3, 4), False),
+                       S(s.real(2, 3, 4), 1, False, True)])
+def var(a, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None,
         keepdims=None):
     """Variance with Bessel's correction by default (``correction=1``), as PyTorch; a
     correction as large as the count gives inf (nan for an empty reduction), as there.
-    Example: ``x.var(dim=0)``"""
+    PyTorch's positional forms work: ``x.var(dim, unbiased, keepdim)`` and ``x.var(False)``
+    (biased, over everything). Example: ``x.var(dim=0)``"""
+    if isinstance(dim, bool):                  # torch.var(x, unbiased)
+        dim, unbiased = None, dim
     c = _correction(correction, unbiased)
     axes = _axes(a, dim, axis)
     n = math.prod([a.shape[i] for i in axes]) if a.ndim else 1
@@ -277,24 +289,37 @@ def var(a, dim=None, keepdim: bool = False, correction=None, unbiased=None, *, a
 
 
 @op(samples=lambda s: [S(s.real(2, 3, 4), 1), S(s.real(2, 3, 4)),
-                       S(s.real(2, 3, 4), -1, keepdim=True, correction=0)])
-def std(a, dim=None, keepdim: bool = False, correction=None, unbiased=None, *, axis=None,
+                       S(s.real(2, 3, 4), -1, keepdim=True, correction=0), S(s.real(2, 3), True),
+                       S(s.real(2, 3, 4), 0, True, True)])
+def std(a, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None,
         keepdims=None):
-    """Standard deviation, sqrt of ``var`` (Bessel-corrected by default). Example: ``x.std(dim=0)``"""
-    return sqrt(var(a, dim, keepdim, correction, unbiased, axis=axis, keepdims=keepdims))
+    """Standard deviation, sqrt of ``var`` (Bessel-corrected by default; the same positional
+    forms). Example: ``x.std(dim=0)``"""
+    return sqrt(var(a, dim, unbiased, keepdim, correction=correction, axis=axis,
+                    keepdims=keepdims))
 
 
 @op(samples=lambda s: [S(s.real(2, 3, 4)), S(s.real(2, 3, 4), 1, dim=1), S(s.real(2, 3, 4), 3, dim=-1, keepdim=True),
-                       S(s.distinct(2, 3, 4), float("inf"), dim=(0, 2))])
+                       S(s.distinct(2, 3, 4), float("inf"), dim=(0, 2)), S(s.real(2, 3), -1, dim=1),
+                       S(s.distinct(2, 3), float("-inf")), S(s.real(2, 3), 0, dim=0)])
 def norm(a, p=2, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
-    """The p-norm over ``dim`` (p = 1, 2, inf or any positive number; 'fro' is 2).
-    Example: ``grad.norm()``"""
-    if p == "fro":
+    """The p-norm over ``dim``: (sum |a|^p)^(1/p) for any p (inf: the largest |a|, -inf: the
+    smallest, 0: the number of non-zero entries; 'fro' is 2). Example: ``grad.norm()``"""
+    if p == "fro" or p is None:
         p = 2
-    if not isinstance(p, (int, float)) or p <= 0:
-        raise ValueError(f"norm: p must be a positive number, inf or 'fro', got {p!r}")
+    if not isinstance(p, (int, float)) or isinstance(p, bool):
+        raise ArgumentError(f"norm: p must be a number, inf, -inf or 'fro', got {p!r}")
     axes = _axes(a, dim, axis)
-    return _drop_dims(Norm.apply(a, float(p), axes), axes, _keep(keepdim, keepdims))
+    keep = _keep(keepdim, keepdims)
+    if p > 0:
+        return _drop_dims(Norm.apply(a, float(p), axes), axes, keep)
+    if p == 0:                  # the number of non-zero entries (gradient 0, as PyTorch)
+        count = np.asarray((a.data != 0).sum(axis=axes, keepdims=keep), dtype=a.dtype)
+        return a.sum(axes, keep) * 0 + Tensor(count) if a._requires_grad else Tensor(count)
+    magnitude = a.abs()
+    if p == -np.inf:
+        return amin(magnitude, axes, keep)
+    return sum(magnitude ** float(p), axes, keep) ** (1.0 / p)
 
 
 @op(samples=lambda s: [S(s.real(2, 3, 4), 1), S(s.real(2, 3, 4), (0, 2), keepdim=True),
@@ -324,6 +349,8 @@ def _index_reduce(fn, a, dim, keepdim):
         return Tensor(np.asarray(out, dtype=np.int64).reshape((1,) * data.ndim) if keepdim
                       else np.asarray(out, dtype=np.int64))
     _poly.one_dim(dim, data.ndim, fn.__name__)
+    if data.ndim == 0:           # a 0-d tensor: its one element is at index 0
+        return Tensor(np.zeros((), np.int64))
     return Tensor(np.asarray(fn(data, axis=dim, keepdims=keepdim), dtype=np.int64))
 
 

@@ -23,6 +23,8 @@ exports themselves. So a new op is one declaration, and its coverage cannot drif
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -103,6 +105,7 @@ class OpInfo:
     second_order: bool
     tolerance: dict
     notes: str
+    torch_tolerance: dict = field(default_factory=dict)
 
     def torch_function(self, torch_module) -> Callable | None:
         """The PyTorch twin: ``torch.<name>`` or ``torch.nn.functional.<name>`` by default."""
@@ -128,7 +131,8 @@ def op(*, name: str | None = None, namespace: str | tuple[str, ...] = "cr",
        operators: dict | None = None, numpy: tuple[str, ...] | dict = (),
        aliases: tuple[str, ...] = (), differentiable: bool = True, dtypes: str = "float",
        samples: Callable | None = None, torch: Any = "same", second_order: bool = True,
-       tolerance: dict | None = None, notes: str = "") -> Callable:
+       tolerance: dict | None = None, notes: str = "",
+       torch_tolerance: dict | None = None) -> Callable:
     """Declare the decorated function as a public op (see the module docstring).
 
     ``method``: True binds ``Tensor.<name>`` to the function itself, a string binds it under
@@ -143,12 +147,14 @@ def op(*, name: str | None = None, namespace: str | tuple[str, ...] = "cr",
     ``torch``: "same" (the PyTorch function of the same name), another dotted name,
     a callable ``(torch, *args, **kwargs)``, or None where PyTorch has no twin.
     ``second_order=False`` excludes the op from the generated gradgradcheck; say why in
-    ``notes``.
+    ``notes``. ``torch_tolerance`` (rtol, atol) loosens the comparison with PyTorch where
+    PyTorch itself rounds (a float32 constant in a float64 rule); say why in ``notes``.
     """
     spaces = (namespace,) if isinstance(namespace, str) else tuple(namespace)
 
     def declare(fn: Callable) -> Callable:
         op_name = name or fn.__name__
+        fn = _numpy_keywords(fn)
         bound: dict[str, Callable] = {}
         if method is True:
             bound[op_name] = fn
@@ -164,7 +170,7 @@ def op(*, name: str | None = None, namespace: str | tuple[str, ...] = "cr",
             if isinstance(numpy, dict) else {n: fn for n in numpy}
         info = OpInfo(op_name, fn, spaces, bound, dunders, routed,
                       tuple(aliases), differentiable, dtypes, samples, torch, second_order,
-                      dict(tolerance or {}), notes)
+                      dict(tolerance or {}), notes, dict(torch_tolerance or {}))
         for space in spaces:
             key = (space, op_name)
             if key in REGISTRY:
@@ -172,6 +178,32 @@ def op(*, name: str | None = None, namespace: str | tuple[str, ...] = "cr",
             REGISTRY[key] = info
         return fn
     return declare
+
+
+def _numpy_keywords(fn: Callable) -> Callable:
+    """``fn`` taking NumPy's ``axis=`` and ``keepdims=`` for its ``dim`` and ``keepdim``, as
+    every PyTorch function does (``x.cumsum(axis=0)``); ``fn`` itself where it already takes
+    them or has no ``dim``."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn
+    renames = {alias: real for alias, real in (("axis", "dim"), ("keepdims", "keepdim"))
+               if real in params and alias not in params}
+    if not renames:
+        return fn
+
+    @functools.wraps(fn)
+    def accepting_numpy_keywords(*args, **kwargs):
+        if kwargs:
+            for alias, real in renames.items():
+                if alias in kwargs:
+                    if real in kwargs:
+                        raise TypeError(f"{fn.__name__}: got both {real}= and {alias}= (the "
+                                        f"same argument)")
+                    kwargs[real] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+    return accepting_numpy_keywords
 
 
 def _reflected(fn: Callable) -> Callable:

@@ -9,7 +9,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd import Function
-from chainrule.backend import ShapeError
+from chainrule.backend import ArgumentError, DtypeError, ShapeError
 from chainrule.ops import _poly
 from chainrule.ops.promotion import promote
 from chainrule.ops.registry import S, op
@@ -110,6 +110,8 @@ class IndexScatter(Function):
     @staticmethod
     def forward(ctx, g, key, shape):
         ctx.key = key
+        # (A 0-d gradient may arrive as a plain number: apply() passes NumPy scalars on so.)
+        g = np.asarray(g)
         return _poly.scatter_array(g, key, shape, g.dtype)
 
     @staticmethod
@@ -198,8 +200,8 @@ def flatten(a, start_dim: int = 0, end_dim: int = -1):
         return reshape(a, (1,))
     s, e = _dim(start_dim, a.ndim, "flatten"), _dim(end_dim, a.ndim, "flatten")
     if s > e:
-        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
-                         f"(tensor of shape {a.shape})")
+        raise ArgumentError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                            f"(tensor of shape {a.shape})")
     shape = a.shape[:s] + (-1,) + a.shape[e + 1:]
     return reshape(a, shape)
 
@@ -211,7 +213,7 @@ def permute(a, dims):
     """Reorder the dims. Example: ``x.permute(0, 2, 3, 1)`` (NCHW -> NHWC)"""
     dims = tuple(_dim(d, a.ndim, "permute") for d in dims)
     if sorted(dims) != list(range(a.ndim)):
-        raise ValueError(f"permute: dims {dims} are not a permutation of 0..{a.ndim - 1}")
+        raise ArgumentError(f"permute: dims {dims} are not a permutation of 0..{a.ndim - 1}")
     return Permute.apply(a, dims)
 
 
@@ -219,6 +221,9 @@ def permute(a, dims):
     samples=lambda s: [S(s.real(2, 3, 4), 0, 2), S(s.real(3, 4), -1, -2)])
 def transpose(a, dim0: int, dim1: int):
     """Swap two dims. Example: ``x.transpose(-2, -1)``"""
+    if a.ndim == 0:
+        _dim(dim0, 0, "transpose"), _dim(dim1, 0, "transpose")
+        return a
     axes = list(range(a.ndim))
     d0, d1 = _dim(dim0, a.ndim, "transpose"), _dim(dim1, a.ndim, "transpose")
     axes[d0], axes[d1] = axes[d1], axes[d0]
@@ -229,8 +234,8 @@ def transpose(a, dim0: int, dim1: int):
 def t(a):
     """Transpose of a matrix (0-d and 1-d tensors are returned as they are). Example: ``w.t()``"""
     if a.ndim > 2:
-        raise ValueError(f"t: expects a tensor of at most 2 dims, got shape {a.shape}; "
-                         "use transpose(dim0, dim1) or permute")
+        raise ArgumentError(f"t: expects a tensor of at most 2 dims, got shape {a.shape}; "
+                            "use transpose(dim0, dim1) or permute")
     return transpose(a, 0, 1) if a.ndim == 2 else a
 
 
@@ -263,7 +268,7 @@ def expand(a, shape):
     shape = tuple(shape)
     lead = len(shape) - a.ndim
     if lead < 0:
-        raise ValueError(f"expand: target shape {shape} has fewer dims than the tensor {a.shape}")
+        raise ArgumentError(f"expand: target shape {shape} has fewer dims than the tensor {a.shape}")
     full = tuple(a.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
     try:
         np.broadcast_shapes(a.shape, full)
@@ -281,7 +286,7 @@ def repeat(a, sizes):
     Example: ``x.repeat(2, 1)``"""
     sizes = tuple(int(s) for s in sizes)
     if len(sizes) < a.ndim:
-        raise ValueError(f"repeat: {len(sizes)} repeat counts for a tensor with {a.ndim} dims")
+        raise ArgumentError(f"repeat: {len(sizes)} repeat counts for a tensor with {a.ndim} dims")
     return Repeat.apply(a, sizes)
 
 
@@ -371,7 +376,7 @@ def _check_same(tensors, name, dim, skip_dim=True):
 def _tensors(seq, name: str) -> list:
     out = [t if isinstance(t, Tensor) else Tensor(t) for t in seq]
     if not out:
-        raise ValueError(f"{name}: expected a non-empty list of tensors")
+        raise ArgumentError(f"{name}: expected a non-empty list of tensors")
     return out
 
 
@@ -381,6 +386,10 @@ def _tensors(seq, name: str) -> list:
 def cat(tensors, dim: int = 0, *, axis=None):
     """Join tensors along an existing dim. Example: ``cr.cat([a, b], dim=1)``"""
     tensors = _tensors(tensors, "cat")
+    if len(tensors) > 1 and builtins.any(t.ndim != 1 for t in tensors):
+        # PyTorch's legacy rule: empty 1-D tensors are skipped next to tensors of other shapes
+        kept = [t for t in tensors if t.shape != (0,)]
+        tensors = kept or tensors[:1]
     d = _dim(dim if axis is None else axis, tensors[0].ndim, "cat")
     _check_same(tensors, "cat", d)
     return Cat.apply(*promote(*tensors), dim=d)
@@ -404,13 +413,13 @@ def split(a, split_size_or_sections, dim: int = 0):
     n = a.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
         if split_size_or_sections <= 0:
-            raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
+            raise ArgumentError(f"split: split_size must be positive, got {split_size_or_sections}")
         sizes = [builtins.min(split_size_or_sections, n - s)
                  for s in range(0, n, split_size_or_sections)]
     else:
         sizes = list(split_size_or_sections)
         if builtins.sum(sizes) != n:
-            raise ValueError(f"split: sizes {sizes} do not add up to {n} (dim {d})")
+            raise ArgumentError(f"split: sizes {sizes} do not add up to {n} (dim {d})")
     lead = (slice(None),) * d
     out, start = [], 0
     for s in sizes:
@@ -424,7 +433,7 @@ def chunk(a, chunks: int, dim: int = 0):
     """Split into ``chunks`` nearly equal pieces (PyTorch's rule: ceil-sized pieces).
     Example: ``i, f, g, o = gates.chunk(4, dim=1)``"""
     if chunks <= 0:
-        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+        raise ArgumentError(f"chunk: chunks must be positive, got {chunks}")
     n = a.shape[_dim(dim, a.ndim, "chunk")]
     size = -(-n // chunks) if n else 1
     return split(a, builtins.max(size, 1), dim)
@@ -437,30 +446,79 @@ def unbind(a, dim: int = 0) -> tuple:
     return tuple(index(a, (slice(None),) * d + (i,)) for i in range(a.shape[d]))
 
 
+def _source_positions(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
+    """For each position of a dim of size ``n`` padded by (lo, hi), the input position it
+    copies: mirrored without repeating the edge ("reflect"), the nearest edge ("replicate")
+    or wrapped around ("circular")."""
+    positions = np.arange(-lo, n + hi)
+    if mode == "reflect":
+        period = 2 * (n - 1)
+        folded = np.abs(positions) % period if period else np.zeros_like(positions)
+        return np.where(folded < n, folded, period - folded)
+    if mode == "replicate":
+        return np.clip(positions, 0, n - 1)
+    return positions % n
+
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
 @op(namespace=("cr", "F"), method=False, torch="nn.functional.pad",
-    samples=lambda s: [S(s.real(2, 3, 2), (1, 2)), S(s.real(2, 3, 2), (0, 1, 2, 0), value=-1.5)])
+    samples=lambda s: [S(s.real(2, 3, 2), (1, 2)), S(s.real(2, 3, 2), (0, 1, 2, 0), value=-1.5),
+                       S(s.real(2, 3, 4), (2, 1), "reflect"), S(s.real(1, 2, 3, 3), (1, 2, 2, 0), "replicate"),
+                       S(s.real(1, 2, 3, 4), (1, 1, 2, 1), "circular"), S(s.real(2, 3, 4), (-1, 2)),
+                       S(s.real(1, 2, 5), (2, -1), "replicate")])
 def pad(input, pad, mode: str = "constant", value: float | None = None):
-    """Pad with a constant; ``pad`` lists (before, after) pairs from the *last* dim, as in
-    ``torch.nn.functional.pad``: ``F.pad(x, (1, 1))`` pads the last dim by one on each side."""
+    """Pad (or crop, with negative widths) the last dims: ``pad`` lists (before, after) pairs
+    from the *last* dim, as in ``torch.nn.functional.pad``. ``mode``: "constant" (``value``,
+    0 by default), "reflect" (mirrored, the edge not repeated; widths below the size),
+    "replicate" (the edge repeated) or "circular" (wrapped around).
+    Example: ``F.pad(x, (1, 1))`` pads the last dim by one on each side"""
     a = input
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    if mode not in _PAD_MODES:
+        raise ArgumentError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
     if len(pad) % 2 or len(pad) // 2 > a.ndim:
-        raise ValueError(f"pad: expected an even number of widths for at most {a.ndim} dims, "
-                         f"got {tuple(pad)}")
+        raise ArgumentError(f"pad: expected an even number of widths for at most {a.ndim} dims, "
+                            f"got {tuple(pad)}")
+    if mode != "constant" and value not in (None, 0, 0.0):
+        raise ArgumentError(f"pad: value={value} only applies to mode='constant', not {mode!r}")
     widths = [(0, 0)] * a.ndim
     for i in range(len(pad) // 2):
-        lo, hi = int(pad[2 * i]), int(pad[2 * i + 1])
-        if lo < 0 or hi < 0:
-            raise ValueError("pad: negative padding is not supported")
-        widths[a.ndim - 1 - i] = (lo, hi)
-    return Pad.apply(a, tuple(widths), 0.0 if value is None else value)
+        widths[a.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    # negative widths crop first (in every mode); the padding then works on what is left
+    crop = tuple(slice(builtins.max(-lo, 0), n - builtins.max(-hi, 0))
+                 for (lo, hi), n in zip(widths, a.shape))
+    if builtins.any(lo < 0 or hi < 0 for lo, hi in widths):
+        if builtins.any(c.stop - c.start < 0 for c in crop):
+            raise ArgumentError(f"pad: the negative widths {tuple(pad)} crop more than the "
+                                f"input's shape {a.shape}")
+        a = index(a, crop)
+    widths = tuple((builtins.max(lo, 0), builtins.max(hi, 0)) for lo, hi in widths)
+    if mode == "constant":
+        if not builtins.any(lo or hi for lo, hi in widths):
+            return a if a is not input else Pad.apply(a, widths, 0.0)
+        return Pad.apply(a, widths, 0.0 if value is None else value)
+    out = a
+    for d, (lo, hi) in enumerate(widths):
+        if not (lo or hi):
+            continue
+        n = a.shape[d]
+        if mode == "reflect" and (lo >= n or hi >= n):
+            raise ArgumentError(f"pad: reflect padding ({lo}, {hi}) must be smaller than the "
+                                f"dim it pads (size {n}, dim {d} of shape {a.shape})")
+        if n == 0:
+            raise ArgumentError(f"pad: cannot {mode}-pad an empty dim {d} (shape {a.shape})")
+        if mode == "circular" and (lo > n or hi > n):
+            raise ArgumentError(f"pad: circular padding ({lo}, {hi}) can be at most the size "
+                                f"{n} of dim {d}")
+        out = index(out, (slice(None),) * d + (_source_positions(n, lo, hi, mode),))
+    return out
 
 
 def _int_index(index, name: str) -> np.ndarray:
     idx = index.data if isinstance(index, Tensor) else np.asarray(index)
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"{name}: index must be an integer tensor, got dtype {idx.dtype}")
+        raise DtypeError(f"{name}: index must be an integer tensor, got dtype {idx.dtype}")
     return idx
 
 
@@ -488,6 +546,10 @@ def gather(a, dim: int, index):
     Example: ``logp.gather(1, target.unsqueeze(1))``"""
     idx = _int_index(index, "gather")
     d = _dim(dim, a.ndim, "gather")
+    if a.ndim == 0 and idx.ndim <= 1:      # a 0-d input: a vector of its one element
+        return reshape(gather(reshape(a, (1,)), 0, idx.reshape(-1)), idx.shape)
+    if idx.size == 0 and idx.ndim != a.ndim:   # PyTorch: an empty index of any shape
+        return reshape(reshape(a, (-1,))[0:0], idx.shape)
     if idx.ndim != a.ndim:
         raise ShapeError(f"gather: index has {idx.ndim} dims but the input has {a.ndim}")
     n = a.shape[d]
@@ -509,10 +571,15 @@ def sum_to_size(a, shape):
     return SumTo.apply(a, shape)
 
 
-@op(numpy={"cumsum": lambda a, axis=None, dtype=None, out=None: cumsum(a, axis)},
+@op(numpy={"cumsum": lambda a, axis=None, dtype=None, out=None: cumsum(a, axis, dtype=dtype)},
     samples=lambda s: [S(s.real(3, 4), 1), S(s.real(3, 4), 0), S(s.real(5), -1)])
-def cumsum(a, dim: int):
-    """Running sum along ``dim``. Example: ``cr.cumsum(x, dim=0)``"""
+def cumsum(a, dim: int, *, dtype=None):
+    """Running sum along ``dim`` (integers and bools sum in int64, as in PyTorch, unless
+    ``dtype`` says otherwise). Example: ``cr.cumsum(x, dim=0)``"""
+    target = np.dtype(dtype) if dtype is not None else (
+        np.dtype(np.int64) if a.dtype.kind in "biu" else a.dtype)
+    if a.dtype != target:
+        a = a.astype(target)
     if a.ndim == 0:
         return reshape(Cumsum.apply(reshape(a, (1,)), _dim(dim, 0, "cumsum")), ())
     return Cumsum.apply(a, _dim(dim, a.ndim, "cumsum"))
@@ -523,15 +590,18 @@ def index_select(a, dim: int, index):
     """The entries of ``index`` along ``dim`` (repeats allowed; gradients accumulate).
     Example: ``emb.index_select(0, ids)``"""
     idx = _int_index(index, "index_select")
-    if idx.ndim != 1:
-        raise TypeError(f"index_select: index must be a 1-D integer tensor, got shape {idx.shape}")
+    if idx.ndim > 1:
+        raise ShapeError(f"index_select: index must be a vector (or a scalar), got shape "
+                         f"{idx.shape}")
     d = _dim(dim, a.ndim, "index_select")
-    return _index(a, (slice(None),) * d + (idx,))
+    if a.ndim == 0:                         # a 0-d input stays 0-d (its one element)
+        return reshape(_index(reshape(a, (1,)), idx.reshape(-1)), ())
+    return _index(a, (slice(None),) * d + (idx.reshape(-1),))
 
 
 def _triangle(a, diagonal: int, upper: bool, name: str):
     if a.ndim < 2:
-        raise ValueError(f"{name}: expects at least 2 dims, got shape {a.shape}")
+        raise ArgumentError(f"{name}: expects at least 2 dims, got shape {a.shape}")
     n, m = a.shape[-2:]
     keep = np.triu(np.ones((n, m), dtype=bool), diagonal) if upper else \
         np.tril(np.ones((n, m), dtype=bool), diagonal)

@@ -18,6 +18,11 @@ from chainrule.optim.sgd import SGD
 from chainrule.optim.adam import Adam, AdamW
 from chainrule.optim.rmsprop import RMSprop
 from chainrule.optim.adagrad import Adagrad
+from chainrule.optim.adadelta import Adadelta
+from chainrule.optim.adamax import Adamax
+from chainrule.optim.nadam import NAdam, RAdam
+from chainrule.optim.lbfgs import LBFGS
 from chainrule.optim import lr_scheduler
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
+           "NAdam", "RAdam", "LBFGS", "lr_scheduler"]

@@ -3,10 +3,12 @@
 ``history.history`` is a dict of lists (``{"loss": [...], "val_accuracy": [...], "lr": [...]}``)
 and ``history.epoch`` the epoch numbers the rows belong to, counted from 1 as the progress
 display, the CSV files and the checkpoints count them. It saves to CSV and JSON, loads
-back from JSON (a checkpoint carries it that way), and draws its curves to a PNG.
+back from JSON (a checkpoint carries it that way), and draws its curves to a PNG (in a
+Jupyter notebook, a History shown as a cell's result draws its curves inline).
 """
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -14,6 +16,7 @@ import math
 import os
 from typing import Iterable, Mapping
 
+from chainrule._html import table
 from chainrule.io import write_atomically
 
 _NAN = float("nan")
@@ -140,6 +143,11 @@ class History:
     def plot(self, path: str | os.PathLike, dpi: int = 100) -> None:
         """Save a PNG with one panel for the loss and one per metric, train and validation
         curves together (needs matplotlib: ``pip install chainrule[plot]``), atomically."""
+        image = io.BytesIO()  # written in one step, as every file of a run is
+        self._figure(dpi).savefig(image, format="png")
+        write_atomically(path, image.getvalue())
+
+    def _figure(self, dpi: int):
         try:
             from matplotlib.figure import Figure
         except ImportError:
@@ -162,9 +170,32 @@ class History:
             ax.grid(alpha=0.3)
             ax.legend()
         fig.tight_layout()
-        image = io.BytesIO()  # written in one step, as every file of a run is
-        fig.savefig(image, format="png")
-        write_atomically(path, image.getvalue())
+        return fig
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        """Jupyter's display: the curves as a PNG when matplotlib is installed, otherwise
+        (or before the first epoch) the table of values per epoch."""
+        bundle = {"text/plain": repr(self)}
+        if self.epoch:
+            try:
+                fig = self._figure(dpi=80)
+            except ImportError:
+                pass
+            else:
+                png = io.BytesIO()
+                fig.savefig(png, format="png")
+                bundle["image/png"] = base64.b64encode(png.getvalue()).decode("ascii")
+                return bundle
+        keys = self.keys()
+        rows = [[e] + [_fmt_cell(self.history[k][i]) for k in keys]
+                for i, e in enumerate(self.epoch)]
+        bundle["text/html"] = table(["epoch"] + keys, rows, right=range(len(keys) + 1),
+                                    caption=repr(self))
+        return bundle
+
+
+def _fmt_cell(v: float) -> str:
+    return "" if math.isnan(v) else f"{v:.4g}"
 
 
 def _fmt(v: float) -> str:

@@ -2,7 +2,8 @@
 
 * ``verbose=1`` on a terminal with tqdm installed: a progress bar while an epoch runs, with
   the running loss and metrics, samples/s and the ETA, replaced by the epoch's line when it
-  ends.
+  ends. In a Jupyter notebook with tqdm and ipywidgets installed, the same bar as a
+  notebook widget (tqdm.auto picks it).
 * ``verbose=1`` without a terminal (a log file, CI) or without tqdm, and ``verbose=2``:
   one plain line per epoch.
 * ``verbose=0``: nothing.
@@ -27,6 +28,13 @@ def _tqdm():
     return tqdm
 
 
+def _is_widget(tqdm) -> bool:
+    """True for tqdm's notebook widget bar, which tqdm.auto returns inside a Jupyter kernel
+    that has ipywidgets (it draws itself in the notebook, whatever the output stream)."""
+    notebook = sys.modules.get("tqdm.notebook")
+    return notebook is not None and tqdm is not None and issubclass(tqdm, notebook.tqdm)
+
+
 def format_logs(logs: dict, skip: tuple = ()) -> str:
     """``loss 0.1234 - accuracy 0.9612 - lr 0.001`` (compact, for humans)."""
     parts = []
@@ -41,7 +49,8 @@ class ProgressBar(Callback):
     """The progress display ``fit`` attaches when ``verbose`` > 0.
 
     ``mode`` is ``"bar"`` (tqdm), ``"lines"`` (one line per epoch) or ``"auto"``: a bar when
-    ``stream`` is a terminal and tqdm is installed, lines otherwise.
+    ``stream`` is a terminal and tqdm is installed, or in a Jupyter notebook that can show
+    tqdm's widget (tqdm and ipywidgets installed, output to the notebook), lines otherwise.
     """
 
     order = 1000  # after every other callback, so the line shows the final logs
@@ -53,7 +62,9 @@ class ProgressBar(Callback):
         tqdm = _tqdm()
         out = self._out()
         if mode == "auto":
-            mode = "bar" if tqdm is not None and getattr(out, "isatty", lambda: False)() else "lines"
+            terminal = getattr(out, "isatty", lambda: False)()
+            notebook = stream is None and _is_widget(tqdm)
+            mode = "bar" if tqdm is not None and (terminal or notebook) else "lines"
         elif mode == "bar" and tqdm is None:
             mode = "lines"
         self.mode = mode
@@ -81,10 +92,12 @@ class ProgressBar(Callback):
         self._t0, self._samples = time.perf_counter(), 0
         if self.mode == "bar":
             # The bar lives while the epoch runs; the epoch's summary line replaces it.
+            # The widget draws its own bar and splits the text around a plain {bar}.
+            bar = "{bar}" if _is_widget(self._tqdm) else "{bar:20}"
             self._bar = self._tqdm(total=state.num_batches, desc=f"Epoch {state.epoch}/{state.epochs}",
                                    unit="batch", file=self._out(), leave=False, dynamic_ncols=True,
-                                   bar_format="{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} "
-                                              "[{elapsed}<{remaining}] {postfix}")
+                                   bar_format="{desc} {percentage:3.0f}%|" + bar + "| {n_fmt}/"
+                                              "{total_fmt} [{elapsed}<{remaining}] {postfix}")
 
     def on_batch_end(self, state: TrainState) -> None:
         self._samples += state.batch_size
