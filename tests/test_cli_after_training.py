@@ -298,3 +298,23 @@ def test_after_training_commands_never_clobber_or_share_a_folder(moons_run, digi
     before = quantized.read_bytes()
     line = one_line_error(capsys, "quantize", digits_run / "lenet", "--calibration-samples", 64)
     assert "already exists" in line and quantized.read_bytes() == before
+
+
+def test_a_fifo_for_a_run_is_refused_up_front(moons_run, tmp_path, capsys):
+    import os
+    fifo = tmp_path / "run.ckpt"
+    os.mkfifo(fifo)
+    for command in (["prune", fifo, "--amount", 0.5], ["quantize", fifo],
+                    ["distill", "--teacher", fifo],
+                    ["train", "--data", "moons", "--init-from", fifo, "--out", tmp_path / "t"]):
+        assert "not a regular file" in one_line_error(capsys, *command), command
+
+
+def test_a_federated_run_folder_is_a_chainrule_run_for_overwrite(moons_run, capsys):
+    fed = moons_run / "fed-over"
+    assert main(capsys, "federate", "--data", "moons", "--clients", 2, "--rounds", 1, "--iid",
+                "--hidden", 4, "--out", fed, "--quiet")[0] == 0
+    assert "holds a finished run" in one_line_error(capsys, "federate", "--data", "moons",
+                                                    "--out", fed)
+    assert main(capsys, "train", "--data", "moons", "--epochs", 1, "--out", fed, "--overwrite",
+                "--quiet")[0] == 0

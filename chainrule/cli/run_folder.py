@@ -31,9 +31,10 @@ __all__ = ["LOCK_NAME", "RUN_FILES", "RunFolder", "check_out_folder", "claim_run
            "claim_new_run_folder", "describe_removed"]
 
 LOCK_NAME = ".chainrule.lock"
-# Every file ``chainrule train`` writes into a run folder (--overwrite deletes these only).
+# Every file ``chainrule train`` (or prune, distill, federate) writes into a run folder
+# (--overwrite deletes these only).
 RUN_FILES = ("config.json", "best.ckpt", "last.ckpt", "history.csv", "history.json",
-             "curves.png", "test_metrics.json", "error.log")
+             "curves.png", "test_metrics.json", "error.log", "prune_metrics.json")
 _MAX_CONFIG_BYTES = 64 * 2 ** 20
 
 
@@ -130,7 +131,7 @@ def _listing(path: str, option: str) -> list[str]:
 
 
 def _is_chainrule_config(path: str) -> bool:
-    """Whether ``path`` is a config.json that ``chainrule train`` wrote."""
+    """Whether ``path`` is a config.json that ``chainrule train`` (or ``federate``) wrote."""
     try:
         if not os.path.isfile(path) or os.path.getsize(path) > _MAX_CONFIG_BYTES:
             return False
@@ -138,8 +139,10 @@ def _is_chainrule_config(path: str) -> bool:
             config = json.load(f)
     except (OSError, ValueError, RecursionError):
         return False
+    # a federated run (chainrule federate) has its "federated" section instead of "train"
     return isinstance(config, dict) and "chainrule_version" in config \
-        and all(isinstance(config.get(k), dict) for k in ("data", "model", "train"))
+        and all(isinstance(config.get(k), dict) for k in ("data", "model")) \
+        and any(isinstance(config.get(k), dict) for k in ("train", "federated"))
 
 
 def _refusal(out: str, names: list[str], overwrite: bool) -> str | None:
