@@ -248,6 +248,9 @@ def test_crafted_pruned_and_quantized_checkpoints_are_refused_in_one_line(
     assert "does not hold the model its config describes" in line   # its scales are not counted
     line = one_line_error(capsys, "evaluate", _crafted(tmp_path, quantized, "q2.ckpt", fewer_classes))
     assert "does not hold the model its config describes" in line and "int8 scales" in line
+    # neither is a training run to continue: each says what it is
+    assert "was pruned ('chainrule prune')" in one_line_error(capsys, "train", "--resume", pruned)
+    assert "holds an int8 model" in one_line_error(capsys, "train", "--resume", quantized)
 
 
 def test_after_training_configs_are_checked_not_passed(moons_run, tmp_path, capsys):

@@ -343,9 +343,15 @@ def _resume(args) -> int:
 
 def _resume_locked(args, run_dir: str, ckpt_path: str) -> int:
     ckpt = read_checkpoint(ckpt_path)
-    if isinstance(ckpt["config"], dict) and "distillation" in ckpt["config"]:
-        raise UserError(f"the run in {run_dir!r} was distilled from a teacher ('chainrule "
-                        f"distill'), which cannot be resumed; start the distillation again")
+    made_by = {"distillation": "was distilled from a teacher ('chainrule distill'), which "
+                               "cannot be resumed; start the distillation again",
+               "pruning": "was pruned ('chainrule prune') and keeps no training state; start "
+                          "a new run from it with 'chainrule train --init-from'",
+               "quantization": "holds an int8 model ('chainrule quantize'), which cannot be "
+                               "trained; resume the float run it was made from"}
+    for section, why in made_by.items():
+        if isinstance(ckpt["config"], dict) and section in ckpt["config"]:
+            raise UserError(f"{ckpt_path!r} {why}")
     config = check_run_config(ckpt["config"], ckpt_path, complete=True)
     stored_model_matches(ckpt, config, ckpt_path)
     train_cfg = config["train"]
