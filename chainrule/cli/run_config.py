@@ -130,12 +130,13 @@ TRAIN_TO_RESUME = Record({**{k: v for k, v in TRAIN.fields.items()
 # quantize, distill, federate and train --init-from): each section is checked here, and
 # against the model in _check_sections.
 _LAYER = Str(max_len=256)               # a dotted module name, e.g. "3" or "features.0"
-_LAYERS = List(_LAYER, 0, 1024)
+_MAX_LAYERS = 2 ** 16                   # an mlp of 1024 hidden layers has 4,100 tensors
+_LAYERS = List(_LAYER, 0, _MAX_LAYERS)
 PRUNING = Record({"source": _PATH, "amount": _FRACTION,
                   "method": Str(["structured", "global unstructured", "layer unstructured"]),
-                  "layers": List(_LAYER, 1, 1024), "finetune_epochs": Int(0, MAX_SIZE),
+                  "layers": List(_LAYER, 1, _MAX_LAYERS), "finetune_epochs": Int(0, MAX_SIZE),
                   "finetune_lr": Float(0.0, low_open=True), "sparsity": Float(0.0, 1.0)})
-QUANTIZATION = Record({"source": _PATH, "layers": List(_LAYER, 1, 1024),
+QUANTIZATION = Record({"source": _PATH, "layers": List(_LAYER, 1, _MAX_LAYERS),
                        "weights": Str(max_len=256), "inputs": Str(max_len=256),
                        "calibration_samples": _SIZE})
 TRANSFER = Record({"init_from": _PATH, "loaded": _LAYERS, "frozen": _LAYERS,
