@@ -5,6 +5,8 @@
                      (positive for log/sqrt, away from kinks for abs/relu/max)
 * ``make_array``     the same values as a plain float64 ndarray
 * ``torch``          PyTorch, or a visible skip when it is not installed
+* ``command_line``   the ``chainrule`` command in-process: status and its one-line error
+* ``image_model``    a hand-written checkpoint of an untrained MNIST-shaped mlp
 * ``run_notebook``   executes a notebook in a real Jupyter kernel (nbclient + ipykernel)
 
 Every test also starts with grad mode on, the default float dtype float32 and chainrule's
@@ -96,6 +98,53 @@ def seed_from_test_name(request) -> np.random.Generator:
     if torch is not None:
         torch.manual_seed(seed)
     return np.random.default_rng(seed)
+
+
+class CommandLine:
+    """The ``chainrule`` command run in-process, for tests of its one-line errors."""
+
+    def __init__(self, capsys):
+        self._capsys = capsys
+
+    def run(self, *argv) -> tuple[int, str]:
+        """``status, stderr`` of ``chainrule ARGV``."""
+        from chainrule import cli
+        status = cli.main([str(a) for a in argv])
+        return status, self._capsys.readouterr().err
+
+    @staticmethod
+    def one_line(err: str, *fragments: str) -> str:
+        """The single error line of ``err``: no traceback, not the guard's 'internal error',
+        holding every fragment."""
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in err, err
+        assert "internal error" not in lines[0], lines[0]
+        for fragment in fragments:
+            assert fragment in lines[0], lines[0]
+        return lines[0]
+
+
+@pytest.fixture
+def command_line(capsys) -> CommandLine:
+    """``command_line.run("train", ...)`` -> (status, stderr); ``command_line.one_line(err)``."""
+    return CommandLine(capsys)
+
+
+@pytest.fixture
+def image_model(tmp_path):
+    """A checkpoint written by hand of an untrained MNIST-shaped mlp (784-8-10) with an
+    image config, for the commands' image readers."""
+    from chainrule.cli import models
+    from chainrule.train.checkpoint import make_checkpoint
+    model = models.mlp(784, 10, hidden=(8,))
+    config = {"model": {"kind": "mlp", "in_features": 784, "out_features": 10, "hidden": [8],
+                        "activation": "relu", "dropout": 0.0, "batch_norm": False},
+              "data": {"name": "mnist", "class_names": [str(i) for i in range(10)],
+                       "preprocessing": {"kind": "image", "scale": 1 / 255, "mean": 0.13,
+                                         "std": 0.31, "input_shape": [1, 28, 28]}}}
+    path = tmp_path / "image.ckpt"
+    cr.save(make_checkpoint(model, config=config), path)
+    return path
 
 
 @pytest.fixture

@@ -238,21 +238,13 @@ def test_no_command_is_an_error(tmp_path):
     assert result.returncode == 2 and "choose a command" in result.stderr
 
 
-def test_unreadable_image_for_an_image_model(tmp_path, monkeypatch, capsys):
-    # An image model without training: a checkpoint written by hand with an image config.
-    model = models.mlp(784, 10, hidden=(8,))
-    config = {"model": {"kind": "mlp", "in_features": 784, "num_classes": 10, "hidden": [8],
-                        "activation": "relu", "dropout": 0.0, "batch_norm": False},
-              "data": {"name": "mnist", "class_names": [str(i) for i in range(10)],
-                       "preprocessing": {"kind": "image", "scale": 1 / 255, "mean": 0.13,
-                                         "std": 0.31, "input_shape": [1, 28, 28]}}}
-    cr.save(train.checkpoint.make_checkpoint(model, config=config), tmp_path / "m.ckpt")
+def test_unreadable_image_for_an_image_model(image_model, tmp_path, monkeypatch, capsys):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG but not really")
     from PIL import Image
     Image.fromarray(np.full((30, 30), 255, np.uint8)).save(tmp_path / "white.png")
     monkeypatch.chdir(tmp_path)
     for name, fragment in (("bad.png", "cannot read image"), ("white.png", "blank")):
-        assert cli.main(["predict", "m.ckpt", name]) == 1
+        assert cli.main(["predict", str(image_model), name]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("chainrule: error: ") and fragment in err and "\n" not in err
 

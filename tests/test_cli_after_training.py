@@ -117,6 +117,8 @@ def test_distill_trains_a_student_run_from_a_cnn_teacher(digits_run, capsys):
     metrics = json.loads((out_dir / "test_metrics.json").read_text())
     assert metrics["samples"] == 200 and metrics["accuracy"] > 0.3     # chance: 0.1
     assert "distilled from a teacher" in one_line_error(capsys, "train", "--resume", out_dir)
+    status, out, _ = main(capsys, "evaluate", out_dir)      # its config passes the schema
+    assert status == 0 and f"accuracy {metrics['accuracy']:.4f}" in out
 
 
 def test_federate_writes_a_run_with_one_history_row_per_round(moons_run, capsys):
@@ -197,3 +199,125 @@ def test_regression_runs_are_refused_by_name(tmp_path, capsys):
     line = one_line_error(capsys, "federate", "--data", "sine", "--rounds", 1,
                           "--out", tmp_path / "fed")
     assert "federate trains classifiers; sine has numeric targets" in line
+
+
+# ----------------------------------------------------------- hostile input (issue 15)
+def _crafted(tmp_path, source, name: str, change) -> str:
+    """A copy of checkpoint ``source`` with ``change`` applied to its raw contents."""
+    import chainrule as cr
+    raw = cr.load(str(source))
+    change(raw)
+    path = tmp_path / name
+    cr.save(raw, str(path))
+    return str(path)
+
+
+def test_crafted_pruned_and_quantized_checkpoints_are_refused_in_one_line(
+        moons_run, digits_run, tmp_path, capsys):
+    pruned = moons_run / "run" / "pruned-75" / "best.ckpt"
+    if not pruned.exists():
+        assert main(capsys, "prune", moons_run / "run", "--amount", 0.75,
+                    "--finetune-epochs", 0)[0] == 0
+    sparse = next(k for k, v in train.read_checkpoint(pruned)["model"].items()
+                  if isinstance(v, dict))
+
+    def bomb(raw):  # a bitmask that claims 10**12 entries
+        raw["model"][sparse]["shape"] = [10 ** 6, 10 ** 6]
+
+    def wider(raw):  # a config asking for a larger model than the weights stored
+        raw["config"]["model"]["hidden"] = [20000, 20000]
+
+    line = one_line_error(capsys, "evaluate", _crafted(tmp_path, pruned, "bomb.ckpt", bomb))
+    assert "is damaged" in line and "mask" in line
+    line = one_line_error(capsys, "evaluate", _crafted(tmp_path, pruned, "wide.ckpt", wider))
+    assert "does not hold the model its config describes" in line
+
+    quantized = digits_run / "lenet" / "quantized.ckpt"
+    if not quantized.exists():
+        assert main(capsys, "quantize", digits_run / "lenet", "--calibration-samples", 64)[0] == 0
+
+    def not_a_layer(raw):
+        raw["config"]["quantization"]["layers"][0] = "no.such.layer"
+
+    def fewer_classes(raw):
+        raw["config"]["model"]["num_classes"] = 9
+        raw["config"]["data"]["class_names"] = raw["config"]["data"]["class_names"][:9]
+
+    line = one_line_error(capsys, "predict", _crafted(tmp_path, quantized, "q1.ckpt", not_a_layer),
+                          "nothing.png")
+    assert "does not hold the model its config describes" in line   # its scales are not counted
+    line = one_line_error(capsys, "evaluate", _crafted(tmp_path, quantized, "q2.ckpt", fewer_classes))
+    assert "does not hold the model its config describes" in line and "int8 scales" in line
+    # neither is a training run to continue: each says what it is
+    assert "was pruned ('chainrule prune')" in one_line_error(capsys, "train", "--resume", pruned)
+    assert "holds an int8 model" in one_line_error(capsys, "train", "--resume", quantized)
+
+
+def test_after_training_configs_are_checked_not_passed(moons_run, tmp_path, capsys):
+    from chainrule.cli.errors import UserError
+    from chainrule.cli.run_config import check_run_config
+    fed_dir = moons_run / "fed-check"
+    assert main(capsys, "federate", "--data", "moons", "--clients", 3, "--rounds", 1, "--iid",
+                "--hidden", 8, "--out", fed_dir, "--quiet")[0] == 0
+    config = json.loads((fed_dir / "config.json").read_text())
+    check_run_config(config, "config.json")
+    config["federated"]["client_sizes"].append(1)
+    with pytest.raises(UserError, match="client_sizes: is 4 clients, but config.federated.clients"):
+        check_run_config(config, "config.json")
+    config = json.loads((fed_dir / "config.json").read_text())
+    config["federated"]["algorithm"] = "fedsgd"
+    with pytest.raises(UserError, match="config.federated.algorithm"):
+        check_run_config(config, "config.json")
+    config = json.loads((fed_dir / "config.json").read_text())
+    config["distillation"] = {"teacher": "t", "teacher_model": {"kind": "rnn"},
+                              "temperature": 4.0, "alpha": 0.5}
+    with pytest.raises(UserError, match="config.distillation.teacher_model.kind"):
+        check_run_config(config, "config.json")
+    config = json.loads((fed_dir / "config.json").read_text())
+    config["surprise"] = {}
+    with pytest.raises(UserError, match="unknown field 'surprise'"):
+        check_run_config(config, "config.json")
+
+
+def test_after_training_commands_never_clobber_or_share_a_folder(moons_run, digits_run, tmp_path,
+                                                                 capsys):
+    from chainrule.cli.run_folder import claim_run_folder
+    users = tmp_path / "mine"
+    users.mkdir()
+    (users / "config.json").write_text("{\"mine\": true}")
+    for command in (["prune", moons_run / "run", "--amount", 0.5, "--finetune-epochs", 0],
+                    ["distill", "--teacher", moons_run / "run", "--epochs", 1],
+                    ["federate", "--data", "moons", "--clients", 2, "--rounds", 1]):
+        line = one_line_error(capsys, *command, "--out", users)
+        assert "is not empty and is not a chainrule run folder" in line, line
+    assert (users / "config.json").read_text() == "{\"mine\": true}"
+    with claim_run_folder(str(tmp_path / "busy")):
+        line = one_line_error(capsys, "distill", "--teacher", moons_run / "run", "--epochs", 1,
+                              "--out", tmp_path / "busy")
+        assert "is in use by another chainrule run" in line
+    quantized = digits_run / "lenet" / "quantized.ckpt"
+    if not quantized.exists():
+        assert main(capsys, "quantize", digits_run / "lenet", "--calibration-samples", 64)[0] == 0
+    before = quantized.read_bytes()
+    line = one_line_error(capsys, "quantize", digits_run / "lenet", "--calibration-samples", 64)
+    assert "already exists" in line and quantized.read_bytes() == before
+
+
+def test_a_fifo_for_a_run_is_refused_up_front(moons_run, tmp_path, capsys):
+    import os
+    fifo = tmp_path / "run.ckpt"
+    os.mkfifo(fifo)
+    for command in (["prune", fifo, "--amount", 0.5], ["quantize", fifo],
+                    ["distill", "--teacher", fifo],
+                    ["train", "--data", "moons", "--init-from", fifo, "--out", tmp_path / "t"]):
+        assert "not a regular file" in one_line_error(capsys, *command), command
+
+
+def test_a_federated_run_folder_is_a_chainrule_run_for_overwrite(moons_run, capsys):
+    fed = moons_run / "fed-over"
+    assert main(capsys, "federate", "--data", "moons", "--clients", 2, "--rounds", 1, "--iid",
+                "--hidden", 4, "--out", fed, "--quiet")[0] == 0
+    assert "holds a finished run" in one_line_error(capsys, "federate", "--data", "moons",
+                                                    "--out", fed)
+    assert main(capsys, "train", "--data", "moons", "--epochs", 1, "--out", fed, "--overwrite",
+                "--quiet")[0] == 0

@@ -397,6 +397,18 @@ def test_the_command_trains_under_mpiexec_and_rank_0_alone_writes(tmp_path):
         assert (tmp_path / "run" / name).is_file()
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["train"]["world_size"] == 2
+    # Stopped after one epoch and resumed on two ranks: the uninterrupted run, bit for bit
+    # (the checkpoint's config, world_size and rank_rng_states included, passes its schema).
+    _ok(_job(2, "train", "--data", "xor", "--epochs", "1", "--out", str(tmp_path / "half"),
+             "--quiet", module=True, cwd=str(tmp_path)))
+    out = _ok(_job(2, "train", "--resume", str(tmp_path / "half"), "--epochs", "2",
+                   module=True, cwd=str(tmp_path)))
+    assert out.count("resuming") == 1 and out.count("Epoch 2/2") == 1
+    whole, resumed = (cr.train.read_checkpoint(tmp_path / d / "last.ckpt") for d in ("run", "half"))
+    assert len(resumed["rank_rng_states"]) == 2 and resumed["history"] == whole["history"]
+    for key in whole["model"]:
+        np.testing.assert_array_equal(resumed["model"][key], whole["model"][key])
+    assert not (tmp_path / "half" / ".chainrule.lock").exists()
     bad = _job(2, "train", "--data", "xor", "--batch-size", "33", "--out", str(tmp_path / "b"),
                module=True, cwd=str(tmp_path))
     assert bad.returncode == 1

@@ -265,6 +265,7 @@ def test_the_command_on_two_ranks_equals_the_one_process_run(tmp_path, capsys):
     assert job.stdout.count("round 1/3") == 1 and job.stdout.count("test set") == 1
     one, two = tmp_path / "one", tmp_path / "two"
     assert json.loads((two / "config.json").read_text())["federated"]["world_size"] == 2
+    assert not (two / ".chainrule.lock").exists()       # rank 0 held the folder, and let go
     for name in ("history.json", "test_metrics.json"):
         assert json.loads((one / name).read_text()) == json.loads((two / name).read_text()), name
     best = [train.read_checkpoint(run / "best.ckpt") for run in (one, two)]

@@ -304,3 +304,8 @@ def test_sparse_state_dict_is_smaller_and_round_trips(tmp_path):
     with pytest.raises(ValueError, match=f"'0.weight' marks {kept} entries as kept but stores "
                                          f"{kept - 1}"):
         prune.dense_state_dict(bad)
+    # A shape the mask does not cover is refused before anything of that size is made.
+    bomb = dict(packed["0.weight"], shape=[10 ** 6, 10 ** 6])
+    with pytest.raises(ValueError, match="mask of 5000 bits for the 1000000000000 entries"):
+        prune.dense_state_dict({"0.weight": bomb})
+    assert prune.sparse_entry_shape(packed["0.weight"]) == (50, 100)

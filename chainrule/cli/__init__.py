@@ -20,7 +20,9 @@
 Every problem with the user's input ends in one line on stderr, ``chainrule: error: ...``,
 and a non-zero exit status (2 for bad options, 1 for bad files or data, 130 for Ctrl-C).
 ``explain`` and ``summary`` name themselves (``chainrule explain: error: ...``) and exit with
-2 for any bad input.
+2 for any bad input. Running out of memory is one such line too. Anything else that goes
+wrong is a bug in chainrule: one line saying so (status 3), with the full traceback in
+``error.log`` in the run folder when there is one, and on stderr with ``chainrule --debug``.
 
 Layout: one module per command (:mod:`~chainrule.cli.train`, :mod:`~chainrule.cli.evaluate`,
 :mod:`~chainrule.cli.predict`, :mod:`~chainrule.cli.export`, :mod:`~chainrule.cli.sample`,
@@ -29,12 +31,15 @@ Layout: one module per command (:mod:`~chainrule.cli.train`, :mod:`~chainrule.cl
 :mod:`~chainrule.cli.playground`) and the modules they share: :mod:`~chainrule.cli.errors`
 (the one error type, :class:`UserError`), :mod:`~chainrule.cli.data`, :mod:`~chainrule.cli.tables`
 and :mod:`~chainrule.cli.images` (data preparation), :mod:`~chainrule.cli.targets` (classes or
-numbers; regression targets' units), :mod:`~chainrule.cli.models` (model building),
-:mod:`~chainrule.cli.optimizers`, :mod:`~chainrule.cli.runs` (run folders and checkpoint
-loading), :mod:`~chainrule.cli.transfer` (``train --init-from``),
+numbers; regression targets' units), :mod:`~chainrule.cli.inputs` (every input file checked
+before it is read, and read within limits), :mod:`~chainrule.cli.limits` (the memory a size
+may ask for), :mod:`~chainrule.cli.models` (model building), :mod:`~chainrule.cli.optimizers`,
+:mod:`~chainrule.cli.run_folder` (claiming and locking a run folder),
+:mod:`~chainrule.cli.run_config` (the schema of a run's config), :mod:`~chainrule.cli.runs`
+(checkpoint loading and run files), :mod:`~chainrule.cli.transfer` (``train --init-from``),
 :mod:`~chainrule.cli.after_training` (what prune, quantize and distill share),
 :mod:`~chainrule.cli.output` and :mod:`~chainrule.cli.plots` (what the commands print and
-draw) and
+draw), :mod:`~chainrule.cli.distributed` (the commands under ``mpiexec``) and
 :mod:`~chainrule.cli.network_spec` (the small networks of ``explain`` and ``summary``).
 
 Adding a command ``chainrule NAME``:
@@ -45,7 +50,11 @@ Adding a command ``chainrule NAME``:
    result to stdout and returns the exit status, 0 on success).
 2. In ``run``, raise :class:`~chainrule.cli.errors.UserError` for anything wrong with the
    user's input, naming the option or file and what was expected; never print an error
-   yourself: :func:`main` turns it into the one-line message and the exit status.
+   yourself: :func:`main` turns it into the one-line message and the exit status. Open
+   input files after :func:`~chainrule.cli.inputs.input_file` (read them inside
+   :func:`~chainrule.cli.inputs.reading`), check a size that drives a large allocation with
+   :func:`~chainrule.cli.limits.check_fits`, and write into a run folder only while holding
+   it (:mod:`~chainrule.cli.run_folder`).
 3. In this file, import the module and add it to ``COMMANDS`` (its place there is its place
    in ``chainrule --help``).
 4. Test it through :func:`main` or ``python -m chainrule NAME`` in ``tests/test_cli.py`` (or
@@ -58,6 +67,7 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 from typing import Sequence
 
 from chainrule._version import __version__
@@ -65,6 +75,9 @@ from chainrule.cli import (distill, evaluate, explain, export, federate, playgro
                            prune, quantize, sample, summary, train)
 from chainrule.cli.distributed import report_error
 from chainrule.cli.errors import UserError
+from chainrule.cli.limits import memory_limit
+from chainrule.explain.summary import format_bytes
+from chainrule.io import write_atomically
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "main"]
 
@@ -98,9 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chainrule", description="Train, evaluate and explain neural networks "
                      "built on chainrule (NumPy autograd).", formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an internal error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in COMMANDS:
-        command.add_arguments(sub.add_parser(command.NAME, help=command.HELP))
+        command_parser = sub.add_parser(command.NAME, help=command.HELP)
+        command.add_arguments(command_parser)
+        # also after the command; SUPPRESS keeps the command from resetting a --debug before it
+        command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                    help="show the full traceback of an internal error")
     return parser
 
 
@@ -113,14 +132,40 @@ def _one_line(e: BaseException) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    args = parser.parse_args(argv)
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         names = [command.NAME for command in COMMANDS]
         raise UserError(f"choose a command: {', '.join(names[:-1])} or {names[-1]}", status=2)
     command = next(c for c in COMMANDS if c.NAME == args.command)
     return int(command.run(args))
+
+
+def _internal_error(e: BaseException, argv: Sequence[str] | None, debug: bool) -> str:
+    """The one line for an exception no check anticipated; the traceback goes to the run
+    folder's error.log (when the command had one) and, with ``--debug``, to stderr."""
+    details = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    if debug:
+        sys.stderr.write(details)
+    where = "rerun with --debug to see the traceback"
+    folder = getattr(e, "run_folder", None)
+    if folder is not None:
+        log = os.path.join(folder, "error.log")
+        command = " ".join(["chainrule", *(sys.argv[1:] if argv is None else argv)])
+        try:
+            write_atomically(log, f"chainrule {__version__}\n{command}\n\n{details}".encode())
+            where = f"the traceback is in {log}"
+        except OSError:
+            pass
+    return (f"chainrule: internal error: {type(e).__name__}: {_one_line(e)} (a bug in chainrule, "
+            f"not in your input, is likely; {where}, and please report it)")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning from inside chainrule or a library it uses, as one line on stderr (not
+    Python's two-line 'file:line: Category: message' with a source line)."""
+    text = " ".join(str(message).split())
+    print(f"chainrule: warning: {text}", file=sys.stderr if file is None else file)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,9 +175,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["summary", "--layers", "4,3,2", "--format", "json"])    # doctest: +SKIP
         0
     """
-    # Under mpiexec, report_error also names the failing rank and ends every rank.
+    with warnings.catch_warnings():  # restores Python's own display for in-process callers
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser, debug = build_parser(), False
     try:
-        return _run(build_parser(), argv)
+        args = parser.parse_args(argv)
+        debug = bool(getattr(args, "debug", False))
+        return _run(parser, args)
     except KeyboardInterrupt:
         return report_error("\nchainrule: interrupted", 130)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
@@ -145,8 +198,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         error = e if isinstance(e, UserError) else UserError(_one_line(e))
         name = "chainrule" if error.command is None else f"chainrule {error.command}"
         return report_error(f"{name}: error: {_one_line(error)}", error.status)
-    except Exception:
-        traceback.print_exc()
-        return report_error("chainrule: internal error (a bug in chainrule, not in your "
-                            "input, is likely); please report the command and the traceback "
-                            "above", 3)
+    except MemoryError:
+        limit, source = memory_limit()
+        return report_error(
+            f"chainrule: error: out of memory: this input needs more than the "
+            f"{format_bytes(limit)} that {source} allows; use smaller data, a smaller model "
+            f"or a smaller --batch-size", 1)
+    except RecursionError:
+        return report_error("chainrule: error: an input is nested too deeply to process", 1)
+    except Exception as e:
+        # Under mpiexec, report_error also names the failing rank and ends every rank.
+        return report_error(_internal_error(e, argv, debug), 3)

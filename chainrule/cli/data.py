@@ -22,6 +22,7 @@ import numpy as np
 
 from chainrule.cli import tables
 from chainrule.cli.errors import UserError
+from chainrule.cli.inputs import input_file, reading
 from chainrule.cli.targets import TASKS, fit_target_scaling, to_model_units
 from chainrule.data import datasets, expand_features, generated, load_idx_pair
 
@@ -102,6 +103,8 @@ def make_spec(data: str, seed: int, val_split: float, test_split: float = 0.2,
         if target is not None:
             raise UserError("--target picks columns of a CSV file; IDX labels come from "
                             "--idx-labels")
+        for v in idx.values():
+            input_file(v, "IDX file")
         spec.update(name="idx", **{k: os.path.abspath(v) for k, v in idx.items()})
         return spec
     if data in NAMES:
@@ -115,8 +118,7 @@ def make_spec(data: str, seed: int, val_split: float, test_split: float = 0.2,
         spec.update(TEXT.get(data, {}))
         return spec
     if os.path.splitext(data)[1] or os.sep in data or os.path.exists(data):
-        if not os.path.isfile(data):
-            raise UserError(f"data file {data!r} does not exist")
+        input_file(data, "data file")
         spec.update(name="csv", path=os.path.abspath(data))
         return spec
     raise UserError(f"unknown --data {data!r}; choose from {', '.join(NAMES)}, or give a CSV "
@@ -189,8 +191,10 @@ def load_raw(spec: dict[str, Any]) -> Raw:
 def _load_csv(spec: dict[str, Any]) -> Raw:
     """A user's CSV, split here, or with a test file of its own (``test_path``: the
     playground's exports), read with the same task and target columns."""
-    table = tables.read_csv_table(spec["path"], _task(spec), spec.get("target"),
-                                  spec.get("missing", "error"))
+    path = input_file(spec["path"], "data file")
+    with reading(path, "data file"):
+        table = tables.read_csv_table(path, _task(spec), spec.get("target"),
+                                      spec.get("missing", "error"))
     labels = table.labels
     if labels.task == "classification" and len(labels.class_names) < 2 \
             and "test_path" not in spec:
@@ -201,8 +205,10 @@ def _load_csv(spec: dict[str, Any]) -> Raw:
     if "test_path" not in spec:
         return _split_test(table.X, labels.y, spec, labels.class_names or [], "tabular",
                            **extra)
-    test = tables.read_csv_table(spec["test_path"], labels.task, spec.get("target"),
-                                 spec.get("missing", "error"))
+    test_path = input_file(spec["test_path"], "data file")
+    with reading(test_path, "data file"):
+        test = tables.read_csv_table(test_path, labels.task, spec.get("target"),
+                                     spec.get("missing", "error"))
     if test.X.shape[1] != table.X.shape[1]:
         raise UserError(f"{spec['test_path']} has {test.X.shape[1]} feature columns, "
                         f"{spec['path']} {table.X.shape[1]}")
@@ -227,6 +233,9 @@ def _idx_pair(images: str, labels: str, missing: str) -> tuple[np.ndarray, np.nd
 
 
 def _load_idx(spec: dict[str, Any]) -> Raw:
+    for key in ("images", "labels", "test_images", "test_labels"):
+        if key in spec:
+            input_file(spec[key], "IDX file")
     missing = spec.get("missing", "error")
     X, y, dropped = _idx_pair(spec["images"], spec["labels"], missing)
     kind = "image" if X.ndim == 3 else "tabular"

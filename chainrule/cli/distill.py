@@ -22,7 +22,8 @@ from chainrule.cli.data import describe
 from chainrule.cli.errors import UserError, check_number
 from chainrule.cli.optimizers import LR_SCHEDULES, OPTIMIZERS, make_optimizer
 from chainrule.cli.output import say
-from chainrule.cli.runs import load_run, new_run_dir, write_json
+from chainrule.cli.run_folder import check_out_folder, claim_new_run_folder
+from chainrule.cli.runs import load_run, write_json
 from chainrule.train import Distiller
 
 NAME = "distill"
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--hidden applies to the mlp student, not cnn")
     if args.model == "mlp" and args.hidden is None:
         args.hidden = "64"
+    if args.out is not None:  # refuse someone else's folder before any work
+        check_out_folder(args.out)
     teacher = load_run(args.teacher)
     refuse_quantized(teacher, "distilled from")
     refuse_regression(teacher, "distill")
@@ -73,26 +76,29 @@ def run(args: argparse.Namespace) -> int:
             if k not in ("class_names", "preprocessing")}
     if teacher.preprocessing["kind"] == "text":
         raise UserError("distill trains mlp or cnn students; the teacher reads character text")
-    train_cfg = train._train_config(args, spec["name"])
+    # the loss its validation scores report (the labels' term of the distillation loss)
+    train_cfg = dict(train._train_config(args, spec["name"]), loss="cross_entropy")
     say(args, f"loading {describe(spec)} (the teacher's data) ...")
     data = run_data(teacher)
     model_cfg = train._model_config(args, spec["name"], data)
+    train._check_model_fits(args, model_cfg)
     cr.manual_seed(train_cfg["seed"])
     student = models.build_model(model_cfg)
     optimizer = make_optimizer(train_cfg, student.parameters())
-    run_dir = new_run_dir(args.out, describe(spec), "distilled")
-    config = {"chainrule_version": cr.__version__,
-              "created": datetime.datetime.now().isoformat(timespec="seconds"),
-              "data": teacher.config["data"], "model": model_cfg, "train": train_cfg,
-              "distillation": {"teacher": os.path.abspath(teacher.ckpt_path),
-                               "teacher_model": teacher.config["model"],
-                               "temperature": args.temperature, "alpha": args.alpha}}
-    write_json(os.path.join(run_dir, "config.json"), config)
-    n_student = sum(p.numel() for p in student.parameters())
-    n_teacher = sum(p.numel() for p in teacher.model.parameters())
-    say(args, f"student {model_cfg['kind']} ({n_student:,} parameters) learns from teacher "
-              f"{teacher.config['model']['kind']} ({n_teacher:,}) at temperature "
-              f"{args.temperature:g}, alpha {args.alpha:g}; run folder {run_dir}")
-    distiller = Distiller(student, teacher.model, args.temperature, args.alpha)
-    return train._run(args, student, optimizer, data, config, run_dir, resume=None,
-                      loss_fn=distiller)
+    with claim_new_run_folder(args.out, describe(spec), "distilled") as folder:
+        run_dir = folder.path
+        config = {"chainrule_version": cr.__version__,
+                  "created": datetime.datetime.now().isoformat(timespec="seconds"),
+                  "data": teacher.config["data"], "model": model_cfg, "train": train_cfg,
+                  "distillation": {"teacher": os.path.abspath(teacher.ckpt_path),
+                                   "teacher_model": teacher.config["model"],
+                                   "temperature": args.temperature, "alpha": args.alpha}}
+        write_json(os.path.join(run_dir, "config.json"), config)
+        n_student = sum(p.numel() for p in student.parameters())
+        n_teacher = sum(p.numel() for p in teacher.model.parameters())
+        say(args, f"student {model_cfg['kind']} ({n_student:,} parameters) learns from teacher "
+                  f"{teacher.config['model']['kind']} ({n_teacher:,}) at temperature "
+                  f"{args.temperature:g}, alpha {args.alpha:g}; run folder {run_dir}")
+        distiller = Distiller(student, teacher.model, args.temperature, args.alpha)
+        return train._run(args, student, optimizer, data, config, run_dir, resume=None,
+                          loss_fn=distiller)

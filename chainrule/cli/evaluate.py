@@ -51,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
                          task=own.get("task", "classification"), target=own.get("target"),
                          missing=own.get("missing", "error"))
     else:
-        spec = {k: v for k, v in own.items() if k not in ("class_names", "preprocessing")}
+        if "name" not in own:
+            raise UserError(f"{ckpt_path!r} does not name the data it was trained on; give "
+                            f"--data or --idx-images/--idx-labels")
+        spec = {"val_split": 0.0, "test_split": 0.2, "split_seed": 0,
+                **{k: v for k, v in own.items() if k not in ("class_names", "preprocessing")}}
     data = prepare({**spec, "val_split": 0.0}, preprocessing=prep)
     if scaling is not None:
         if data.target_names is None or len(data.target_names) != len(scaling["names"]):

@@ -29,7 +29,9 @@ import numpy as np
 from chainrule.cli.data import apply_preprocessing, read_text_window
 from chainrule.cli.errors import UserError, usage_errors
 from chainrule.cli.images import IMAGE_SUFFIXES, image_to_mnist
-from chainrule.cli.network_spec import merged_spec, network_from_spec, numbers
+from chainrule.cli.inputs import input_file, reading
+from chainrule.cli.limits import check_fits
+from chainrule.cli.network_spec import int_list, merged_spec, network_from_spec, numbers
 from chainrule.cli.runs import load_run
 from chainrule.cli.tables import read_prediction_rows, sniff_delimiter
 from chainrule.cli.targets import run_scaling
@@ -104,6 +106,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="significant digits shown (default 6)")
 
 
+# explain prints every weight, activation and gradient of every step: a network and a
+# number of steps whose values go past this are refused (summary counts large networks).
+MAX_NUMBERS_SHOWN = 10_000_000
+
+
+def _check_size(sizes: list[int], steps: int) -> None:
+    weights = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    if weights * steps > MAX_NUMBERS_SHOWN:
+        raise UserError(f"a {'-'.join(map(str, sizes))} network over {steps} step(s) has "
+                        f"{weights * steps:,} weights to show, more than the "
+                        f"{MAX_NUMBERS_SHOWN:,} explain prints; count a large network with "
+                        f"'chainrule summary --layers ...' instead")
+
+
 def _explain(args) -> str:
     if args.run_dir is not None:
         return _explain_run(args)
@@ -126,8 +142,13 @@ def _explain(args) -> str:
         loss = args.loss or loss
         lr = args.lr if args.lr is not None else lr
         steps = args.steps if args.steps is not None else steps
+        _check_size([2, 3, 1], steps if isinstance(steps, int) else 1)
     else:
         spec = merged_spec(args)
+        if "layers" in spec:
+            steps_given = spec.get("steps", 1)
+            _check_size(int_list(spec["layers"], "--layers"),
+                        steps_given if isinstance(steps_given, int) else 1)
         # the output that goes with the loss when --activations is not given
         model = network_from_spec(spec, default_output="none" if spec.get("loss") == "ce"
                                   else "sigmoid")
@@ -160,12 +181,11 @@ def _explain_run(args) -> str:
     if run_scaling(config["data"], prep) is not None:
         raise UserError(f"{args.run_dir} is a regression run; chainrule explain RUN_DIR INPUT "
                         f"explains the predictions of classifiers")
-    path = args.run_input
-    if not os.path.isfile(path):
-        raise UserError(f"input file {path!r} does not exist")
+    path = input_file(args.run_input, "input file")
     kind, display, feature_names = prep["kind"], None, None
     if kind == "text":
-        x, display = read_text_window(path, prep)
+        with reading(path, "input file"):
+            x, display = read_text_window(path, prep)
     elif path.lower().endswith(IMAGE_SUFFIXES):
         if kind != "image":
             raise UserError(f"{path} is an image, but this model was trained on rows of "
@@ -173,7 +193,8 @@ def _explain_run(args) -> str:
         raw = image_to_mnist(path, side=prep["input_shape"][-1])
         x, display = apply_preprocessing(raw[None], prep, path), raw
     else:
-        rows, _ = read_prediction_rows(path, config["data"], prep, names)
+        with reading(path, "input file"):
+            rows, _ = read_prediction_rows(path, config["data"], prep, names)
         if not 1 <= args.row <= len(rows):
             raise UserError(f"--row {args.row}: {path} has {len(rows)} rows (1 to {len(rows)})")
         x = apply_preprocessing(rows[args.row - 1:args.row], prep, path)
@@ -197,8 +218,12 @@ def _explain_run(args) -> str:
     folder = args.run_dir if os.path.isdir(args.run_dir) else os.path.dirname(args.run_dir)
     out = args.out or os.path.join(
         folder or ".", f"explain-{os.path.splitext(os.path.basename(path))[0]}.png")
+    steps = 50 if args.steps is None else args.steps
+    # integrated gradients runs the model on one batch of all its interpolated inputs
+    check_fits(f"--steps {steps} (a batch of {steps} interpolated inputs)",
+               max(steps, 1) * int(np.asarray(x).nbytes))
     result = explain_prediction(model, x, kind, names, methods=args.method, target=target,
-                                steps=50 if args.steps is None else args.steps,
+                                steps=steps,
                                 baseline=baseline, display=display,
                                 feature_names=feature_names, out=out)
     return result.summary()

@@ -20,6 +20,8 @@ import os
 import numpy as np
 
 from chainrule.cli.errors import UserError
+from chainrule.cli.inputs import input_file, parse_json
+from chainrule.cli.run_config import check_run_config
 from chainrule.cli.runs import LoadedRun, load_run
 from chainrule.onnx import ExportError, InferenceModel, export
 from chainrule.tensor import Tensor
@@ -95,8 +97,7 @@ def _check_with_onnxruntime(loaded: LoadedRun, path: str) -> None:
 def load_onnx_run(path: str) -> LoadedRun:
     """An exported ``.onnx`` file as a run: the model is the file run by onnxruntime, the
     config comes from its metadata (``chainrule evaluate model.onnx``)."""
-    if not os.path.isfile(path):
-        raise UserError(f"ONNX file {path!r} does not exist")
+    input_file(path, "ONNX file")
     try:
         model = InferenceModel(path)
     except ImportError as e:
@@ -105,7 +106,11 @@ def load_onnx_run(path: str) -> LoadedRun:
     if text is None:
         raise UserError(f"{path} was not written by 'chainrule export' (no chainrule.config in "
                         f"its metadata), so its data and preprocessing are unknown")
-    config = json.loads(text)
-    epoch = int(model.metadata.get("chainrule.epoch", "0"))
+    try:  # metadata is the file's word like any other: checked as a checkpoint's config is
+        config = check_run_config(parse_json(text, f"{path}'s chainrule.config"), path)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: its chainrule.config metadata is not valid JSON ({e})") from None
+    epoch_text = model.metadata.get("chainrule.epoch", "0")
+    epoch = int(epoch_text) if epoch_text.isdigit() and len(epoch_text) < 10 else 0
     return LoadedRun(path, {"epoch": epoch}, config, model, config["data"]["preprocessing"],
                      config["data"]["class_names"])

@@ -30,7 +30,8 @@ from chainrule.cli import distributed, models, train
 from chainrule.cli.data import NAMES, REGRESSION, describe, make_spec, prepare
 from chainrule.cli.errors import UserError, check_number
 from chainrule.cli.output import report, say
-from chainrule.cli.runs import new_run_dir, save_history, write_json
+from chainrule.cli.run_folder import check_out_folder, claim_new_run_folder, describe_removed
+from chainrule.cli.runs import save_history, write_json
 from chainrule.data import DataLoader, Subset, TensorDataset
 from chainrule.train import load_checkpoint
 from chainrule.train.checkpoint import make_checkpoint
@@ -95,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     if not lead:
         args.quiet = True           # rank 0 alone prints
     _check(args)
+    if args.out is not None and lead:  # refuse someone else's folder before any work
+        check_out_folder(args.out)
     alpha = None if args.iid else (0.3 if args.alpha is None else args.alpha)
     spec = make_spec(args.data, args.seed, args.val_split)
     if spec["name"] in ("shakespeare", "idx"):
@@ -108,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"federate trains classifiers; {describe(spec)} has numeric targets "
                         f"(regression)")
     model_cfg = train._model_config(model_args, spec["name"], data)
+    train._check_model_fits(model_args, model_cfg)
     if args.clients > len(data.y_train):
         raise UserError(f"--clients {args.clients} is more than the {len(data.y_train)} "
                         f"training samples")
@@ -122,8 +126,22 @@ def run(args: argparse.Namespace) -> int:
                 else federated.FedAvg(args.fraction))
     cr.manual_seed(args.seed)
     model = models.build_model(model_cfg)
-    run_dir = distributed.share_run_dir(new_run_dir(args.out, describe(spec), "federated")
-                                        if lead else None)
+    if not lead:  # rank 0 claims (and locks) the folder the ranks share
+        return _federate(args, spec, data, model_cfg, model, parts, alpha, strategy,
+                         distributed.share_run_dir(None))
+    with claim_new_run_folder(args.out, describe(spec), "federated") as folder:
+        run_dir = distributed.share_run_dir(folder.path)
+        note = describe_removed(folder)
+        if note:
+            say(args, f"note: {note}")
+        return _federate(args, spec, data, model_cfg, model, parts, alpha, strategy, run_dir)
+
+
+def _federate(args, spec: dict, data, model_cfg: dict, model, parts, alpha, strategy,
+              run_dir: str) -> int:
+    """The rounds, with the run folder (``run_dir``, held by rank 0) chosen; rank 0 alone
+    writes into it."""
+    lead = distributed.rank() == 0
     sizes = [len(p) for p in parts]
     counts = federated.label_counts(data.y_train, parts)
     config = {"chainrule_version": cr.__version__,

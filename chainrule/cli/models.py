@@ -29,7 +29,7 @@ from chainrule.tensor import Tensor
 
 __all__ = ["ACTIVATIONS", "MODELS", "TEXT_MODELS", "mlp", "cnn", "lstm", "CharLSTM",
            "transformer", "CharTransformer", "transformer_config", "training_targets",
-           "generate", "build_model", "parse_hidden"]
+           "generate", "build_model", "parse_hidden", "mlp_outputs", "state_size"]
 
 # Command-line name -> the nn layer.
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
@@ -349,6 +349,52 @@ def build_model(config: Mapping[str, Any]) -> nn.Module:
         return _BUILDERS[kind](**args)
     except TypeError as e:
         raise ValueError(f"model config for {kind!r} does not fit its builder: {e}") from None
+
+
+def mlp_outputs(config: Mapping[str, Any]) -> int:
+    """The number of outputs an mlp's config names: ``out_features``, or ``num_classes`` in
+    runs saved before regression existed."""
+    return config["out_features"] if "out_features" in config else config["num_classes"]
+
+
+def state_size(config: Mapping[str, Any]) -> int:
+    """How many numbers the ``state_dict`` of ``build_model(config)`` holds, computed from
+    the config alone (Python ints: no allocation, no overflow). A model is built from a
+    checkpoint only when this equals what the checkpoint stores, so a small file whose
+    config asks for hidden sizes [20000, 20000] is refused instead of allocating 1.6 GB.
+
+    Example:
+        >>> state_size({"kind": "mlp", "in_features": 2, "out_features": 2, "hidden": [16],
+        ...             "activation": "relu", "dropout": 0.0, "batch_norm": False})
+        82
+    """
+    kind = config["kind"]
+    norm = 4  # a BatchNorm layer's weight, bias, running mean and running variance per unit
+    if kind == "mlp":
+        widths = [config["in_features"], *config["hidden"], mlp_outputs(config)]
+        linear = sum(a * b + b for a, b in zip(widths, widths[1:]))
+        return linear + (sum(norm * h + 1 for h in config["hidden"])  # +1: batches tracked
+                         if config["batch_norm"] else 0)
+    if kind == "cnn":
+        side = (config["image_size"] // 2 - 4) // 2
+        widths = [16 * side * side, 120, 84, config["num_classes"]]
+        convs = 6 * config["in_channels"] * 25 + 6 + 16 * 6 * 25 + 16
+        return convs + sum(a * b + b for a, b in zip(widths, widths[1:])) + (
+            (norm * 6 + 1) + (norm * 16 + 1) if config["batch_norm"] else 0)
+    if kind == "lstm":
+        vocab, emb, h = config["vocab_size"], config["embedding_dim"], config["hidden_size"]
+        gates = 4 * h  # input, forget, cell and output gates; two bias vectors each layer
+        layers = sum(gates * ((emb if i == 0 else h) + h + 2) for i in range(config["num_layers"]))
+        return vocab * emb + layers + h * vocab + vocab
+    if kind == "transformer":
+        vocab, d = config["vocab_size"], config["d_model"]
+        ff = config.get("dim_feedforward") or 4 * d
+        # per layer: attention's in-projection (3d x d + 3d) and out-projection (d x d + d),
+        # the feed-forward pair (ff x d + ff, d x ff + d) and two LayerNorms (2d each)
+        layer = 3 * d * d + 3 * d + d * d + d + ff * d + ff + d * ff + d + 4 * d
+        return (vocab * d + config["block_size"] * d + config["num_layers"] * layer
+                + 2 * d + d * vocab + vocab)
+    raise ValueError(f"unknown model {kind!r}; choose from {', '.join(MODELS)}")
 
 
 # Model kind (``--model``) -> its builder.

@@ -20,6 +20,7 @@ import os
 from typing import Any
 
 from chainrule.cli.errors import UserError
+from chainrule.cli.inputs import parse_json, read_text_file, reading
 from chainrule.explain.presets import build_network
 from chainrule.random import manual_seed
 
@@ -32,11 +33,11 @@ def numbers(text: str, what: str) -> Any:
         return text
     text = str(text).strip()
     try:
-        return json.loads(text)
+        return parse_json(text, what)
     except json.JSONDecodeError:
         pass
     try:
-        return [json.loads(p) for p in text.split(",")]
+        return [parse_json(p, what) for p in text.split(",")]
     except json.JSONDecodeError:
         raise UserError(f"{what}: expected numbers like 0.1,0.2 or JSON like [[0.1, 0.2]], "
                         f"got {text!r}") from None
@@ -65,8 +66,7 @@ def load_spec(path: str) -> dict:
     """Read a network spec from a ``.json`` or ``.yaml``/``.yml`` file (YAML needs PyYAML)."""
     if not os.path.exists(path):
         raise UserError(f"--file: no such file: {path}")
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
+    text = read_text_file(path, "--file")
     if path.lower().endswith((".yaml", ".yml")):
         try:
             import yaml
@@ -74,12 +74,13 @@ def load_spec(path: str) -> dict:
             raise UserError("--file: reading YAML needs PyYAML: pip install pyyaml (or pip "
                             "install chainrule[yaml]); or write the spec as JSON") from None
         try:
-            spec = yaml.safe_load(text)
+            with reading(path, "--file"):
+                spec = yaml.safe_load(text)
         except yaml.YAMLError as e:
             raise UserError(f"--file: {path} is not valid YAML: {e}") from None
     else:
         try:
-            spec = json.loads(text)
+            spec = parse_json(text, f"--file {path!r}")
         except json.JSONDecodeError as e:
             raise UserError(f"--file: {path} is not valid JSON: {e}") from None
     if not isinstance(spec, dict):
@@ -97,10 +98,9 @@ def load_spec(path: str) -> dict:
 def _weights_option(text: str) -> dict:
     """--weights: JSON (or a JSON file) with a list of matrices, or {"weights", "biases"}."""
     if os.path.exists(text):
-        with open(text, encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_text_file(text, "--weights")
     try:
-        value = json.loads(text)
+        value = parse_json(text, "--weights")
     except json.JSONDecodeError as e:
         raise UserError(f"--weights: not valid JSON ({e}); give a list of weight matrices, "
                         f"one per layer in (out, in) layout, or an object with keys "
@@ -128,8 +128,9 @@ def merged_spec(args) -> dict:
 
 
 def network_from_spec(spec: dict, default_hidden: str = "sigmoid",
-                      default_output: str = "sigmoid"):
-    """The ``Sequential`` a merged spec describes (see :func:`merged_spec`)."""
+                      default_output: str = "sigmoid", placeholders: bool = False):
+    """The ``Sequential`` a merged spec describes (see :func:`merged_spec`); with
+    ``placeholders`` its weights take no memory (for counting, see ``build_network``)."""
     if "layers" not in spec:
         raise UserError("give the network: --example 2-3-1, --file spec.json, or --layers "
                         "2,3,1 (with --activations, --weights or --seed)")
@@ -146,6 +147,6 @@ def network_from_spec(spec: dict, default_hidden: str = "sigmoid",
         biases = [[0.0] * s for s in sizes[1:]]      # given weights, unstated biases: zero
     try:
         return build_network(sizes, acts, weights=weights, biases=biases,
-                             bias=bool(spec.get("bias", True)))
+                             bias=bool(spec.get("bias", True)), placeholders=placeholders)
     except ValueError as e:
         raise UserError(str(e)) from None

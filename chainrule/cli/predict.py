@@ -14,13 +14,13 @@ run was trained with ``--missing mean|zero``, whose fill values it then uses.
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 
 from chainrule import metrics
 from chainrule.cli.data import apply_preprocessing, read_text_window
 from chainrule.cli.errors import UserError
+from chainrule.cli.inputs import input_file, reading
 from chainrule.cli.images import IMAGE_SUFFIXES, image_to_mnist
 from chainrule.cli.output import averaged, probabilities, summary_line
 from chainrule.cli.runs import load_run
@@ -50,11 +50,10 @@ def _finite_outputs(outputs: np.ndarray, path: str) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     ckpt_path, ckpt, config, model, prep, names = load_run(args.checkpoint)
-    path = args.input
-    if not os.path.isfile(path):
-        raise UserError(f"input file {path!r} does not exist")
+    path = input_file(args.input, "input file")
     if prep["kind"] == "text":
-        ids, window = read_text_window(path, prep)
+        with reading(path, "input file"):
+            ids, window = read_text_window(path, prep)
         probs = probabilities(predict(model, ids))[0]
         order = np.argsort(-probs)[:5]
         print(f"after {window[-20:]!r} the next character is {names[order[0]]!r} "
@@ -69,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
                             f"{prep['input_shape'][0]} features; give a CSV of feature rows")
         X = image_to_mnist(path, side=prep["input_shape"][-1])[None]
     else:
-        X, truth = read_prediction_rows(path, config["data"], prep, names)
+        with reading(path, "input file"):
+            X, truth = read_prediction_rows(path, config["data"], prep, names)
     outputs = _finite_outputs(predict(model, apply_preprocessing(X, prep, path)), path)
     scaling = run_scaling(config["data"], prep)
     if scaling is not None:

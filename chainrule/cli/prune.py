@@ -26,6 +26,7 @@ from chainrule.cli.after_training import (
 from chainrule.cli.errors import UserError, check_number
 from chainrule.cli.optimizers import make_optimizer
 from chainrule.cli.output import say
+from chainrule.cli.run_folder import check_out_folder, claim_new_run_folder, describe_removed
 from chainrule.cli.runs import load_run, save_history, write_json
 from chainrule.data import DataLoader, TensorDataset
 from chainrule.nn.utils import prune
@@ -112,12 +113,22 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_run(args.checkpoint)
     refuse_quantized(loaded, "pruned")
     refuse_regression(loaded, "prune")
-    model, config = loaded.model, loaded.config
     kind = "structured" if args.structured else f"{args.scope} unstructured"
     tag = f"pruned-{args.amount * 100:g}" + ("-structured" if args.structured else "")
     out = args.out or output_folder(args.checkpoint, tag)
     if os.path.exists(os.path.join(out, "best.ckpt")):
         raise UserError(f"{out!r} already holds a pruned model; choose another --out")
+    check_out_folder(out)  # a new or empty folder: never the user's files, nor another run
+    with claim_new_run_folder(out, data_name="", model_kind="") as folder:  # names: out is set
+        note = describe_removed(folder)
+        if note:
+            say(args, f"note: {note}")
+        return _prune(args, loaded, kind, out)
+
+
+def _prune(args, loaded, kind: str, out: str) -> int:
+    """Prune, fine-tune and save into ``out`` (held by this process)."""
+    model, config = loaded.model, loaded.config
     say(args, f"loading the data of {loaded.ckpt_path} ...")
     data = run_data(loaded)
     dense_acc = accuracy(model, data.X_test, data.y_test)
@@ -146,7 +157,6 @@ def run(args: argparse.Namespace) -> int:
     tuned_acc = accuracy(model, data.X_test, data.y_test)
     make_permanent(model)
 
-    os.makedirs(out, exist_ok=True)
     config = dict(config, created=datetime.datetime.now().isoformat(timespec="seconds"),
                   pruning={"source": os.path.abspath(loaded.ckpt_path), "amount": args.amount,
                            "method": kind, "layers": pruned_layers,

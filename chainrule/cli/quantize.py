@@ -22,6 +22,7 @@ from chainrule.cli.after_training import (
     accuracy, kib, output_folder, refuse_quantized, refuse_regression, run_data, saved_size)
 from chainrule.cli.errors import UserError
 from chainrule.cli.output import say
+from chainrule.cli.run_folder import claim_run_folder
 from chainrule.cli.runs import load_run, write_json
 from chainrule.train import predict
 from chainrule.train.checkpoint import make_checkpoint
@@ -53,6 +54,20 @@ def _timed_predict(model, X: np.ndarray, batch_size: int) -> float:
     return time.perf_counter() - start
 
 
+def _metrics_path(out: str) -> str:
+    return os.path.splitext(out)[0] + ".json"
+
+
+def _check_out(out: str) -> None:
+    """``out`` and its metrics file must be new: quantize never replaces a file."""
+    if os.path.isdir(out):
+        raise UserError(f"--out {out!r} is a folder; give a file name")
+    for path in (out, _metrics_path(out)):
+        if os.path.lexists(path):
+            raise UserError(f"{path!r} already exists; chainrule quantize does not replace "
+                            f"files: choose another --out")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.calibration_samples < 1:
         raise UserError(f"--calibration-samples must be >= 1, got {args.calibration_samples}")
@@ -62,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_quantized(loaded, "quantised again")
     refuse_regression(loaded, "quantize")
     out = args.out or output_folder(args.checkpoint, "quantized.ckpt")
-    if os.path.isdir(out):
-        raise UserError(f"--out {out!r} is a folder; give a file name")
+    _check_out(out)
     say(args, f"loading the data of {loaded.ckpt_path} ...")
     data = run_data(loaded)
     n = min(args.calibration_samples, len(data.y_train))
@@ -83,13 +97,17 @@ def run(args: argparse.Namespace) -> int:
         "weights": "int8, symmetric per output channel",
         "inputs": "int8, affine per tensor, calibrated", "calibration_samples": n})
     ckpt = make_checkpoint(qmodel, epoch=loaded.ckpt["epoch"], config=config)
-    io.save(ckpt, out)
     float_bytes, int8_bytes = saved_size({"model": model.state_dict()}), saved_size({"model": ckpt["model"]})
     result = {"float_accuracy": float_acc, "int8_accuracy": int8_acc, "layers": layers,
               "float_weights_bytes": float_bytes, "int8_weights_bytes": int8_bytes,
               "float_seconds": float_s, "int8_seconds": int8_s, "test_samples": int(len(y)),
               "calibration_samples": n}
-    write_json(os.path.splitext(out)[0] + ".json", result)
+    # The folder is a run's (or the user's): write only while no run writes there, and
+    # never over a file already there.
+    with claim_run_folder(os.path.dirname(out) or ".", "--out"):
+        _check_out(out)
+        io.save(ckpt, out)
+        write_json(_metrics_path(out), result)
     print(f"{loaded.ckpt_path}: layers {', '.join(layers)} quantised to int8 "
           f"(input ranges from {n} training samples)")
     print(f"  test accuracy   float {float_acc:.4f}   int8 {int8_acc:.4f}   "

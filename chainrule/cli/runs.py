@@ -1,5 +1,5 @@
-"""Run folders: making one, writing its JSON and history files, and rebuilding the model a
-checkpoint in it holds.
+"""Run folders: writing their JSON and history files, and rebuilding the model a checkpoint
+in one holds (claiming and locking a run folder is :mod:`chainrule.cli.run_folder`).
 
 A run folder written by ``chainrule train`` holds ``config.json`` (data spec, preprocessing,
 model and training settings), ``best.ckpt`` / ``last.ckpt`` (each carrying the same config),
@@ -11,22 +11,26 @@ written by ``chainrule prune`` store mostly-zero weights as bitmasks, and those 
 """
 from __future__ import annotations
 
-import datetime
 import json
 import math
 import os
+import stat
 import sys
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from chainrule import nn
 from chainrule.cli.errors import UserError
-from chainrule.cli.models import build_model
-from chainrule.io import write_atomically
-from chainrule.nn.utils.prune import dense_state_dict
+from chainrule.cli.limits import check_fits
+from chainrule.cli.models import build_model, state_size
+from chainrule.cli.run_config import check_run_config
+from chainrule.io import CheckpointError, write_atomically
+from chainrule.nn.utils.prune import dense_state_dict, is_sparse_entry, sparse_entry_shape
 from chainrule.quantization import quantized_skeleton
 from chainrule.train import History, load_checkpoint, read_checkpoint
 
-__all__ = ["LoadedRun", "resolve_checkpoint", "load_run", "new_run_dir", "write_json",
+__all__ = ["LoadedRun", "resolve_checkpoint", "stored_model_matches", "load_run", "write_json",
            "save_history"]
 
 
@@ -42,54 +46,81 @@ class LoadedRun(NamedTuple):
 
 def resolve_checkpoint(path: str) -> str:
     """A checkpoint file, or a run folder's best.ckpt (else last.ckpt)."""
-    if os.path.isdir(path):
-        for name in ("best.ckpt", "last.ckpt"):
-            candidate = os.path.join(path, name)
-            if os.path.isfile(candidate):
-                return candidate
-        raise UserError(f"{path!r} holds no best.ckpt or last.ckpt; is it a chainrule run folder?")
-    if not os.path.exists(path):
-        raise UserError(f"checkpoint or run folder {path!r} does not exist")
-    return path
+    try:
+        is_folder = stat.S_ISDIR(os.stat(path).st_mode)
+    except FileNotFoundError:
+        raise UserError(f"checkpoint or run folder {path!r} does not exist") from None
+    except PermissionError:  # a folder on the way cannot be searched
+        raise UserError(f"cannot read {path!r}: permission denied") from None
+    if not is_folder:
+        return path
+    try:
+        names = os.listdir(path)
+    except PermissionError:
+        raise UserError(f"cannot read run folder {path!r}: permission denied") from None
+    for name in ("best.ckpt", "last.ckpt"):
+        if name in names:
+            return os.path.join(path, name)
+    raise UserError(f"{path!r} holds no best.ckpt or last.ckpt; is it a chainrule run folder?")
+
+
+def _stored_size(value: Any) -> int:
+    """How many numbers a state-dict entry holds once dense (a pruned tensor's bitmask
+    entry counts its full shape; read_checkpoint has checked the mask covers it)."""
+    if is_sparse_entry(value):
+        return math.prod(sparse_entry_shape(value))
+    return int(np.asarray(value).size)
+
+
+def _quantized_extras(state: dict[str, Any], config: dict[str, Any]) -> int:
+    """The numbers an int8 model stores beyond its float model's state: for each quantised
+    layer one weight scale per output channel, its input's scale and its zero point."""
+    extras = 0
+    for layer in config.get("quantization", {}).get("layers", []):
+        weight = state.get(f"{layer}.weight")
+        rows = weight.shape[0] if isinstance(weight, np.ndarray) and weight.ndim else 0
+        extras += rows + 2
+    return extras
+
+
+def stored_model_matches(ckpt: dict[str, Any], config: dict[str, Any], ckpt_path: str) -> None:
+    """Refuse a config whose model is not the one whose weights the checkpoint stores,
+    before building it: a model is only ever as large as the weights in the file. A pruned
+    run's bitmask tensors count at their dense size (and must fit in memory), an int8
+    run's layers with their scales and zero points."""
+    state = ckpt["model"]
+    stored = sum(_stored_size(v) for v in state.values())
+    described = state_size(config["model"])
+    extras = _quantized_extras(state, config)
+    if described + extras != stored:
+        int8 = f" (and {extras:,} int8 scales and zero points)" if extras else ""
+        raise UserError(f"{ckpt_path!r} does not hold the model its config describes: the "
+                        f"config's {config['model']['kind']} has {described:,} values{int8}, "
+                        f"the file stores {stored:,}")
+    # the model's weights and, for a pruned run, the dense copy made on the way to them
+    check_fits(f"{ckpt_path!r}: its {config['model']['kind']} model ({stored:,} values)",
+               2 * stored * np.dtype(np.float64).itemsize)
 
 
 def load_run(path: str) -> LoadedRun:
-    """The model of a checkpoint file or run folder written by ``chainrule train``."""
+    """The model of a checkpoint file or run folder written by ``chainrule train``, rebuilt
+    after checking its config (:func:`check_run_config`) and that the config describes the
+    weights actually stored."""
     ckpt_path = resolve_checkpoint(path)
     ckpt = read_checkpoint(ckpt_path)
-    config = ckpt["config"]
+    config = check_run_config(ckpt["config"], ckpt_path)
+    stored_model_matches(ckpt, config, ckpt_path)
+    model = build_model(config["model"])
     try:
-        model = build_model(config["model"])
-        prep, names = config["data"]["preprocessing"], config["data"]["class_names"]
         if "quantization" in config:
             quantized_skeleton(model, config["quantization"]["layers"])
-    except (KeyError, TypeError):
-        raise UserError(f"{ckpt_path!r} lacks the model/data config that 'chainrule train' "
-                        f"writes, so it cannot be rebuilt from the command line") from None
-    ckpt["model"] = dense_state_dict(ckpt["model"])
-    load_checkpoint(ckpt, model, restore_rng=False)
-    return LoadedRun(ckpt_path, ckpt, config, model, prep, names)
-
-
-def new_run_dir(out: str | None, data_name: str, model_kind: str) -> str:
-    """Create the run folder: ``out`` (which must not hold a run yet), or a new
-    ``runs/<data>-<model>-<time>``."""
-    if out is not None:
-        if os.path.isfile(out):
-            raise UserError(f"--out {out!r} is a file; give a folder")
-        if any(os.path.exists(os.path.join(out, f)) for f in ("best.ckpt", "last.ckpt")):
-            raise UserError(f"--out {out!r} already holds a run; continue it with --resume {out} "
-                            f"or choose another folder")
-        os.makedirs(out, exist_ok=True)
-        return out
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = os.path.join("runs", f"{data_name}-{model_kind}-{stamp}")
-    path, n = base, 1
-    while os.path.exists(path):
-        n += 1
-        path = f"{base}-{n}"
-    os.makedirs(path)
-    return path
+        ckpt["model"] = dense_state_dict(ckpt["model"])
+        load_checkpoint(ckpt, model, restore_rng=False)
+    except (CheckpointError, ValueError, AttributeError, KeyError) as e:  # AttributeError,
+        # KeyError: a quantised layer's name that is not a layer of the model
+        raise UserError(f"{ckpt_path!r}: {e}") from None
+    data = config["data"]
+    return LoadedRun(ckpt_path, ckpt, config, model, data["preprocessing"], data["class_names"])
 
 
 def _json_safe(obj):

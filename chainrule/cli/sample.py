@@ -36,10 +36,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="random seed: the same seed gives the same text (default 0)")
 
 
+# Every character drawn is kept until the text is printed: a bound on the memory it takes.
+MAX_LENGTH = 1_000_000
+
+
 def run(args: argparse.Namespace) -> int:
     check_number("--temperature", args.temperature, 0.0, low_open=True)
     if args.length < 1:
         raise UserError(f"--length must be >= 1, got {args.length}")
+    if args.length > MAX_LENGTH:
+        raise UserError(f"--length must be at most {MAX_LENGTH:,}, got {args.length}")
     if args.seed < 0:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
     if not args.prompt:

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 from typing import Any
 
+import numpy as np
+
 from chainrule.cli.data import describe
 from chainrule.cli.errors import UserError, usage_errors
+from chainrule.cli.limits import check_fits
 from chainrule.cli.network_spec import int_list, merged_spec, network_from_spec
 from chainrule.cli.runs import load_run
 from chainrule.cli.targets import run_scaling
-from chainrule.explain.summary import summary
+from chainrule.explain.summary import summary, summary_from_shapes
 from chainrule.nn import Module
 
 NAME = "summary"
@@ -96,28 +100,37 @@ def _trained(args) -> tuple[Module, tuple[int, ...], str]:
 
 
 def _summary(args) -> str:
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be positive, got {args.batch_size}")
     if args.run:
         model, shape, line = _trained(args)
-        if args.batch_size < 1:
-            raise UserError(f"--batch-size must be positive, got {args.batch_size}")
         result = summary(model, shape, batch_size=args.batch_size, dtype=args.dtype)
         return result.to_json() if args.format == "json" else f"{line}\n\n{result}"
     if args.model:
         if args.file or args.layers:
             raise UserError("--model cannot be combined with --file or --layers")
-        model = _import_model(args.model)
         if not args.input_shape:
             raise UserError("--input-shape is required with --model (e.g. --input-shape "
                             "1,28,28)")
         shape = int_list(args.input_shape, "--input-shape")
+        model = _import_model(args.model)
+        # The user's model runs once on a batch of zeros: check that batch fits first.
+        dtype = np.dtype(args.dtype) if args.dtype else np.dtype(np.float64)
+        check_fits(f"--batch-size {args.batch_size} x --input-shape "
+                   f"{','.join(map(str, shape))} (the zeros the model runs on, as {dtype})",
+                   args.batch_size * math.prod(shape) * dtype.itemsize)
+        result = summary(model, tuple(shape), batch_size=args.batch_size, dtype=args.dtype)
     else:
+        # An MLP from sizes is counted from shapes alone: placeholder weights, no forward
+        # pass, so --layers 30000,30000 answers at once in a few kB.
         spec = merged_spec(args)
-        model = network_from_spec(spec, default_hidden="relu", default_output="none")
+        given = spec.get("weights") is not None or spec.get("biases") is not None
+        model = network_from_spec(spec, default_hidden="relu", default_output="none",
+                                  placeholders=not given)
         shape = (int_list(args.input_shape, "--input-shape") if args.input_shape
                  else [int_list(spec["layers"], "--layers")[0]])
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be positive, got {args.batch_size}")
-    result = summary(model, tuple(shape), batch_size=args.batch_size, dtype=args.dtype)
+        result = summary_from_shapes(model, tuple(shape), batch_size=args.batch_size,
+                                     dtype=args.dtype)
     return result.to_json() if args.format == "json" else str(result)
 
 

@@ -25,6 +25,7 @@ __all__ = ["MISSING", "Labels", "Table", "sniff_delimiter", "parse_target", "tar
 # --missing: refuse (the default), drop the rows, or fill the cells with the training
 # rows' column mean or with zero (the fill is part of the model's preprocessing).
 MISSING = ("error", "drop", "mean", "zero")
+_EXACT_WHOLE = 2 ** 53  # float64 holds every whole number up to this one exactly
 
 
 class Labels(NamedTuple):
@@ -189,6 +190,12 @@ def resolve_labels(y: np.ndarray, class_names: list[str] | None, task: str | Non
         raise UserError(f"{source}: the labels are fractional numbers, which cannot be classes; "
                         f"train a regression (--task regression, or leave --task out)")
     values = np.unique(y)
+    inexact = np.abs(values.astype(np.float64)) > _EXACT_WHOLE
+    if inexact.any():  # 10**30 reads as 1000000015047466219876688855040: not a class code
+        raise UserError(f"{source}: the label {float(values[inexact][0]):g} is too large to "
+                        f"be a class (whole numbers are exact only up to 2**53 = "
+                        f"{_EXACT_WHOLE:,}); use --task regression if the labels are "
+                        f"quantities")
     if np.array_equal(values, np.arange(values.size)):  # already 0..K-1
         return Labels(y.astype(np.int64), "classification",
                       [str(v) for v in range(values.size)], None, reason)

@@ -17,17 +17,24 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import metrics
+from chainrule import metrics, nn
 from chainrule.cli.errors import UserError
 
-__all__ = ["TASKS", "MAX_AUTO_CLASSES", "detect_task", "fit_target_scaling", "run_scaling",
-           "to_model_units", "to_target_units", "InTargetUnits"]
+__all__ = ["TASKS", "MAX_AUTO_CLASSES", "LOSSES", "LOSS_ALIASES", "detect_task",
+           "fit_target_scaling", "run_scaling", "to_model_units", "to_target_units",
+           "InTargetUnits"]
 
 TASKS = ("classification", "regression")
 # Whole-number labels with more distinct values than this are read as a quantity (a
 # regression target) unless --task classification says otherwise: 20 covers the class
 # counts of the usual benchmarks, while counts, prices and scores run to hundreds.
 MAX_AUTO_CLASSES = 20
+# The loss a run trains with (its config's train.loss) -> the loss module: cross-entropy for
+# classes; for regression --loss chooses. Huber and smooth L1 with threshold 1 agree; on
+# standardised targets 1 is one standard deviation.
+LOSSES = {"mse": nn.MSELoss, "mae": nn.L1Loss, "huber": nn.HuberLoss,
+          "smooth_l1": nn.SmoothL1Loss, "cross_entropy": nn.CrossEntropyLoss}
+LOSS_ALIASES = {"l1": "mae"}
 
 
 def detect_task(y: np.ndarray, class_names: list[str] | None) -> tuple[str, str]:

@@ -27,30 +27,28 @@ from typing import Any
 import numpy as np
 
 import chainrule as cr
-from chainrule import nn
 from chainrule import metrics
 from chainrule.cli import distributed, models, transfer
 from chainrule.cli.data import (
     NAMES, Prepared, apply_preprocessing, describe, make_spec, prepare)
 from chainrule.cli.errors import UserError, check_number
 from chainrule.cli.optimizers import LR_SCHEDULES, OPTIMIZERS, make_optimizer, make_scheduler
+from chainrule.cli.limits import check_fits
 from chainrule.cli.output import regression_report, report, say
 from chainrule.cli.plots import save_fit_plot, save_regression_plots
-from chainrule.cli.runs import new_run_dir, save_history, write_json
+from chainrule.cli.run_config import check_run_config
+from chainrule.cli.run_folder import (
+    check_out_folder, claim_new_run_folder, claim_run_folder, describe_removed)
+from chainrule.cli.runs import save_history, stored_model_matches, write_json
 from chainrule.cli.tables import MISSING, parse_target
-from chainrule.cli.targets import TASKS, InTargetUnits, to_target_units
+from chainrule.cli.targets import LOSS_ALIASES, LOSSES, TASKS, InTargetUnits, to_target_units
+from chainrule.io.schema import Like, SchemaError, check
 from chainrule.train import (
     EarlyStopping, LambdaCallback, ModelCheckpoint, fit, load_checkpoint, predict,
     read_checkpoint, save_checkpoint)
 
 NAME = "train"
 HELP = "train a model (default: an MLP on MNIST)"
-
-# --loss (regression) -> the loss module; classification always uses cross-entropy. Huber
-# and smooth L1 with threshold 1 agree; on standardised targets 1 is one standard deviation.
-LOSSES = {"mse": nn.MSELoss, "mae": nn.L1Loss, "huber": nn.HuberLoss,
-          "smooth_l1": nn.SmoothL1Loss, "cross_entropy": nn.CrossEntropyLoss}
-LOSS_ALIASES = {"l1": "mae"}
 
 # Training defaults per data set, chosen (and measured) so the plain command does well:
 # the MNIST default reaches >= 97.5% test accuracy in a few minutes on a 2-core CPU.
@@ -138,7 +136,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="early stopping patience in epochs (0: never stop early)")
     r = p.add_argument_group("run")
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last.ckpt")
-    r.add_argument("--out", metavar="DIR", help="run folder (default runs/<data>-<model>-<time>)")
+    r.add_argument("--out", metavar="DIR", help="run folder (default runs/<data>-<model>-<time>); "
+                   "a new or empty folder, or a chainrule run with --overwrite")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace the chainrule run in --out (its files only) with a new one")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     transfer.add_arguments(p)
 
@@ -233,6 +234,16 @@ def _train_config(args, spec_name: str) -> dict[str, Any]:
     return cfg
 
 
+def _check_model_fits(args, model_cfg: dict[str, Any]) -> None:
+    """Refuse a model whose training state (weights, gradients and up to two optimiser
+    moments: 4 values per parameter) cannot fit in memory, before building it."""
+    values = models.state_size(model_cfg)
+    nbytes = 4 * values * np.dtype(cr.get_default_dtype()).itemsize
+    given = f"--hidden {args.hidden}: " if args.hidden is not None else ""
+    check_fits(f"{given}the {model_cfg['kind']} model ({values:,} parameters) with its gradients "
+               f"and optimiser state", nbytes)
+
+
 def run(args: argparse.Namespace) -> int:
     distributed.start()             # under mpiexec: join the other ranks
     if distributed.rank() != 0:
@@ -247,6 +258,8 @@ def run(args: argparse.Namespace) -> int:
         models.parse_hidden(args.hidden)
     if args.dropout is not None:
         check_number("--dropout", args.dropout, 0.0, 1.0)
+    if args.out is not None:  # refuse someone else's folder before any work
+        check_out_folder(args.out, args.overwrite)
     transfer.check(args)
     seed = 0 if args.seed is None else args.seed
     spec = make_spec(args.data or "mnist", seed, args.val_split or 0.0, idx=idx, task=args.task,
@@ -262,12 +275,41 @@ def run(args: argparse.Namespace) -> int:
     spec["task"] = data.task  # found in the data when --task was not given
     train_cfg["loss"] = _loss_name(args, data.task)
     model_cfg = _model_config(args, spec["name"], data)
+    _check_model_fits(args, model_cfg)
     cr.manual_seed(train_cfg["seed"])
     model = models.build_model(model_cfg)
     params, transfer_cfg = transfer.apply(args, model)
     optimizer = make_optimizer(train_cfg, params)
-    run_dir = distributed.share_run_dir(new_run_dir(args.out, describe(spec), model_cfg["kind"])
-                                        if distributed.rank() == 0 else None)
+    if distributed.rank() != 0:  # rank 0 claims (and locks) the folder the ranks share
+        run_dir = distributed.share_run_dir(None)
+        config = _new_config(spec, data, model_cfg, train_cfg, transfer_cfg)
+        return _run(args, model, optimizer, data, config, run_dir, resume=None)
+    with claim_new_run_folder(args.out, describe(spec), model_cfg["kind"],
+                              args.overwrite) as folder:
+        run_dir = distributed.share_run_dir(folder.path)
+        note = describe_removed(folder)
+        if note:
+            say(args, f"note: {note}")
+        config = _new_config(spec, data, model_cfg, train_cfg, transfer_cfg)
+        write_json(os.path.join(run_dir, "config.json"), config)
+        n_params = sum(p.numel() for p in model.parameters())
+        if data.reason:
+            other = "classification" if data.task == "regression" else "regression"
+            say(args, f"task: {data.task} ({data.reason}; --task {other} to override)")
+        for note in data.notes:
+            say(args, f"note: {note}")
+        predicts = (f"{len(data.class_names)} classes" if data.task == "classification" else
+                    f"regression of {', '.join(data.target_names)} ({train_cfg['loss']} loss "
+                    f"on standardised targets)")
+        say(args, f"{describe(spec)}: {len(data.y_train)} train / "
+                  f"{0 if data.y_val is None else len(data.y_val)} validation / "
+                  f"{len(data.y_test)} test samples, {predicts}; {model_cfg['kind']} with "
+                  f"{n_params:,} parameters; run folder {run_dir}")
+        return _run(args, model, optimizer, data, config, run_dir, resume=None)
+
+
+def _new_config(spec: dict, data: Prepared, model_cfg: dict, train_cfg: dict,
+                transfer_cfg: dict | None = None) -> dict:
     config = {"chainrule_version": cr.__version__,
               "created": datetime.datetime.now().isoformat(timespec="seconds"),
               "data": {**spec, "class_names": data.class_names,
@@ -277,22 +319,7 @@ def run(args: argparse.Namespace) -> int:
         config["data"]["target_columns"] = data.target_columns
     if transfer_cfg is not None:
         config["transfer"] = transfer_cfg
-    if distributed.rank() == 0:
-        write_json(os.path.join(run_dir, "config.json"), config)
-    n_params = sum(p.numel() for p in model.parameters())
-    if data.reason:
-        other = "classification" if data.task == "regression" else "regression"
-        say(args, f"task: {data.task} ({data.reason}; --task {other} to override)")
-    for note in data.notes:
-        say(args, f"note: {note}")
-    predicts = (f"{len(data.class_names)} classes" if data.task == "classification" else
-                f"regression of {', '.join(data.target_names)} ({train_cfg['loss']} loss on "
-                f"standardised targets)")
-    say(args, f"{describe(spec)}: {len(data.y_train)} train / "
-              f"{0 if data.y_val is None else len(data.y_val)} validation / {len(data.y_test)} test "
-              f"samples, {predicts}; {model_cfg['kind']} with {n_params:,} "
-              f"parameters; run folder {run_dir}")
-    return _run(args, model, optimizer, data, config, run_dir, resume=None)
+    return config
 
 
 def _resume(args) -> int:
@@ -301,30 +328,48 @@ def _resume(args) -> int:
     if given:
         raise UserError(f"{', '.join(given)} cannot be changed when resuming: a resumed run "
                         f"keeps its data, model and optimiser (only --epochs and --quiet apply)")
+    if args.overwrite:
+        raise UserError("--overwrite starts a new run in --out; it cannot be combined with "
+                        "--resume")
+    if args.epochs is not None and args.epochs < 1:
+        raise UserError(f"--epochs must be >= 1, got {args.epochs}")
     run_dir = args.resume
     if os.path.isfile(run_dir):
         ckpt_path, run_dir = run_dir, os.path.dirname(run_dir) or "."
     else:
         ckpt_path = os.path.join(run_dir, "last.ckpt")
+        if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+            raise UserError(f"--resume {run_dir!r} is neither a run folder nor a checkpoint file")
         if not os.path.isdir(run_dir):
             raise UserError(f"run folder {run_dir!r} does not exist")
+    if distributed.rank() != 0:  # rank 0 holds the folder's lock for all the ranks
+        return _resume_locked(args, run_dir, ckpt_path)
+    with claim_run_folder(run_dir, "--resume") as folder:
+        note = describe_removed(folder)
+        if note:
+            say(args, f"note: {note}")
         if not os.path.isfile(ckpt_path):
             raise UserError(f"{run_dir!r} holds no last.ckpt to resume from")
+        return _resume_locked(args, run_dir, ckpt_path)
+
+
+def _resume_locked(args, run_dir: str, ckpt_path: str) -> int:
     ckpt = read_checkpoint(ckpt_path)
-    config = ckpt["config"]
-    if isinstance(config, dict) and "distillation" in config:
-        raise UserError(f"the run in {run_dir!r} was distilled from a teacher ('chainrule "
-                        f"distill'), which cannot be resumed; start the distillation again")
-    try:
-        train_cfg = config["train"]
-        spec = {k: v for k, v in config["data"].items() if k not in ("class_names", "preprocessing")}
-        prep, model_cfg = config["data"]["preprocessing"], config["model"]
-    except (KeyError, TypeError):
-        raise UserError(f"{ckpt_path!r} was not written by 'chainrule train' (its config lacks "
-                        f"the data/model/train sections); resume it with cr.train.fit(resume=...)") from None
+    made_by = {"distillation": "was distilled from a teacher ('chainrule distill'), which "
+                               "cannot be resumed; start the distillation again",
+               "pruning": "was pruned ('chainrule prune') and keeps no training state; start "
+                          "a new run from it with 'chainrule train --init-from'",
+               "quantization": "holds an int8 model ('chainrule quantize'), which cannot be "
+                               "trained; resume the float run it was made from"}
+    for section, why in made_by.items():
+        if isinstance(ckpt["config"], dict) and section in ckpt["config"]:
+            raise UserError(f"{ckpt_path!r} {why}")
+    config = check_run_config(ckpt["config"], ckpt_path, complete=True)
+    stored_model_matches(ckpt, config, ckpt_path)
+    train_cfg = config["train"]
+    spec = {k: v for k, v in config["data"].items() if k not in ("class_names", "preprocessing")}
+    prep, model_cfg = config["data"]["preprocessing"], config["model"]
     if args.epochs is not None:
-        if args.epochs < 1:
-            raise UserError(f"--epochs must be >= 1, got {args.epochs}")
         schedule = train_cfg.get("lr_schedule", "constant")
         if schedule != "constant" and args.epochs != train_cfg["epochs"]:
             raise UserError(f"the run in {run_dir!r} follows a {schedule} learning-rate schedule "
@@ -342,8 +387,21 @@ def _resume(args) -> int:
     optimizer = make_optimizer(train_cfg, transfer.resume_parameters(model, config))
     if distributed.rank() == 0:
         write_json(os.path.join(run_dir, "config.json"), config)
-    return _run(args, model, optimizer, data, config, run_dir, resume=ckpt)
+    return _run(args, model, optimizer, data, config, run_dir, resume=ckpt, ckpt_path=ckpt_path)
 
+
+def _check_restorable(ckpt: dict, optimizer, scheduler, ckpt_path: str) -> None:
+    """The saved optimiser and schedule state has the layout of the state this run's own
+    optimiser and schedule produce (same keys, lengths and kinds of values), so restoring
+    it cannot plant a string where a number belongs."""
+    try:
+        if ckpt.get("optimizer") is not None:
+            check(Like(optimizer.state_dict()["param_groups"]),
+                  ckpt["optimizer"]["param_groups"], "checkpoint.optimizer.param_groups")
+        if scheduler is not None and ckpt.get("scheduler") is not None:
+            check(Like(scheduler.state_dict()), ckpt["scheduler"], "checkpoint.scheduler")
+    except SchemaError as e:
+        raise UserError(f"{ckpt_path!r} cannot be resumed: {e}") from None
 
 def _metrics(data: Prepared) -> list:
     """What the progress line and the history show besides the loss: accuracy, or for
@@ -366,7 +424,8 @@ def _divergence_message(run_dir: str) -> str:
             f"new run with a lower --lr rather than resuming at this one")
 
 
-def _run(args, model, optimizer, data, config, run_dir: str, resume, loss_fn=None) -> int:
+def _run(args, model, optimizer, data, config, run_dir: str, resume,
+         ckpt_path: str | None = None, loss_fn=None) -> int:
     cfg = config["train"]
     regression = data.task == "regression"
     # A transformer trained on every position learns from the windows shifted by one.
@@ -391,12 +450,14 @@ def _run(args, model, optimizer, data, config, run_dir: str, resume, loss_fn=Non
         callbacks.append(EarlyStopping(monitor=monitor, patience=cfg["patience"]))
     # Accuracy counts one label per sample: not for a model trained on every position.
     every_position = bool(config["model"].get("train_every_position"))
+    scheduler = make_scheduler(cfg, optimizer, len(train_loader))
+    if resume is not None:
+        _check_restorable(resume, optimizer, scheduler, ckpt_path)
     history = fit(model, loss_fn or LOSSES[cfg.get("loss", "cross_entropy")](), optimizer,
                   train_loader, cfg["epochs"], val_loader=val_loader,
                   metrics=[] if every_position else _metrics(data),
                   callbacks=callbacks, verbose=0 if args.quiet else 1,
-                  scheduler=make_scheduler(cfg, optimizer, len(train_loader)),
-                  scheduler_interval="batch", resume=resume, config=config)
+                  scheduler=scheduler, scheduler_interval="batch", resume=resume, config=config)
     if distributed.rank() != 0:
         distributed.finish()        # rank 0 tests the model and writes the rest
         return 0

@@ -106,6 +106,10 @@ def resume_parameters(model: nn.Module, config: dict) -> Any:
     if not section:
         return model.parameters()
     names = dict(model.named_parameters())
+    unknown = [n for n in section.get("frozen", []) if n not in names]
+    if unknown:
+        raise UserError(f"the run's config.transfer.frozen names {unknown[0]!r}, which is not a "
+                        f"parameter of its model")
     for name in section.get("frozen", []):
         names[name].requires_grad_(False)
     return _groups(model, section.get("loaded", []), section.get("backbone_lr"))

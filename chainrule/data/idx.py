@@ -9,12 +9,16 @@ order. Element types (LeCun's spec): 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+
+from chainrule._safe_open import open_regular
 
 IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
@@ -26,27 +30,64 @@ IDX_DTYPES: dict[int, np.dtype] = {
 }
 
 _GZIP_MAGIC = b"\x1f\x8b"
+# Deflate packs at most 1032 bytes into one (258-byte matches of 2 bits each), so a gzip file
+# of C bytes cannot honestly hold more than this many times C: a header that promises more
+# is refused before anything is allocated.
+MAX_DEFLATE_RATIO = 1032
+_CHUNK = 1 << 20
 
 
 class IDXError(ValueError):
     """A file that is not a well-formed IDX file."""
 
 
-def _read_bytes(path: Path) -> bytes:
-    if not path.is_file():
-        raise FileNotFoundError(f"read_idx: no such file: {path}")
-    raw = path.read_bytes()
-    if raw[:2] != _GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as err:
-        raise IDXError(f"read_idx: {path} is gzip-compressed but the stream is truncated or "
-                       f"corrupt ({err})") from err
+class _Stream:
+    """The bytes of an IDX file, read in order (inflated on the fly for gzip), that stops at
+    the size the header promises instead of inflating a whole file first."""
+
+    def __init__(self, raw: BinaryIO, name: str, size: int):
+        self.name, self.size = name, size
+        self.compressed = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        self.file = gzip.GzipFile(fileobj=raw, mode="rb") if self.compressed else raw
+        self.position = 0
+
+    def _failed(self, err: BaseException) -> IDXError:
+        return IDXError(f"read_idx: {self.name} is gzip-compressed but the stream is truncated "
+                        f"or corrupt ({err})")
+
+    def read(self, n: int) -> bytes:
+        try:
+            data = self.file.read(n)
+        except (EOFError, OSError, zlib.error) as err:
+            raise self._failed(err) from None
+        self.position += len(data)
+        return data
+
+    def read_into(self, buffer: np.ndarray) -> int:
+        """Fill ``buffer`` (uint8) as far as the data goes; the number of bytes read."""
+        view, filled = memoryview(buffer), 0
+        while filled < len(view):
+            try:
+                n = self.file.readinto(view[filled:filled + _CHUNK])
+            except (EOFError, OSError, zlib.error) as err:
+                raise self._failed(err) from None
+            if not n:
+                break
+            filled += n
+        self.position += filled
+        return filled
+
+    def most_data_possible(self, header: int) -> int:
+        """The most data bytes that can follow a ``header``-byte header: the rest of a plain
+        file, at most MAX_DEFLATE_RATIO times the size of a compressed one."""
+        return (self.size * MAX_DEFLATE_RATIO if self.compressed else self.size) - header
 
 
-def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decode IDX content already in memory (uncompressed); ``name`` is used in errors."""
+def _parse(stream: _Stream) -> np.ndarray:
+    """Check the header, then read exactly the data it promises (never more)."""
+    name = stream.name
+    raw = stream.read(4)
     if len(raw) < 4:
         raise IDXError(f"read_idx: {name} is truncated: expected at least 4 header bytes "
                        f"(the magic number), found {len(raw)}")
@@ -63,40 +104,67 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
         raise IDXError(f"read_idx: {name} has a wrong magic number 0x{raw[:4].hex().upper()}: "
                        "expected at least 1 dimension, found 0")
     header = 4 + 4 * ndim
-    if len(raw) < header:
+    dims = stream.read(4 * ndim)
+    if len(dims) < 4 * ndim:
         raise IDXError(f"read_idx: {name} is truncated: expected a {header}-byte header for "
-                       f"{ndim} dimensions, found {len(raw)} bytes")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+                       f"{ndim} dimensions, found {4 + len(dims)} bytes")
+    shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
     dtype = IDX_DTYPES[code]
     expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow on absurd headers
-    found = len(raw) - header
+    if math.prod(d for d in shape if d) * dtype.itemsize >= 2 ** 63:  # even with a 0 among them
+        raise IDXError(f"read_idx: {name} has a header with dimensions {shape} too large for "
+                       f"any array")
+    what = f"the header says shape {shape} of {dtype.newbyteorder('=').name}, i.e. {expected} " \
+           f"data bytes"
+    if not stream.compressed:  # a plain file's size tells everything before any reading
+        found = stream.size - header
+        if found < expected:
+            raise IDXError(f"read_idx: {name} is truncated: {what}, but found {found}")
+        if found > expected:
+            raise IDXError(f"read_idx: {name} has a size mismatch: {what}, but found {found} "
+                           f"({found - expected} extra)")
+    elif expected > stream.most_data_possible(header):
+        raise IDXError(f"read_idx: {name} cannot hold what its header promises: {what}, but a "
+                       f"gzip file of {stream.size} bytes inflates to at most "
+                       f"{stream.size * MAX_DEFLATE_RATIO} (deflate packs at most "
+                       f"{MAX_DEFLATE_RATIO}:1)")
+    data = np.empty(expected, dtype=np.uint8)
+    found = stream.read_into(data)
     if found < expected:
-        raise IDXError(f"read_idx: {name} is truncated: the header says shape {shape} of "
-                       f"{dtype.newbyteorder('=').name}, i.e. {expected} data bytes, but found "
-                       f"{found}")
-    if found > expected:
-        raise IDXError(f"read_idx: {name} has a size mismatch: the header says shape {shape} "
-                       f"of {dtype.newbyteorder('=').name}, i.e. {expected} data bytes, but "
-                       f"found {found} ({found - expected} extra)")
-    data = np.frombuffer(raw, dtype=dtype, count=expected // dtype.itemsize, offset=header)
-    # Native byte order and a writeable copy (frombuffer views read-only bytes).
-    return data.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
+        raise IDXError(f"read_idx: {name} is truncated: {what}, but found {found}")
+    extra = len(stream.read(_CHUNK))  # stop at the promised size: look one chunk further only
+    if extra:
+        more = "at least " if extra == _CHUNK else ""
+        raise IDXError(f"read_idx: {name} has a size mismatch: {what}, but found "
+                       f"{more}{expected + extra} ({more}{extra} extra)")
+    values = data.view(dtype)
+    if not values.dtype.isnative:  # in place: no second copy of a large file
+        values = values.byteswap(inplace=True).view(dtype.newbyteorder("="))
+    return values.reshape(shape)
+
+
+def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decode IDX content already in memory (plain or gzip); ``name`` is used in errors."""
+    return _parse(_Stream(io.BytesIO(raw), name, len(raw)))
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (raw or gzip) into a native-endian ndarray of its shape.
 
-    Raises FileNotFoundError for a missing file and IDXError (a ValueError) naming the file,
-    the expected and the found values for a wrong magic number, a truncated file, or extra
-    bytes after the data.
+    Raises FileNotFoundError for a missing file, NotARegularFileError (a ValueError) for a
+    FIFO or a device, and IDXError (a ValueError) naming the file, the expected and the
+    found values for a wrong magic number, a truncated file, or extra bytes after the data.
+    The header is checked before the data is read, and a compressed file is inflated only
+    up to the size its header promises, so a small file cannot make the reader allocate more
+    than its header honestly describes (a "decompression bomb" is refused).
 
     Example:
         >>> from chainrule.data import datasets
         >>> read_idx(datasets.data_path("mnist/t10k-labels-idx1-ubyte.gz")).shape
         (10000,)
     """
-    path = Path(path)
-    return parse_idx(_read_bytes(path), str(path))
+    with open_regular(path, "read_idx") as f:
+        return _parse(_Stream(f, os.fspath(path), os.fstat(f.fileno()).st_size))
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None = None) -> None:

@@ -25,11 +25,11 @@ from chainrule.explain.diagnose import (
 from chainrule.explain import attribution
 from chainrule.explain.graph import GraphvizNotFoundError, graph, render_graph
 from chainrule.explain.layers import LayerView, LayerViews, layers
-from chainrule.explain.summary import LayerSummary, ModelSummary, summary
+from chainrule.explain.summary import LayerSummary, ModelSummary, summary, summary_from_shapes
 from chainrule.explain.trace import Trace, TraceMismatchError, TraceStep, trace
 
 __all__ = ["trace", "Trace", "TraceStep", "TraceMismatchError", "presets", "graph",
            "render_graph", "GraphvizNotFoundError", "gradient_flow", "diagnose",
            "weights_snapshot", "GradientFlow", "DiagnosisReport", "GradientFlowCallback",
-           "summary", "ModelSummary", "LayerSummary", "attribution", "layers", "LayerViews",
-           "LayerView"]
+           "summary", "summary_from_shapes", "ModelSummary", "LayerSummary", "attribution",
+           "layers", "LayerViews", "LayerView"]

@@ -56,15 +56,21 @@ _ACTIVATION_MODULES = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU,
 
 
 def build_network(sizes: list[int], activations: list[str], weights=None, biases=None,
-                  dtype=np.float64, bias: bool = True):
+                  dtype=np.float64, bias: bool = True, placeholders: bool = False):
     """A ``Sequential`` of Linear layers of the given sizes, each followed by the named
     activation ("sigmoid", "tanh", "relu", "identity"/"none"). ``weights[l]`` (shape
     (sizes[l+1], sizes[l])) and ``biases[l]`` set the values; otherwise the layers keep
     their default initialisation (seed it with ``cr.manual_seed``).
 
+    With ``placeholders=True`` (and no weights) every parameter is a read-only placeholder
+    of the right shape and dtype that takes no memory (one zero seen through zero strides):
+    a network to count with ``summary_from_shapes``, not to run.
+
     Example:
         >>> net = build_network([2, 3, 1], ["sigmoid", "sigmoid"])
     """
+    if placeholders and (weights is not None or biases is not None):
+        raise ValueError("build_network: placeholders hold no values; give no weights or biases")
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or any(s < 1 for s in sizes):
         raise ValueError(f"layers: need at least two positive sizes (inputs and outputs), got "
@@ -83,7 +89,8 @@ def build_network(sizes: list[int], activations: list[str], weights=None, biases
         if act not in _ACTIVATION_MODULES:
             raise ValueError(f"activations: unknown activation {activations[l]!r}; choose from "
                              f"sigmoid, tanh, relu, identity, none")
-        lin = nn.Linear(sizes[l], sizes[l + 1], bias=bias, dtype=dtype)
+        lin = (_placeholder_linear(sizes[l], sizes[l + 1], bias, dtype) if placeholders
+               else nn.Linear(sizes[l], sizes[l + 1], bias=bias, dtype=dtype))
         with no_grad():
             if weights is not None:
                 w = np.asarray(weights[l], dtype=np.float64)
@@ -102,6 +109,18 @@ def build_network(sizes: list[int], activations: list[str], weights=None, biases
         if cls is not None:
             mods.append(cls())
     return nn.Sequential(*mods)
+
+
+def _placeholder_linear(in_features: int, out_features: int, bias: bool, dtype) -> nn.Linear:
+    """A Linear of the given size whose parameters take no memory: built empty, then given
+    its size and zero-strided read-only parameters (``np.broadcast_to`` of one zero)."""
+    lin = nn.Linear(0, 0, bias=bias, dtype=dtype)
+    zero = np.zeros((), dtype=lin.weight.dtype)
+    lin.in_features, lin.out_features = in_features, out_features
+    lin.weight = nn.Parameter(np.broadcast_to(zero, (out_features, in_features)))
+    if bias:
+        lin.bias = nn.Parameter(np.broadcast_to(zero, (out_features,)))
+    return lin
 
 
 def example_231() -> Example:

@@ -25,6 +25,12 @@ Counting rules (one multiply-add, "MAC", is one ``a * b + c``):
   your own that does not override it) report shape and parameters, and '?' for
   multiply-adds; the totals then say they are a lower bound.
 
+Networks too large to build (``chainrule summary --layers 30000,30000``: 7 GB of weights)
+are counted by :func:`summary_from_shapes`, from shapes alone: their layers hold
+placeholder parameters of the right shapes that take no memory
+(``build_network(..., placeholders=True)``), no forward pass runs, and each layer's cost
+still comes from its own ``forward_macs``.
+
 Example:
     >>> model = cr.nn.Sequential(cr.nn.Linear(784, 128), cr.nn.ReLU(), cr.nn.Linear(128, 10))
     >>> print(cr.explain.summary(model, (784,), batch_size=32))      # doctest: +SKIP
@@ -32,16 +38,18 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from chainrule import nn
 from chainrule._html import escape, table
 from chainrule.autograd import no_grad
 from chainrule.tensor import Tensor
 
-__all__ = ["summary", "ModelSummary", "LayerSummary"]
+__all__ = ["summary", "summary_from_shapes", "ModelSummary", "LayerSummary", "format_bytes"]
 
 
 @dataclass
@@ -65,11 +73,13 @@ def _human(n: float, unit: str = "") -> str:
     return f"{int(n)}{unit}" if float(n).is_integer() else f"{n:.2f}{unit}"
 
 
-def _bytes(n: int) -> str:
-    for scale, suffix in ((2 ** 30, "GiB"), (2 ** 20, "MiB"), (2 ** 10, "KiB")):
+def format_bytes(n: float) -> str:
+    """A byte count for people: ``format_bytes(1536)`` -> ``'1.50 KiB'``."""
+    for scale, suffix in ((2 ** 50, "PiB"), (2 ** 40, "TiB"), (2 ** 30, "GiB"), (2 ** 20, "MiB"),
+                          (2 ** 10, "KiB")):
         if n >= scale:
             return f"{n / scale:.2f} {suffix}"
-    return f"{n} B"
+    return f"{int(n)} B"
 
 
 @dataclass
@@ -125,7 +135,7 @@ class ModelSummary:
         return [[f"{r.name} ({r.type})", str(tuple(r.output_shape)), f"{r.params:,}",
                  "?" if r.macs_forward is None else f"{r.macs_forward:,}",
                  "?" if r.macs_backward is None else f"{r.macs_backward:,}",
-                 _bytes(r.activation_bytes)] for r in self.rows]
+                 format_bytes(r.activation_bytes)] for r in self.rows]
 
     def _facts(self) -> list[tuple[str, str]]:
         lower = "" if self.complete else "at least "
@@ -133,11 +143,11 @@ class ModelSummary:
         return [
             ("Input", f"{tuple(self.input_shape)} per sample, batch of {self.batch_size}"),
             ("Parameters", f"{self.total_params:,} ({self.trainable_params:,} trainable)"),
-            ("Parameter memory", f"{_bytes(self.param_bytes)} (gradients: as much again)"),
+            ("Parameter memory", f"{format_bytes(self.param_bytes)} (gradients: as much again)"),
             ("Multiply-adds forward", f"{lower}{fwd:,}"),
             ("Multiply-adds backward", f"{lower}{bwd:,}"),
             ("Multiply-adds per step", f"{lower}{fwd + bwd:,} ({_human(fwd + bwd)})"),
-            ("Activation memory", f"{_bytes(self.activation_bytes)} (kept for backward)"),
+            ("Activation memory", f"{format_bytes(self.activation_bytes)} (kept for backward)"),
         ]
 
     def __str__(self) -> str:
@@ -164,8 +174,21 @@ class ModelSummary:
 
 
 # ------------------------------------------------------------------------------ counting
-def _tensors(obj) -> list[Tensor]:
-    if isinstance(obj, Tensor):
+class _ShapeOnly:
+    """What :func:`summary_from_shapes` hands each layer's ``forward_macs`` in place of a
+    tensor: the shape and dtype of the values, without the values."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple, dtype: np.dtype):
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+def _tensors(obj) -> list:
+    if isinstance(obj, (Tensor, _ShapeOnly)):
         return [obj]
     if isinstance(obj, (tuple, list)):
         return [t for o in obj for t in _tensors(o)]
@@ -178,6 +201,28 @@ def _innermost(calls: list) -> list:
     ran = {id(mod) for _, mod, _, _ in calls}
     return [call for call in calls
             if not any(id(sub) in ran for sub in call[1].modules() if sub is not call[1])]
+
+
+def _checked_input(model, input_shape, batch_size, dtype, who: str) -> tuple[tuple, np.dtype]:
+    """One sample's shape as a tuple of ints, and the input dtype (see :func:`summary`)."""
+    if not hasattr(model, "named_modules"):
+        raise TypeError(f"{who}: expected a Module, got {type(model).__name__}")
+    if isinstance(input_shape, int):
+        input_shape = (input_shape,)
+    try:
+        shape = tuple(int(s) for s in input_shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"{who}: input_shape must be a tuple of ints (one sample, without the "
+                        f"batch dimension), got {input_shape!r}") from None
+    if any(s < 1 for s in shape):
+        raise ValueError(f"{who}: input_shape must be positive, got {shape}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"{who}: batch_size must be a positive int, got {batch_size!r}")
+    if dtype is None:
+        floats = [p.dtype for p in model.parameters() if p.dtype.kind == "f"]
+        dtype = floats[0] if floats else np.float32
+    return shape, np.dtype(dtype)
 
 
 def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary:
@@ -199,23 +244,8 @@ def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary
         >>> s.total_params, s.macs_forward
         (23, 180)
     """
-    if not hasattr(model, "named_modules"):
-        raise TypeError(f"summary: expected a Module, got {type(model).__name__}")
-    if isinstance(input_shape, int):
-        input_shape = (input_shape,)
-    try:
-        shape = tuple(int(s) for s in input_shape)
-    except (TypeError, ValueError):
-        raise TypeError(f"summary: input_shape must be a tuple of ints (one sample, without the "
-                        f"batch dimension), got {input_shape!r}") from None
-    if any(s < 1 for s in shape):
-        raise ValueError(f"summary: input_shape must be positive, got {shape}")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"summary: batch_size must be a positive int, got {batch_size!r}")
-    if dtype is None:
-        floats = [p.dtype for p in model.parameters() if p.dtype.kind == "f"]
-        dtype = floats[0] if floats else np.float32
-    x = Tensor(np.zeros((int(batch_size),) + shape, dtype=np.dtype(dtype)))
+    shape, dtype = _checked_input(model, input_shape, batch_size, dtype, "summary")
+    x = Tensor(np.zeros((int(batch_size),) + shape, dtype=dtype))
 
     calls: list[tuple[str, Any, tuple, Any]] = []
     handles = []
@@ -236,8 +266,57 @@ def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary
             h.remove()
         for m, flag in was_training:
             m.training = flag
+    return _count(model, _innermost(calls), shape, int(batch_size))
 
-    calls = _innermost(calls)
+
+# Layers whose output has their input's shape (and dtype): what summary_from_shapes can
+# follow besides Linear.
+_SHAPE_KEEPING = (nn.Identity, nn.Dropout, nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.GELU,
+                  nn.SiLU, nn.ELU, nn.Softplus, nn.Softmax, nn.LogSoftmax)
+
+
+def summary_from_shapes(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary:
+    """The table :func:`summary` gives, for a ``Sequential`` of Linear layers and
+    shape-keeping layers (activations, Dropout, Identity), counted from shapes alone: no
+    forward pass runs and nothing the size of an activation is allocated, and the model's
+    parameters may be placeholders that hold no memory (``build_network(...,
+    placeholders=True)``), so it answers at once for networks far too large to build. Each
+    layer's multiply-adds still come from its own ``forward_macs``.
+
+    Example:
+        >>> from chainrule.explain.presets import build_network
+        >>> net = build_network([30000, 30000, 10], ["relu", "none"], placeholders=True)
+        >>> s = summary_from_shapes(net, (30000,), batch_size=32)
+        >>> s.total_params, s.macs_forward
+        (900330010, 28809600000)
+    """
+    shape, dtype = _checked_input(model, input_shape, batch_size, dtype, "summary_from_shapes")
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"summary_from_shapes: expected a Sequential, got "
+                        f"{type(model).__name__}; use summary() for other models")
+    current = _ShapeOnly((int(batch_size),) + shape, dtype)
+    calls = []
+    for name, layer in model.named_children():
+        if isinstance(layer, nn.Linear):
+            if current.shape[-1] != layer.in_features:
+                raise ValueError(f"summary_from_shapes: layer {name} (Linear) takes "
+                                 f"{layer.in_features} input features, but its input has shape "
+                                 f"{current.shape} (batch {batch_size} x input_shape {shape})")
+            out = _ShapeOnly(current.shape[:-1] + (layer.out_features,),
+                             np.result_type(current.dtype, layer.weight.dtype))
+        elif isinstance(layer, _SHAPE_KEEPING):
+            out = _ShapeOnly(current.shape, current.dtype)
+        else:
+            raise TypeError(f"summary_from_shapes: cannot follow the shape through layer "
+                            f"{name} ({type(layer).__name__}); use summary(), which runs the model")
+        calls.append((name, layer, (current,), out))
+        current = out
+    return _count(model, calls, shape, int(batch_size))
+
+
+def _count(model, calls: list[tuple[str, Any, tuple, Any]], shape: tuple,
+           batch_size: int) -> ModelSummary:
+    """The rows and totals from each leaf layer's call (name, layer, inputs, output)."""
     rows: list[LayerSummary] = []
     seen_params: set[int] = set()
     grad_flows = False           # does this layer's input carry a gradient (a parameter before it)?
@@ -262,7 +341,7 @@ def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary
             name=name, type=type(mod).__name__,
             output_shape=tuple(outs[0].shape) if outs else (),
             params=n_params, trainable=n_train, macs_forward=fwd, macs_backward=bwd,
-            activation_bytes=sum(t.numel() * t._array.itemsize for t in outs)))
+            activation_bytes=sum(t.numel() * t.dtype.itemsize for t in outs)))
         grad_flows = grad_flows or has_weights
     all_params = list(model.parameters())
     notes = []
@@ -274,8 +353,8 @@ def summary(model, input_shape, batch_size: int = 1, dtype=None) -> ModelSummary
         notes.append("Note: '?' marks layers whose multiply-adds chainrule does not count; "
                      "the totals leave them out.")
     return ModelSummary(
-        rows=rows, input_shape=shape, batch_size=int(batch_size),
+        rows=rows, input_shape=shape, batch_size=batch_size,
         total_params=sum(p.numel() for p in all_params),
         trainable_params=sum(p.numel() for p in all_params if p.requires_grad),
-        param_bytes=sum(p.numel() * p._array.itemsize for p in all_params),
+        param_bytes=sum(p.numel() * p.dtype.itemsize for p in all_params),
         complete=complete, notes=notes)

@@ -10,9 +10,10 @@ state in one safetensors file whose structure is JSON, never pickle.
 ``cr.io.save_safetensors(state_dict, path)`` / ``cr.io.load_safetensors(path)`` exchange
 weights with PyTorch: plain safetensors files, exactly as ``safetensors.torch`` writes them.
 """
-from chainrule.io._files import CheckpointError, write_atomically
+from chainrule.io._files import (
+    MAX_HEADER_BYTES, CheckpointError, is_temporary, remove_stale_temporaries, write_atomically)
 from chainrule.io.serialization import load, save
 from chainrule.io.weights import load_safetensors, save_safetensors
 
 __all__ = ["save", "load", "CheckpointError", "write_atomically", "save_safetensors",
-           "load_safetensors"]
+           "load_safetensors", "remove_stale_temporaries", "is_temporary", "MAX_HEADER_BYTES"]

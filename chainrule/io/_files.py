@@ -7,7 +7,10 @@
   possibly a stray ``.NAME.*.tmp`` file beside it); :func:`check_target` checks the target
   first, so a writer fails before it builds the bytes;
 * :func:`read_header` checks a safetensors file's framing itself, to say precisely what is
-  wrong with a corrupt, truncated or foreign file (the package's own errors say less).
+  wrong with a corrupt, truncated or foreign file (the package's own errors say less). It
+  opens only a regular file (a FIFO would block for ever, a device never end) and caps the
+  JSON header at :data:`MAX_HEADER_BYTES` before reading it;
+* :func:`remove_stale_temporaries` clears the temporary files a killed save left behind.
 
 Every function takes ``who`` (``"cr.load"``) to start its messages and, when reading,
 ``kind`` (``"chainrule checkpoint"``) to name what the file should have been.
@@ -16,12 +19,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import struct
 from typing import Any
 
-_MAX_HEADER = 100_000_000  # the limit safetensors itself enforces
+from chainrule._safe_open import NotARegularFileError, open_regular
+
+# The JSON header (array table, and for cr.save the tree of the state) is parsed into Python
+# objects, which take up to ~30x its size in memory (measured: 8 MiB of nested empty lists
+# took 243 MiB), so it is capped well below safetensors' own 100 MB. A header takes about
+# 150 bytes per array: 8 MiB holds ~50,000 arrays.
+MAX_HEADER_BYTES = 8 * 2 ** 20
 _ZIP_MAGIC = b"PK\x03\x04"
+# The temporary files of write_atomically: ".NAME.<12 hex digits>.tmp" beside NAME.
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{12}\.tmp")
 
 
 class CheckpointError(ValueError):
@@ -71,21 +83,62 @@ def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, temp = _create_temp_file(folder, os.path.basename(path))
+    try:
+        fd, temp = _create_temp_file(folder, os.path.basename(path))
+    except OSError as err:
+        raise _naming(err, path, len(payload)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as err:
         # also on KeyboardInterrupt: never leave our half-written file behind
         try:
             os.unlink(temp)
         except FileNotFoundError:
             pass
+        if isinstance(err, OSError):  # a full disk, a quota, a size limit: say which file
+            raise _naming(err, path, len(payload)) from None
         raise
     _fsync_folder(folder)
+
+
+def _naming(err: OSError, path: str, size: int) -> OSError:
+    """The same error, naming the file we could not write (not our temporary) and its size:
+    "cannot write 52,311 bytes (No space left on device): run/last.ckpt"."""
+    reason = err.strerror or str(err)
+    return type(err)(err.errno, f"cannot write {size:,} bytes ({reason})", path)
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one :func:`write_atomically` gives its temporary files."""
+    return _TEMP_NAME.fullmatch(name) is not None
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
+    """Delete the temporary files that a save killed mid-write (power cut, ``kill -9``) left
+    in ``folder`` (``.NAME.<12 hex digits>.tmp``, the names :func:`write_atomically` uses)
+    and return their names. Call it only while no other process writes into the folder
+    (the command line holds the run folder's lock).
+
+    Example:
+        >>> import tempfile, os
+        >>> folder = tempfile.mkdtemp()
+        >>> open(os.path.join(folder, ".last.ckpt.0123456789ab.tmp"), "wb").close()
+        >>> remove_stale_temporaries(folder)
+        ['.last.ckpt.0123456789ab.tmp']
+    """
+    removed = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if is_temporary(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            removed.append(entry.name)
+    return removed
 
 
 def _create_temp_file(folder: str, name: str) -> tuple[int, str]:
@@ -128,11 +181,17 @@ def read_header(path: str, who: str, kind: str) -> tuple[dict, int]:
     """The safetensors header of ``path`` and the offset where its array data starts.
 
     Checked here: an 8-byte little-endian header length, that many bytes of JSON holding an
-    object, and array data that ends exactly where the file ends."""
+    object, and array data that ends exactly where the file ends. Only a regular file is
+    opened, and the header's length is checked against :data:`MAX_HEADER_BYTES` before the
+    header is read."""
     def fail(problem: str) -> CheckpointError:
         return CheckpointError(f"{who}: '{path}' {problem}")
 
-    with open(path, "rb") as f:
+    try:
+        f = open_regular(path, who)
+    except NotARegularFileError as err:
+        raise CheckpointError(str(err)) from None
+    with f:
         size = os.fstat(f.fileno()).st_size
         head = f.read(8)
         if size == 0:
@@ -142,13 +201,19 @@ def read_header(path: str, who: str, kind: str) -> tuple[dict, int]:
         if size < 8:
             raise fail(f"is only {size} bytes long: truncated, or not a {kind}")
         (header_len,) = struct.unpack("<Q", head)
-        if header_len > size - 8 or header_len > _MAX_HEADER:
+        if header_len > size - 8:
             raise fail(f"is not a complete safetensors file: its first 8 bytes give a header "
                        f"length of {header_len}, but only {size - 8} bytes follow "
                        f"(truncated, or not a {kind})")
+        if header_len > MAX_HEADER_BYTES:
+            raise fail(f"has a header of {header_len:,} bytes, more than the "
+                       f"{MAX_HEADER_BYTES:,} chainrule reads (or writes): corrupt, or not a "
+                       f"{kind}")
         raw = f.read(header_len)
     try:
         header = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise fail(f"has a header nested too deeply to read: corrupt, or not a {kind}") from None
     except (UnicodeDecodeError, ValueError):
         raise fail(f"has a header that is not valid JSON: the file is corrupt, or not a "
                    f"{kind}") from None

@@ -11,7 +11,9 @@ The tree is plain JSON, so reading it can never run code (unlike pickle). Its gr
               state holds 128-bit ints)
   ``float``   ``{"value": "nan" | "inf" | "-inf"}`` (JSON has no literal for them)
   ``ndarray`` / ``tensor``  ``{"key": name, "crc32": n}``: the array stored under ``name``
-              in the safetensors file, with the CRC-32 of its bytes
+              in the safetensors file, with the CRC-32 of its bytes; each stored array is
+              referenced by one node at most (the encoder names every array it meets
+              anew), so the arrays rebuilt never add up to more than the file holds
   ``scalar``  ``{"dtype": "float32", "hex": "0000c03f"}``: a NumPy scalar, its
               little-endian bytes
 """
@@ -146,8 +148,18 @@ def encode(obj: Any) -> tuple[Any, dict[str, np.ndarray]]:
 
 def decode(tree: Any, fetch: Callable[[str], np.ndarray]) -> Any:
     """Rebuild the state from its tree; ``fetch(name)`` returns a stored array. Anything
-    outside the grammar raises :class:`TreeError`."""
-    return _decode(tree, fetch, ())
+    outside the grammar raises :class:`TreeError`, a second reference to one array too (a
+    file of one 8 MiB array referenced 1,000 times would otherwise rebuild 8 GiB)."""
+    first_use: dict[str, str] = {}
+
+    def fetch_once(name: str, where: str) -> np.ndarray:
+        if name in first_use:
+            raise TreeError(where, f"refers to array '{name}' a second time (first at "
+                                   f"{first_use[name]}); cr.save stores every array once")
+        first_use[name] = where
+        return fetch(name)
+
+    return _decode(tree, fetch_once, ())
 
 
 _FIELDS = {"dict": {"items"}, "tuple": {"items"}, "int": {"hex"}, "float": {"value"},
@@ -222,7 +234,7 @@ def _decode_array(node: dict, kind: str, fetch: Callable, where: str):
     if not isinstance(name, str):
         raise TreeError(where, f"bad array key {name!r}")
     try:
-        arr = fetch(name)
+        arr = fetch(name, where)
     except KeyError:
         raise TreeError(where, f"refers to array '{name}', which the file lacks") from None
     if zlib.crc32(little_endian(arr)) != node["crc32"]:

@@ -9,18 +9,25 @@ is safe.
 
 Writes are atomic: the file is written under a temporary name in the target's folder,
 flushed to disk, then renamed over the target, so a crash mid-save leaves the previous file
-intact (and possibly a stray ``.NAME.*.tmp`` file beside it).
+intact (and possibly a stray ``.NAME.<12 hex digits>.tmp`` file beside it, which
+``cr.io.remove_stale_temporaries`` clears).
+
+Reading never takes more memory than the file honestly holds: only regular files are
+opened (a FIFO or a device is refused before a byte is read), the JSON header is capped at
+``MAX_HEADER_BYTES`` before it is read, and each stored array may be referenced once, so
+the arrays rebuilt add up to at most the file's size.
 """
 from __future__ import annotations
 
 import json
 import os
+import struct
 from typing import Any
 
 from chainrule._version import __version__
 from chainrule.io._files import (
-    CheckpointError, as_path, check_file, check_target, read_header, require_safetensors,
-    write_atomically)
+    MAX_HEADER_BYTES, CheckpointError, as_path, check_file, check_target, read_header,
+    require_safetensors, write_atomically)
 from chainrule.io._tree import TreeError, decode, encode
 
 FORMAT = "chainrule"
@@ -50,7 +57,13 @@ def save(obj: Any, path: str | os.PathLike) -> None:
                 "tree": json.dumps(tree, allow_nan=False, separators=(",", ":"))}
     check_target(path, "cr.save")
     # safetensors builds the file in memory; we write it ourselves to control every step
-    write_atomically(path, safetensors.numpy.save(arrays, metadata=metadata))
+    payload = safetensors.numpy.save(arrays, metadata=metadata)
+    (header_len,) = struct.unpack("<Q", payload[:8])
+    if header_len > MAX_HEADER_BYTES:  # cr.load would refuse it: never write such a file
+        raise ValueError(f"cr.save: the structure of this state takes {header_len:,} bytes of "
+                         f"JSON, more than the {MAX_HEADER_BYTES:,} a checkpoint may hold; store "
+                         f"long lists of numbers as NumPy arrays")
+    write_atomically(path, payload)
 
 
 # ---------------------------------------------------------------------------- loading
@@ -63,8 +76,10 @@ def load(path: str | os.PathLike, map_location=None, *, weights_only: bool | Non
     arrays and plain values that are never executed, so it loads the same whether or not
     ``weights_only`` asks for that safety.
 
-    Raises ``FileNotFoundError`` for a missing file and :class:`CheckpointError` (a
-    ``ValueError``) naming the path and the problem for a corrupt, truncated or foreign file.
+    Raises ``FileNotFoundError`` for a missing file, ``PermissionError`` for an unreadable
+    one, ``IsADirectoryError`` for a folder, and :class:`CheckpointError` (a ``ValueError``)
+    naming the path and the problem for a corrupt, truncated or foreign file and for a FIFO
+    or a device (refused before a byte is read).
 
     Example:
         >>> import chainrule as cr, tempfile, os
@@ -130,9 +145,16 @@ def _tree_of(header: dict, path: str) -> Any:
     if version != VERSION:
         raise _fail(path, f"has chainrule checkpoint format version {version!r}; this "
                           f"chainrule reads version {VERSION!r} (a newer chainrule wrote it?)")
+    tree = metadata.get("tree")
+    if not isinstance(tree, str):
+        raise _fail(path, f"is corrupt: its structure (the 'tree' metadata) should be a string "
+                          f"of JSON, but is {type(tree).__name__}")
     try:
-        return json.loads(metadata.get("tree", ""), parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
+        return json.loads(tree, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _fail(path, "is corrupt: its structure (the 'tree' metadata) is nested too "
+                          "deeply to read") from None
+    except ValueError:
         raise _fail(path, "is corrupt: its structure (the 'tree' metadata) is not valid "
                           "JSON") from None
 

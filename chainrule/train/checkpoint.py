@@ -19,6 +19,10 @@ Restoring all of it makes the next epoch draw the same shuffles and dropout mask
 the same updates as an uninterrupted run: the parameters match bit for bit (for a
 data-parallel run, resumed with the same number of processes). The model is saved without
 its DistributedDataParallel wrapper, so a checkpoint loads into the plain model and back.
+
+A checkpoint read from a file is checked against :data:`CHECKPOINT_SCHEMA` (every field's
+type and range) before anything uses it, so a damaged or hand-made file ends in one
+``CheckpointError`` naming the field, never in a failure deep inside the training loop.
 """
 from __future__ import annotations
 
@@ -28,6 +32,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from chainrule import io  # io needs only tensor: it sits below train, which saves runs
+from chainrule.nn.utils.prune import SPARSE_FORMAT, sparse_entry_shape
+from chainrule.io.schema import (
+    Array, Either, Float, Int, Json, List, Map, Null, Optional, Record, SchemaError, Satisfies,
+    Str, check)
 from chainrule.random import get_rng_state, set_rng_state
 from chainrule.train.history import History
 from chainrule.train import ranks
@@ -35,6 +43,48 @@ from chainrule.train.state import TrainState
 
 FORMAT = "chainrule.checkpoint"
 VERSION = 1
+
+
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
+
+
+def _restorable_rng_state(state: Any) -> None:
+    """Raise ValueError/TypeError/OverflowError unless a fresh NumPy bit generator of the
+    named kind accepts ``state`` (NumPy checks every field, sizes included)."""
+    name = state["bit_generator"]
+    if name not in _BIT_GENERATORS:
+        raise ValueError(f"unknown bit generator {name!r}")
+    getattr(np.random, name)().state = state
+
+
+_RNG_STATE = Satisfies(_restorable_rng_state, f"the state of a NumPy bit generator "
+                                              f"({', '.join(_BIT_GENERATORS)})")
+_NAME = Str(max_len=1024)
+_EPOCHS = Int(0, 2 ** 31 - 1)
+# What cr.save can give back for each field of a training checkpoint (see the module
+# docstring); optimizer and scheduler state are plain data (their own load_state_dict
+# checks the meaning), the per-parameter optimizer state arrays or numbers.
+# A pruned model's mostly-zero tensor (nn.utils.prune.sparse_state_dict): a bitmask and the
+# kept values, whose sizes must agree with the shape before it is ever made dense.
+_SPARSE_TENSOR = Satisfies(sparse_entry_shape, f"a {SPARSE_FORMAT} tensor whose mask covers "
+                                               f"its shape and whose values fill the mask")
+CHECKPOINT_SCHEMA = Record({
+    "format": Str([FORMAT]),
+    "version": Int(VERSION, VERSION),
+    "model": Map(_NAME, Either(Array(), _SPARSE_TENSOR)),
+    "optimizer": Optional(Record({
+        "state": Map(Int(0, 2 ** 31 - 1), Map(_NAME, Either(Array(), Int(0, 2 ** 53)))),
+        "param_groups": List(Map(_NAME, Json(max_depth=2, finite=True)))})),
+    "scheduler": Optional(Map(_NAME, Json(max_depth=8))),
+    "epoch": _EPOCHS,
+    "global_step": Int(0, 2 ** 53),
+    "rng_state": _RNG_STATE,
+    "loader_rng_state": Optional(_RNG_STATE),
+    "rank_rng_states": List(_RNG_STATE),
+    "history": Record({"epoch": List(_EPOCHS),
+                       "history": Map(_NAME, List(Either(Null(), Float(finite=False))))}),
+    "config": Map(_NAME, Json(max_depth=16, arrays=True)),
+}, optional=("optimizer", "scheduler", "loader_rng_state", "rank_rng_states"))
 
 
 def _loader_generator(loader) -> np.random.Generator | None:
@@ -104,6 +154,10 @@ def _check(ckpt: Any, path: str) -> dict[str, Any]:
                if k not in ckpt]
     if missing:
         raise CheckpointError(f"checkpoint {path!r} is missing entries {missing}")
+    try:
+        check(CHECKPOINT_SCHEMA, ckpt, "checkpoint")
+    except SchemaError as e:
+        raise CheckpointError(f"checkpoint {path!r} is damaged: {e}") from None
     out = dict(ckpt)
     try:
         out["history"] = History.from_dict(ckpt["history"])
@@ -125,9 +179,9 @@ def load_checkpoint(checkpoint: str | os.PathLike | Mapping, model, optimizer=No
         >>> ckpt["epoch"], ckpt["config"]                                        # doctest: +SKIP
     """
     if isinstance(checkpoint, Mapping):
-        where = "<dict>"
+        where = None
         ckpt = checkpoint if isinstance(checkpoint.get("history"), History) \
-            else _check(checkpoint, where)
+            else _check(checkpoint, "<dict>")
     else:
         where = os.fspath(checkpoint)
         ckpt = read_checkpoint(checkpoint)
@@ -135,7 +189,8 @@ def load_checkpoint(checkpoint: str | os.PathLike | Mapping, model, optimizer=No
     try:
         ranks.unwrap(model).load_state_dict(ckpt["model"])
     except RuntimeError as e:  # missing/unexpected keys, shape mismatches: all named in e
-        raise CheckpointError(f"checkpoint {where!r} does not fit this model: {e}") from None
+        which = "the checkpoint" if where is None else f"checkpoint {where!r}"
+        raise CheckpointError(f"{which} does not fit this model: {e}") from None
     if optimizer is not None:
         if ckpt.get("optimizer") is None:
             raise CheckpointError("load_checkpoint: the checkpoint holds no optimizer state")

@@ -142,8 +142,10 @@ class History:
     # ------------------------------------------------------------------ plot
     def plot(self, path: str | os.PathLike, dpi: int = 100) -> None:
         """Save a PNG with one panel for the loss and one per metric, train and validation
-        curves together (needs matplotlib: ``pip install chainrule[plot]``)."""
-        self._figure(dpi).savefig(os.fspath(path))
+        curves together (needs matplotlib: ``pip install chainrule[plot]``), atomically."""
+        image = io.BytesIO()  # written in one step, as every file of a run is
+        self._figure(dpi).savefig(image, format="png")
+        write_atomically(path, image.getvalue())
 
     def _figure(self, dpi: int):
         try:

@@ -33,6 +33,7 @@ model's state compactly (a bit per entry plus the kept values) for ``cr.save``.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from abc import ABC, abstractmethod
 from typing import Any, Iterable, Mapping
@@ -47,7 +48,7 @@ __all__ = ["BasePruningMethod", "PruningContainer", "Identity", "RandomUnstructu
            "L1Unstructured", "RandomStructured", "LnStructured", "CustomFromMask", "identity",
            "random_unstructured", "l1_unstructured", "random_structured", "ln_structured",
            "global_unstructured", "custom_from_mask", "remove", "is_pruned",
-           "sparse_state_dict", "dense_state_dict"]
+           "sparse_state_dict", "dense_state_dict", "is_sparse_entry", "sparse_entry_shape"]
 
 
 # --------------------------------------------------------------------------- amounts
@@ -549,26 +550,63 @@ def sparse_state_dict(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def is_sparse_entry(value: Any) -> bool:
+    """Whether a state-dict entry is a bitmask tensor of :func:`sparse_state_dict`."""
+    return isinstance(value, Mapping) and value.get("format") == SPARSE_FORMAT
+
+
+def sparse_entry_shape(entry: Mapping[str, Any]) -> tuple[int, ...]:
+    """The dense shape of a bitmask entry, after checking that its parts agree: a
+    1-dimensional uint8 mask of exactly one bit per entry (rounded up to bytes) and as many
+    1-dimensional floating values as the mask keeps. Raises ValueError otherwise, so a file
+    cannot make :func:`dense_state_dict` allocate more than its mask describes.
+
+    Example:
+        >>> sparse_entry_shape(sparse_state_dict({"w": np.eye(3, dtype=np.float32)})["w"])
+        (3, 3)
+    """
+    if not is_sparse_entry(entry):
+        raise ValueError(f"is not a bitmask tensor (no format={SPARSE_FORMAT!r} entry)")
+    try:
+        shape, mask, values = entry["shape"], entry["mask"], entry["values"]
+    except KeyError as e:
+        raise ValueError(f"is not a readable bitmask tensor (no {e} entry)") from None
+    if not isinstance(shape, (list, tuple)) or len(shape) > 64 or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in shape):
+        raise ValueError(f"has a shape that is not a list of whole numbers: {shape!r:.100}")
+    shape = tuple(int(n) for n in shape)
+    if any(n < 0 for n in shape):
+        raise ValueError(f"has a negative size in its shape {list(shape)}")
+    if not (isinstance(mask, np.ndarray) and mask.dtype == np.uint8 and mask.ndim == 1):
+        raise ValueError("has a mask that is not a 1-dimensional uint8 array")
+    if not (isinstance(values, np.ndarray) and values.dtype.kind == "f" and values.ndim == 1):
+        raise ValueError("has values that are not a 1-dimensional floating array")
+    size = math.prod(shape)
+    if mask.size != (size + 7) // 8:
+        raise ValueError(f"has a mask of {mask.size * 8} bits for the {size} entries of its "
+                         f"shape {list(shape)}")
+    kept = int(np.unpackbits(mask, count=size).sum())
+    if kept != values.size:
+        raise ValueError(f"marks {kept} entries as kept but stores {values.size} values")
+    return shape
+
+
 def dense_state_dict(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     """Undo :func:`sparse_state_dict`: every bitmask entry becomes a dense array again (other
-    entries pass through), so ``model.load_state_dict(dense_state_dict(...))`` works."""
+    entries pass through), so ``model.load_state_dict(dense_state_dict(...))`` works.
+    An entry whose parts disagree (:func:`sparse_entry_shape`) raises ValueError."""
     out: dict[str, Any] = {}
     for key, value in state_dict.items():
-        if not (isinstance(value, Mapping) and value.get("format") == SPARSE_FORMAT):
+        if not is_sparse_entry(value):
             out[key] = value
             continue
         try:
-            shape = tuple(int(n) for n in value["shape"])
-            values = np.asarray(value["values"])
-            size = int(np.prod(shape))
-            nonzero = np.unpackbits(np.asarray(value["mask"], dtype=np.uint8), count=size)
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"dense_state_dict: entry {key!r} is not a readable bitmask "
-                             f"tensor ({e})") from None
-        if int(nonzero.sum()) != values.size:
-            raise ValueError(f"dense_state_dict: entry {key!r} marks {int(nonzero.sum())} "
-                             f"entries as kept but stores {values.size} values")
-        array = np.zeros(size, dtype=values.dtype)
-        array[nonzero.astype(bool)] = values
+            shape = sparse_entry_shape(value)
+        except ValueError as e:
+            raise ValueError(f"dense_state_dict: entry {key!r} {e}") from None
+        values = value["values"]
+        nonzero = np.unpackbits(value["mask"], count=math.prod(shape)).astype(bool)
+        array = np.zeros(nonzero.size, dtype=values.dtype)
+        array[nonzero] = values
         out[key] = array.reshape(shape)
     return out
