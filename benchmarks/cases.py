@@ -16,6 +16,10 @@ import numpy as np
 
 import chainrule as cr
 
+# Every benchmark process imports this module: keep freed array memory in the process, as the
+# command line does (an explicit choice; see chainrule.kernels.tune_malloc).
+cr.kernels.tune_malloc()
+
 
 # ------------------------------------------------------------------------------ runners
 class _Runner:
