@@ -292,24 +292,23 @@ def test_every_activation(activation, tmp_path):
     check_export(model, lambda b: floats(b, 4) * 3, tmp_path)
 
 
-# PReLU (coming with the attention layers) picks its branch with ``input.numpy() > 0``, a mask
-# the engine does not record, so the export refuses it rather than freeze the example's mask.
-NOT_EXPORTABLE = {"PReLU"}
-
-
 def test_every_activation_layer_is_covered():
     from chainrule.nn import activation as module
     layers = {name for name in dir(module) if isinstance(getattr(module, name), type)
               and issubclass(getattr(module, name), nn.Module) and not name.startswith("_")
               and getattr(module, name) is not nn.Module}
-    assert layers - NOT_EXPORTABLE == {type(a).__name__ for a in ACTIVATIONS}
+    assert layers == {type(a).__name__ for a in ACTIVATIONS} | {"PReLU"}
 
 
-@pytest.mark.skipif(not hasattr(nn, "PReLU"), reason="chainrule.nn has no PReLU yet")
-@pytest.mark.xfail(raises=ExportError, strict=True,
-                   reason="PReLU's mask is computed outside the recorded graph")
-def test_prelu(tmp_path):
-    check_export(nn.Sequential(nn.Linear(4, 6), nn.PReLU(6)), lambda b: floats(b, 4), tmp_path)
+@pytest.mark.parametrize("slopes", [1, 6])
+def test_prelu(tmp_path, slopes):
+    """One slope or one per channel, after a Linear (N, C) and after a conv (N, C, H, W)."""
+    for first, make_input in ((nn.Linear(4, 6), lambda b: floats(b, 4)),
+                              (nn.Conv2d(2, 6, 3), lambda b: floats(b, 2, 5, 5))):
+        activation = nn.PReLU(slopes)
+        with cr.no_grad():
+            activation.weight.copy_(cr.randn(slopes))    # distinct slopes, some negative
+        check_export(nn.Sequential(first, activation), make_input, tmp_path)
 
 
 # ------------------------------------------------------- shapes as they occur in models

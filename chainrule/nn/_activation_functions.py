@@ -1,8 +1,9 @@
 """Activations with learnable parameters (public as ``chainrule.nn.functional.*``)."""
 from __future__ import annotations
 
-from chainrule import ops
 from chainrule.backend import ShapeError
+from chainrule.ops.elementwise import PRelu
+from chainrule.ops.promotion import promote, settled
 from chainrule.ops.registry import S, op
 from chainrule.tensor import Tensor
 
@@ -32,4 +33,6 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
         weight = weight.reshape((slopes,) + (1,) * (input.ndim - 2))
     elif weight.ndim == 1:
         weight = weight.reshape(())
-    return ops.where(input._array > 0, input, weight * input)
+    if not settled(input, weight):
+        input, weight = promote(input, weight)
+    return PRelu.apply(input, weight)

@@ -50,6 +50,12 @@ def _leaky_relu(node, g):
     return g.op("LeakyRelu", [node.input(0)], alpha=float(node.setting(1, 0.01)))
 
 
+@emitter(ew.PRelu)
+def _prelu(node, g):
+    # the slope arrives shaped by F.prelu to broadcast against x, as PRelu's slope must
+    return g.op("PRelu", [node.input(0), node.input(1, node.dtype)])
+
+
 @emitter(ew.Elu)
 def _elu(node, g):
     return g.op("Elu", [node.input(0)], alpha=float(node.setting(1, 1.0)))

@@ -298,6 +298,26 @@ class LeakyRelu(Function):
         return g * slope, None
 
 
+class PRelu(Function):
+    """a where a > 0, else w * a, with ``w`` already shaped to broadcast against ``a`` (one
+    slope, or one per channel); ``F.prelu`` checks and shapes it."""
+
+    @staticmethod
+    def forward(ctx, a, w):
+        positive = (a > 0).astype(a.dtype)
+        if ctx.inputs:  # recording: both rules read a, w and the mask
+            ctx.save_for_backward(a, w, positive)
+        return np.where(a > 0, a, w * a).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):  # d/da = 1 if a > 0 else w (also at a = 0, as PyTorch); d/dw = a if a <= 0 else 0
+        a, w, positive = ctx.saved_tensors
+        negative = 1 - positive
+        need_a, need_w = ctx.needs_input_grad
+        return (g * (positive + negative * w) if need_a else None,
+                g * (negative * a) if need_w else None)
+
+
 class Elu(Function):
     """scale * (a if a > 0 else alpha (e^(input_scale a) - 1)): ELU, and with other
     constants SELU and CELU, as PyTorch's kernel shares them."""
