@@ -78,6 +78,20 @@ def test_data_parallel_py_times_three_jobs_and_checks_the_two_rank_step():
     assert "chainrule threads per rank 1" in row[0]
 
 
+def test_ddp_profile_times_each_phase_on_each_rank():
+    pytest.importorskip("torch")
+    pytest.importorskip("mpi4py")
+    text = _run("ddp_profile.py", "--cases", "xor", "--rounds", "1", "--steps", "3",
+                "--warmup", "1")
+    rows = {line[:22].strip(): line[22:].split() for line in text.splitlines()
+            if line.startswith(("1 process", "2 processes", "DDP"))}
+    assert set(rows) == {"1 process, half", "2 processes, rank 0", "2 processes, rank 1",
+                         "DDP, rank 0", "DDP, rank 1"}
+    for rank in (0, 1):                 # every DDP phase was seen, so each timer is in place
+        assert all(float(cell) > 0 for cell in rows[f"DDP, rank {rank}"]), text
+    assert "the best any 2-rank data-parallel step can reach here" in text
+
+
 def test_threads_py_compares_the_default_with_explicit_counts():
     text = _run("threads.py", "--case", "xor", "--rounds", "1", "--batches", "2")
     lines = [line for line in text.splitlines() if "default / best explicit" in line]

@@ -317,7 +317,9 @@ def test_a_federated_run_folder_is_a_chainrule_run_for_overwrite(moons_run, caps
     fed = moons_run / "fed-over"
     assert main(capsys, "federate", "--data", "moons", "--clients", 2, "--rounds", 1, "--iid",
                 "--hidden", 4, "--out", fed, "--quiet")[0] == 0
-    assert "holds a finished run" in one_line_error(capsys, "federate", "--data", "moons",
-                                                    "--out", fed)
+    refusal = one_line_error(capsys, "federate", "--data", "moons", "--out", fed)
+    # a federated run cannot be resumed, so the refusal does not suggest --resume
+    assert "holds a federated run" in refusal and "--overwrite" in refusal
+    assert "--resume" not in refusal
     assert main(capsys, "train", "--data", "moons", "--epochs", 1, "--out", fed, "--overwrite",
                 "--quiet")[0] == 0

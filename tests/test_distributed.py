@@ -408,6 +408,11 @@ def test_the_command_trains_under_mpiexec_and_rank_0_alone_writes(tmp_path):
     for key in whole["model"]:
         np.testing.assert_array_equal(resumed["model"][key], whole["model"][key])
     assert not (tmp_path / "half" / ".chainrule.lock").exists()
+    # Starting from the finished run's weights: what was taken is said once, not once per rank.
+    out = _ok(_job(2, "train", "--data", "xor", "--epochs", "1", "--init-from",
+                   str(tmp_path / "run"), "--out", str(tmp_path / "t"), "--quiet", module=True,
+                   cwd=str(tmp_path)))
+    assert out.count("--init-from") == 1 and "took 6 of 6 tensors" in out, out
     bad = _job(2, "train", "--data", "xor", "--batch-size", "33", "--out", str(tmp_path / "b"),
                module=True, cwd=str(tmp_path))
     assert bad.returncode == 1

@@ -130,31 +130,37 @@ def _listing(path: str, option: str) -> list[str]:
     return sorted(n for n in names if n != LOCK_NAME and not is_temporary(n))
 
 
-def _is_chainrule_config(path: str) -> bool:
-    """Whether ``path`` is a config.json that ``chainrule train`` (or ``federate``) wrote."""
+def _run_kind(path: str) -> str | None:
+    """"train" or "federated" when ``path`` is a config.json that ``chainrule train`` or
+    ``chainrule federate`` wrote, else None."""
     try:
         if not os.path.isfile(path) or os.path.getsize(path) > _MAX_CONFIG_BYTES:
-            return False
+            return None
         with open(path, encoding="utf-8") as f:
             config = json.load(f)
     except (OSError, ValueError, RecursionError):
-        return False
-    # a federated run (chainrule federate) has its "federated" section instead of "train"
-    return isinstance(config, dict) and "chainrule_version" in config \
-        and all(isinstance(config.get(k), dict) for k in ("data", "model")) \
-        and any(isinstance(config.get(k), dict) for k in ("train", "federated"))
+        return None
+    if not (isinstance(config, dict) and "chainrule_version" in config
+            and all(isinstance(config.get(k), dict) for k in ("data", "model"))):
+        return None
+    # a federated run has its "federated" section instead of "train"
+    return next((k for k in ("train", "federated") if isinstance(config.get(k), dict)), None)
 
 
 def _refusal(out: str, names: list[str], overwrite: bool) -> str | None:
     """Why ``--out out`` (holding ``names``) may not be written into, or None."""
     if not names:
         return None
-    if not _is_chainrule_config(os.path.join(out, "config.json")):
+    kind = _run_kind(os.path.join(out, "config.json"))
+    if kind is None:
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         return (f"--out {out!r} is not empty and is not a chainrule run folder (it holds "
                 f"{shown}); chainrule will not write into it: choose a new or empty folder")
     if overwrite:
         return None
+    if kind == "federated":
+        return (f"--out {out!r} holds a federated run (chainrule federate), which cannot be "
+                f"resumed; choose a new folder, or replace it with --overwrite")
     if "test_metrics.json" in names:
         return (f"--out {out!r} holds a finished run; continue it with 'chainrule train "
                 f"--resume {out} --epochs N', or replace it with --overwrite")

@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 from chainrule import nn
+from chainrule.cli import distributed
 from chainrule.cli.errors import UserError, check_number
 from chainrule.cli.runs import resolve_checkpoint
 from chainrule.nn.utils import freeze, load_matching, prune
@@ -79,22 +80,23 @@ def apply(args: argparse.Namespace, model: nn.Module) -> tuple[Any, dict | None]
     except ValueError as e:
         raise UserError(f"--init-from {path!r}: {e}") from None
     loaded = report.loaded
+    tell = print if distributed.rank() == 0 else (lambda *_: None)   # once per job, not per rank
     total = len(loaded) + len(report.mismatched) + len(report.missing)
-    print(f"--init-from {path}: took {len(loaded)} of {total} tensors ({', '.join(loaded)})")
+    tell(f"--init-from {path}: took {len(loaded)} of {total} tensors ({', '.join(loaded)})")
     if report.mismatched:
-        print(f"  kept as initialised (the shape differs): {', '.join(report.mismatched)}")
+        tell(f"  kept as initialised (the shape differs): {', '.join(report.mismatched)}")
     if report.missing:
-        print(f"  kept as initialised (not in the source): {', '.join(report.missing)}")
+        tell(f"  kept as initialised (not in the source): {', '.join(report.missing)}")
     frozen: list[str] = []
     if args.freeze is not None:
         try:
             frozen = freeze(model, _patterns(args.freeze))
         except ValueError as e:
             raise UserError(f"--freeze: {str(e).removeprefix('freeze: ')}") from None
-        print(f"  frozen: {', '.join(frozen)}")
+        tell(f"  frozen: {', '.join(frozen)}")
     params = _groups(model, loaded, args.backbone_lr)
     if args.backbone_lr is not None:
-        print(f"  learning rate {args.backbone_lr:g} for the weights taken and not frozen")
+        tell(f"  learning rate {args.backbone_lr:g} for the weights taken and not frozen")
     section = {"init_from": os.path.abspath(path), "loaded": loaded, "frozen": frozen,
                "backbone_lr": args.backbone_lr}
     return params, section
