@@ -356,28 +356,37 @@ class Softplus(Function):
         return g * (slope * ~ctx.linear + ctx.linear), None, None
 
 
+# erf x = 2/sqrt(pi) x sum_n c_n x^(2n), c_n = (-1)^n / (n! (2n + 1)), summed by Horner's rule
+# (two passes per term): 32 terms reach 1e-15 on |x| < 2, 22 terms 7e-10 (float32's need).
+_ERF_SERIES = [(-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(32)]
+
+
 def _erf_array(x: np.ndarray) -> np.ndarray:
-    """erf to double precision with NumPy alone (the core depends on nothing else).
+    """erf to the precision of x's dtype (double for float64) with NumPy alone.
 
     |x| < 2: the Maclaurin series  erf x = 2/sqrt(pi) sum (-1)^n x^(2n+1) / (n! (2n+1)).
     |x| >= 2: erfc by its continued fraction, evaluated from the tail. (The series loses
     digits to cancellation beyond 2, ~1e-14 at 3; the fraction is exact to 1 ulp there.)
+    Fewer terms and levels for float32 and below: 7e-10 and 5e-12 at most, against their
+    6e-8 resolution (checked against math.erf in the tests).
     """
+    double = np.asarray(x).dtype not in (np.float32, np.float16)
+    terms, levels = (32, 60) if double else (22, 20)
     x64 = np.asarray(x, dtype=np.float64)
     out = np.empty_like(x64)
     small = np.abs(x64) < 2.0
     xs = x64[small]
-    term = xs.copy()
-    total = xs.copy()
     x2 = xs * xs
-    for n in range(1, 64):
-        term *= -x2 / n
-        total += term / (2 * n + 1)
+    total = np.full_like(xs, _ERF_SERIES[terms - 1])
+    for c in reversed(_ERF_SERIES[:terms - 1]):
+        total *= x2
+        total += c
+    total *= xs
     out[small] = total * (2.0 / math.sqrt(math.pi))
     xl = x64[~small]
     ax = np.abs(xl)
     frac = np.zeros_like(ax)
-    for k in range(60, 0, -1):  # erfc x = e^-x^2/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...))))
+    for k in range(levels, 0, -1):  # erfc x = e^-x^2/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...))))
         frac = (k / 2.0) / (ax + frac)
     erfc = np.exp(-ax * ax) / math.sqrt(math.pi) / (ax + frac)
     out[~small] = np.sign(xl) * (1.0 - erfc)
