@@ -7,6 +7,8 @@ For each case (benchmarks/cases.py; its batch is the global batch) four jobs run
 the other, in ``--rounds`` rounds whose order alternates:
 
 * ``torch 2 threads``: PyTorch in one process on the whole batch (issue 13's yardstick);
+* ``whole batch``: chainrule in one process with 2 BLAS threads on the whole batch (what
+  ``mpiexec -n 2`` has to beat for the command's epoch to be faster);
 * ``1 process``: chainrule, one process, one BLAS thread, on half the batch: what a rank
   computes, on a machine to itself;
 * ``2 processes``: the same half-batch step in two processes at once under ``mpiexec``,
@@ -40,7 +42,7 @@ sys.path.insert(0, HERE)
 from cases import CASES  # noqa: E402
 from data_parallel import _env, _half, mpiexec  # noqa: E402
 
-JOBS = ("torch 2 threads", "1 process", "2 processes", "DDP")
+JOBS = ("torch 2 threads", "whole batch", "1 process", "2 processes", "DDP")
 PHASES = ("forward", "backward work", "hooks: copy + start", "all-reduce wait", "averaging",
           "optimizer", "step")
 
@@ -137,7 +139,8 @@ def worker_chainrule(case, args, job: str) -> dict:
         clock.wrap(model, "_finish_pass", "averaging")
         model._mpi = _TimedRequests(model._mpi, clock)
     runner = ChainruleRunner(case, model)
-    x, y = (cr.Tensor(np.ascontiguousarray(a)) for a in _batch(case, rank, world, True))
+    x, y = (cr.Tensor(np.ascontiguousarray(a))
+            for a in _batch(case, rank, world, job != "whole batch"))
     rows = []
     if world > 1:
         dist.barrier()
@@ -171,8 +174,8 @@ def run_job(job: str, case: str, args) -> dict:
               "--warmup", str(args.warmup)]
     if job == "torch 2 threads":
         cmd, env = [sys.executable] + common, _env(2)
-    elif job == "1 process":
-        cmd, env = [sys.executable] + common, _env(1)
+    elif job in ("1 process", "whole batch"):
+        cmd, env = [sys.executable] + common, _env(1 if job == "1 process" else 2)
     else:
         cmd, env = [mpiexec(), "-n", "2", sys.executable] + common, _env(1)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
@@ -189,6 +192,7 @@ def _median_phases(results: list[dict], rank: int) -> dict:
 def report(case: str, results: dict[str, list[dict]]) -> dict:
     torch_ms = statistics.median(r["step"] for r in results["torch 2 threads"])
     one = _median_phases(results["1 process"], 0)
+    whole = _median_phases(results["whole batch"], 0)
     two = [_median_phases(results["2 processes"], r) for r in (0, 1)]
     ddp = [_median_phases(results["DDP"], r) for r in (0, 1)]
     c = CASES[case]
@@ -197,7 +201,7 @@ def report(case: str, results: dict[str, list[dict]]) -> dict:
     head = f"{'ms per step':<22}" + "".join(f"{p:>21}" for p in PHASES)
     print(head)
     print("-" * len(head))
-    lines = [("1 process, half", one)] + [(f"2 processes, rank {r}", two[r]) for r in (0, 1)] \
+    lines = [("2 threads, whole", whole), ("1 process, half", one)] + [(f"2 processes, rank {r}", two[r]) for r in (0, 1)] \
         + [(f"DDP, rank {r}", ddp[r]) for r in (0, 1)]
     for name, ph in lines:
         cells = "".join(f"{ph[p]:>21.3f}" if ph[p] or p == "step" or p == "forward"
@@ -211,9 +215,12 @@ def report(case: str, results: dict[str, list[dict]]) -> dict:
           f"processes without communication {floor / torch_ms:.2f} (the best any 2-rank "
           f"data-parallel step can reach here); one process on half the batch "
           f"{one['step'] / torch_ms:.2f}")
+    print(f"against chainrule's own step on the whole batch with 2 threads: DDP step "
+          f"{step / whole['step']:.2f}, two processes without communication "
+          f"{floor / whole['step']:.2f}")
     print("what DDP adds per step (mean of the ranks): " + "; ".join(
         f"{p} {v:.3f} ms" for p, v in added.items()))
-    return dict(case=case, torch_ms=torch_ms, one=one, two=two, ddp=ddp,
+    return dict(case=case, torch_ms=torch_ms, whole=whole, one=one, two=two, ddp=ddp,
                 ratio=step / torch_ms, floor_ratio=floor / torch_ms)
 
 

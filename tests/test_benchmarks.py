@@ -84,9 +84,9 @@ def test_ddp_profile_times_each_phase_on_each_rank():
     text = _run("ddp_profile.py", "--cases", "xor", "--rounds", "1", "--steps", "3",
                 "--warmup", "1")
     rows = {line[:22].strip(): line[22:].split() for line in text.splitlines()
-            if line.startswith(("1 process", "2 processes", "DDP"))}
-    assert set(rows) == {"1 process, half", "2 processes, rank 0", "2 processes, rank 1",
-                         "DDP, rank 0", "DDP, rank 1"}
+            if line.startswith(("2 threads", "1 process", "2 processes", "DDP"))}
+    assert set(rows) == {"2 threads, whole", "1 process, half", "2 processes, rank 0",
+                         "2 processes, rank 1", "DDP, rank 0", "DDP, rank 1"}
     for rank in (0, 1):                 # every DDP phase was seen, so each timer is in place
         assert all(float(cell) > 0 for cell in rows[f"DDP, rank {rank}"]), text
     assert "the best any 2-rank data-parallel step can reach here" in text
