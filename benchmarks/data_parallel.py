@@ -203,6 +203,24 @@ def command_epoch(processes: int, out_dir: str, timeout: float) -> float:
 
 
 # ---------------------------------------------------------------------------------- main
+def chosen_cases(ap: argparse.ArgumentParser, text: str) -> list[str]:
+    """The case names in ``--cases`` (comma-separated), each checked against cases.py."""
+    names = [c for c in text.split(",") if c]
+    unknown = [c for c in names if c not in CASES]
+    if unknown:
+        ap.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
+    return names
+
+
+def print_header(settings: str) -> None:
+    """The date, the machine and its load, and a warning when other work is running."""
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {os.cpu_count()} cores  load average "
+          f"{os.getloadavg()[0]:.2f}  {settings}")
+    if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
+        print("# WARNING: other work is running on this machine: every figure is slower than "
+              "on an idle machine, multi-threaded ones most, so the verdicts do not hold")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -227,15 +245,8 @@ def main(argv=None) -> int:
         if args.worker == "torch-2-threads" or result.get("rank", _rank()) == 0:
             print(json.dumps(result), flush=True)
         return 0
-    names = [c for c in args.cases.split(",") if c]
-    unknown = [c for c in names if c not in CASES]
-    if unknown:
-        ap.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {os.cpu_count()} cores  load average "
-          f"{os.getloadavg()[0]:.2f}  rounds={args.rounds} repeats={args.repeats}")
-    if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
-        print("# WARNING: other work is running on this machine: every figure is slower than "
-              "on an idle machine, multi-threaded ones most, so the verdicts do not hold")
+    names = chosen_cases(ap, args.cases)
+    print_header(f"rounds={args.rounds} repeats={args.repeats}")
     header = (f"{'case':<8} {'torch 2 thr':>12} {'chainrule 2x1':>14} {'torch DDP 2x1':>14} "
               f"{'ours/torch2':>12} {'ours/DDP':>9}  notes")
     print(header)

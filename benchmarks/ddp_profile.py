@@ -40,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from cases import CASES  # noqa: E402
-from data_parallel import _env, _half, mpiexec  # noqa: E402
+from data_parallel import _env, _half, chosen_cases, mpiexec, print_header  # noqa: E402
 
 JOBS = ("torch 2 threads", "whole batch", "1 process", "2 processes", "DDP")
 PHASES = ("forward", "backward work", "hooks: copy + start", "all-reduce wait", "averaging",
@@ -61,11 +61,7 @@ def _batch(case, rank: int, world: int, halve: bool):
 def worker_torch(case, args) -> dict:
     import torch
     torch.set_num_threads(2)
-    from cases import TorchRunner
-    ours = case.build_chainrule()
-    runner = TorchRunner(case, case.model(torch.nn))
-    runner.model.load_state_dict({k: torch.from_numpy(np.array(v))
-                                  for k, v in ours.model.state_dict().items()})
+    runner = case.build_torch(case.build_chainrule())       # chainrule's starting weights
     x, y = (torch.from_numpy(np.ascontiguousarray(a)) for a in _batch(case, 0, 1, False))
     times = []
     for i in range(args.warmup + args.steps):
@@ -82,7 +78,7 @@ class _Clock:
     def __init__(self):
         self.now = dict.fromkeys(PHASES, 0.0)
 
-    def wrap(self, obj, name: str, phase: str, inner=None):
+    def wrap(self, obj, name: str, phase: str):
         original = getattr(obj, name)
 
         def timed(*a, **k):
@@ -90,10 +86,7 @@ class _Clock:
             try:
                 return original(*a, **k)
             finally:
-                spent = time.perf_counter() - t0
-                self.now[phase] += spent
-                if inner is not None:            # an enclosing phase to take it out of
-                    self.now[inner] -= spent
+                self.now[phase] += time.perf_counter() - t0
         setattr(obj, name, timed)
 
 
@@ -201,8 +194,9 @@ def report(case: str, results: dict[str, list[dict]]) -> dict:
     head = f"{'ms per step':<22}" + "".join(f"{p:>21}" for p in PHASES)
     print(head)
     print("-" * len(head))
-    lines = [("2 threads, whole", whole), ("1 process, half", one)] + [(f"2 processes, rank {r}", two[r]) for r in (0, 1)] \
-        + [(f"DDP, rank {r}", ddp[r]) for r in (0, 1)]
+    lines = [("2 threads, whole", whole), ("1 process, half", one)]
+    lines += [(f"2 processes, rank {r}", two[r]) for r in (0, 1)]
+    lines += [(f"DDP, rank {r}", ddp[r]) for r in (0, 1)]
     for name, ph in lines:
         cells = "".join(f"{ph[p]:>21.3f}" if ph[p] or p == "step" or p == "forward"
                         else f"{'-':>21}" for p in PHASES)
@@ -242,12 +236,8 @@ def main(argv=None) -> int:
         if result:
             print(json.dumps(result), flush=True)
         return 0
-    names = [c for c in args.cases.split(",") if c]
-    unknown = [c for c in names if c not in CASES]
-    if unknown:
-        ap.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {os.cpu_count()} cores  load average "
-          f"{os.getloadavg()[0]:.2f}  rounds={args.rounds} steps={args.steps}")
+    names = chosen_cases(ap, args.cases)
+    print_header(f"rounds={args.rounds} steps={args.steps}")
     rows = []
     for name in names:
         results: dict[str, list[dict]] = {job: [] for job in JOBS}

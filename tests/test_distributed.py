@@ -408,6 +408,14 @@ def test_the_command_trains_under_mpiexec_and_rank_0_alone_writes(tmp_path):
     for key in whole["model"]:
         np.testing.assert_array_equal(resumed["model"][key], whole["model"][key])
     assert not (tmp_path / "half" / ".chainrule.lock").exists()
+    # Resumed in one process: allowed, and said not to be bit-exact (each rank's data differs).
+    one = subprocess.run([sys.executable, "-m", "chainrule", "train", "--resume",
+                          str(tmp_path / "run"), "--epochs", "3"], cwd=str(tmp_path),
+                         capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    assert one.returncode == 0, one.stderr
+    assert "trained on 2 process(es) and goes on on 1" in one.stdout, one.stdout
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["world_size"] == 1
     # Starting from the finished run's weights: what was taken is said once, not once per rank.
     out = _ok(_job(2, "train", "--data", "xor", "--epochs", "1", "--init-from",
                    str(tmp_path / "run"), "--out", str(tmp_path / "t"), "--quiet", module=True,

@@ -397,7 +397,7 @@ def test_foreign_files_are_rejected(tmp_path):
     plain = tmp_path / "plain.safetensors"
     safetensors_numpy.save_file({"w": np.zeros(3)}, str(plain))
     with pytest.raises(CheckpointError, match=_at(plain) + r" is a safetensors file without the "
-                                              rf"chainrule marker"):
+                                              r"chainrule marker"):
         cr.load(plain)
     newer = tmp_path / "newer.safetensors"
     safetensors_numpy.save_file({"w": np.zeros(3)}, str(newer),

@@ -381,6 +381,13 @@ def _resume_locked(args, run_dir: str, ckpt_path: str) -> int:
                         f"{train_cfg['epochs']} epochs; pass --epochs N with N > {ckpt['epoch']} "
                         f"to train further")
     say(args, f"resuming {run_dir} after epoch {ckpt['epoch']} (of {train_cfg['epochs']})")
+    trained_on, world = train_cfg.get("world_size", 1), distributed.world_size()
+    if trained_on != world:
+        say(args, f"note: the run trained on {trained_on} process(es) and goes on on {world}: "
+                  f"from the same weights and optimiser state with the same global batch, but "
+                  f"each process's share of the data differs, so the result will not equal an "
+                  f"uninterrupted run's bit for bit")
+        train_cfg["world_size"] = world
     data = prepare(spec, preprocessing=prep)
     cr.manual_seed(train_cfg["seed"])
     model = models.build_model(model_cfg)

@@ -130,7 +130,7 @@ def _flat_padded(x: np.ndarray, geom: ConvGeometry, kernel) -> np.ndarray:
 def _columns(x: np.ndarray, geom: ConvGeometry, kernel, out_hw) -> np.ndarray:
     """The (C*kh*kw, N*L) columns matrix of ``x`` (see the layout note above)."""
     n, c = x.shape[:2]
-    (kh, kw), (dh, dw), (ho, wo) = kernel, geom.dilation, out_hw
+    (kh, kw), (dh, dw), (ho, _) = kernel, geom.dilation, out_hw
     if _flat(geom):
         buf = _flat_padded(x, geom, kernel)
         wp = x.shape[3] + geom.padding[2] + geom.padding[3]
@@ -453,13 +453,14 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     oph, opw = pair(output_padding, "output_padding")
     if min(ph, pw, oph, opw) < 0:
         raise ArgumentError("conv_transpose2d: padding and output_padding must be non-negative")
-    for op, s, d in ((oph, stride[0], dilation[0]), (opw, stride[1], dilation[1])):
-        if op >= max(s, d):
+    for extra, s, d in ((oph, stride[0], dilation[0]), (opw, stride[1], dilation[1])):
+        if extra >= max(s, d):
             raise ArgumentError(f"conv_transpose2d: output_padding {(oph, opw)} must be smaller "
                                 f"than either stride {stride} or dilation {dilation}")
     kernel = w.shape[2:]
-    out_hw = tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, s, p, d, k, op in zip(
-        x.shape[2:], stride, (ph, pw), dilation, kernel, (oph, opw)))
+    out_hw = tuple((n - 1) * s - 2 * p + d * (k - 1) + extra + 1
+                   for n, s, p, d, k, extra in zip(x.shape[2:], stride, (ph, pw), dilation,
+                                                   kernel, (oph, opw)))
     if out_hw[0] < 1 or out_hw[1] < 1:
         raise ArgumentError(f"conv_transpose2d: padding {(ph, pw)} leaves no output "
                             f"(computed size {out_hw}) for input {x.shape}")

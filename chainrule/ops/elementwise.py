@@ -310,7 +310,7 @@ class PRelu(Function):
         return np.where(a > 0, a, w * a).astype(a.dtype, copy=False)
 
     @staticmethod
-    def backward(ctx, g):  # d/da = 1 if a > 0 else w (also at a = 0, as PyTorch); d/dw = a if a <= 0 else 0
+    def backward(ctx, g):  # d/da = 1 if a > 0 else w (at a = 0 too, as PyTorch); d/dw = a if a <= 0
         a, w, positive = ctx.saved_tensors
         negative = 1 - positive
         need_a, need_w = ctx.needs_input_grad

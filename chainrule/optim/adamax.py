@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.optim.optimizer import (
-    Optimizer, ParamsT, _check_at_least, _check_betas, _directed_grad, _lerp_)
+    Optimizer, ParamsT, _check_adam_hyperparameters, _directed_grad, _lerp_)
 
 __all__ = ["Adamax"]
 
@@ -46,10 +46,7 @@ class Adamax(Optimizer):
                                       maximize=maximize))
 
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:
-        _check_at_least("lr", group["lr"], 0.0)
-        _check_at_least("eps", group["eps"], 0.0)
-        _check_betas(group["betas"])
-        _check_at_least("weight_decay", group["weight_decay"], 0.0)
+        _check_adam_hyperparameters(group)
 
     def _update_param(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
                       group: dict[str, Any]) -> None:

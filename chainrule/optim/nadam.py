@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.optim.optimizer import (
-    Optimizer, ParamsT, _check_at_least, _check_betas, _directed_grad, _lerp_)
+    Optimizer, ParamsT, _check_adam_hyperparameters, _check_at_least, _directed_grad, _lerp_)
 
 __all__ = ["NAdam", "RAdam"]
 
@@ -37,10 +37,7 @@ def _moments(param, g, state, beta1, beta2) -> np.ndarray:
 
 class _AdamFamily(Optimizer):
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:
-        _check_at_least("lr", group["lr"], 0.0)
-        _check_at_least("eps", group["eps"], 0.0)
-        _check_betas(group["betas"])
-        _check_at_least("weight_decay", group["weight_decay"], 0.0)
+        _check_adam_hyperparameters(group)
 
     @staticmethod
     def _start(param: np.ndarray, state: dict[str, Any]) -> None:

@@ -316,6 +316,15 @@ def _check_betas(betas: Any) -> None:
                              f"(expected 0 <= beta < 1)")
 
 
+def _check_adam_hyperparameters(group: dict[str, Any]) -> None:
+    """What the Adam family (Adam, AdamW, Adamax, NAdam, RAdam) asks of lr, eps, betas and
+    weight_decay, as PyTorch checks them."""
+    _check_at_least("lr", group["lr"], 0.0)
+    _check_at_least("eps", group["eps"], 0.0)
+    _check_betas(group["betas"])
+    _check_at_least("weight_decay", group["weight_decay"], 0.0)
+
+
 def _directed_grad(param: np.ndarray, grad: np.ndarray, weight_decay: float,
                    maximize: bool) -> np.ndarray:
     """The gradient the update follows: ``-grad`` when maximising, plus ``weight_decay * param``

@@ -131,8 +131,8 @@ def select(output: Tensor, target) -> Tensor:
     if not isinstance(output, Tensor):
         raise TypeError(f"the model must return a Tensor, got {type(output).__name__}")
     if output.ndim < 1:
-        raise ValueError(f"the model returned a scalar; attribution needs one output per "
-                         f"example, shape (N, ...)")
+        raise ValueError("the model returned a scalar; attribution needs one output per "
+                         "example, shape (N, ...)")
     mask = Tensor(target_mask(output.shape, target).astype(output.dtype))
     picked = output * mask
     return picked.reshape(output.shape[0], -1).sum(1)
