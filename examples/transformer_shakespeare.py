@@ -26,15 +26,13 @@ import argparse
 import math
 import os
 import sys
-import time
 
 import chainrule as cr
-from chainrule import nn
 from chainrule.cli import models
 from chainrule.data.datasets import load_shakespeare
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from char_lstm_shakespeare import char_loaders, sequence_loss, validation_loss  # noqa: E402
+from char_lstm_shakespeare import char_loaders, train_and_sample  # noqa: E402
 
 
 def main(text: str | None = None, seq_len: int = 64, batch_size: int = 32, d_model: int = 128,
@@ -68,33 +66,9 @@ def main(text: str | None = None, seq_len: int = 64, batch_size: int = 32, d_mod
               f"epochs x {steps_per_epoch} batches of {batch_size} windows x {seq_len} "
               f"characters; validation on {len(val_loader.dataset)} windows. Loss in "
               f"nats/char (uniform guess: {math.log(corpus.vocab_size):.2f})", flush=True)
-    train_losses, val_losses = [], []
-    start, cpu_start = time.perf_counter(), time.process_time()
-    for epoch in range(1, epochs + 1):
-        tick, running = time.perf_counter(), 0.0
-        for x, y in train_loader:
-            optimizer.zero_grad()
-            loss = sequence_loss(model, x, y)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimizer.step()
-            scheduler.step()
-            running += loss.item()
-        train_losses.append(running / len(train_loader))
-        val_losses.append(validation_loss(model, val_loader))
-        if verbose:
-            print(f"epoch {epoch}/{epochs}  train loss {train_losses[-1]:.4f}  validation loss "
-                  f"{val_losses[-1]:.4f} ({val_losses[-1] / math.log(2):.3f} bits/char)  "
-                  f"{time.perf_counter() - tick:.0f} s", flush=True)
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    ids = models.generate(model, corpus.encode(prompt), sample_length, temperature)
-    sample = prompt + corpus.decode(ids)
-    if verbose:
-        print(f"\ntraining took {seconds:.0f} s ({cpu_seconds:.0f} s CPU). Sample "
-              f"(temperature {temperature}):\n")
-        print(sample)
-    return {"train_loss": train_losses, "val_loss": val_losses, "sample": sample,
-            "seconds": seconds, "cpu_seconds": cpu_seconds, "model": model, "corpus": corpus}
+    return train_and_sample(model, optimizer, scheduler, corpus, train_loader, val_loader,
+                            epochs=epochs, clip=clip, prompt=prompt, sample_length=sample_length,
+                            temperature=temperature, verbose=verbose)
 
 
 def _parse_args(argv=None) -> argparse.Namespace:
