@@ -431,6 +431,23 @@ def test_prelu_gradcheck_and_torch():
         layer(cr.zeros(2, 3))
 
 
+def test_prelu_gradients_at_zero_and_at_infinity_are_pytorchs():
+    torch = pytest.importorskip("torch")
+    for x, w in (([np.inf, -1.0, 0.0, 2.0, -0.0], [0.25]), ([3.0, -1.0, 0.0], [np.inf]),
+                 ([[-np.inf, 2.0], [0.0, -1.0]], [0.5, -2.0])):
+        ours = [cr.tensor(x, requires_grad=True), cr.tensor(w, requires_grad=True)]
+        theirs = [torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)]
+        F.prelu(*ours).sum().backward()
+        torch.nn.functional.prelu(*theirs).sum().backward()
+        for a, b in zip(ours, theirs):      # 0 * inf on the branch not taken is no nan
+            np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+
+
+def test_prelu_refuses_mixed_floating_dtypes_as_pytorch():
+    with pytest.raises(RuntimeError, match="input is float32 and weight is float64"):
+        F.prelu(cr.ones(3), cr.ones(1, dtype=np.float64))
+
+
 @pytest.mark.parametrize("kwargs,shape", [
     (dict(scale_factor=2), (2, 3, 4, 5)), (dict(size=7, mode="linear"), (2, 3, 4)),
     (dict(scale_factor=(2, 1.5), mode="bilinear", align_corners=True), (1, 2, 3, 4)),

@@ -1,9 +1,9 @@
 """Activations with learnable parameters (public as ``chainrule.nn.functional.*``)."""
 from __future__ import annotations
 
-from chainrule.backend import ShapeError
+from chainrule.backend import DtypeError, ShapeError
 from chainrule.ops.elementwise import PRelu
-from chainrule.ops.promotion import promote, settled
+from chainrule.ops.promotion import promote
 from chainrule.ops.registry import S, op
 from chainrule.tensor import Tensor
 
@@ -15,8 +15,10 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """x where x > 0, else weight * x, with one learned slope (``weight`` of 1 element) or
     one per channel (``weight`` of C elements for the C channels in dim 1).
 
-    Gradients (as PyTorch's, also at x = 0): d/dx = 1 where x > 0, else weight;
-    d/dweight = x where x <= 0, else 0, summed over what the slope is shared by.
+    Gradients (as PyTorch's, also at x = 0 and with infinite values): d/dx = 1 where x > 0,
+    else weight; d/dweight = x where x <= 0, else 0, summed over what the slope is shared by.
+    Second derivatives at exactly x = 0 keep that branch (PyTorch's double backward takes
+    the x > 0 one there). Input and weight must share their floating dtype, as in PyTorch.
 
     Example:
         >>> y = F.prelu(cr.randn(8, 16, 5), cr.full((16,), 0.25))
@@ -33,6 +35,9 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
         weight = weight.reshape((slopes,) + (1,) * (input.ndim - 2))
     elif weight.ndim == 1:
         weight = weight.reshape(())
-    if not settled(input, weight):
+    if input.dtype != weight.dtype:
+        if input.dtype.kind == "f" and weight.dtype.kind == "f":   # as PyTorch: no promotion
+            raise DtypeError(f"prelu: input is {input.dtype} and weight is {weight.dtype}; give "
+                             f"both the same floating dtype (e.g. PReLU(dtype=...) or .to())")
         input, weight = promote(input, weight)
     return PRelu.apply(input, weight)

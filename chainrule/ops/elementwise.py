@@ -304,18 +304,19 @@ class PRelu(Function):
 
     @staticmethod
     def forward(ctx, a, w):
-        positive = (a > 0).astype(a.dtype)
+        positive = a > 0
         if ctx.inputs:  # recording: both rules read a, w and the mask
             ctx.save_for_backward(a, w, positive)
-        return np.where(a > 0, a, w * a).astype(a.dtype, copy=False)
+        return np.where(positive, a, w * a).astype(a.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):  # d/da = 1 if a > 0 else w (at a = 0 too, as PyTorch); d/dw = a if a <= 0
+        # chosen with where, not multiplied by a 0/1 mask, so an infinite a or w on the branch
+        # not taken does not turn the gradient into nan (0 * inf)
         a, w, positive = ctx.saved_tensors
-        negative = 1 - positive
         need_a, need_w = ctx.needs_input_grad
-        return (g * (positive + negative * w) if need_a else None,
-                g * (negative * a) if need_w else None)
+        return (np.where(positive, g, g * w) if need_a else None,
+                np.where(positive, 0, g * a) if need_w else None)
 
 
 class Elu(Function):
