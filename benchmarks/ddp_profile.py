@@ -3,7 +3,7 @@
     python3 benchmarks/ddp_profile.py                          # mlp and the MNIST MLP (Adam)
     python3 benchmarks/ddp_profile.py --cases lenet,lstm --steps 100 --rounds 3
 
-For each case (benchmarks/cases.py; its batch is the global batch) four jobs run one after
+For each case (benchmarks/cases.py; its batch is the global batch) five jobs run one after
 the other, in ``--rounds`` rounds whose order alternates:
 
 * ``torch 2 threads``: PyTorch in one process on the whole batch (issue 13's yardstick);
@@ -16,13 +16,14 @@ the other, in ``--rounds`` rounds whose order alternates:
   memory bandwidth and caches). Its step over torch's is the best ratio any 2-rank
   data-parallel design could reach here, communication free;
 * ``DDP``: ``DistributedDataParallel`` on 2 ranks, each phase timed on each rank: forward,
-  the backward's own work, the gradient hooks (copying each gradient into its bucket and
+  the broadcast of rank 0's buffers that DDP's forward starts with (BatchNorm's running
+  statistics; it also waits for the other rank), the backward's own work, the gradient hooks (copying each gradient into its bucket and
   starting the bucket's all-reduce), the wait for the all-reduce at the end of backward
   (which includes waiting for the slower rank), averaging (sum / world into ``.grad``) and
   the optimiser step.
 
-Every figure is the median over rounds of a job's median step (``--steps`` timed steps after
-``--warmup``).
+Every figure is the median over rounds of a job's median (``--steps`` timed steps after
+``--warmup``), phase by phase: so a row's phases need not add up to its step exactly.
 """
 from __future__ import annotations
 
@@ -43,8 +44,8 @@ from cases import CASES  # noqa: E402
 from data_parallel import _env, _half, chosen_cases, mpiexec, print_header  # noqa: E402
 
 JOBS = ("torch 2 threads", "whole batch", "1 process", "2 processes", "DDP")
-PHASES = ("forward", "backward work", "hooks: copy + start", "all-reduce wait", "averaging",
-          "optimizer", "step")
+PHASES = ("forward", "buffer broadcast", "backward work", "hooks: copy + start",
+          "all-reduce wait", "averaging", "optimizer", "step")
 
 
 # ------------------------------------------------------------------------------ workers
@@ -91,7 +92,7 @@ class _Clock:
 
 
 class _TimedRequests:
-    """The mpi4py module as DDP sees it, with ``Request.Waitall`` timed."""
+    """The mpi4py module as DDP sees it, with ``Request.Waitall`` and ``Testall`` timed."""
 
     def __init__(self, mpi, clock: _Clock):
         self._mpi, self._clock = mpi, clock
@@ -108,7 +109,13 @@ class _TimedRequests:
                     outer._clock.now["all-reduce wait"] += spent
                     outer._clock.now["averaging"] -= spent
 
-            Testall = staticmethod(mpi.Request.Testall)
+            @staticmethod
+            def Testall(requests, *a):          # called by the hooks while buckets are under way
+                t0 = time.perf_counter()
+                try:
+                    return mpi.Request.Testall(requests, *a)
+                finally:
+                    outer._clock.now["hooks: copy + start"] += time.perf_counter() - t0
         self.Request = Request
 
     def __getattr__(self, name):
@@ -130,6 +137,7 @@ def worker_chainrule(case, args, job: str) -> dict:
         clock.wrap(model, "_fill", "hooks: copy + start")
         clock.wrap(model, "_start_ready_buckets", "hooks: copy + start")
         clock.wrap(model, "_finish_pass", "averaging")
+        clock.wrap(model, "_broadcast_states", "buffer broadcast")
         model._mpi = _TimedRequests(model._mpi, clock)
     runner = ChainruleRunner(case, model)
     x, y = (cr.Tensor(np.ascontiguousarray(a))
@@ -149,7 +157,8 @@ def worker_chainrule(case, args, job: str) -> dict:
         loss.item()
         t3 = time.perf_counter()
         now = clock.now
-        now["forward"], now["optimizer"], now["step"] = t1 - t0, t3 - t2, t3 - t0
+        now["forward"] = (t1 - t0) - now["buffer broadcast"]
+        now["optimizer"], now["step"] = t3 - t2, t3 - t0
         now["backward work"] = (t2 - t1) - now["hooks: copy + start"] - now["averaging"] \
             - now["all-reduce wait"]
         if i >= args.warmup:
@@ -204,7 +213,7 @@ def report(case: str, results: dict[str, list[dict]]) -> dict:
     floor = max(two[r]["step"] for r in (0, 1))
     step = ddp[0]["step"]
     added = {p: statistics.mean(ddp[r][p] for r in (0, 1))
-             for p in ("hooks: copy + start", "all-reduce wait", "averaging")}
+             for p in ("buffer broadcast", "hooks: copy + start", "all-reduce wait", "averaging")}
     print(f"ratios to PyTorch 2 threads: DDP step {step / torch_ms:.2f}; the slower rank of two "
           f"processes without communication {floor / torch_ms:.2f} (the best any 2-rank "
           f"data-parallel step can reach here); one process on half the batch "
