@@ -70,6 +70,9 @@ def test_prune_writes_a_sparse_run_that_evaluate_reads(moons_run, capsys):
     assert zeros == metrics["zero_weights"]
     status, out, _ = main(capsys, "evaluate", folder)
     assert status == 0 and f"accuracy {metrics['finetuned_accuracy']:.4f}" in out
+    # its folder is a run of its own, but not one `train --resume` can continue
+    refusal = one_line_error(capsys, "train", "--data", "moons", "--out", folder)
+    assert "holds a run of 'chainrule prune'" in refusal and "--resume" not in refusal
     assert "already holds a pruned model" in one_line_error(
         capsys, "prune", run, "--amount", 0.75, "--finetune-epochs", 0)
 
@@ -319,7 +322,7 @@ def test_a_federated_run_folder_is_a_chainrule_run_for_overwrite(moons_run, caps
                 "--hidden", 4, "--out", fed, "--quiet")[0] == 0
     refusal = one_line_error(capsys, "federate", "--data", "moons", "--out", fed)
     # a federated run cannot be resumed, so the refusal does not suggest --resume
-    assert "holds a federated run" in refusal and "--overwrite" in refusal
+    assert "holds a run of 'chainrule federate'" in refusal and "--overwrite" in refusal
     assert "--resume" not in refusal
     assert main(capsys, "train", "--data", "moons", "--epochs", 1, "--out", fed, "--overwrite",
                 "--quiet")[0] == 0

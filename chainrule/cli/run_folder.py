@@ -130,9 +130,15 @@ def _listing(path: str, option: str) -> list[str]:
     return sorted(n for n in names if n != LOCK_NAME and not is_temporary(n))
 
 
+# The sections that the commands working after training add to a run's config; such a run
+# keeps no state that ``chainrule train --resume`` can continue.
+_NOT_RESUMABLE = {"federated": "federate", "distillation": "distill", "pruning": "prune",
+                  "quantization": "quantize"}
+
+
 def _run_kind(path: str) -> str | None:
-    """"train" or "federated" when ``path`` is a config.json that ``chainrule train`` or
-    ``chainrule federate`` wrote, else None."""
+    """The command that made the run whose config.json ``path`` is ("train", "federate",
+    "distill", "prune" or "quantize"), or None when it is not a chainrule run's config."""
     try:
         if not os.path.isfile(path) or os.path.getsize(path) > _MAX_CONFIG_BYTES:
             return None
@@ -143,8 +149,10 @@ def _run_kind(path: str) -> str | None:
     if not (isinstance(config, dict) and "chainrule_version" in config
             and all(isinstance(config.get(k), dict) for k in ("data", "model"))):
         return None
+    made_by = next((c for k, c in _NOT_RESUMABLE.items() if isinstance(config.get(k), dict)),
+                   None)
     # a federated run has its "federated" section instead of "train"
-    return next((k for k in ("train", "federated") if isinstance(config.get(k), dict)), None)
+    return made_by or ("train" if isinstance(config.get("train"), dict) else None)
 
 
 def _refusal(out: str, names: list[str], overwrite: bool) -> str | None:
@@ -158,9 +166,9 @@ def _refusal(out: str, names: list[str], overwrite: bool) -> str | None:
                 f"{shown}); chainrule will not write into it: choose a new or empty folder")
     if overwrite:
         return None
-    if kind == "federated":
-        return (f"--out {out!r} holds a federated run (chainrule federate), which cannot be "
-                f"resumed; choose a new folder, or replace it with --overwrite")
+    if kind != "train":
+        return (f"--out {out!r} holds a run of 'chainrule {kind}', which cannot be resumed; "
+                f"choose a new folder, or replace it with --overwrite")
     if "test_metrics.json" in names:
         return (f"--out {out!r} holds a finished run; continue it with 'chainrule train "
                 f"--resume {out} --epochs N', or replace it with --overwrite")
