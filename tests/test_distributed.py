@@ -11,6 +11,7 @@ init_process_group), so the test sees a non-zero exit and the message.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -563,13 +564,16 @@ def _cnn():
 
 def scenario_ddp() -> None:
     """20 SGD steps (momentum, weight decay) of DDP on 12 samples per step, split over the
-    ranks, equal the same steps in one process on the global batch."""
+    ranks, equal the same steps in one process on the global batch; with the gradients as
+    views into the buckets too."""
     rank, world = dist.get_rank(), dist.get_world_size()
     per = 12 // world
-    for build, shape, cap in ((_mlp, (12,), 0.002), (_cnn, (1, 8, 8), None)):
+    for (build, shape, cap), as_view in itertools.product(
+            ((_mlp, (12,), 0.002), (_cnn, (1, 8, 8), None)), (False, True)):
         cr.manual_seed(100 + rank)                      # different starts: DDP broadcasts
         model = build()
-        ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=cap)
+        ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=cap,
+                                                  gradient_as_bucket_view=as_view)
         if cap is not None:
             assert len(ddp._buckets) > 1
         cr.manual_seed(100)
@@ -588,20 +592,33 @@ def scenario_ddp() -> None:
                 opt.step()
         for (name, p), q in zip(model.named_parameters(), reference.parameters()):
             np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+            in_bucket = any(np.shares_memory(p.grad._array, b.flat) for b in ddp._buckets)
+            assert in_bucket == as_view, name
     print(f"ddp ok {rank}", flush=True)
 
 
 def scenario_no_sync() -> None:
-    """Two micro-batches, the first under no_sync: the averaged gradient of their sum."""
+    """Two micro-batches, the first under no_sync: the averaged gradient of their sum; also
+    with the gradients as bucket views, zeroed in place (so the local sums land in the
+    buckets themselves)."""
+    for as_view in (False, True):
+        _no_sync(as_view)
+
+
+def _no_sync(as_view: bool) -> None:
     rank, world = dist.get_rank(), dist.get_world_size()
     cr.manual_seed(3)
     model, reference = _mlp(), _mlp()
     reference.load_state_dict(model.state_dict())
-    ddp = nn.parallel.DistributedDataParallel(model)
+    ddp = nn.parallel.DistributedDataParallel(model, gradient_as_bucket_view=as_view)
     rng = np.random.default_rng(11)
     batches = [(rng.standard_normal((4 * world, 12)).astype(np.float32), rng.integers(0, 3, 4 * world))
                for _ in range(2)]
     loss_fn = nn.CrossEntropyLoss()
+    if as_view:                             # a first synchronised step makes .grad the views
+        ddp(cr.tensor(batches[0][0][:4])).sum().backward()
+        model.zero_grad(set_to_none=False)
+        assert all(float(np.abs(p.grad.numpy()).max()) == 0 for p in model.parameters())
     with ddp.no_sync():
         x, y = batches[0]
         loss_fn(ddp(cr.tensor(x[4 * rank:4 * rank + 4])), cr.tensor(y[4 * rank:4 * rank + 4])).backward()

@@ -81,14 +81,16 @@ def loaders(data, batch_size: int, seed: int) -> tuple[DataLoader, DataLoader | 
 
 
 def wrap(model, seed: int):
-    """With several ranks: the model in DistributedDataParallel (rank 0's weights for all),
-    its BatchNorm layers as SyncBatchNorm (statistics of the global batch, as one process
-    would have them; the checkpoints' keys are the same), and each rank's own random stream
-    (dropout masks) from ``seed`` and its rank."""
+    """With several ranks: the model in DistributedDataParallel (rank 0's weights for all,
+    gradients kept in its buckets), its BatchNorm layers as SyncBatchNorm (statistics of the
+    global batch, as one process would have them; the checkpoints' keys are the same), and
+    each rank's own random stream (dropout masks) from ``seed`` and its rank."""
     if world_size() == 1:
         return model
     model = cr.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model = cr.nn.parallel.DistributedDataParallel(model)
+    # The command keeps no gradient across steps, so they may live in the buckets (one pass
+    # over them less per step; see DistributedDataParallel's gradient_as_bucket_view).
+    model = cr.nn.parallel.DistributedDataParallel(model, gradient_as_bucket_view=True)
     cr.manual_seed(seed + rank())
     return model
 

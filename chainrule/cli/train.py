@@ -258,7 +258,9 @@ def run(args: argparse.Namespace) -> int:
         models.parse_hidden(args.hidden)
     if args.dropout is not None:
         check_number("--dropout", args.dropout, 0.0, 1.0)
-    if args.out is not None:  # refuse someone else's folder before any work
+    if args.out is not None and distributed.rank() == 0:  # refuse someone else's folder
+        # before any work; rank 0 alone, since rank 0 may already have claimed it and
+        # started writing by the time another rank would look (seen under load)
         check_out_folder(args.out, args.overwrite)
     transfer.check(args)
     seed = 0 if args.seed is None else args.seed
