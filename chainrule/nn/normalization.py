@@ -184,7 +184,22 @@ class InstanceNorm3d(_InstanceNorm):
     _ranks = (4, 5)
 
 
-class GroupNorm(Module):
+class _ScaleShiftNorm(Module):
+    """What GroupNorm and LayerNorm share: an optional scale (``weight``, starting at ones)
+    and shift (``bias``, starting at zeros) applied after normalising."""
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward_macs(self, inputs: tuple, output) -> int:
+        """Two per element: normalise, then scale and shift."""
+        return 2 * output.numel()
+
+
+class GroupNorm(_ScaleShiftNorm):
     """Group normalisation: the C channels of (N, C, *) input are split into ``num_groups``
     groups, each normalised per sample over its channels and positions, then (with
     ``affine``) scaled and shifted per channel. Independent of the batch size, and the same
@@ -211,12 +226,6 @@ class GroupNorm(Module):
         self.register_parameter("bias", Parameter(np.zeros(num_channels, dtype=dt))
                                 if affine and bias else None)
 
-    def reset_parameters(self) -> None:
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
-
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
@@ -224,12 +233,8 @@ class GroupNorm(Module):
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
                 f"bias={self.bias is not None}")
 
-    def forward_macs(self, inputs: tuple, output) -> int:
-        """Two per element: normalise, then scale and shift."""
-        return 2 * output.numel()
 
-
-class LayerNorm(Module):
+class LayerNorm(_ScaleShiftNorm):
     """Normalise each sample over its last dims (``normalized_shape``), then apply an
     elementwise scale and shift (``elementwise_affine``; ``bias=False`` drops the shift).
     The same computation in training and evaluation.
@@ -258,19 +263,9 @@ class LayerNorm(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
 
-    def reset_parameters(self) -> None:
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
-
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
-
-    def forward_macs(self, inputs: tuple, output) -> int:
-        """Two per element: normalise, then scale and shift."""
-        return 2 * output.numel()
