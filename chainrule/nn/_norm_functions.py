@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import ops
-from chainrule.backend import ShapeError
+from chainrule.backend import ArgumentError, ShapeError
 from chainrule.ops.norm import AffineNormalize, normalization_statistics
 from chainrule.ops.registry import Const, S, op
 from chainrule.tensor import Tensor
@@ -70,6 +70,29 @@ def _update_running(buffer: Tensor, stat: np.ndarray, momentum: float) -> None:
     buffer._version += 1
 
 
+def statistics(name: str, input: Tensor, axes: tuple, param_shape: tuple, running_mean,
+               running_var, use_input: bool, count: int, momentum: float, flag: str,
+               per_sample: bool = False) -> tuple:
+    """(mean, var, centered input) for ``AffineNormalize``, shared by batch and instance
+    norm: the input's own statistics over ``axes``, updating the running ones when given
+    (variance unbiased by ``count``; with ``per_sample``, averaged over the samples first),
+    or, when ``flag`` is False, the running ones."""
+    if use_input:
+        mean, var, centered = normalization_statistics(input._array, axes)
+        if running_mean is not None:
+            _update_running(running_mean, mean.mean(axis=0) if per_sample else mean, momentum)
+        if running_var is not None:
+            unbiased = var * (count / (count - 1))
+            _update_running(running_var, unbiased.mean(axis=0) if per_sample else unbiased,
+                            momentum)
+        return mean, var, centered
+    if running_mean is None or running_var is None:
+        raise ArgumentError(f"{name}: running_mean and running_var are required when "
+                            f"{flag}=False")
+    return (running_mean._array.reshape(param_shape), running_var._array.reshape(param_shape),
+            None)
+
+
 @op(**_F, samples=lambda s: [
     S(s.real(2, 3, 5)), S(s.real(2, 3, 4, 3), weight=s.real(3), bias=s.real(3)),
     S(s.real(2, 3, 4), Const(s.real(3)), Const(s.positive(3)), s.real(3), s.real(3),
@@ -103,18 +126,9 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
         if count <= 1:
             raise ShapeError(f"instance_norm: expected more than 1 spatial element when "
                              f"using input statistics, got input of shape {input.shape}")
-        mean, var, centered = normalization_statistics(input._array, axes)
-        if running_mean is not None:
-            _update_running(running_mean, mean.mean(axis=0), momentum)
-        if running_var is not None:
-            _update_running(running_var, (var * (count / (count - 1))).mean(axis=0), momentum)
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError("instance_norm: running_mean and running_var are required when "
-                             "use_input_stats=False")
-        mean = running_mean._array.reshape(param_shape)
-        var = running_var._array.reshape(param_shape)
-        centered = None
+    mean, var, centered = statistics("instance_norm", input, axes, param_shape, running_mean,
+                                     running_var, use_input_stats, count, momentum,
+                                     "use_input_stats", per_sample=True)
     return AffineNormalize.apply(input, weight, bias, axes=axes, param_shape=param_shape,
                                  eps=eps, mean=mean, var=var, batch_stats=use_input_stats,
                                  centered=centered)

@@ -150,34 +150,16 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         _param_check("batch_norm", what, t, (channels,))
     axes = (0,) + tuple(range(2, input.ndim))
     param_shape = (channels,) + (1,) * (input.ndim - 2)
-    x = input._array
-    if training:
-        count = x.size // max(channels, 1)
-        if count <= 1:
-            raise ArgumentError(f"batch_norm: expected more than 1 value per channel when "
-                                f"training, got input of shape {input.shape}")
-        mean, var, centered = normalization_statistics(x, axes)
-        if running_mean is not None:
-            _update_running(running_mean, mean, momentum)
-        if running_var is not None:
-            _update_running(running_var, var * (count / (count - 1)), momentum)
-    else:
-        if running_mean is None or running_var is None:
-            raise ArgumentError("batch_norm: running_mean and running_var are required when "
-                                "training=False")
-        mean = running_mean._array.reshape(param_shape)
-        var = running_var._array.reshape(param_shape)
-        centered = None
+    count = input._array.size // max(channels, 1)
+    if training and count <= 1:
+        raise ArgumentError(f"batch_norm: expected more than 1 value per channel when "
+                            f"training, got input of shape {input.shape}")
+    mean, var, centered = _norm_functions.statistics(
+        "batch_norm", input, axes, param_shape, running_mean, running_var, training, count,
+        momentum, "training")
     return AffineNormalize.apply(input, weight, bias, axes=axes, param_shape=param_shape,
                                  eps=eps, mean=mean, var=var, batch_stats=training,
                                  centered=centered)
-
-
-def _update_running(buffer: Tensor, stat: np.ndarray, momentum: float) -> None:
-    data = buffer._array
-    np.multiply(data, 1.0 - momentum, out=data, casting="unsafe")
-    np.add(data, momentum * stat.reshape(data.shape), out=data, casting="unsafe")
-    buffer._version += 1
 
 
 @op(**_F, samples=lambda s: [S(s.real(3, 4), (4,), s.real(4), s.real(4)),

@@ -13,7 +13,7 @@ import numpy as np
 
 from chainrule import distributed as dist
 from chainrule.autograd import Function
-from chainrule.nn.functional import _update_running
+from chainrule.nn._norm_functions import _update_running
 from chainrule.nn.module import Module
 from chainrule.nn.normalization import _BatchNorm
 from chainrule.ops.norm import normalization_statistics
